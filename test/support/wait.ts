@@ -1,0 +1,45 @@
+/**
+ * Synchronisation for tests without sleeps: wait for an event, or poll a condition with a
+ * deadline and fail with a message that says what never happened.
+ */
+import { once } from 'node:events';
+import type { EventEmitter } from 'node:events';
+import { setTimeout as delay } from 'node:timers/promises';
+
+export interface WaitOptions {
+  /** Give up after this long (default 10 s). */
+  timeoutMs?: number;
+  /** Time between polls (default 20 ms). This spaces polls; it never stands in for an event. */
+  intervalMs?: number;
+}
+
+/** Poll `condition` until it returns a truthy value, which is returned; throw at the deadline. */
+export async function waitFor<T>(what: string, condition: () => T | Promise<T>, options: WaitOptions = {}): Promise<NonNullable<T>> {
+  const deadline = Date.now() + (options.timeoutMs ?? 10_000);
+  const interval = options.intervalMs ?? 20;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await condition();
+      if (value) return value as NonNullable<T>;
+      last = value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${what} (last: ${last instanceof Error ? last.message : String(last)})`);
+    }
+    await delay(interval);
+  }
+}
+
+/** `events.once` with a deadline. */
+export async function waitForEvent<T extends unknown[] = unknown[]>(emitter: EventEmitter, event: string, timeoutMs = 10_000): Promise<T> {
+  const signal = AbortSignal.timeout(timeoutMs);
+  try {
+    return (await once(emitter, event, { signal })) as T;
+  } catch (error) {
+    if (signal.aborted) throw new Error(`timed out after ${timeoutMs} ms waiting for "${event}"`);
+    throw error;
+  }
+}
