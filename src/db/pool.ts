@@ -1,0 +1,503 @@
+/**
+ * The connection pool behind /uuid.
+ *
+ * Hand-written on purpose. pg-native has no pool, and pg.Pool hides exactly what the db-pool
+ * lab is about: how long a request queued for a connection (wait) versus how long Postgres
+ * took to answer (query). Here the queue of waiting acquirers is a first-class, measured
+ * thing, and it stays small enough to read in one sitting:
+ *
+ * - FIFO waiters (an intrusive doubly linked list: O(1) enqueue, dequeue, and removal of a
+ *   waiter that timed out, however long the queue grows under a 10k-VU lab);
+ * - an optional acquire timeout that fails with LabError POOL_TIMEOUT and removes the
+ *   caller from the queue (--pool-timeout), or none: the seed's unbounded queue, kept
+ *   because the lab shows what it does to latency;
+ * - wait (enqueue → connection in hand) and query (send → result) in separate histograms;
+ * - one prepared statement per connection; a broken connection is discarded, and replaced
+ *   only when someone needs one (lazily);
+ * - while the database is unreachable, an acquire fails at once instead of queueing behind
+ *   a connect that cannot succeed, and at most one probe connect runs per PROBE_INTERVAL_MS,
+ *   driven by requests (no timers): /uuid answers 503 during the outage and recovers on its
+ *   own with the first request after Postgres is back.
+ *
+ * A pool lives in one thread. The piscina model creates one per worker; their snapshots merge
+ * exactly with mergePoolSnapshots (histograms are added, not averaged).
+ */
+import { LAB_ERR, LabError, isLabError } from '../errors.js';
+import {
+  createHistogram,
+  decodeHistogram,
+  encodeHistogram,
+  mergeHistogram,
+  recordMillis,
+  summarizeHistogram,
+  type Histogram,
+  type LatencySummary,
+} from '../metrics/histogram.js';
+import { loadDriver, type Driver, type DriverConnection, type DriverName, type DriverPreference } from './driver.js';
+import { firstLine, redactUrl } from './seed.js';
+
+export const POOL_DEFAULTS = {
+  SIZE: 20,
+  /** libpq's connect_timeout cannot go below 2 s. */
+  CONNECT_TIMEOUT_MS: 2000,
+  /** While the database is down, at most one probe connect per this interval. */
+  PROBE_INTERVAL_MS: 250,
+  /** How often open connections are poked for a failure their socket events missed (see driver.ts). */
+  WATCHDOG_MS: 1000,
+  /** close() waits this long for busy connections to come back before closing them anyway. */
+  CLOSE_DRAIN_MS: 2000,
+} as const;
+
+export interface PoolOptions {
+  url: string;
+  /** Most connections open at once. Default 20. */
+  size?: number;
+  /** Fail an acquire that waited this long (503 + Retry-After); null waits forever (the seed's behaviour). */
+  acquireTimeoutMs?: number | null;
+  driver?: DriverPreference;
+  connectTimeoutMs?: number;
+  log?: (line: string) => void;
+  /** Pre-loaded driver (tests of the fallback path). */
+  driverInstance?: Driver;
+}
+
+export interface PoolStats {
+  driver: DriverName;
+  /** Why pg-native is not in use, or null: shown loudly in /stats. */
+  driverFallback: string | null;
+  size: number;
+  acquireTimeoutMs: number | null;
+  /** Connections open now (busy + idle). */
+  open: number;
+  busy: number;
+  idle: number;
+  /** Connects in progress. */
+  connecting: number;
+  /** Acquirers queued for a connection now, and the most there ever were. */
+  waiting: number;
+  peakWaiting: number;
+  /** Acquires that got a connection (each has a wait sample). */
+  acquired: number;
+  /** Acquires that gave up at --pool-timeout. */
+  timeouts: number;
+  /** Acquires refused at once because the database was unreachable. */
+  rejected: number;
+  /** Queries that failed (the connection was then discarded). */
+  errors: number;
+  connects: number;
+  connectFailures: number;
+  /** Broken connections dropped (replaced lazily). */
+  discarded: number;
+  /** Times the pool went from "database unreachable" back to connected. */
+  recoveries: number;
+  /** Whether the last connect attempt failed (and none succeeded since). */
+  down: boolean;
+  lastError: string | null;
+  /** Enqueue → connection in hand, for every acquire (0 when one was idle). */
+  waitMs: LatencySummary;
+  /** Send → result, for successful queries. */
+  queryMs: LatencySummary;
+}
+
+/** Stats plus the raw histograms, for merging the pools of several threads exactly. */
+export interface PoolSnapshot extends PoolStats {
+  waitHistogram: string;
+  queryHistogram: string;
+}
+
+/** A connection lent out by acquire(). Call release() exactly once. */
+export interface PoolLease {
+  lookup(id: number): Promise<string | null>;
+  /** Give it back. `broken` discards it instead (the pool opens another when needed). */
+  release(broken?: boolean): void;
+}
+
+interface Waiter {
+  enqueuedAt: number;
+  resolve: (connection: PooledConnection) => void;
+  reject: (error: Error) => void;
+  timer: NodeJS.Timeout | null;
+  prev: Waiter | null;
+  next: Waiter | null;
+}
+
+class PooledConnection implements PoolLease {
+  readonly driverConnection: DriverConnection;
+  readonly pool: ConnectionPool;
+  leased = false;
+  broken = false;
+
+  constructor(pool: ConnectionPool, driverConnection: DriverConnection) {
+    this.pool = pool;
+    this.driverConnection = driverConnection;
+  }
+
+  lookup(id: number): Promise<string | null> {
+    return this.pool.runLookup(this, id);
+  }
+
+  release(broken = false): void {
+    this.pool.releaseConnection(this, broken);
+  }
+}
+
+export class ConnectionPool {
+  readonly url: string;
+  readonly size: number;
+  readonly acquireTimeoutMs: number | null;
+  readonly driver: Driver;
+  private readonly connectTimeoutMs: number;
+  private readonly open = new Set<PooledConnection>();
+  /** A stack: the most recently used connection is reused first (warm in every cache). */
+  private readonly idle: PooledConnection[] = [];
+  private head: Waiter | null = null;
+  private tail: Waiter | null = null;
+  private waitingCount = 0;
+  private connecting = 0;
+  private closed = false;
+  private down = false;
+  private lastError: Error | null = null;
+  private lastProbeAt = 0;
+  private closeWaiter: (() => void) | null = null;
+  private watchdog: NodeJS.Timeout | null = null;
+  private waitHistogram: Histogram = createHistogram();
+  private queryHistogram: Histogram = createHistogram();
+  private counters = { peakWaiting: 0, acquired: 0, timeouts: 0, rejected: 0, errors: 0, connects: 0, connectFailures: 0, discarded: 0, recoveries: 0 };
+
+  constructor(options: PoolOptions) {
+    this.url = options.url;
+    this.size = options.size ?? POOL_DEFAULTS.SIZE;
+    this.acquireTimeoutMs = options.acquireTimeoutMs ?? null;
+    this.connectTimeoutMs = options.connectTimeoutMs ?? POOL_DEFAULTS.CONNECT_TIMEOUT_MS;
+    this.driver = options.driverInstance ?? loadDriver({ ...(options.driver === undefined ? {} : { preference: options.driver }), ...(options.log === undefined ? {} : { log: options.log }) });
+    if (!Number.isSafeInteger(this.size) || this.size < 1) throw new LabError(LAB_ERR.USAGE, `pool size must be a whole number of at least 1, got ${this.size}`);
+  }
+
+  /**
+   * The uuid for `id` (null when no such row): acquire, query, release. Throws LabError
+   * POOL_TIMEOUT (waited past --pool-timeout) or DB_QUERY (database unreachable, query failed).
+   */
+  async lookup(id: number): Promise<string | null> {
+    // The common case, no queue: skip the acquire promise altogether.
+    const idle = this.closed ? undefined : this.idle.pop();
+    const connection = idle !== undefined ? this.lendIdle(idle) : await this.acquireConnection();
+    try {
+      return await this.runLookup(connection, id);
+    } finally {
+      this.releaseConnection(connection, connection.broken);
+    }
+  }
+
+  /** Hold a connection yourself (labs that pin connections, tests). Same errors as lookup(). */
+  async acquire(): Promise<PoolLease> {
+    const idle = this.closed ? undefined : this.idle.pop();
+    return idle !== undefined ? this.lendIdle(idle) : this.acquireConnection();
+  }
+
+  /** Open connections up to `count` (default: the pool size) so the first requests do not pay for connects. */
+  async prewarm(count = this.size): Promise<void> {
+    // Hold `count` connections at once (idle ones included), so that many are open afterwards.
+    const results = await Promise.allSettled(Array.from({ length: Math.min(count, this.size) }, () => this.acquire()));
+    for (const result of results) if (result.status === 'fulfilled') result.value.release();
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
+  }
+
+  stats(): PoolStats {
+    return {
+      driver: this.driver.name,
+      driverFallback: this.driver.fallbackReason,
+      size: this.size,
+      acquireTimeoutMs: this.acquireTimeoutMs,
+      open: this.open.size,
+      busy: this.open.size - this.idle.length,
+      idle: this.idle.length,
+      connecting: this.connecting,
+      waiting: this.waitingCount,
+      ...this.counters,
+      down: this.down,
+      lastError: this.lastError === null ? null : firstLine(this.lastError),
+      waitMs: summarizeHistogram(this.waitHistogram),
+      queryMs: summarizeHistogram(this.queryHistogram),
+    };
+  }
+
+  snapshot(): PoolSnapshot {
+    return { ...this.stats(), waitHistogram: encodeHistogram(this.waitHistogram), queryHistogram: encodeHistogram(this.queryHistogram) };
+  }
+
+  /** Zero the counters and histograms (a lab between two phases); gauges (busy, waiting...) stay live. */
+  resetStats(): void {
+    this.waitHistogram = createHistogram();
+    this.queryHistogram = createHistogram();
+    for (const key of Object.keys(this.counters) as (keyof typeof this.counters)[]) this.counters[key] = 0;
+    this.counters.peakWaiting = this.waitingCount;
+  }
+
+  /**
+   * Refuse new acquires, fail queued ones, close idle connections, give busy ones up to
+   * CLOSE_DRAIN_MS to come back, then close them too.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.rejectAllWaiters(new LabError(LAB_ERR.DB_QUERY, 'the database pool is closing'));
+    for (const connection of this.idle.splice(0)) this.closeConnection(connection);
+    if (this.open.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, POOL_DEFAULTS.CLOSE_DRAIN_MS);
+        this.closeWaiter = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.closeWaiter = null;
+      for (const connection of [...this.open]) this.closeConnection(connection);
+    }
+  }
+
+  // --- internals (runLookup and releaseConnection are called by PooledConnection) ---------
+
+  private lendIdle(connection: PooledConnection): PooledConnection {
+    connection.leased = true;
+    this.counters.acquired += 1;
+    // No wait at all; recorded as the histogram's smallest value so every acquire counts.
+    this.waitHistogram.recordValue(1);
+    return connection;
+  }
+
+  private acquireConnection(): Promise<PooledConnection> {
+    if (this.closed) return Promise.reject(new LabError(LAB_ERR.DB_QUERY, 'the database pool is closed'));
+    // Database unreachable and nothing open that could come back: fail now, unless it is
+    // time to probe, in which case this caller waits for the probe.
+    if (this.down && this.open.size === 0 && !this.mayConnect()) {
+      this.counters.rejected += 1;
+      return Promise.reject(this.unreachableError());
+    }
+    return new Promise<PooledConnection>((resolve, reject) => {
+      const waiter: Waiter = { enqueuedAt: performance.now(), resolve, reject, timer: null, prev: this.tail, next: null };
+      if (this.tail === null) this.head = waiter;
+      else this.tail.next = waiter;
+      this.tail = waiter;
+      this.waitingCount += 1;
+      if (this.waitingCount > this.counters.peakWaiting) this.counters.peakWaiting = this.waitingCount;
+      if (this.acquireTimeoutMs !== null) waiter.timer = setTimeout(() => this.timeOut(waiter), this.acquireTimeoutMs);
+      this.pump();
+    });
+  }
+
+  private unlinkWaiter(waiter: Waiter): void {
+    if (waiter.prev === null) this.head = waiter.next;
+    else waiter.prev.next = waiter.next;
+    if (waiter.next === null) this.tail = waiter.prev;
+    else waiter.next.prev = waiter.prev;
+    waiter.prev = null;
+    waiter.next = null;
+    this.waitingCount -= 1;
+    if (waiter.timer !== null) clearTimeout(waiter.timer);
+  }
+
+  private timeOut(waiter: Waiter): void {
+    waiter.timer = null;
+    this.unlinkWaiter(waiter);
+    this.counters.timeouts += 1;
+    const waited = Math.round(performance.now() - waiter.enqueuedAt);
+    waiter.reject(
+      new LabError(
+        LAB_ERR.POOL_TIMEOUT,
+        `no database connection free within ${waited} ms (pool of ${this.size} all busy, ${this.waitingCount} still waiting): retry later, or raise --pool or --pool-timeout`,
+      ),
+    );
+  }
+
+  private handTo(waiter: Waiter, connection: PooledConnection): void {
+    this.unlinkWaiter(waiter);
+    connection.leased = true;
+    this.counters.acquired += 1;
+    recordMillis(this.waitHistogram, performance.now() - waiter.enqueuedAt);
+    waiter.resolve(connection);
+  }
+
+  /** Whether a new connect may start now: always while healthy; while down, one probe per interval. */
+  private mayConnect(): boolean {
+    if (this.open.size + this.connecting >= this.size) return false;
+    if (!this.down) return true;
+    return this.connecting === 0 && performance.now() - this.lastProbeAt >= POOL_DEFAULTS.PROBE_INTERVAL_MS;
+  }
+
+  /** Serve queued acquirers from idle connections, open connections for the rest, fail those nobody can serve. */
+  private pump(): void {
+    while (this.head !== null && this.idle.length > 0) this.handTo(this.head, this.idle.pop() as PooledConnection);
+    let unserved = this.waitingCount - this.connecting;
+    while (unserved > 0 && this.mayConnect()) {
+      this.startConnect();
+      unserved -= 1;
+    }
+    // No connection open, none on its way, database down: these waiters would wait for ever.
+    if (this.waitingCount > 0 && this.open.size === 0 && this.connecting === 0 && this.down) {
+      this.counters.rejected += this.waitingCount;
+      this.rejectAllWaiters(this.unreachableError());
+    }
+  }
+
+  private startConnect(): void {
+    this.connecting += 1;
+    this.lastProbeAt = performance.now();
+    this.driver.connect(this.url, this.connectTimeoutMs).then(
+      (driverConnection) => {
+        this.connecting -= 1;
+        this.counters.connects += 1;
+        if (this.down) {
+          this.down = false;
+          this.counters.recoveries += 1;
+        }
+        const connection = new PooledConnection(this, driverConnection);
+        driverConnection.onBroken = () => this.discardIdle(connection);
+        this.open.add(connection);
+        this.startWatchdog();
+        if (this.closed) {
+          this.closeConnection(connection);
+          return;
+        }
+        if (this.head !== null) this.handTo(this.head, connection);
+        else this.idle.push(connection);
+        this.pump();
+      },
+      (error: unknown) => {
+        this.connecting -= 1;
+        this.counters.connectFailures += 1;
+        this.down = true;
+        this.lastError = error instanceof Error ? error : new Error(String(error));
+        if (this.closed) return;
+        // The acquirer this connect was started for learns why at once (fail fast)...
+        if (this.head !== null) {
+          const waiter = this.head;
+          this.unlinkWaiter(waiter);
+          this.counters.rejected += 1;
+          waiter.reject(this.unreachableError());
+        }
+        // ...and the others are failed by pump() if nothing can serve them any more.
+        this.pump();
+      },
+    );
+  }
+
+  private unreachableError(): LabError {
+    const reason = this.lastError === null ? 'no connection' : firstLine(this.lastError);
+    return new LabError(LAB_ERR.DB_QUERY, `cannot connect to ${redactUrl(this.url)}: ${reason}`, { cause: this.lastError ?? undefined });
+  }
+
+  runLookup(connection: PooledConnection, id: number): Promise<string | null> {
+    const started = performance.now();
+    return connection.driverConnection.lookup(id).then(
+      (value) => {
+        recordMillis(this.queryHistogram, performance.now() - started);
+        return value;
+      },
+      (error: unknown) => {
+        connection.broken = true;
+        this.counters.errors += 1;
+        this.lastError = error instanceof Error ? error : new Error(String(error));
+        if (isLabError(error)) throw error;
+        throw new LabError(LAB_ERR.DB_QUERY, `query failed: ${firstLine(error)}`, { cause: error });
+      },
+    );
+  }
+
+  releaseConnection(connection: PooledConnection, broken: boolean): void {
+    if (!connection.leased) return;
+    connection.leased = false;
+    if (broken || connection.broken || this.closed) {
+      if (!this.closed) this.counters.discarded += 1;
+      this.closeConnection(connection);
+      this.pump();
+      return;
+    }
+    if (this.head !== null) this.handTo(this.head, connection);
+    else this.idle.push(connection);
+  }
+
+  /** An idle connection whose server went away: drop it before anyone picks it. */
+  private discardIdle(connection: PooledConnection): void {
+    connection.broken = true;
+    if (connection.leased) return; // the query in flight fails and release() discards it
+    const at = this.idle.indexOf(connection);
+    if (at !== -1) this.idle.splice(at, 1);
+    this.counters.discarded += 1;
+    this.closeConnection(connection);
+    this.pump();
+  }
+
+  private closeConnection(connection: PooledConnection): void {
+    connection.driverConnection.onBroken = null;
+    connection.driverConnection.close();
+    this.open.delete(connection);
+    if (this.open.size === 0) this.stopWatchdog();
+    if (this.closed && this.open.size === 0) this.closeWaiter?.();
+  }
+
+  /** Runs only while connections are open; unref'd so it never keeps the process alive. */
+  private startWatchdog(): void {
+    if (this.watchdog !== null) return;
+    this.watchdog = setInterval(() => {
+      const now = performance.now();
+      for (const connection of [...this.open]) connection.driverConnection.poke(now, POOL_DEFAULTS.WATCHDOG_MS);
+    }, POOL_DEFAULTS.WATCHDOG_MS);
+    this.watchdog.unref();
+  }
+
+  private stopWatchdog(): void {
+    if (this.watchdog === null) return;
+    clearInterval(this.watchdog);
+    this.watchdog = null;
+  }
+
+  private rejectAllWaiters(error: Error): void {
+    while (this.head !== null) {
+      const waiter = this.head;
+      this.unlinkWaiter(waiter);
+      waiter.reject(error);
+    }
+  }
+}
+
+export function createPool(options: PoolOptions): ConnectionPool {
+  return new ConnectionPool(options);
+}
+
+/** Stats of several pools (one per worker thread) as one: counters and gauges added, histograms merged. */
+export function mergePoolSnapshots(snapshots: readonly PoolSnapshot[]): PoolStats {
+  const first = snapshots[0];
+  if (first === undefined) throw new LabError(LAB_ERR.DB_QUERY, 'no pool snapshots to merge');
+  const wait = createHistogram();
+  const query = createHistogram();
+  const sum = (pick: (s: PoolSnapshot) => number): number => snapshots.reduce((total, s) => total + pick(s), 0);
+  for (const snapshot of snapshots) {
+    mergeHistogram(wait, decodeHistogram(snapshot.waitHistogram));
+    mergeHistogram(query, decodeHistogram(snapshot.queryHistogram));
+  }
+  return {
+    driver: first.driver,
+    driverFallback: snapshots.find((s) => s.driverFallback !== null)?.driverFallback ?? null,
+    size: sum((s) => s.size),
+    acquireTimeoutMs: first.acquireTimeoutMs,
+    open: sum((s) => s.open),
+    busy: sum((s) => s.busy),
+    idle: sum((s) => s.idle),
+    connecting: sum((s) => s.connecting),
+    waiting: sum((s) => s.waiting),
+    peakWaiting: sum((s) => s.peakWaiting),
+    acquired: sum((s) => s.acquired),
+    timeouts: sum((s) => s.timeouts),
+    rejected: sum((s) => s.rejected),
+    errors: sum((s) => s.errors),
+    connects: sum((s) => s.connects),
+    connectFailures: sum((s) => s.connectFailures),
+    discarded: sum((s) => s.discarded),
+    recoveries: sum((s) => s.recoveries),
+    down: snapshots.some((s) => s.down),
+    lastError: snapshots.find((s) => s.lastError !== null)?.lastError ?? null,
+    waitMs: summarizeHistogram(wait),
+    queryMs: summarizeHistogram(query),
+  };
+}
