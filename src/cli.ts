@@ -7,7 +7,9 @@ import { EXIT, isLabError } from './errors.js';
 import type { Command } from './cli/command.js';
 
 const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
-  // one line per subcommand module: name: () => import('./cli/NAME.js'),
+  serve: () => import('./cli/serve.js'),
+  inspect: () => import('./cli/inspect.js'),
+  db: () => import('./cli/db.js'),
 };
 
 async function loadAll(): Promise<Command[]> {

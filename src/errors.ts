@@ -46,6 +46,9 @@ export const EXIT = {
   THRESHOLD_FAILED: 99,
 } as const;
 
+/** Failures the person running the command can fix by changing what they typed: exit 2. */
+const INPUT_ERRORS: ReadonlySet<LabErrorCode> = new Set([LAB_ERR.USAGE, LAB_ERR.PORT_IN_USE, LAB_ERR.LISTEN, LAB_ERR.BAD_URL, LAB_ERR.BAD_THRESHOLD, LAB_ERR.UNKNOWN_LAB]);
+
 export class LabError extends Error {
   readonly code: LabErrorCode;
   /** The exit status the CLI uses when this error ends a command. */
@@ -55,7 +58,7 @@ export class LabError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'LabError';
     this.code = code;
-    this.exitCode = options.exitCode ?? (code === LAB_ERR.USAGE ? EXIT.USAGE : EXIT.FAILURE);
+    this.exitCode = options.exitCode ?? (INPUT_ERRORS.has(code) ? EXIT.USAGE : EXIT.FAILURE);
   }
 }
 

@@ -1,0 +1,108 @@
+/**
+ * `socketlab serve` as a function: the server, a concurrency model, the routes and (when
+ * asked) the database, assembled and started. The CLI parses flags into ServeOptions;
+ * labs and benchmarks run the CLI as a child process so that the server has a process of
+ * its own to be measured by.
+ */
+import { LabServer } from '../server/server.js';
+import type { ServerOptions } from '../server/options.js';
+import { createLoopModel } from '../models/loop.js';
+import { createPoolModel, POOL_MODEL_DEFAULTS } from '../models/pool.js';
+import { createThreadModel } from '../models/thread.js';
+import { MODEL, type ConcurrencyModel, type ModelName } from '../models/model.js';
+import { openDatabase, type Database, type DatabaseTarget } from '../db/index.js';
+import { startLoopMonitor, type LoopMonitor } from '../metrics/loop-monitor.js';
+
+export interface ServeOptions {
+  server: Partial<ServerOptions>;
+  model: ModelName;
+  /** Model pool: worker threads. */
+  workers: number;
+  /** Model thread: most connection threads at once. */
+  maxThreads: number;
+  /** null: no database; /uuid answers 503. */
+  db: { target: DatabaseTarget; poolSize: number; poolTimeoutMs: number | null } | null;
+  log: (line: string) => void;
+}
+
+export interface RunningServe {
+  server: LabServer;
+  model: ConcurrencyModel;
+  database: Database | null;
+  /** Everything /stats answers. */
+  stats(): Record<string, unknown>;
+  /** Graceful: drain connections, stop the model's threads, release the database. */
+  close(): Promise<void>;
+}
+
+export async function startServe(options: ServeOptions): Promise<RunningServe> {
+  // In the pool and thread models the database connections belong to the worker threads;
+  // the main thread only needs the cluster up and kv seeded, so its own pool stays at one.
+  const mainPoolUsed = options.model === MODEL.LOOP;
+  const database =
+    options.db === null
+      ? null
+      : await openDatabase({
+          db: options.db.target,
+          poolSize: mainPoolUsed ? options.db.poolSize : 1,
+          poolTimeoutMs: options.db.poolTimeoutMs,
+          prewarm: mainPoolUsed,
+          log: options.log,
+        });
+  if (database !== null) options.log(database.describe());
+  let server: LabServer | null = null;
+  let model: ConcurrencyModel | null = null;
+  let loop: LoopMonitor | null = null;
+  const stats = (): Record<string, unknown> => ({
+    ...(server?.stats() ?? {}),
+    model: { name: model?.name, ...(model?.stats() ?? {}) },
+    eventLoop: loop?.read() ?? null,
+    db: database === null ? null : mainPoolUsed ? database.stats() : { url: database.stats().url, embedded: database.embedded !== null, connectionsIn: 'worker threads (see model)' },
+    memory: { rssBytes: process.memoryUsage.rss() },
+  });
+  try {
+    switch (options.model) {
+      case MODEL.LOOP:
+        model = createLoopModel({ uuidStore: database, stats });
+        break;
+      case MODEL.POOL:
+        model = createPoolModel({
+          workers: options.workers,
+          tasksPerWorker: POOL_MODEL_DEFAULTS.tasksPerWorker,
+          db: database === null || options.db === null ? null : { url: database.url, connections: options.db.poolSize, timeoutMs: options.db.poolTimeoutMs },
+          stats,
+        });
+        break;
+      case MODEL.THREAD:
+        model = createThreadModel({ maxThreads: options.maxThreads, dbUrl: database?.url ?? null, stats });
+        break;
+    }
+    const running = model;
+    server = new LabServer(options.server, running.handler, {
+      onHandlerError: (error) => options.log(`handler error: ${error instanceof Error ? error.message : String(error)}`),
+      ...(running.onConnectionOpened === undefined ? {} : { onConnectionOpened: running.onConnectionOpened }),
+      ...(running.onConnectionClosed === undefined ? {} : { onConnectionClosed: running.onConnectionClosed }),
+    });
+    await server.listen();
+    loop = startLoopMonitor();
+  } catch (error) {
+    await model?.close();
+    await database?.close();
+    throw error;
+  }
+  const labServer = server;
+  const runningModel = model;
+  const loopMonitor = loop;
+  return {
+    server: labServer,
+    model: runningModel,
+    database,
+    stats,
+    async close() {
+      await labServer.close();
+      loopMonitor.stop();
+      await runningModel.close();
+      await database?.close();
+    },
+  };
+}

@@ -1,0 +1,103 @@
+/**
+ * Model C: a pool of threads that belong to no connection. The main thread keeps every
+ * socket and parses every request; handlers run in a piscina pool of --workers threads.
+ * A request waits in piscina's queue until a worker is free: that queue, its wait time and
+ * the workers' utilisation are what /stats shows, because they are where this model's
+ * latency goes when it is saturated.
+ */
+import os from 'node:os';
+import { BroadcastChannel } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import { isRouteCall, matchRoute, ROUTE } from '../app/routes.js';
+import { respondJson } from '../app/handlers.js';
+import { mergePoolSnapshots, type PoolSnapshot } from '../db/pool.js';
+import type { HttpRequest } from '../http/request-parser.js';
+import { errorResponse, type HttpResponse } from '../http/response-writer.js';
+import { MODEL, type ConcurrencyModel } from './model.js';
+import { DB_STATS_CHANNEL, type PoolTask, type PoolTaskResult, type PoolWorkerData, type WorkerPoolReport } from './messages.js';
+
+export interface PoolModelOptions {
+  /** Worker threads (default: one per core). */
+  workers: number;
+  /**
+   * Tasks a worker may hold at once. More than one only helps /uuid, whose tasks wait on
+   * I/O; /work tasks run one after another on their worker either way.
+   */
+  tasksPerWorker: number;
+  db: { url: string; connections: number; timeoutMs: number | null } | null;
+  stats: () => unknown;
+}
+
+export const POOL_MODEL_DEFAULTS = {
+  workers: os.availableParallelism(),
+  tasksPerWorker: 16,
+} as const;
+
+const WORKER_FILE = new URL('./pool-worker.js', import.meta.url).href;
+
+export function createPoolModel(options: PoolModelOptions): ConcurrencyModel {
+  const workerData: PoolWorkerData = {
+    dbUrl: options.db?.url ?? null,
+    // --pool is the total across workers, so the database sees the same number of
+    // connections whatever the worker count.
+    dbConnections: options.db === null ? 0 : Math.max(1, Math.ceil(options.db.connections / options.workers)),
+    dbTimeoutMs: options.db?.timeoutMs ?? null,
+  };
+  const piscina = new Piscina<PoolTask, PoolTaskResult>({
+    filename: WORKER_FILE,
+    minThreads: options.workers,
+    maxThreads: options.workers,
+    concurrentTasksPerWorker: options.tasksPerWorker,
+    idleTimeout: Number.POSITIVE_INFINITY,
+    // 'async': an idle worker waits for tasks without blocking its own event loop, which a
+    // worker holding /uuid tasks needs to receive their database replies.
+    atomics: 'async',
+    workerData,
+  });
+  const dbReports = new Map<number, PoolSnapshot>();
+  const channel = new BroadcastChannel(DB_STATS_CHANNEL);
+  channel.onmessage = (event) => {
+    const report = (event as unknown as { data: WorkerPoolReport }).data;
+    dbReports.set(report.threadId, report.snapshot);
+  };
+  (channel as unknown as { unref(): void }).unref();
+
+  const handler = (request: HttpRequest): HttpResponse | Promise<HttpResponse> => {
+    const call = matchRoute(request.method, request.target);
+    if (!isRouteCall(call)) return call;
+    if (call.route === ROUTE.STATS) return respondJson(200, options.stats());
+    return piscina.run(call).catch((error: unknown) => errorResponse(500, 'LAB_ERR_MODEL_POOL', `worker failed: ${error instanceof Error ? error.message : String(error)}`));
+  };
+
+  return {
+    name: MODEL.POOL,
+    handler,
+    stats() {
+      const summary = (s: { p50: number; p99: number; max: number; mean: number }): Record<string, number> => ({
+        // piscina records in milliseconds.
+        avgMs: round(s.mean),
+        p50Ms: round(s.p50),
+        p99Ms: round(s.p99),
+        maxMs: round(s.max),
+      });
+      const snapshots = [...dbReports.values()];
+      return {
+        threads: 1 + piscina.threads.length,
+        workers: piscina.threads.length,
+        tasksPerWorker: options.tasksPerWorker,
+        queueSize: piscina.queueSize,
+        completed: piscina.completed,
+        utilization: round(piscina.utilization),
+        waitTime: summary(piscina.histogram.waitTime),
+        runTime: summary(piscina.histogram.runTime),
+        workerDb: snapshots.length === 0 ? null : { workersReporting: snapshots.length, ...mergePoolSnapshots(snapshots) },
+      };
+    },
+    async close() {
+      channel.close();
+      await piscina.destroy();
+    },
+  };
+}
+
+const round = (value: number): number => Math.round(value * 1000) / 1000;

@@ -1,0 +1,46 @@
+/**
+ * A connection's own thread (model A). It lives as long as its connection and does one
+ * thing at a time, blocking: it parks in Atomics.wait until the main thread hands it a
+ * request (the way a thread parks in read(2) on its socket), answers it synchronously
+ * (/work spins, /uuid blocks in libpq on this thread's own database connection), hands the
+ * answer back and parks again. No event loop turns here while it works: that is the model.
+ */
+import { receiveMessageOnPort, workerData } from 'node:worker_threads';
+import { respondCompute, respondUuidSync } from '../app/handlers.js';
+import { ROUTE } from '../app/routes.js';
+import { openSyncSession, type SyncSession } from '../db/sync-session.js';
+import type { HttpResponse } from '../http/response-writer.js';
+import type { ConnectionThreadData, FromConnectionThread, ToConnectionThread } from './messages.js';
+
+const data = workerData as ConnectionThreadData;
+const wake = new Int32Array(data.wake);
+const port = data.port;
+/** Opened on the first /uuid: a thread that never queries holds no database connection. */
+const db: { session: SyncSession | null } = { session: null };
+
+function answer(message: Extract<ToConnectionThread, { type: 'request' }>): HttpResponse {
+  const call = message.call;
+  if (call.route === ROUTE.UUID) {
+    if (data.dbUrl !== null) db.session ??= openSyncSession(data.dbUrl);
+    return respondUuidSync(call, db.session);
+  }
+  return respondCompute(call) ?? { status: 500, body: 'route not answered by a connection thread' };
+}
+
+for (;;) {
+  // Read the counter before looking for a message: a message posted after the look bumps
+  // the counter past `seen`, so the wait returns at once instead of sleeping through it.
+  const seen = Atomics.load(wake, 0);
+  const received = receiveMessageOnPort(port);
+  if (received === undefined) {
+    Atomics.wait(wake, 0, seen);
+    continue;
+  }
+  const message = received.message as ToConnectionThread;
+  if (message.type === 'exit') break;
+  const reply: FromConnectionThread = { type: 'response', response: answer(message), db: db.session?.stats() ?? null };
+  port.postMessage(reply);
+}
+
+db.session?.close();
+port.close();

@@ -1,0 +1,325 @@
+/**
+ * One accepted TCP connection: bytes in, parser, handler, bytes out, in order.
+ *
+ * The rules it keeps (RFC 9112 §9):
+ * - a request reaches the handler only once its whole message has arrived;
+ * - pipelined requests are answered in the order they came, however long each handler
+ *   takes (responses wait in `pending` until those before them are written);
+ * - when `socket.write` reports a full buffer, reading stops until 'drain', and so does
+ *   parsing ahead: a client that never reads cannot make the server buffer without bound;
+ * - after a framing error the error response is the last thing sent (§9.6: the message
+ *   boundary can no longer be trusted), then the connection closes.
+ *
+ * Deadlines (idle, headers, whole request) are plain numbers compared by the server's
+ * sweep each clock tick, so no request pays for a timer.
+ */
+import type net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { PARSE, RequestParser, type HttpRequest } from '../http/request-parser.js';
+import { errorResponse, responseForParseError, serializeResponse, type HttpResponse, type WriteContext } from '../http/response-writer.js';
+import type { HttpErrorCode } from '../http/constants.js';
+import { STAGE } from './stage-timings.js';
+import type { LabServer as ServerCore } from './server.js';
+
+/**
+ * What a concurrency model provides: an answer, synchronously when it can. `connectionId`
+ * lets a model keep per-connection state (the thread model's thread per connection).
+ */
+export type RequestHandler = (request: HttpRequest, connectionId: number) => HttpResponse | Promise<HttpResponse>;
+
+/** Why a connection's deadline is set, so the sweep knows what to do when it passes. */
+export const DEADLINE = {
+  NONE: 0,
+  /** Waiting for the next request on a kept-alive connection. */
+  IDLE: 1,
+  /** A request has begun; its head must complete. */
+  HEADERS: 2,
+  /** The head is in; the body must complete. */
+  BODY: 3,
+} as const;
+type DeadlineKind = (typeof DEADLINE)[keyof typeof DEADLINE];
+
+const STAMP_COUNT = 6;
+
+/** A request whose response cannot be written yet (a slow handler, or one before it is). */
+interface PendingResponse {
+  request: HttpRequest | null;
+  response: HttpResponse | null;
+  stamps: Float64Array;
+  /** Close the connection once this response is written. */
+  closeAfter: boolean;
+}
+
+const INTERNAL_ERROR = errorResponse(500, 'LAB_ERR_SERVER_HANDLER', 'the handler failed; see the server log');
+
+export class Connection {
+  readonly socket: net.Socket;
+  readonly id: number;
+  readonly acceptedAt: number;
+  private readonly core: ServerCore;
+  private readonly parser: RequestParser;
+  private readonly pending: PendingResponse[] = [];
+  /** Reused for every response: serializeResponse reads it and keeps nothing. */
+  private readonly writeContext: WriteContext = { date: '', versionMinor: 1, keepAlive: true, head: false };
+  /** Stamps of the message being read; copied only when its response has to wait. */
+  private readonly stamps = new Float64Array(STAMP_COUNT);
+  /** Responses written but still in Node's buffer: their FLUSHED stamp comes at 'drain'. */
+  private unflushed: PendingResponse[] = [];
+  private messageStarted = false;
+  private requestsServed = 0;
+  /** No more requests will be read: the last response is queued or written. */
+  private closing = false;
+  /** socket.write said the kernel is not taking bytes as fast as we make them. */
+  private writeBlocked = false;
+  deadline = 0;
+  deadlineKind: DeadlineKind = DEADLINE.NONE;
+
+  constructor(core: ServerCore, socket: net.Socket, id: number) {
+    this.core = core;
+    this.socket = socket;
+    this.id = id;
+    this.acceptedAt = performance.now();
+    this.parser = new RequestParser(core.options.limits);
+    this.stamps[STAGE.ACCEPTED] = this.acceptedAt;
+    socket.on('data', this.onData);
+    socket.on('drain', this.onDrain);
+    socket.on('error', this.onError);
+    socket.on('close', this.onClose);
+    // A half-closed peer may still want its answers (RFC 9112 §9.6); we end our side after them.
+    socket.on('end', this.onEnd);
+    this.setDeadline(DEADLINE.IDLE, core.options.keepAliveTimeoutMs);
+  }
+
+  /** Nothing is being read or answered: safe to close without losing a request. */
+  get idle(): boolean {
+    return !this.messageStarted && this.pending.length === 0 && this.parser.bufferedBytes === 0;
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    if (this.closing) return;
+    if (!this.messageStarted) this.startMessage(performance.now());
+    this.parser.feed(chunk);
+    this.readMessages();
+  };
+
+  private startMessage(at: number): void {
+    this.messageStarted = true;
+    this.stamps[STAGE.FIRST_BYTE] = at;
+    this.setDeadline(DEADLINE.HEADERS, this.core.options.headersTimeoutMs);
+  }
+
+  /** Take complete messages out of the parser while the pipeline has room. */
+  private readMessages(): void {
+    const parser = this.parser;
+    const maxDepth = this.core.options.maxPipelineDepth;
+    while (!this.closing && !this.writeBlocked && this.pending.length < maxDepth) {
+      const step = parser.next();
+      if (step === PARSE.NEED_MORE) break;
+      if (step === PARSE.HEAD) {
+        this.stamps[STAGE.HEAD_PARSED] = performance.now();
+        const request = parser.request as HttpRequest;
+        if (request.contentLength > 0 || request.chunked) {
+          this.setDeadline(DEADLINE.BODY, this.core.options.requestTimeoutMs);
+          // RFC 9110 §10.1.1: a client that sent Expect: 100-continue waits for this before the body.
+          if (request.expectContinue && parser.bufferedBytes === 0) this.socket.write('HTTP/1.1 100 Continue\r\n\r\n');
+        }
+        continue;
+      }
+      if (step === PARSE.MESSAGE) {
+        const now = performance.now();
+        this.stamps[STAGE.MESSAGE_COMPLETE] = now;
+        const request = parser.request as HttpRequest;
+        // After a request that asked to close, or once the server is shutting down, this is
+        // the last message read: its answer will carry Connection: close.
+        if (!request.keepAlive || this.core.draining) this.closing = true;
+        this.dispatch(request);
+        // Bytes of the next pipelined request are already here: it began when they arrived.
+        this.messageStarted = false;
+        if (parser.bufferedBytes > 0 && !this.closing) this.startMessage(now);
+        continue;
+      }
+      this.failFraming(parser.error as HttpErrorCode);
+      break;
+    }
+    if (!this.messageStarted && !this.closing && this.pending.length === 0) {
+      this.setDeadline(DEADLINE.IDLE, this.core.options.keepAliveTimeoutMs);
+    } else if (!this.messageStarted) {
+      this.deadlineKind = DEADLINE.NONE;
+    }
+    // Reading stops while the pipeline is full or the peer is not reading our answers.
+    if (this.pending.length >= maxDepth || this.writeBlocked) this.socket.pause();
+  }
+
+  private dispatch(request: HttpRequest): void {
+    this.core.counters.requests += 1;
+    let result: HttpResponse | Promise<HttpResponse>;
+    try {
+      result = this.core.handler(request, this.id);
+    } catch (error) {
+      this.core.reportHandlerError(error);
+      result = INTERNAL_ERROR;
+    }
+    if (!(result instanceof Promise) && this.pending.length === 0) {
+      // The fast path: nothing ahead of it and an answer in hand.
+      this.stamps[STAGE.HANDLER_DONE] = performance.now();
+      this.writeResponse(request, result, this.stamps, false);
+      return;
+    }
+    const slot: PendingResponse = { request, response: null, stamps: this.stamps.slice(), closeAfter: false };
+    this.pending.push(slot);
+    if (result instanceof Promise) {
+      result.then(
+        (response) => this.complete(slot, response),
+        (error: unknown) => {
+          this.core.reportHandlerError(error);
+          this.complete(slot, INTERNAL_ERROR);
+        },
+      );
+    } else {
+      this.complete(slot, result);
+    }
+  }
+
+  private complete(slot: PendingResponse, response: HttpResponse): void {
+    slot.response = response;
+    slot.stamps[STAGE.HANDLER_DONE] = performance.now();
+    this.writeReady();
+  }
+
+  /** Write every response at the head of the line that is ready, in order. */
+  private writeReady(): void {
+    const pending = this.pending;
+    if (pending.length === 0 || pending[0]?.response === null) return;
+    const batch = pending.length > 1 && pending[1]?.response !== null;
+    if (batch) this.socket.cork();
+    while (pending.length > 0 && (pending[0] as PendingResponse).response !== null) {
+      const slot = pending.shift() as PendingResponse;
+      this.writeResponse(slot.request, slot.response as HttpResponse, slot.stamps, slot.closeAfter);
+    }
+    if (batch) this.socket.uncork();
+    // Room in the pipeline again: carry on with requests already buffered.
+    if (!this.closing && !this.writeBlocked) {
+      if (this.parser.bufferedBytes > 0) this.readMessages();
+      if (this.pending.length === 0 && !this.messageStarted && !this.closing) {
+        this.setDeadline(DEADLINE.IDLE, this.core.options.keepAliveTimeoutMs);
+      }
+      this.socket.resume();
+    }
+  }
+
+  private writeResponse(request: HttpRequest | null, response: HttpResponse, stamps: Float64Array, closeAfter: boolean): void {
+    if (this.socket.destroyed) return;
+    const core = this.core;
+    // Connection: close goes on the last answer this connection will give (RFC 9112 §9.6):
+    // when asked for, after an error, or when nothing more will be read.
+    const last = this.pending.length === 0;
+    const keepAlive = !closeAfter && request !== null && request.keepAlive && !(last && (this.closing || core.draining));
+    const context = this.writeContext;
+    context.date = core.clock.httpDate;
+    context.versionMinor = request === null ? 1 : request.versionMinor;
+    context.keepAlive = keepAlive;
+    context.head = request !== null && request.method === 'HEAD';
+    const ok = this.socket.write(serializeResponse(response, context));
+    this.requestsServed += 1;
+    core.countResponse(response.status);
+    // writableLength 0: every byte went to the kernel inside write(), so it is flushed now.
+    if (this.socket.writableLength === 0) {
+      stamps[STAGE.FLUSHED] = performance.now();
+      if (request !== null) core.timings.record(stamps, this.requestsServed === 1, request.method, request.target, response.status);
+    } else if (request !== null) {
+      this.unflushed.push({ request, response, stamps: stamps === this.stamps ? stamps.slice() : stamps, closeAfter: false });
+    }
+    if (!ok) {
+      this.writeBlocked = true;
+      this.socket.pause();
+    }
+    if (!keepAlive) {
+      this.closing = true;
+      this.pending.length = 0;
+      this.deadlineKind = DEADLINE.NONE;
+      this.socket.end();
+    }
+  }
+
+  private readonly onDrain = (): void => {
+    const now = performance.now();
+    for (const slot of this.unflushed) {
+      slot.stamps[STAGE.FLUSHED] = now;
+      const request = slot.request as HttpRequest;
+      this.core.timings.record(slot.stamps, false, request.method, request.target, (slot.response as HttpResponse).status);
+    }
+    this.unflushed = [];
+    if (!this.writeBlocked) return;
+    this.writeBlocked = false;
+    if (this.closing) return;
+    this.readMessages();
+    if (!this.writeBlocked && this.pending.length < this.core.options.maxPipelineDepth) this.socket.resume();
+  };
+
+  /** A framing error: answer it after whatever is still in flight, then close. */
+  private failFraming(code: HttpErrorCode): void {
+    this.core.countParseError(code);
+    this.closing = true;
+    this.deadlineKind = DEADLINE.NONE;
+    const slot: PendingResponse = { request: null, response: responseForParseError(code, this.core.options.limits), stamps: this.stamps.slice(), closeAfter: true };
+    this.pending.push(slot);
+    this.socket.pause();
+    this.writeReady();
+  }
+
+  /** Called by the server's sweep when the deadline has passed. */
+  expire(): void {
+    const kind = this.deadlineKind;
+    this.deadlineKind = DEADLINE.NONE;
+    if (kind === DEADLINE.IDLE) {
+      if (!this.core.draining) this.core.counters.idleTimeouts += 1;
+      this.close();
+      return;
+    }
+    if (kind === DEADLINE.HEADERS || kind === DEADLINE.BODY) {
+      // RFC 9110 §15.5.9: 408 tells the client the server gave up waiting, then closes.
+      this.core.counters.requestTimeouts += 1;
+      this.closing = true;
+      this.pending.length = 0;
+      this.writeResponse(null, errorResponse(408, 'LAB_ERR_SERVER_TIMEOUT', kind === DEADLINE.HEADERS ? 'request headers took too long' : 'request body took too long'), this.stamps, true);
+    }
+  }
+
+  close(): void {
+    this.closing = true;
+    this.deadlineKind = DEADLINE.NONE;
+    this.socket.end();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  private setDeadline(kind: DeadlineKind, afterMs: number): void {
+    this.deadlineKind = afterMs > 0 ? kind : DEADLINE.NONE;
+    this.deadline = this.core.clock.now + afterMs;
+  }
+
+  private readonly onEnd = (): void => {
+    // The peer will send nothing more: answer what we have, then finish our side.
+    if (this.pending.length === 0 && !this.closing) this.close();
+    else this.closing = true;
+  };
+
+  private readonly onError = (): void => {
+    // ECONNRESET, EPIPE and friends: the peer went away. Counted at close; nothing to answer.
+    this.core.counters.socketErrors += 1;
+  };
+
+  private readonly onClose = (): void => {
+    this.pending.length = 0;
+    this.core.forget(this);
+  };
+
+  /** Drop a connection the model refused: it answers 503 and closes, like --max-connections. */
+  refuse(response: HttpResponse): void {
+    this.closing = true;
+    this.deadlineKind = DEADLINE.NONE;
+    this.writeResponse(null, response, this.stamps, true);
+  }
+}

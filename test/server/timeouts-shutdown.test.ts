@@ -1,0 +1,69 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { connectRaw, countResponses } from '../support/raw-client.js';
+import { portOf, startLabServer } from '../support/lab-server.js';
+import { startServe } from '../support/cli.js';
+import { waitForEvent } from '../support/wait.js';
+
+test('slowloris: slow senders are cut off with 408 and do not stop others being served', async (t) => {
+  const server = await startLabServer({ headersTimeoutMs: 600 });
+  t.after(() => server.close());
+  const slow = await Promise.all(Array.from({ length: 50 }, () => connectRaw(portOf(server))));
+  // Each sends half a request head and then stalls, as slowloris does.
+  await Promise.all(slow.map((c) => c.write('GET /healthz HTTP/1.1\r\nHost: t\r\nX-Slow: ')));
+  // Meanwhile a normal client is answered at once.
+  const fast = await connectRaw(portOf(server));
+  const started = Date.now();
+  await fast.write('GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n');
+  await fast.until((text) => text.endsWith('ok'));
+  assert.ok(Date.now() - started < 500, 'a normal client waited behind the slow ones');
+  const texts = await Promise.all(slow.map((c) => c.closed));
+  for (const text of texts) assert.match(text, /^HTTP\/1\.1 408 /);
+  assert.equal(server.counters.requestTimeouts, 50);
+  fast.end();
+});
+
+test('graceful shutdown under load: every accepted request is answered, then the process exits 0', async () => {
+  const serve = await startServe();
+  const clients = 40;
+  const connections = await Promise.all(Array.from({ length: clients }, () => connectRaw(serve.port)));
+  // Every client sends one slow request and SIGTERM follows at once: the loop model works
+  // through them one by one (40 x 40 ms), so most are read or still in kernel buffers
+  // when shutdown begins. All must be answered.
+  await Promise.all(connections.map((c) => c.write('GET /work?ms=40 HTTP/1.1\r\nHost: t\r\n\r\n')));
+  const exit = serve.stop('SIGTERM');
+  const texts = await Promise.all(connections.map((c) => c.closed));
+  for (const text of texts) {
+    assert.equal(countResponses(text), 1, text.slice(0, 200));
+    assert.match(text, /^HTTP\/1\.1 200 OK\r\n/);
+    assert.match(text, /"tookMs"/);
+  }
+  // Answers given after shutdown began say so.
+  assert.ok(texts.some((text) => /Connection: close/i.test(text)), 'no answer was given during shutdown');
+  const { code } = await exit;
+  assert.equal(code, 0);
+  // Nothing listens any more.
+  const refused = net.connect(serve.port, '127.0.0.1');
+  const [error] = (await waitForEvent(refused, 'error')) as [NodeJS.ErrnoException];
+  assert.equal(error.code, 'ECONNREFUSED');
+});
+
+test('stage timings: one request yields ordered stamps and per-stage percentiles in /stats', async (t) => {
+  const server = await startLabServer();
+  t.after(() => server.close());
+  const c = await connectRaw(portOf(server));
+  await c.write('GET /age?birthdate=2000-02-29 HTTP/1.1\r\nHost: t\r\n\r\n');
+  await c.until((text) => countResponses(text) === 1 && text.endsWith('}'));
+  const stats = server.stats();
+  const last = stats.stages.last;
+  assert.ok(last !== null);
+  assert.equal(last.target, '/age?birthdate=2000-02-29');
+  assert.equal(last.firstOnConnection, true);
+  for (let i = 1; i < last.stampsMs.length; i++) {
+    assert.ok((last.stampsMs[i] as number) >= (last.stampsMs[i - 1] as number), `stamp ${i} before stamp ${i - 1}`);
+  }
+  assert.equal(stats.stages.window, 1);
+  assert.equal(stats.stages.intervals.total.count, 1);
+  c.end();
+});
