@@ -9,6 +9,7 @@ import type { Command } from './cli/command.js';
 const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   serve: () => import('./cli/serve.js'),
   inspect: () => import('./cli/inspect.js'),
+  load: () => import('./cli/load.js'),
   db: () => import('./cli/db.js'),
 };
 

@@ -1,0 +1,134 @@
+/**
+ * The generator's counts against the ground truth: a server that counts every request head
+ * it receives. With a graceful stop nothing is left in flight, so the two agree exactly.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { decodeHistogram } from '../../src/metrics/histogram.js';
+import { runLoad } from '../../src/load/index.js';
+import { startTestServer, type TestServer } from './servers.js';
+
+describe('load counts agree with a server-side counter', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer();
+  });
+  after(async () => {
+    await server.close();
+  });
+
+  it('closed model, keep-alive: one connection per VU, every request answered and counted', async () => {
+    const requestsBefore = server.requests;
+    const connectionsBefore = server.connections;
+    const result = await runLoad({ url: server.url, vus: 8, durationMs: 700 });
+    const s = result.summary;
+    assert.ok(s.responses > 100, `expected a real load, got ${s.responses} responses`);
+    assert.equal(s.responses, server.requests - requestsBefore);
+    assert.equal(s.requests, s.responses);
+    assert.equal(s.ok, s.responses);
+    assert.equal(s.failed, 0);
+    assert.equal(s.interrupted, 0);
+    assert.equal(s.connects, 8);
+    assert.equal(server.connections - connectionsBefore, 8);
+    assert.equal(s.vusMax, 8);
+    assert.equal(s.latency.total.count, s.responses);
+    assert.equal(s.latency.ttfb.count, s.responses);
+    assert.equal(s.latency.connect.count, 8);
+    assert.equal(decodeHistogram(result.histograms.total).totalCount, s.responses);
+    assert.deepEqual(s.statuses, { '200': s.responses });
+    // The per-second series adds up to the totals.
+    assert.equal(result.series.reduce((n, x) => n + x.responses, 0), s.responses);
+    assert.ok(s.bytesReceived > s.responses * 50);
+  });
+
+  it('closed model, --no-keepalive: a new connection for every request', async () => {
+    const requestsBefore = server.requests;
+    const connectionsBefore = server.connections;
+    const result = await runLoad({ url: server.url, vus: 4, durationMs: 500, keepAlive: false });
+    const s = result.summary;
+    assert.ok(s.responses > 20);
+    assert.equal(s.responses, server.requests - requestsBefore);
+    assert.equal(s.connects, s.responses);
+    assert.equal(server.connections - connectionsBefore, s.responses);
+    assert.equal(s.latency.connect.count, s.responses);
+    assert.equal(s.failed, 0);
+  });
+
+  it('closed model, --no-keepalive --close-by server: same counts, the server closes first', async () => {
+    const requestsBefore = server.requests;
+    const result = await runLoad({ url: server.url, vus: 2, durationMs: 400, keepAlive: false, closeBy: 'server' });
+    assert.ok(result.summary.responses > 5);
+    assert.equal(result.summary.responses, server.requests - requestsBefore);
+    assert.equal(result.summary.failed, 0);
+  });
+
+  it('open model: the schedule decides the count (rate × duration), the server agrees', async () => {
+    const requestsBefore = server.requests;
+    const result = await runLoad({ url: server.url, rate: 400, durationMs: 1000, maxVus: 20 });
+    const s = result.summary;
+    // Starts at t = 0, 2.5 ms, ... < 1000 ms: exactly 400, each either sent or dropped.
+    assert.equal(s.requests + s.dropped, 400);
+    assert.equal(s.responses, server.requests - requestsBefore);
+    assert.equal(s.failed, 0);
+    assert.ok(s.vusMax <= 20);
+  });
+
+  it('--workers 2: engines split the VUs and their histograms merge exactly', async () => {
+    const requestsBefore = server.requests;
+    const connectionsBefore = server.connections;
+    const result = await runLoad({ url: server.url, vus: 6, durationMs: 700, workers: 2 });
+    const s = result.summary;
+    assert.ok(s.responses > 100);
+    assert.equal(s.responses, server.requests - requestsBefore);
+    assert.equal(s.connects, 6);
+    assert.equal(server.connections - connectionsBefore, 6);
+    assert.equal(decodeHistogram(result.histograms.total).totalCount, s.responses);
+    assert.equal(result.series.reduce((n, x) => n + x.responses, 0), s.responses);
+  });
+
+  it('--workers 2 in the open model: the interleaved schedules add up to the rate', async () => {
+    const requestsBefore = server.requests;
+    const result = await runLoad({ url: server.url, rate: 300, durationMs: 1000, maxVus: 20, workers: 2 });
+    assert.equal(result.summary.requests + result.summary.dropped, 300);
+    assert.equal(result.summary.responses, server.requests - requestsBefore);
+  });
+
+  it('--path-template spreads requests over random ids within the range', async () => {
+    const fresh = await startTestServer();
+    try {
+      const result = await runLoad({ url: fresh.url, vus: 2, durationMs: 400, pathTemplate: '/uuid/{1..50}' });
+      const paths = fresh.paths;
+      assert.ok(result.summary.responses > 50);
+      assert.equal(paths.length, Math.min(10_000, result.summary.responses));
+      for (const path of paths) assert.match(path, /^\/uuid\/([1-9]|[1-4][0-9]|50)$/);
+      assert.equal(new Set(paths).size, 50, 'every id in the range comes up');
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  it('an aborted run stops early, drains, and still agrees with the server', async () => {
+    const requestsBefore = server.requests;
+    const started = Date.now();
+    const result = await runLoad({ url: server.url, vus: 4, durationMs: 20_000 }, { signal: AbortSignal.timeout(300) });
+    assert.ok(Date.now() - started < 5000, 'ended long before the planned 20 s');
+    assert.equal(result.stoppedEarly, true);
+    assert.ok(result.summary.responses > 10);
+    assert.equal(result.summary.responses, server.requests - requestsBefore);
+    assert.equal(result.summary.interrupted, 0);
+  });
+
+  it('a body delimited by the close counts as a complete response', async () => {
+    const untilClose = await startTestServer({ kind: 'until-close' });
+    try {
+      const result = await runLoad({ url: untilClose.url, vus: 2, durationMs: 300 });
+      assert.ok(result.summary.responses > 5);
+      assert.equal(result.summary.responses, untilClose.requests);
+      assert.equal(result.summary.failed, 0);
+      // Each response ended its connection: one connect per request.
+      assert.equal(result.summary.connects, result.summary.responses);
+    } finally {
+      await untilClose.close();
+    }
+  });
+});
