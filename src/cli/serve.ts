@@ -8,8 +8,13 @@ import { POOL_DEFAULTS, resolveDatabaseTarget } from '../db/index.js';
 import { MODEL, type ModelName } from '../models/model.js';
 import { POOL_MODEL_DEFAULTS } from '../models/pool.js';
 import { THREAD_MODEL_DEFAULTS } from '../models/thread.js';
+import { CLUSTER_ENV, isClusterWorker, startClusterPrimary } from '../server/cluster-primary.js';
+import { openDatabase, type Database } from '../db/index.js';
+import { resolveBacklog } from '../server/server.js';
 import { EXIT, usageError } from '../errors.js';
-import { noPositionals, parseDurationFlag, parseFlags, parseIntegerFlag, parseRateFlag, stringFlag } from './args.js';
+import { booleanFlag, noPositionals, parseDurationFlag, parseFlags, parseIntegerFlag, parseRateFlag, stringFlag } from './args.js';
+import { writeFile } from 'node:fs/promises';
+import { startMonitorPanel } from '../metrics/monitor.js';
 import type { Command } from './command.js';
 
 const D = DEFAULT_SERVER_OPTIONS;
@@ -42,6 +47,8 @@ Concurrency (where handlers run; the main thread always owns sockets and parsing
   --workers N              pool: worker threads (default ${POOL_MODEL_DEFAULTS.workers}, one per core)
   --max-threads N          thread: most connection threads; beyond it a new connection
                            gets 503 and is closed (default ${THREAD_MODEL_DEFAULTS.maxThreads})
+  --cluster N              N server processes behind one port (node:cluster, round-robin);
+                           each is a full server with the flags above (default: one process)
 
 Database (for /uuid/:id; without one, /uuid answers 503):
   --db embedded|URL        embedded: start a throwaway PostgreSQL (stopped on exit);
@@ -50,6 +57,13 @@ Database (for /uuid/:id; without one, /uuid answers 503):
                            among the workers; model thread: unused, each thread has its own
   --pool-timeout MS        fail a request with 503 + Retry-After when no connection is free
                            within MS (default: wait without bound, as the seed did)
+
+Observing:
+  --monitor                a live panel on stderr (a terminal): CPU, RSS, FDs, threads, context
+                           switches, accept queue, TCP states; sampled on a worker thread, so the
+                           request path does no sampling work
+  --json FILE              on shutdown, write the final /stats and (with --monitor) the sampled
+                           series to FILE
 
 Examples:
   socketlab serve --port 3000 --backlog 64
@@ -73,12 +87,54 @@ const OPTIONS = {
   model: { type: 'string' },
   workers: { type: 'string' },
   'max-threads': { type: 'string' },
+  cluster: { type: 'string' },
+  monitor: { type: 'boolean' },
+  json: { type: 'string' },
   db: { type: 'string' },
   pool: { type: 'string' },
   'pool-timeout': { type: 'string' },
 } as const;
 
 const MODELS: readonly ModelName[] = [MODEL.LOOP, MODEL.POOL, MODEL.THREAD];
+
+/**
+ * The primary of --cluster: starts the embedded database once (workers share it), forks
+ * the workers, prints the one listening line, and on SIGTERM/SIGINT stops them all.
+ */
+async function runClusterPrimary(options: {
+  size: number;
+  db: { target: string; poolSize: number; poolTimeoutMs: number | null } | null;
+  model: ModelName;
+  /** The primary listens (round-robin) with the backlog the workers ask for. */
+  backlog: number;
+  log: (line: string) => void;
+  stopSignal: Promise<NodeJS.Signals>;
+}): Promise<number> {
+  let database: Database | null = null;
+  if (options.db?.target === 'embedded') {
+    // The primary only needs the cluster up and seeded; its pool stays at one connection.
+    database = await openDatabase({ db: 'embedded', poolSize: 1, prewarm: false, log: options.log });
+    options.log(database.describe());
+  }
+  const env = database === null ? {} : { [CLUSTER_ENV.DB_URL]: database.url };
+  let running;
+  try {
+    running = await startClusterPrimary({ size: options.size, env, log: options.log });
+  } catch (error) {
+    await database?.close();
+    throw error;
+  }
+  const host = running.host.includes(':') ? `[${running.host}]` : running.host;
+  const backlog = resolveBacklog(options.backlog);
+  process.stdout.write(
+    `listening on http://${host}:${running.port} pid=${process.pid} backlog=${backlog.effective} model=${options.model} cluster=${options.size} workers=${running.workerPids.join(',')}\n`,
+  );
+  const signal = await options.stopSignal;
+  options.log(`${signal}: stopping ${options.size} workers`);
+  const clean = await running.stop();
+  await database?.close();
+  return clean ? EXIT.OK : EXIT.FAILURE;
+}
 
 export const command: Command = {
   name: 'serve',
@@ -100,6 +156,9 @@ export const command: Command = {
     const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
       let received = false;
       const onSignal = (signal: NodeJS.Signals): void => {
+        // A cluster worker can get the terminal's SIGINT and its primary's SIGTERM: both mean
+        // "drain", so only a standalone server treats a second signal as "exit now".
+        if (received && isClusterWorker()) return;
         if (received) {
           log(`${signal} again: exiting without waiting`);
           process.exit(EXIT.FAILURE);
@@ -110,7 +169,11 @@ export const command: Command = {
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);
     });
-    const dbTarget = resolveDatabaseTarget(stringFlag(values, 'db'));
+    const clusterSize = parseIntegerFlag('cluster', stringFlag(values, 'cluster'), 0, 1, 256);
+    if (clusterSize > 0 && acceptRateText !== undefined) throw usageError('--accept-rate paces one listener: it cannot be combined with --cluster');
+    // A worker of a cluster uses the database its primary started, never one of its own.
+    const clusterDbUrl = isClusterWorker() ? process.env[CLUSTER_ENV.DB_URL] : undefined;
+    const dbTarget = clusterDbUrl !== undefined && clusterDbUrl !== '' ? clusterDbUrl : resolveDatabaseTarget(stringFlag(values, 'db'));
     const poolTimeoutText = stringFlag(values, 'pool-timeout');
     if (dbTarget === null && (stringFlag(values, 'pool') !== undefined || poolTimeoutText !== undefined)) {
       throw usageError('--pool and --pool-timeout need a database: add --db embedded or --db postgresql://...');
@@ -127,6 +190,10 @@ export const command: Command = {
     const maxThreadsText = stringFlag(values, 'max-threads');
     if (workersText !== undefined && model !== MODEL.POOL) throw usageError('--workers applies to --model pool');
     if (maxThreadsText !== undefined && model !== MODEL.THREAD) throw usageError('--max-threads applies to --model thread');
+    if (clusterSize > 0 && !isClusterWorker()) {
+      const backlog = parseIntegerFlag('backlog', stringFlag(values, 'backlog'), D.backlog, 1, 1 << 20);
+      return runClusterPrimary({ size: clusterSize, db, model, backlog, log, stopSignal });
+    }
     const running = await startServe({
       model,
       workers: parseIntegerFlag('workers', workersText, POOL_MODEL_DEFAULTS.workers, 1, 1024),
@@ -155,13 +222,21 @@ export const command: Command = {
     const backlog = server.backlog;
     const cap = backlog.somaxconn === null ? 'somaxconn unknown' : `somaxconn ${backlog.somaxconn}`;
     const paced = server.options.acceptRate === null ? '' : ` accept-rate=${server.options.acceptRate}/s`;
-    process.stdout.write(
-      `listening on http://${host}:${address.port} pid=${process.pid} backlog=${backlog.effective} (asked ${backlog.requested}, ${cap}) model=${running.model.name}${paced}\n`,
-    );
+    const banner = `listening on http://${host}:${address.port} pid=${process.pid} backlog=${backlog.effective} (asked ${backlog.requested}, ${cap}) model=${running.model.name}${paced}`;
+    // In a cluster the primary speaks for everyone: one listening line, not N.
+    if (!isClusterWorker()) process.stdout.write(`${banner}\n`);
+    const monitor = booleanFlag(values, 'monitor') ? startMonitorPanel({ pids: [process.pid], ports: [address.port] }) : null;
     const signal = await stopSignal;
     log(`${signal}: shutting down: taking what is already queued, then finishing ${server.openConnections}+ open connection(s)`);
     try {
+      const series = await monitor?.stop();
+      const jsonPath = stringFlag(values, 'json');
+      if (jsonPath !== undefined) {
+        await writeFile(jsonPath, `${JSON.stringify({ schema: 'socketlab.serve-result/1', stats: running.stats(), monitor: series ?? null }, null, 2)}\n`);
+      }
       await running.close();
+      // A cluster worker's IPC channel to its primary would keep this process alive.
+      if (isClusterWorker()) process.disconnect?.();
       return EXIT.OK;
     } catch (error) {
       log(`shutdown failed: ${error instanceof Error ? error.message : String(error)}`);

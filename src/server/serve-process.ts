@@ -13,7 +13,9 @@ export const SOCKETLAB_CLI = fileURLToPath(new URL('../cli.js', import.meta.url)
 
 export interface ServerProcess {
   name: string;
+  /** The process we spawned: the server itself, or the wrapper named by `prefix` (strace, prlimit). */
   child: ChildProcess;
+  /** The server's own PID (from its listening line when a wrapper runs it). */
   pid: number;
   host: string;
   port: number;
@@ -78,10 +80,12 @@ export async function startServerProcess(name: string, script: string, args: str
   const match = /^listening on http:\/\/(\[[^\]]+\]|[^:/\s]+):(\d+)/.exec(banner) as RegExpExecArray;
   const host = (match[1] as string).replace(/^\[|\]$/g, '');
   const port = Number(match[2]);
+  const bannerPid = /\bpid=(\d+)/.exec(banner);
+  const pid = bannerPid === null ? (child.pid as number) : Number(bannerPid[1]);
   return {
     name,
     child,
-    pid: child.pid as number,
+    pid,
     host,
     port,
     url: `http://${match[1]}:${port}`,
@@ -89,13 +93,26 @@ export async function startServerProcess(name: string, script: string, args: str
     output: () => ({ stdout, stderr }),
     exited,
     async stop(signal: NodeJS.Signals = 'SIGTERM', deadlineMs = 15_000) {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      const timer = setTimeout(() => child.kill('SIGKILL'), deadlineMs);
+      // Signal the server, not a wrapper: strace, for one, would detach and leave the server
+      // running without writing its summary. The wrapper exits when the server does.
+      if (child.exitCode === null && child.signalCode === null) signalPid(pid, signal);
+      const timer = setTimeout(() => {
+        signalPid(pid, 'SIGKILL');
+        child.kill('SIGKILL');
+      }, deadlineMs);
       const result = await exited;
       clearTimeout(timer);
       return result;
     },
   };
+}
+
+function signalPid(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // Already gone.
+  }
 }
 
 /** `socketlab serve --port 0 ...args` in its own process. */
