@@ -11,6 +11,9 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   inspect: () => import('./cli/inspect.js'),
   load: () => import('./cli/load.js'),
   db: () => import('./cli/db.js'),
+  labs: () => import('./cli/labs.js'),
+  lab: () => import('./cli/lab.js'),
+  tour: () => import('./cli/tour.js'),
 };
 
 async function loadAll(): Promise<Command[]> {

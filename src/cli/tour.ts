@@ -1,0 +1,47 @@
+/**
+ * `socketlab tour` (and `npm start`): every lab in order, from one request to C100K.
+ */
+import { loadLabs } from '../labs/registry.js';
+import { runLab } from '../labs/runner.js';
+import { EXIT } from '../errors.js';
+import { noPositionals, parseFlags } from './args.js';
+import { LAB_FLAGS_HELP, LAB_OPTIONS, labRunOptions } from './lab.js';
+import type { Command } from './command.js';
+
+const USAGE = `Usage: socketlab tour [flags]
+
+The guided tour: every lab in order, climbing from one request to 100,000 connections on
+this machine, with a throwaway PostgreSQL started and stopped as the labs need it.
+Each lab pauses after each step on a terminal; q quits the tour.
+
+${LAB_FLAGS_HELP}
+
+Example:
+  socketlab tour --quick --yes
+`;
+
+export const command: Command = {
+  name: 'tour',
+  summary: 'the guided tour: every lab in order (what npm start runs)',
+  usage: USAGE,
+  async run(argv) {
+    const { values, positionals, help } = parseFlags('tour', argv, LAB_OPTIONS);
+    if (help) {
+      process.stdout.write(USAGE);
+      return EXIT.OK;
+    }
+    noPositionals('tour', positionals);
+    const options = labRunOptions(values);
+    let failed = 0;
+    for (const lab of await loadLabs()) {
+      const { result } = await runLab(lab, { ...options, jsonPath: null });
+      if (result.outcome === 'quit') {
+        process.stdout.write('\nTour stopped. Run one lab at a time with socketlab lab NAME.\n');
+        return EXIT.OK;
+      }
+      if (result.outcome === 'failed') failed += 1;
+    }
+    process.stdout.write(`\nTour complete${failed > 0 ? `, ${failed} lab(s) failed (see above)` : ''}. Results are in ${options.resultsDir}/.\n`);
+    return failed > 0 ? EXIT.FAILURE : EXIT.OK;
+  },
+};

@@ -1,0 +1,79 @@
+/**
+ * What labs reach for: a server in its own process, a load run with its progress on the
+ * step's spinner, the server's /stats, a throwaway Postgres, and honest checks for the
+ * capabilities a step needs. Everything started here is tracked, so quitting a lab (or a
+ * lab failing) stops it.
+ */
+import { execFileSync } from 'node:child_process';
+import { startServeProcess, type ServerProcess, type StartOptions } from '../server/serve-process.js';
+import { runLoad } from '../load/index.js';
+import type { LoadOptions, LoadResult } from '../load/index.js';
+import { startEmbeddedCluster, type EmbeddedCluster } from '../db/index.js';
+import { formatNumber } from '../report/table.js';
+import type { LabContext, StepContext } from './types.js';
+
+/** Start `socketlab serve` with these flags in its own process; stopped when the lab ends. */
+export async function startLabServer(lab: LabContext, args: string[], options: StartOptions = {}): Promise<ServerProcess> {
+  const server = await startServeProcess(args, options);
+  lab.track({
+    name: `socketlab serve pid ${server.pid}`,
+    stop: async () => {
+      await server.stop();
+    },
+  });
+  return server;
+}
+
+/** Stop a server the lab started (and stop tracking it). */
+export async function stopLabServer(lab: LabContext, server: ServerProcess): Promise<{ code: number | null }> {
+  const exit = server.stop();
+  await lab.release({ name: `socketlab serve pid ${server.pid}`, stop: async () => {} });
+  return exit;
+}
+
+/** A load run whose live numbers appear on the step's spinner and which stops when the user quits. */
+export async function runLabLoad(step: StepContext, options: LoadOptions, label = ''): Promise<LoadResult> {
+  const prefix = label === '' ? '' : `${label}: `;
+  return runLoad(options, {
+    signal: step.signal,
+    onProgress: (p) => {
+      const seconds = `${Math.round(p.elapsedMs / 1000)} s of ${Math.round(p.durationMs / 1000)} s`;
+      step.progress(`${prefix}${seconds}, ${formatNumber(p.vus)} VUs, ${formatNumber(Math.round(p.rps))} req/s, ${formatNumber(p.errors)} errors`);
+    },
+  });
+}
+
+/** GET a JSON endpoint of a server the lab runs (/stats). */
+export async function fetchJson<T = Record<string, unknown>>(url: string): Promise<T> {
+  const response = await fetch(url, { headers: { connection: 'close' } });
+  if (!response.ok) throw new Error(`${url} answered ${response.status}`);
+  return (await response.json()) as T;
+}
+
+/** The throwaway Postgres, stopped when the lab ends. */
+export async function startLabDatabase(lab: LabContext, options: { rows?: number; maxConnections?: number } = {}): Promise<EmbeddedCluster> {
+  const cluster = await startEmbeddedCluster(options);
+  lab.track({ name: `postgres pid ${cluster.postmasterPid}`, stop: () => cluster.stop() });
+  return cluster;
+}
+
+/** Is `command` on PATH? */
+export function hasCommand(command: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function isRoot(): boolean {
+  return typeof process.getuid === 'function' && process.getuid() === 0;
+}
+
+/** Pick the quick or the full value. */
+export function pick<T>(lab: LabContext, quick: T, full: T): T {
+  return lab.quick ? quick : full;
+}
+
+export const ms = (value: number): number => Math.round(value * 1000) / 1000;
