@@ -21,6 +21,8 @@ import { CLOSE_BY, LOAD_DEFAULTS, LOAD_LIMITS, type CloseBy } from '../load/cons
 import { renderK6Script } from '../load/k6-script.js';
 import { parseStages, resolveLoadPlan } from '../load/plan.js';
 import { runLoadPlan } from '../load/run.js';
+import { startMonitorPanel } from '../metrics/monitor.js';
+import { parseMonitorTargets } from '../metrics/targets.js';
 import { describePlan, renderLoadSummary } from '../load/summary-text.js';
 import { THRESHOLD_FORMS } from '../load/thresholds.js';
 import type { LoadOptions, LoadProgress } from '../load/types.js';
@@ -48,6 +50,7 @@ const OPTIONS: OptionSpec = {
   workers: { type: 'string' },
   threshold: { type: 'string', multiple: true },
   json: { type: 'string' },
+  monitor: { type: 'string' },
   'k6-script': { type: 'string' },
   'dry-run': { type: 'boolean' },
 };
@@ -93,6 +96,8 @@ Run and output:
   --threshold EXPR         k6-style pass/fail rule (repeatable); exit 99 if any fails:
                              ${THRESHOLD_FORMS.replace(/\n {2}/g, '\n                             ')}
   --json FILE              write the full result (options, summary, per-second series, histograms)
+  --monitor PID,:PORT,...  sample these processes and listening ports while the load runs: a live
+                           panel on a terminal (instead of the progress line), and the series in --json
   --k6-script FILE         write the same scenario as a k6 script, then run as usual
   --dry-run                check the flags, print the plan, write --k6-script; do not send any load
 
@@ -193,7 +198,9 @@ async function run(argv: string[]): Promise<number> {
   // Progress only for a person at a terminal: a pipe or a CI log gets the summary alone. A
   // terminal of width 0 (a pty nobody sized, as `script` makes) sends ora's line counting
   // into an endless clear loop, so it counts as no terminal.
-  const spinner = process.stderr.isTTY && process.stderr.columns > 0
+  const monitorText = stringFlag(values, 'monitor');
+  const monitor = monitorText === undefined ? null : startMonitorPanel(parseMonitorTargets('monitor', monitorText));
+  const spinner = monitor === null && process.stderr.isTTY && process.stderr.columns > 0
     ? (await import('ora')).default({ text: `starting: ${describePlan(plan)}`, stream: process.stderr, discardStdin: false }).start()
     : null;
   let result;
@@ -206,10 +213,12 @@ async function run(argv: string[]): Promise<number> {
     spinner?.stop();
     process.off('SIGINT', onSigint);
   }
+  const series = await monitor?.stop();
   process.stdout.write(renderLoadSummary(result));
   const jsonFile = stringFlag(values, 'json');
   if (jsonFile !== undefined) {
-    await writeOutput(jsonFile, `${JSON.stringify(result, null, 2)}\n`);
+    const output = series === undefined ? result : { ...result, monitor: series };
+    await writeOutput(jsonFile, `${JSON.stringify(output, null, 2)}\n`);
     process.stderr.write(`result written to ${jsonFile}\n`);
   }
   return result.thresholdsPassed ? EXIT.OK : EXIT.THRESHOLD_FAILED;

@@ -178,7 +178,10 @@ interface Spinner {
  * ends, with no animation frames or colour codes in the output.
  */
 function createSpinner(title: string, out: NodeJS.WritableStream): Spinner {
-  if ((out as NodeJS.WriteStream).isTTY === true) {
+  // A terminal that reports 0 columns (a pty nobody sized) sends ora's line counting into an
+  // endless clear loop, so it gets the plain lines too.
+  const terminal = out as NodeJS.WriteStream;
+  if (terminal.isTTY === true && terminal.columns > 0) {
     const spinner = ora({ text: title, stream: out as NodeJS.WriteStream, discardStdin: false }).start();
     return {
       update: (text) => void (spinner.text = text),
