@@ -277,3 +277,31 @@ export function equalsLowercaseToken(buf: Uint8Array, start: number, literal: Ui
 export function asciiBytes(text: string): Uint8Array {
   return Uint8Array.from(text, (c) => c.charCodeAt(0));
 }
+
+/**
+ * A message's field section, kept as offsets into the bytes it was parsed from and decoded
+ * only when asked: most requests are routed without anyone reading a header. Requests and
+ * responses both extend it.
+ */
+export class LazyFieldSection {
+  private decoded: string[] | null = null;
+
+  constructor(
+    /** The bytes the head was parsed from; never written to again (see InputBuffer). */
+    protected readonly source: Buffer,
+    private readonly fieldsStart: number,
+    /** The CR of the empty line that ends the head. */
+    private readonly fieldsEnd: number,
+  ) {}
+
+  /** Flat [name, value, ...] as received, decoded on first access. */
+  get headers(): readonly string[] {
+    if (this.decoded === null) this.decoded = decodeFieldSection(this.source, this.fieldsStart, this.fieldsEnd);
+    return this.decoded;
+  }
+
+  /** First value of a field, by lowercase name. */
+  header(lowercaseName: string): string | undefined {
+    return findFieldValue(this.source, this.fieldsStart, this.fieldsEnd, lowercaseName);
+  }
+}

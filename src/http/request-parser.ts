@@ -34,7 +34,7 @@ import {
   type ParseStep,
   type ParserLimits,
 } from './constants.js';
-import { decodeFieldSection, decodeLatin1, equalsLowercaseToken, FieldLineScanner, findFieldValue, LINE } from './field-lines.js';
+import { decodeLatin1, equalsLowercaseToken, FieldLineScanner, LazyFieldSection, LINE } from './field-lines.js';
 import {
   CONNECTION_OPTION,
   isValidAuthorityForm,
@@ -86,7 +86,7 @@ export interface ParserOptions {
   requireHost?: boolean;
 }
 
-class ParsedRequest implements HttpRequest {
+class ParsedRequest extends LazyFieldSection implements HttpRequest {
   readonly method: KnownMethod;
   readonly target: string;
   readonly versionMinor: 0 | 1;
@@ -96,33 +96,22 @@ class ParsedRequest implements HttpRequest {
   expectContinue = false;
   body: Buffer | null = null;
   trailers: readonly string[] | null = null;
-  private decoded: string[] | null = null;
   private hostValue: string | null | undefined = undefined;
 
   constructor(
     method: KnownMethod,
     target: string,
     versionMinor: 0 | 1,
-    /** The bytes the head was parsed from; never written to again (see InputBuffer). */
-    private readonly source: Buffer,
-    private readonly fieldsStart: number,
-    /** The CR of the empty line that ends the head. */
-    private readonly fieldsEnd: number,
+    source: Buffer,
+    fieldsStart: number,
+    fieldsEnd: number,
     private readonly hostStart: number,
     private readonly hostEnd: number,
   ) {
+    super(source, fieldsStart, fieldsEnd);
     this.method = method;
     this.target = target;
     this.versionMinor = versionMinor;
-  }
-
-  get headers(): readonly string[] {
-    if (this.decoded === null) this.decoded = decodeFieldSection(this.source, this.fieldsStart, this.fieldsEnd);
-    return this.decoded;
-  }
-
-  header(lowercaseName: string): string | undefined {
-    return findFieldValue(this.source, this.fieldsStart, this.fieldsEnd, lowercaseName);
   }
 
   get host(): string | null {

@@ -20,7 +20,7 @@
 import { CH, REASON_PHRASE } from './byte-tables.js';
 import { ChunkedDecoder } from './chunked-decoder.js';
 import { DEFAULT_LIMITS, HTTP_ERROR, PARSE, type HttpErrorCode, type ParseStep, type ParserLimits } from './constants.js';
-import { decodeFieldSection, equalsLowercaseToken, FieldLineScanner, findFieldValue, LINE } from './field-lines.js';
+import { equalsLowercaseToken, FieldLineScanner, LazyFieldSection, LINE } from './field-lines.js';
 import { CONNECTION_OPTION, NAME, parseContentLength, readConnectionOptions, TransferCodings } from './framing.js';
 import { InputBuffer } from './input-buffer.js';
 
@@ -47,7 +47,7 @@ export interface HttpResponseHead {
   body: Buffer | null;
 }
 
-class ParsedResponse implements HttpResponseHead {
+class ParsedResponse extends LazyFieldSection implements HttpResponseHead {
   status: number;
   versionMinor: 0 | 1;
   contentLength = -1;
@@ -55,26 +55,11 @@ class ParsedResponse implements HttpResponseHead {
   keepAlive = true;
   bodyBytes = 0;
   body: Buffer | null = null;
-  private decoded: string[] | null = null;
 
-  constructor(
-    status: number,
-    versionMinor: 0 | 1,
-    private readonly source: Buffer,
-    private readonly fieldsStart: number,
-    private readonly fieldsEnd: number,
-  ) {
+  constructor(status: number, versionMinor: 0 | 1, source: Buffer, fieldsStart: number, fieldsEnd: number) {
+    super(source, fieldsStart, fieldsEnd);
     this.status = status;
     this.versionMinor = versionMinor;
-  }
-
-  get headers(): readonly string[] {
-    if (this.decoded === null) this.decoded = decodeFieldSection(this.source, this.fieldsStart, this.fieldsEnd);
-    return this.decoded;
-  }
-
-  header(lowercaseName: string): string | undefined {
-    return findFieldValue(this.source, this.fieldsStart, this.fieldsEnd, lowercaseName);
   }
 }
 
