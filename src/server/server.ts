@@ -5,7 +5,7 @@
  * RequestHandler.
  */
 import net from 'node:net';
-import { readFileSync } from 'node:fs';
+import { readProcText } from '../metrics/procfs.js';
 import { LAB_ERR, LabError, errnoCode } from '../errors.js';
 import type { HttpErrorCode } from '../http/constants.js';
 import { CoarseClock } from './clock.js';
@@ -59,15 +59,10 @@ export interface ServerStats {
   stages: { window: number; intervals: StageSummary; last: RequestTrace | null };
 }
 
-const SOMAXCONN_PATH = '/proc/sys/net/core/somaxconn';
-
 /** The kernel's cap on any listen backlog (net.core.somaxconn), or null off Linux. */
 export function readSomaxconn(): number | null {
-  try {
-    return Number(readFileSync(SOMAXCONN_PATH, 'utf8').trim());
-  } catch {
-    return null;
-  }
+  const text = readProcText('sys/net/core/somaxconn');
+  return text === null ? null : Number(text.trim());
 }
 
 export function resolveBacklog(requested: number): BacklogInfo {
