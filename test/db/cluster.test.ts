@@ -12,6 +12,7 @@ import { after, describe, test } from 'node:test';
 import { LAB_ERR, LabError } from '../../src/errors.js';
 import { liveClusters, startEmbeddedCluster, stateDir, type EmbeddedCluster } from '../../src/db/index.js';
 import { isPidAlive } from '../../src/db/processes.js';
+import { resolveClusterRoot, resolveRunAsUser } from '../../src/db/cluster.js';
 import { waitFor } from '../support/wait.js';
 import { assertNoPostgresLeft, readKv } from './support.js';
 
@@ -103,7 +104,9 @@ describe('embedded cluster', () => {
     const done = spawn(process.execPath, ['-e', ''], { stdio: 'ignore' });
     await waitFor('a short-lived process to exit', () => done.exitCode !== null);
     const deadPid = done.pid as number;
-    const root = path.join(stateDir(), 'pg', 'clusters');
+    // Where the next start looks: the project's folder, or the temp dir when the postgres
+    // user cannot reach the project (a 0700 clone, as CI makes).
+    const root = path.join(resolveClusterRoot(path.join(stateDir(), 'pg'), resolveRunAsUser(), () => {}), 'clusters');
     const folder = path.join(root, `stale-test-${process.pid}`);
     fs.mkdirSync(path.join(folder, 'data'), { recursive: true });
     // A start time no live process has: even if the PID were reused, this owner is gone.
