@@ -162,7 +162,6 @@ async function timeOneRequest(port: number, route: string, whileOpen: () => Prom
     socket.once('error', reject);
   });
   const connected = performance.now();
-  const during = await whileOpen();
   const sent = performance.now();
   let firstByte = 0;
   let text = '';
@@ -178,6 +177,9 @@ async function timeOneRequest(port: number, route: string, whileOpen: () => Prom
     socket.once('error', reject);
   });
   const done = performance.now();
+  // The descriptors while the connection is open: after the answer, because connect()
+  // returns as soon as the kernel has queued the connection, before the server accepts it.
+  const during = await whileOpen();
   // The request's stamps, read before /stats records a request of its own.
   const statsSocket = net.connect({ port, host: '127.0.0.1' });
   let statsText = '';
