@@ -14,6 +14,8 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   labs: () => import('./cli/labs.js'),
   lab: () => import('./cli/lab.js'),
   tour: () => import('./cli/tour.js'),
+  report: () => import('./cli/report.js'),
+  bench: () => import('./cli/bench.js'),
 };
 
 async function loadAll(): Promise<Command[]> {

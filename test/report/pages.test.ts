@@ -1,0 +1,171 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { LabDefinition } from '../../src/labs/types.js';
+import { viewFindings } from '../../src/report/findings.js';
+import { renderReportHtml } from '../../src/report/html.js';
+import { LAYERS, layerFileName, layerOfLab } from '../../src/report/layers.js';
+import { escapeText, renderLayerIndex, renderLayerPage, renderTable } from '../../src/report/markdown.js';
+import { buildReportModel, type ReportModel } from '../../src/report/model.js';
+import { checkLabResult, chooseResults, type LoadedResult } from '../../src/report/results.js';
+import { renderMachineComparison, renderSeedComparison, renderShapeComparison, SEED_SCENARIOS } from '../../src/report/seed.js';
+import { ALL_FIXTURES, DB_POOL, KNEE, MACHINE, REQUEST_CYCLE, SLOW_LINK, labResult } from './fixtures.js';
+import { assertWellFormed } from './xml.js';
+
+const loaded = (result: (typeof ALL_FIXTURES)[number], name = `${result.lab.id}-x.json`): LoadedResult => ({ file: `/nowhere/${name}`, name, result });
+
+const DEFINITION: LabDefinition = {
+  id: 'request-cycle',
+  number: 1,
+  title: 'One request, from socket() to JSON',
+  layer: '1 request',
+  summary: 'one request timed stage by stage',
+  intro: 'Before any talk of a million users, follow one.\n- not a list: a wrapped line that starts with a dash\nand a | pipe and *stars*.',
+  run: async () => {},
+};
+
+function model(results: readonly (typeof ALL_FIXTURES)[number][], definitions: LabDefinition[] = [DEFINITION]): ReportModel {
+  return buildReportModel(definitions, chooseResults(results.map((r) => loaded(r))));
+}
+
+test('the layers: five, labs 1..9 each in exactly one', () => {
+  assert.equal(LAYERS.length, 5);
+  assert.deepEqual(LAYERS.flatMap((l) => l.labs), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  assert.equal(layerOfLab(4).number, 3);
+  assert.equal(layerOfLab(8).number, 4);
+  assert.equal(layerFileName(LAYERS[3] as (typeof LAYERS)[number]), '04-1000-to-10000.md');
+});
+
+test('one result per lab: completed before failed, full before quick, then the newest', () => {
+  const at = (iso: string, quick: boolean, outcome: 'completed' | 'failed' = 'completed') => ({ ...KNEE, startedAt: iso, options: { quick, yes: true }, outcome });
+  const cases: { runs: ReturnType<typeof at>[]; pick: number }[] = [
+    { runs: [at('2026-01-01T00:00:00Z', false), at('2026-01-02T00:00:00Z', false)], pick: 1 },
+    { runs: [at('2026-01-01T00:00:00Z', false), at('2026-01-02T00:00:00Z', true)], pick: 0 },
+    { runs: [at('2026-01-03T00:00:00Z', false, 'failed'), at('2026-01-02T00:00:00Z', true)], pick: 1 },
+  ];
+  for (const { runs, pick } of cases) {
+    const chosen = chooseResults(runs.map((r, i) => loaded(r, `knee-${i}.json`)));
+    assert.equal(chosen.get('knee')?.name, `knee-${pick}.json`, JSON.stringify(runs.map((r) => [r.startedAt, r.options.quick, r.outcome])));
+  }
+});
+
+test('files that are not lab results are named with the reason', () => {
+  assert.equal(checkLabResult(REQUEST_CYCLE), null);
+  assert.match(checkLabResult({ schema: 'socketlab.load-result/1' }) ?? '', /not a lab result/);
+  assert.match(checkLabResult({ ...REQUEST_CYCLE, startedAt: 'yesterday' }) ?? '', /startedAt/);
+  assert.match(checkLabResult({ schema: 'socketlab.lab-result/1', lab: {} }) ?? '', /lab id/);
+});
+
+test('findings as tables: single values, lists of records, and objects of like records', () => {
+  const view = viewFindings(DB_POOL.findings);
+  assert.deepEqual(view.values, [['backendRssMb', 9.8]]);
+  const pools = view.tables.find((t) => t.title === 'pools');
+  assert.deepEqual(pools?.header, ['', 'vus', 'rps', 'p99Ms', 'waitP99Ms', 'queryP99Ms']);
+  assert.deepEqual(pools?.rows.map((r) => r[0]), ['5', '20', '100']);
+  const matrix = view.tables.find((t) => t.title === 'matrix');
+  assert.equal(matrix?.rows.length, 9);
+  const knee = viewFindings(KNEE.findings);
+  assert.deepEqual(
+    knee.tables.map((t) => t.title),
+    ['age, uuid', 'series.age', 'series.uuid'],
+  );
+  const knees = knee.tables[0];
+  assert.deepEqual(knees?.header.slice(0, 3), ['', 'kneeVus', 'peakRps']);
+  assert.deepEqual(knees?.rows.map((r) => r.slice(0, 2)), [['age', 400], ['uuid', 200]]);
+  // Cases beside settings: local, remote and manyUsers become one table; the link's settings stay values.
+  const slow = viewFindings(SLOW_LINK.findings);
+  assert.equal(slow.tables[0]?.title, 'local, remote, manyUsers');
+  assert.ok(slow.values.some(([k, v]) => k === 'link.rateMbit' && v === 4));
+  assert.ok(!slow.values.some(([k]) => k.startsWith('remote.')));
+  assert.ok(knee.tables.some((t) => t.title === 'series.age' && t.rows.length === 7 && t.header.includes('p99Ms')));
+  assert.ok(knee.values.some(([k, v]) => k === 'vus' && v === '50, 100, 200, 400, 800, 1600, 3200'), 'a list of numbers is one line (no thousands commas inside a comma list)');
+  const long = viewFindings({ list: Array.from({ length: 30 }, (_, i) => i), rows: Array.from({ length: 50 }, (_, i) => ({ i })) });
+  assert.match(String(long.values[0]?.[1]), /… \(30 in all\)$/);
+  assert.equal(long.tables[0]?.omittedRows, 10);
+});
+
+test('a layer page: intro, each step with its tables and reading, charts, findings, and the run it came from', () => {
+  const m = model([REQUEST_CYCLE]);
+  const page = renderLayerPage(m.layers[0] as ReportModel['layers'][number]);
+  assert.match(page, /^<!-- Generated by `socketlab report`/);
+  assert.match(page, /^# Layer 1: one request\. What happens between socket\(\) and the JSON\?$/m);
+  assert.ok(page.includes('Before any talk of a million users, follow one.'), 'the intro from the lab definition');
+  assert.ok(page.includes('\\- not a list'), 'a wrapped line starting with a dash is not a list item');
+  assert.ok(page.includes('\\*stars\\*'));
+  assert.ok(page.includes('### 2. One request: GET /uuid/42, stage by stage'));
+  assert.ok(page.includes('| server stage | ms |\n|---|---:|\n| accepted → first byte read | 1.87 |'), 'a GitHub table, numbers right-aligned');
+  assert.ok(page.includes('Of 7.959 ms inside the server, the handler took 6.452 ms.'));
+  assert.ok(page.includes('*Skipped here: strace is not installed (apt\\-get install strace).*') || page.includes('*Skipped here: strace is not installed (apt-get install strace).*'));
+  assert.match(page, /!\[[^\]]+\]\(\.\.\/results\/charts\/request-cycle-[a-z0-9-]+\.svg\)/);
+  assert.ok(page.includes('| syscallsPerRequest | - |'));
+  assert.match(page, /\*Measured on vm: 2 cores \(AMD EPYC\), 23\.5 GiB, Linux 6\.18\.44, Node v20\.20\.2, 2026-11-27 20:04 UTC: a full run, 61 s in all\.\* Data: \[request-cycle-x\.json\]\(\.\.\/results\/data\/request-cycle-x\.json\)/);
+  // The order the docs promise: intro, steps, findings, then which machine and when.
+  const order = ['Before any talk', '### 1.', '### Findings', '*Measured on'].map((s) => page.indexOf(s));
+  assert.deepEqual([...order].sort((a, b) => a - b), order);
+});
+
+test('a lab without results, or without a definition, gets a line saying so', () => {
+  const m = model([KNEE, { ...DB_POOL, options: { quick: true, yes: true } }], [DEFINITION]);
+  const layer4 = renderLayerPage(m.layers[3] as ReportModel['layers'][number]);
+  assert.ok(layer4.includes('## Lab 7: ports-and-keepalive'));
+  assert.ok(layer4.includes('**No results yet.** Run `socketlab lab ports-and-keepalive`, then `socketlab report`.'));
+  assert.ok(layer4.includes('*This lab (`knee`) is not in this checkout yet.*'), 'no definition: the title comes from the results file');
+  assert.ok(layer4.includes('## Lab 6: The knee of the curve'));
+  assert.ok(layer4.includes('a --quick run'), 'db-pool was a quick run');
+  const index = renderLayerIndex(m);
+  assert.ok(index.includes('| [4](04-1000-to-10000.md) | 1,000 → 10,000 users | where is the knee? | 5. The database pool: waiting is not querying (quick run)<br>6. The knee of the curve<br>7. ports-and-keepalive (no results yet)'));
+});
+
+test('markdown tables escape pipes and line breaks', () => {
+  assert.equal(renderTable({ header: ['a|b', 'n'], rows: [['x\ny', 1], [null, 2.5]] }), '| a\\|b | n |\n|---|---:|\n| x y | 1 |\n| - | 2.50 |');
+  assert.equal(escapeText('1. first\n> quoted <tag>'), '1\\. first\n&gt; quoted &lt;tag&gt;');
+});
+
+test('the HTML page: self-contained, every lab, charts inline, no scripts', () => {
+  const html = renderReportHtml(model(ALL_FIXTURES));
+  assertWellFormed(html, { html: true });
+  assert.ok(!/<script|<link|@import|url\(|https?:\/\/(?!www\.w3\.org\/2000\/svg)/i.test(html), 'nothing loaded from elsewhere');
+  for (const result of ALL_FIXTURES) assert.ok(html.includes(`id="lab-${result.lab.id}"`), result.lab.id);
+  assert.ok((html.match(/<svg /g) ?? []).length >= 20);
+  assert.ok(html.includes('<span class="badge quick">quick run</span>'), 'fd-exhaustion was a quick run');
+  assert.ok(html.includes('href="data/knee-x.json"'));
+  assert.ok(html.includes('Skipped here: tc netem is not in this kernel'));
+  const empty = renderReportHtml(buildReportModel([], new Map()));
+  assertWellFormed(empty, { html: true });
+  assert.ok(empty.includes('No lab results yet'));
+  assert.equal((empty.match(/No results yet for this lab/g) ?? []).length, 9);
+});
+
+test('the seed table: the seed figures beside these, and how the machines differ', () => {
+  const measured = [
+    { id: 'age-1000', rps: 23_233.4, p90Ms: 61.9, maxMs: 1865.5, failed: 0, skipped: null },
+    { id: 'uuid-1000', rps: 7_405, p90Ms: 182.1, maxMs: 1447, failed: 0, skipped: null },
+    { id: 'uuid-7500', rps: 6_725, p90Ms: 1338.4, maxMs: 3367.2, failed: 3, skipped: null },
+    { id: 'remote-1000', rps: null, p90Ms: null, maxMs: null, failed: null, skipped: 'no slow link here' },
+  ];
+  const withRemote = [...measured.slice(0, 3), { id: 'remote-1000', rps: 1_156, p90Ms: 1510, maxMs: 2899, failed: 0, skipped: null }];
+  const table = renderSeedComparison(measured);
+  const row = (scenario: string, vus: string): string => table.split('\n').find((l) => l.includes(scenario) && l.includes(vus)) ?? '';
+  assert.match(row('compute-only', '1,000'), /21,000\s+23,233\s+70\s+61\.9/);
+  assert.match(row('database (/uuid)', '7,500'), /4,300\s+6,725\s+2,600\s+1,338\s+15,700\s+3,367\s+3\s+requests waiting for a pooled connection/);
+  assert.match(row('database (/uuid)', '5,000'), /5,100\s+-\s+1,400\s+-/, 'not run: dashes');
+  const machines = renderMachineComparison(MACHINE, { server: 'socketlab serve --db embedded --pool 20', loadGenerator: 'socketlab load', link: 'not run here' });
+  assert.match(machines, /cores\s+8\s+2 \(AMD EPYC\)/);
+  assert.match(machines, /runtime\s+\.NET\s+Node v20\.20\.2/);
+  assert.match(machines, /load generator\s+k6, closed model/);
+  const shape = renderShapeComparison(measured).join('\n');
+  assert.match(shape, /\/uuid served 32% of \/age's rate at 1,000 VUs here, 28% in the seed/);
+  assert.match(shape, /p90 grew 7\.3x here and 10\.8x in the seed, while req\/s changed -9% here and -27% in the seed/);
+  assert.match(shape, /Here as there, the added users waited in a queue/);
+  const grew = renderShapeComparison([measured[0], measured[1], { ...measured[2], rps: 12_000 }] as typeof measured).join('\n');
+  assert.doesNotMatch(grew, /Here as there/, 'no queueing reading when req/s grew');
+  assert.doesNotMatch(shape, /slow link/, 'no remote line without a remote measurement');
+  assert.match(renderShapeComparison(withRemote).join('\n'), /made 16% of the local rate here, 19% in the seed/);
+  assert.equal(SEED_SCENARIOS.length, 5);
+  assert.doesNotMatch(renderSeedComparison(null), /here/);
+});
+
+test('a results file whose lab is not at its number any more is not shown under the wrong lab', () => {
+  const moved = labResult({ id: 'old-name', number: 1, title: 'Old', layer: '1', steps: [], findings: {} });
+  const m = buildReportModel([DEFINITION], chooseResults([loaded(moved)]));
+  assert.equal(m.layers[0]?.labs[0]?.run, null);
+});
