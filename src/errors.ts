@@ -32,6 +32,8 @@ export const LAB_ERR = {
   UNSUPPORTED: 'LAB_ERR_ENV_UNSUPPORTED',
   /** A lab name that does not exist. */
   UNKNOWN_LAB: 'LAB_ERR_LAB_UNKNOWN',
+  /** A process a lab started (a load generator, a relay) failed or gave no result. */
+  LAB_CHILD: 'LAB_ERR_LAB_CHILD',
   /** A process or port to inspect does not exist. */
   NOT_FOUND: 'LAB_ERR_METRICS_NOT_FOUND',
 } as const;
