@@ -10,24 +10,30 @@ import { runLoad } from '../load/index.js';
 import type { LoadOptions, LoadResult } from '../load/index.js';
 import { startEmbeddedCluster, type EmbeddedCluster } from '../db/index.js';
 import { formatNumber } from '../report/table.js';
-import type { LabContext, StepContext } from './types.js';
+import type { LabContext, Resource, StepContext } from './types.js';
+
+/** The resource each started server was tracked as, so stopping it early forgets that one. */
+const tracked = new WeakMap<ServerProcess, Resource>();
 
 /** Start `socketlab serve` with these flags in its own process; stopped when the lab ends. */
 export async function startLabServer(lab: LabContext, args: string[], options: StartOptions = {}): Promise<ServerProcess> {
   const server = await startServeProcess(args, options);
-  lab.track({
+  const resource = lab.track({
     name: `socketlab serve pid ${server.pid}`,
     stop: async () => {
       await server.stop();
     },
   });
+  tracked.set(server, resource);
   return server;
 }
 
-/** Stop a server the lab started (and stop tracking it). */
-export async function stopLabServer(lab: LabContext, server: ServerProcess): Promise<{ code: number | null }> {
-  const exit = server.stop();
-  await lab.release({ name: `socketlab serve pid ${server.pid}`, stop: async () => {} });
+/** Stop a server the lab started (gracefully, SIGKILL after `deadlineMs`) and stop tracking it. */
+export async function stopLabServer(lab: LabContext, server: ServerProcess, deadlineMs = 15_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  const exit = server.stop('SIGTERM', deadlineMs);
+  const resource = tracked.get(server);
+  // Its stop() joins the stop already under way (ServerProcess.stop is idempotent).
+  if (resource !== undefined) await lab.release(resource);
   return exit;
 }
 

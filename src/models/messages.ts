@@ -40,4 +40,5 @@ export interface ConnectionThreadData {
 
 export type ToConnectionThread = { type: 'request'; call: RouteCall } | { type: 'exit' };
 
+/** `db` rides along at most once a second (null in between): summarising it is not free. */
 export type FromConnectionThread = { type: 'response'; response: HttpResponse; db: SyncSessionStats | null };

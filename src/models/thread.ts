@@ -82,7 +82,7 @@ export function createThreadModel(options: ThreadModelOptions): ConcurrencyModel
     counters.created += 1;
     worker.once('online', () => recordMillis(spawnMs, performance.now() - started));
     port1.on('message', (message: FromConnectionThread) => {
-      thread.db = message.db;
+      if (message.db !== null) thread.db = message.db;
       thread.waiting.shift()?.(message.response);
     });
     worker.on('error', (error) => {

@@ -26,7 +26,7 @@ export interface ServerProcess {
   output(): { stdout: string; stderr: string };
   /** Resolves when the process exits, however that happens. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** Send `signal` (SIGTERM by default) by PID and wait for exit; SIGKILL after the deadline. */
+  /** Send `signal` (SIGTERM by default) by PID and wait for exit; SIGKILL after the deadline. Idempotent. */
   stop(signal?: NodeJS.Signals, deadlineMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
@@ -82,6 +82,7 @@ export async function startServerProcess(name: string, script: string, args: str
   const port = Number(match[2]);
   const bannerPid = /\bpid=(\d+)/.exec(banner);
   const pid = bannerPid === null ? (child.pid as number) : Number(bannerPid[1]);
+  let stopping: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | null = null;
   return {
     name,
     child,
@@ -92,17 +93,21 @@ export async function startServerProcess(name: string, script: string, args: str
     banner,
     output: () => ({ stdout, stderr }),
     exited,
-    async stop(signal: NodeJS.Signals = 'SIGTERM', deadlineMs = 15_000) {
-      // Signal the server, not a wrapper: strace, for one, would detach and leave the server
-      // running without writing its summary. The wrapper exits when the server does.
-      if (child.exitCode === null && child.signalCode === null) signalPid(pid, signal);
-      const timer = setTimeout(() => {
-        signalPid(pid, 'SIGKILL');
-        child.kill('SIGKILL');
-      }, deadlineMs);
-      const result = await exited;
-      clearTimeout(timer);
-      return result;
+    stop(signal: NodeJS.Signals = 'SIGTERM', deadlineMs = 15_000) {
+      // Once only: a second SIGTERM tells socketlab serve to stop waiting for its requests.
+      stopping ??= (async () => {
+        // Signal the server, not a wrapper: strace, for one, would detach and leave the
+        // server running without writing its summary. The wrapper exits when the server does.
+        if (child.exitCode === null && child.signalCode === null) signalPid(pid, signal);
+        const timer = setTimeout(() => {
+          signalPid(pid, 'SIGKILL');
+          child.kill('SIGKILL');
+        }, deadlineMs);
+        const result = await exited;
+        clearTimeout(timer);
+        return result;
+      })();
+      return stopping;
     },
   };
 }
