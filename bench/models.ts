@@ -1,0 +1,125 @@
+/**
+ * The three concurrency models side by side (issue 6): Model A (a thread per connection),
+ * B (the event loop) and C (a piscina pool) at 10, 100 and 1000 keep-alive connections on
+ * /age (microseconds of compute), /work?ms=2 (CPU-bound) and /uuid/:id (one PostgreSQL
+ * query), printed as one table: requests/s, p50, p99, threads, RSS, voluntary and
+ * involuntary context switches (kernel counts over the measured window), then the ratios
+ * between the models in the same run. This table is what lab 2 (concurrency-models) shows.
+ *
+ * Each cell is a fresh server process, loaded by one client thread (src/labs/models-kit.ts
+ * says why) until every connection has had its first answer, then measured for --seconds.
+ * A cell whose connections are not all answered within --deadline is measured anyway and
+ * marked: that is where the model gave way, and its larger counts are skipped with the reason.
+ *
+ * Run: node dist/bench/models.js [--quick] [--connections 10,100,1000] [--routes age,work,uuid]
+ *      [--models thread,loop,pool] [--seconds 3] [--deadline 45] [--json FILE]
+ * Full grid: 4-7 minutes on this 2-core machine (436 s with the default 45 s deadline while the
+ * machine was busy, 246 s with --deadline 30), most of it Model A starting threads and the
+ * loop model taking 1000 connections; --quick (10 and 50 connections, 1 s windows) about 1.5.
+ */
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { findPgBinaries, startEmbeddedCluster, type EmbeddedCluster } from '../src/db/index.js';
+import { describeMachine, summarizeMachine } from '../src/labs/machine.js';
+import {
+  MODEL_ROUTES,
+  MODELS_IN_ORDER,
+  MODELS_SETUP,
+  findGiveWay,
+  gridTable,
+  mib,
+  ratioTable,
+  runGrid,
+  threadRssSlope,
+  threadSpawn,
+  type CellResult,
+  type RouteKey,
+} from '../src/labs/models-kit.js';
+import { MODEL, type ModelName } from '../src/models/model.js';
+import { formatBytes, renderTable } from '../src/report/table.js';
+import { startSocketlab } from './support/server-process.js';
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    connections: { type: 'string' },
+    routes: { type: 'string' },
+    models: { type: 'string' },
+    seconds: { type: 'string' },
+    deadline: { type: 'string' },
+    json: { type: 'string' },
+  },
+});
+
+const list = (text: string | undefined, fallback: string[]): string[] => (text === undefined ? fallback : text.split(',').map((s) => s.trim()).filter((s) => s !== ''));
+const connections = list(values.connections, values.quick ? ['10', '50'] : ['10', '100', '1000']).map(Number);
+const routes = list(values.routes, ['age', 'work', 'uuid']).filter((r): r is RouteKey => r in MODEL_ROUTES);
+const models = list(values.models, [...MODELS_IN_ORDER]).filter((m): m is ModelName => (Object.values(MODEL) as string[]).includes(m));
+const measureSeconds = Number(values.seconds ?? (values.quick ? 1 : 3));
+const warmupDeadlineMs = Number(values.deadline ?? (values.quick ? 15 : 45)) * 1000;
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const machine = describeMachine();
+  const out = (text: string): void => void process.stdout.write(text);
+  // Other work on the machine moves every number here: say how busy it was.
+  const load = (): string => os.loadavg().map((n) => n.toFixed(1)).join(' ');
+  out(`machine: ${summarizeMachine(machine)}; load average ${load()}\n`);
+  let cluster: EmbeddedCluster | null = null;
+  if (routes.some((r) => MODEL_ROUTES[r].needsDb)) {
+    if (findPgBinaries() === null) out('PostgreSQL server binaries were not found (apt-get install postgresql): the /uuid cells are skipped\n');
+    else cluster = await startEmbeddedCluster();
+  }
+  out(
+    `models ${models.join(', ')} × connections ${connections.join(', ')} × ${routes.map((r) => MODEL_ROUTES[r].label).join(', ')}; ` +
+      `${measureSeconds} s windows after every connection has answered (deadline ${warmupDeadlineMs / 1000} s); ` +
+      `DB pool ${MODELS_SETUP.dbPool} (loop, pool), one connection per thread (thread); ${MODELS_SETUP.poolWorkers} pool workers` +
+      `${cluster === null ? '' : `; PostgreSQL ${cluster.version}, max_connections ${cluster.maxConnections}`}\n\n`,
+  );
+  let cells: CellResult[] = [];
+  try {
+    cells = await runGrid(
+      { models, connections, routes, measureSeconds, warmupDeadlineMs },
+      {
+        dbUrl: cluster?.url ?? null,
+        postmasterPid: cluster?.postmasterPid ?? null,
+        startServer: (args) => startSocketlab(args),
+        stopServer: (server) => server.stop('SIGTERM', MODELS_SETUP.stopDeadlineMs),
+      },
+      (cell) =>
+        out(
+          `  ${cell.model.padEnd(6)} ${String(cell.connections).padStart(5)} ${MODEL_ROUTES[cell.route].label.padEnd(11)} ` +
+            `${cell.status === 'skipped' ? `skipped: ${cell.note}` : `${Math.round(cell.rps)} req/s, p99 ${cell.latency.p99Ms} ms, ${cell.end.threads} threads, ${mib(cell.end.rssBytes)} MiB, ready after ${cell.warmupMs / 1000} s${cell.note === null ? '' : ` (${cell.status}: ${cell.note})`}`}\n`,
+        ),
+    );
+  } finally {
+    await cluster?.stop();
+  }
+
+  const grid = gridTable(cells);
+  out(`\n${renderTable(grid.header, grid.rows)}\n`);
+  const ratios = ratioTable(cells, routes, connections);
+  out(`\nEach model against the event loop (B), same run:\n\n${renderTable(ratios.header, ratios.rows)}\n`);
+
+  const slope = threadRssSlope(cells, 'age') ?? threadRssSlope(cells);
+  const spawn = threadSpawn(cells).sort((a, b) => a.connections - b.connections);
+  if (slope !== null || spawn.length > 0) {
+    out('\nModel A, per thread (a Node worker is a whole V8 isolate: far heavier than a JVM, .NET or OS thread, so this exaggerates the model):\n');
+    if (slope !== null) out(`  RSS per connection thread: ${formatBytes(slope.bytesPerThread)} (slope from ${slope.from} to ${slope.to} connections on ${MODEL_ROUTES[slope.route].label})\n`);
+    for (const s of spawn) out(`  start-up with ${s.connections} starting at once (${MODEL_ROUTES[s.route].label}): p50 ${s.p50Ms} ms, p99 ${s.p99Ms} ms over ${s.count} threads\n`);
+  }
+  out('\nWhere each model gives way:\n');
+  for (const route of routes) {
+    for (const model of models) {
+      const found = findGiveWay(cells, model, route);
+      if (found !== null) out(`  - ${found.text}\n`);
+    }
+  }
+  out(`\n${cells.length} cells in ${Math.round((Date.now() - started) / 1000)} s; load average at the end ${load()}\n`);
+  if (values.json !== undefined) {
+    writeFileSync(values.json, `${JSON.stringify({ machine, options: { models, connections, routes, measureSeconds, warmupDeadlineMs }, cells }, null, 2)}\n`);
+  }
+}
+
+await main();
