@@ -1,16 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { runLabQuick } from './run-lab.js';
+import { hasCommand } from '../../src/labs/kit.js';
 
-const hasStrace = (() => {
-  try {
-    execFileSync('sh', ['-c', 'command -v strace'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const hasStrace = hasCommand('strace');
 
 test('request-cycle: every stage of one real request is timed, and syscalls are counted per request', async () => {
   const { result, cli } = await runLabQuick('request-cycle');

@@ -1,17 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { runLabQuick } from './run-lab.js';
+import { hasCommand } from '../../src/labs/kit.js';
 import { findPgBinaries } from '../../src/db/index.js';
 
-const hasStrace = (() => {
-  try {
-    execFileSync('sh', ['-c', 'command -v strace'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const hasStrace = hasCommand('strace');
 
 interface FdTotals {
   server: number;
