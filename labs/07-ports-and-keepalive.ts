@@ -1,0 +1,266 @@
+/**
+ * Lab 7, ports and keep-alive: what a new connection per request costs, where TIME_WAIT
+ * lands, and how a client runs out of ephemeral ports.
+ */
+import { FAILURE, type LoadOptions, type LoadResult } from '../src/load/index.js';
+import { countPortRange, isUnavailable, readSysctls } from '../src/metrics/index.js';
+import { ms, pick, runLabLoad, startLabServer, stopLabServer } from '../src/labs/kit.js';
+import { createNamespace, namespaceUnavailableReason, type Namespace } from '../src/labs/netns.js';
+import { readPortCensus, runLoadInNamespace, watchTimeWait, type TimeWaitPeak } from '../src/labs/ports-kit.js';
+import type { LabContext, LabDefinition, StepContext } from '../src/labs/types.js';
+
+interface Settings {
+  /** Step 1 (the host's loopback): users and run length per mode. */
+  vus: number;
+  durationMs: number;
+  /** Steps 2 and 3 (a private namespace): users and run length per phase. */
+  nsVus: number;
+  nsDurationMs: number;
+}
+
+const SETTINGS: { readonly quick: Settings; readonly full: Settings } = {
+  quick: { vus: 20, durationMs: 1500, nsVus: 10, nsDurationMs: 2000 },
+  full: { vus: 50, durationMs: 10_000, nsVus: 10, nsDurationMs: 5000 },
+} as const;
+
+const NARROW = {
+  /** 100 ephemeral ports instead of ~28,000: exhaustion in a fraction of a second instead of minutes. */
+  PORT_RANGE: '40000 40099',
+  PORTS: 100,
+  /** The server's port inside the namespace: outside the range, so it takes none of the 100. */
+  SERVER_PORT: 8080,
+  /** Source addresses for the "more addresses" way out: 127.0.0.1 .. 127.0.0.N. */
+  SOURCE_ADDRESSES: 8,
+} as const;
+
+const AGE_PATH = '/age?birthdate=1993-05-01';
+
+interface ModeRow {
+  mode: string;
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  connects: number;
+  connectP50Ms: number;
+  connectP99Ms: number;
+  /** TIME_WAIT added on each end during the run (peak minus what was there before). */
+  timeWaitClient: number;
+  timeWaitServer: number;
+  failed: number;
+}
+
+interface NsPhase {
+  way: string;
+  ok: number;
+  okRps: number;
+  requests: number;
+  eaddrnotavail: number;
+  timeWaitPeak: number;
+  portRange: string;
+  twReuse: string;
+  sourceAddresses: number;
+}
+
+export const lab: LabDefinition = {
+  id: 'ports-and-keepalive',
+  number: 7,
+  title: 'Keep-alive, TIME_WAIT and running out of ports',
+  layer: '1,000 → 10,000',
+  summary: 'a connection per request vs keep-alive: requests/s, connect time, TIME_WAIT; ephemeral port exhaustion (EADDRNOTAVAIL) and the ways out',
+  intro: `A TCP connection is named by four numbers: source address and port, destination address and
+port. A client talking to one server varies only its source port, picked from the ephemeral
+range (net.ipv4.ip_local_port_range: ~28,000 ports by default). Whoever closes a connection
+first keeps its name in TIME_WAIT for 60 seconds, so that a late packet of the old connection
+cannot land in a new one with the same name. Open a new connection for every request and a
+client burns through ports at its request rate: at 500 requests a second, 28,000 ports last
+under a minute. Here you measure what a connection per request costs against keep-alive, see
+TIME_WAIT pile up on whichever side closes, then run out of ports for real inside a private
+network namespace with only ${NARROW.PORTS} of them, and try the ways out.`,
+
+  async run(lab: LabContext) {
+    const settings = pick(lab, SETTINGS.quick, SETTINGS.full);
+
+    await lab.step(`Keep-alive vs a connection per request (${settings.vus} users, ${settings.durationMs / 1000} s each, loopback)`, async (step) => {
+      const server = await startLabServer(lab, []);
+      const url = `${server.url}${AGE_PATH}`;
+      const rows: ModeRow[] = [];
+      try {
+        const modes: [string, Partial<LoadOptions>][] = [
+          ['keep-alive', {}],
+          ['new connection, client closes', { keepAlive: false, closeBy: 'client' }],
+          ['new connection, server closes', { keepAlive: false, closeBy: 'server' }],
+        ];
+        for (const [mode, options] of modes) {
+          rows.push(await runMode(step, server.pid, server.port, url, mode, { vus: settings.vus, durationMs: settings.durationMs, ...options }));
+        }
+      } finally {
+        await stopLabServer(lab, server);
+      }
+      const [keep, clientCloses, serverCloses] = rows as [ModeRow, ModeRow, ModeRow];
+      lab.findings.keepaliveRps = Math.round(keep.rps);
+      lab.findings.perRequestRps = Math.round(clientCloses.rps);
+      lab.findings.timeWaitPeak = clientCloses.timeWaitClient;
+      lab.findings.keepaliveTimeWait = keep.timeWaitClient + keep.timeWaitServer;
+      lab.findings.serverClosesTimeWait = { client: serverCloses.timeWaitClient, server: serverCloses.timeWaitServer };
+      lab.findings.connectP50Ms = clientCloses.connectP50Ms;
+      const portsPerMinute = Math.round(clientCloses.rps * 60);
+      const sysctls = readSysctls();
+      const range = isUnavailable(sysctls) ? null : sysctls['net.ipv4.ip_local_port_range'];
+      const rangePorts = countPortRange(range);
+      const rangeText = rangePorts === null ? '' : ` (this machine's range, ${range}, has ${rangePorts})`;
+      const twReuse = isUnavailable(sysctls) ? null : sysctls['net.ipv4.tcp_tw_reuse'];
+      // Measured far fewer than the rate implies: the kernel took TIME_WAIT ports over for new connects.
+      const reuseText =
+        clientCloses.timeWaitClient < portsPerMinute / 2 && (twReuse === '1' || twReuse === '2')
+          ? `\nTIME_WAIT stopped at ${clientCloses.timeWaitClient} because tcp_tw_reuse=${twReuse} lets connect() reuse a port whose TIME_WAIT is about a second old${twReuse === '2' ? `,\nfor loopback only: toward a real server nothing would have been reused` : ''}.`
+          : '';
+      return {
+        table: {
+          header: ['mode', 'req/s', 'p50 ms', 'p99 ms', 'connects', 'connect p50 ms', 'connect p99 ms', 'TIME_WAIT client', 'TIME_WAIT server', 'failed'],
+          rows: rows.map((r) => [r.mode, Math.round(r.rps), r.p50Ms, r.p99Ms, r.connects, r.connectP50Ms, r.connectP99Ms, r.timeWaitClient, r.timeWaitServer, r.failed]),
+        },
+        reading: `Keep-alive served ${Math.round(keep.rps)} req/s on ${keep.connects} connections; a connection per request ${Math.round(clientCloses.rps)} req/s (${ratio(keep.rps, clientCloses.rps)}x fewer),
+each paying a handshake (connect p50 ${clientCloses.connectP50Ms} ms) and a close. TIME_WAIT lands on the side that closes first: ${clientCloses.timeWaitClient}
+client sockets when the client closed, ${serverCloses.timeWaitServer} server sockets when the server did, and with keep-alive ${keep.timeWaitClient + keep.timeWaitServer} (its ${keep.connects}
+connections, closed when the run ended). At ${Math.round(clientCloses.rps)} new connections a second a client ties up ${portsPerMinute} ports per 60 s${rangeText}.${reuseText}`,
+        measurements: { rows },
+      };
+    });
+
+    const unavailable = await namespaceUnavailableReason();
+    if (unavailable !== null) {
+      lab.skip(`Running out of ephemeral ports (a private namespace with ${NARROW.PORTS} ports)`, unavailable);
+      lab.skip('The ways out: keep-alive, more source addresses, tcp_tw_reuse', unavailable);
+      lab.findings.eaddrnotavail = null;
+      lab.findings.eaddrnotavailReason = unavailable;
+      return;
+    }
+
+    const exhaustion = await lab.step(`Running out of ephemeral ports (a private namespace with ${NARROW.PORTS} ports, ${settings.nsVus} users, a connection per request)`, async (step) => {
+      const phase = await runInNamespace(lab, step, settings, { way: 'a connection per request', keepAlive: false, twReuse: '0', sourceAddresses: 1 });
+      lab.findings.eaddrnotavail = phase.eaddrnotavail;
+      lab.findings.exhaustion = phase;
+      const seconds = settings.nsDurationMs / 1000;
+      return {
+        table: nsTable([phase]),
+        reading: `${phase.ok} requests succeeded, about one per port in the range (${NARROW.PORTS}), then every connect() failed with EADDRNOTAVAIL:
+${phase.eaddrnotavail} times in ${seconds} s. Each used port was in TIME_WAIT (${phase.timeWaitPeak} at the peak) and stays there for 60 s;
+until then this client cannot open another connection to this server. Nothing was wrong with the server.`,
+        measurements: { phase },
+      };
+    });
+
+    await lab.step('The ways out: keep-alive, more source addresses, tcp_tw_reuse', async (step) => {
+      const base = (exhaustion?.measurements?.phase as NsPhase | undefined) ?? null;
+      const phases: NsPhase[] = [];
+      phases.push(await runInNamespace(lab, step, settings, { way: 'keep-alive', keepAlive: true, twReuse: '0', sourceAddresses: 1 }));
+      phases.push(await runInNamespace(lab, step, settings, { way: `a connection per request, ${NARROW.SOURCE_ADDRESSES} source addresses`, keepAlive: false, twReuse: '0', sourceAddresses: NARROW.SOURCE_ADDRESSES }));
+      phases.push(await runInNamespace(lab, step, settings, { way: 'a connection per request, tcp_tw_reuse=1', keepAlive: false, twReuse: '1', sourceAddresses: 1 }));
+      const [keep, addresses, reuse] = phases as [NsPhase, NsPhase, NsPhase];
+      lab.findings.waysOut = { keepAlive: keep, sourceAddresses: addresses, twReuse: reuse };
+      const baseOk = base?.ok ?? 0;
+      return {
+        table: nsTable([...(base === null ? [] : [base]), ...phases]),
+        reading: `Keep-alive needs no new ports: ${keep.ok} requests, ${keep.eaddrnotavail} EADDRNOTAVAIL, ${keep.timeWaitPeak} TIME_WAIT. ${NARROW.SOURCE_ADDRESSES} source addresses give each
+address its own ${NARROW.PORTS} ports: ${addresses.ok} requests${baseOk > 0 ? ` (${ratio(addresses.ok, baseOk)}x)` : ''} before EADDRNOTAVAIL returned, a higher ceiling, not a cure.
+tcp_tw_reuse=1 lets connect() take over a TIME_WAIT port once it is about a second old (TCP timestamps keep
+it safe): ${reuse.ok} requests, ${reuse.eaddrnotavail} EADDRNOTAVAIL. The default (2) does this for loopback only, never toward a real server.`,
+        measurements: { phases },
+      };
+    });
+  },
+};
+
+/** One load run on the host's loopback, with the port's TIME_WAIT watched on both ends. */
+async function runMode(step: StepContext, serverPid: number, port: number, url: string, mode: string, options: Omit<LoadOptions, 'url'>): Promise<ModeRow> {
+  // TIME_WAIT from an earlier run lingers for 60 s: count what this run adds.
+  const before = await readPortCensus(serverPid, port);
+  const watch = watchTimeWait(serverPid, port);
+  let result: LoadResult;
+  let peak: TimeWaitPeak;
+  try {
+    result = await runLabLoad(step, { url, ...options }, mode);
+  } finally {
+    peak = await watch.stop();
+  }
+  const s = result.summary;
+  return {
+    mode,
+    rps: s.rps,
+    p50Ms: ms(s.latency.total.p50Ms),
+    p99Ms: ms(s.latency.total.p99Ms),
+    connects: s.connects,
+    connectP50Ms: ms(s.latency.connect.p50Ms),
+    connectP99Ms: ms(s.latency.connect.p99Ms),
+    timeWaitClient: Math.max(0, peak.client - (before?.client.TIME_WAIT ?? 0)),
+    timeWaitServer: Math.max(0, peak.server - (before?.server.TIME_WAIT ?? 0)),
+    failed: s.failed,
+  };
+}
+
+/**
+ * One phase in a fresh namespace: the narrow port range, a server on NARROW.SERVER_PORT,
+ * and `socketlab load` inside it. A fresh namespace per phase, because the ports a phase
+ * leaves in TIME_WAIT would otherwise starve the next one for a minute.
+ */
+async function runInNamespace(
+  lab: LabContext,
+  step: StepContext,
+  settings: Settings,
+  phase: { way: string; keepAlive: boolean; twReuse: string; sourceAddresses: number },
+): Promise<NsPhase> {
+  step.progress(`${phase.way}: preparing a namespace`);
+  const ns: Namespace = await createNamespace(lab, 'ports');
+  try {
+    await ns.sysctl('net.ipv4.ip_local_port_range', NARROW.PORT_RANGE);
+    // Linux's default (2) reuses TIME_WAIT ports for loopback connections, which would hide
+    // the exhaustion here: a client of a real server gets no such help.
+    await ns.sysctl('net.ipv4.tcp_tw_reuse', phase.twReuse);
+    const addresses = Array.from({ length: phase.sourceAddresses }, (_, i) => `127.0.0.${i + 1}`);
+    // 127.0.0.0/8 is local on Linux already; adding the addresses makes them explicit (ip addr lists them).
+    for (const address of addresses.slice(1)) await ns.exec('ip', ['addr', 'add', `${address}/8`, 'dev', 'lo']);
+    const server = await startLabServer(lab, ['--port', String(NARROW.SERVER_PORT)], { prefix: ['ip', 'netns', 'exec', ns.name] });
+    try {
+      const watch = watchTimeWait(server.pid, NARROW.SERVER_PORT);
+      step.progress(`${phase.way}: ${settings.nsVus} users for ${settings.nsDurationMs / 1000} s inside ${ns.name}`);
+      const flags = ['--vus', String(settings.nsVus), '--duration', `${settings.nsDurationMs}ms`, '--timeout', '5000'];
+      if (!phase.keepAlive) flags.push('--no-keepalive');
+      if (phase.sourceAddresses > 1) flags.push('--local-address', addresses.join(','));
+      let result: LoadResult;
+      let peak: TimeWaitPeak;
+      try {
+        result = await runLoadInNamespace(ns, `http://127.0.0.1:${NARROW.SERVER_PORT}${AGE_PATH}`, flags, step.signal);
+      } finally {
+        peak = await watch.stop();
+      }
+      const s = result.summary;
+      return {
+        way: phase.way,
+        ok: s.ok,
+        okRps: s.durationMs > 0 ? Math.round((s.ok / s.durationMs) * 1000) : 0,
+        requests: s.requests,
+        eaddrnotavail: s.failures[FAILURE.EADDRNOTAVAIL],
+        timeWaitPeak: peak.client,
+        portRange: NARROW.PORT_RANGE,
+        twReuse: phase.twReuse,
+        sourceAddresses: phase.sourceAddresses,
+      };
+    } finally {
+      await stopLabServer(lab, server);
+    }
+  } finally {
+    // Deleted now so phases do not accumulate; the runner's later delete is a no-op.
+    await ns.delete();
+  }
+}
+
+function nsTable(phases: NsPhase[]): { header: string[]; rows: (string | number)[][] } {
+  return {
+    header: ['client', 'ok requests', 'ok/s', 'EADDRNOTAVAIL', 'TIME_WAIT peak', 'source addresses', 'tcp_tw_reuse'],
+    rows: phases.map((p) => [p.way, p.ok, p.okRps, p.eaddrnotavail, p.timeWaitPeak, p.sourceAddresses, p.twReuse]),
+  };
+}
+
+function ratio(a: number, b: number): number {
+  return b > 0 ? Math.round((a / b) * 10) / 10 : 0;
+}
