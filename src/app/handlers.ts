@@ -7,6 +7,7 @@
 import { LAB_ERR, isLabError } from '../errors.js';
 import { errorResponse, type HttpResponse } from '../http/response-writer.js';
 import { ROUTE, type RouteCall } from './routes.js';
+import { todayUtc, wholeYearsBetween } from './calendar.js';
 
 /** What /uuid needs from the database layer (src/db implements it). */
 export interface UuidStore {
@@ -30,16 +31,9 @@ export function respondJson(status: number, value: unknown): HttpResponse {
   return { status, contentType: JSON_TYPE, body: JSON.stringify(value) };
 }
 
-/** Whole years between the birthdate and today, both read as UTC calendar dates. */
-export function computeAge(year: number, month: number, day: number, today: Date): number {
-  const thisYear = today.getUTCFullYear();
-  const thisMonth = today.getUTCMonth() + 1;
-  const beforeBirthday = thisMonth < month || (thisMonth === month && today.getUTCDate() < day);
-  return thisYear - year - (beforeBirthday ? 1 : 0);
-}
-
-export function respondAge(call: Extract<RouteCall, { route: 'age' }>, today: Date = new Date()): HttpResponse {
-  const age = computeAge(call.year, call.month, call.day, today);
+export function respondAge(call: Extract<RouteCall, { route: 'age' }>, nowMs: number = Date.now()): HttpResponse {
+  // Both dates read as UTC calendar dates.
+  const age = wholeYearsBetween(call, todayUtc(nowMs));
   // birthdate was validated as YYYY-MM-DD, so it needs no JSON escaping.
   return { status: 200, contentType: JSON_TYPE, body: `{"birthdate":"${call.birthdate}","age":${age}}` };
 }
@@ -108,12 +102,12 @@ export function respondUuidSync(call: Extract<RouteCall, { route: 'uuid' }>, sto
  * The compute routes, the same wherever they run. /stats and /uuid are answered by the
  * model (stats live on the main thread; uuid needs a store), so they are not here.
  */
-export function respondCompute(call: RouteCall, today: Date = new Date()): HttpResponse | null {
+export function respondCompute(call: RouteCall, nowMs: number = Date.now()): HttpResponse | null {
   switch (call.route) {
     case ROUTE.HEALTHZ:
       return respondHealthz();
     case ROUTE.AGE:
-      return respondAge(call, today);
+      return respondAge(call, nowMs);
     case ROUTE.WORK:
       return respondWork(call);
     default:

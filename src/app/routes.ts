@@ -5,6 +5,7 @@
  * can be posted to a thread as it is.
  */
 import { errorResponse, type HttpResponse } from '../http/response-writer.js';
+import { compareDates, parseIsoDate, todayUtc } from './calendar.js';
 
 export const ROUTE = {
   HEALTHZ: 'healthz',
@@ -81,22 +82,15 @@ export function readQueryParam(query: string, name: string): string | null {
   return null;
 }
 
-const DATE_SHAPE = /^(\d{4})-(\d{2})-(\d{2})$/;
-
 function matchAge(birthdate: string | null, nowMs: number): RouteCall | HttpResponse {
   if (birthdate === null) return errorResponse(400, 'LAB_ERR_APP_BAD_INPUT', 'missing birthdate: use /age?birthdate=YYYY-MM-DD');
-  const shape = DATE_SHAPE.exec(birthdate);
-  if (shape === null) return errorResponse(400, 'LAB_ERR_APP_BAD_INPUT', 'birthdate must be YYYY-MM-DD');
-  const year = Number(shape[1]);
-  const month = Number(shape[2]);
-  const day = Number(shape[3]);
-  // A real calendar date: Date.UTC rolls 2023-02-30 over into March, so compare back.
-  const date = new Date(Date.UTC(year, month - 1, day));
-  if (date.getUTCFullYear() !== year || date.getUTCMonth() !== month - 1 || date.getUTCDate() !== day) {
-    return errorResponse(400, 'LAB_ERR_APP_BAD_INPUT', `birthdate ${birthdate} is not a calendar date`);
+  const date = parseIsoDate(birthdate);
+  if (date === null) {
+    const shaped = /^\d{4}-\d{2}-\d{2}$/.test(birthdate);
+    return errorResponse(400, 'LAB_ERR_APP_BAD_INPUT', shaped ? `birthdate ${birthdate} is not a calendar date` : 'birthdate must be YYYY-MM-DD');
   }
-  if (date.getTime() > nowMs) return errorResponse(400, 'LAB_ERR_APP_BAD_INPUT', `birthdate ${birthdate} is in the future`);
-  return { route: ROUTE.AGE, birthdate, year, month, day };
+  if (compareDates(date, todayUtc(nowMs)) > 0) return errorResponse(400, 'LAB_ERR_APP_BAD_INPUT', `birthdate ${birthdate} is in the future`);
+  return { route: ROUTE.AGE, birthdate, year: date.year, month: date.month, day: date.day };
 }
 
 function matchUuid(idText: string): RouteCall | HttpResponse {
