@@ -28,7 +28,7 @@ export const MAX_WORK_MS = 1000;
 /** Methods each path answers; HEAD is allowed wherever GET is (RFC 9110 §9.3.2). */
 const ALLOW_GET = 'GET, HEAD';
 
-export function matchRoute(method: string, target: string, nowMs: number = Date.now()): RouteCall | HttpResponse {
+export function matchRoute(method: string, target: string, nowMs?: number): RouteCall | HttpResponse {
   const queryAt = target.indexOf('?');
   const path = queryAt === -1 ? target : target.slice(0, queryAt);
   const query = queryAt === -1 ? '' : target.slice(queryAt + 1);
@@ -36,7 +36,8 @@ export function matchRoute(method: string, target: string, nowMs: number = Date.
 
   if (path === '/age') {
     if (!isGet) return methodNotAllowed();
-    return matchAge(readQueryParam(query, 'birthdate'), nowMs);
+    // The clock is read only for the route that needs it.
+    return matchAge(readQueryParam(query, 'birthdate'), nowMs ?? Date.now());
   }
   if (path.startsWith('/uuid/')) {
     if (!isGet) return methodNotAllowed();

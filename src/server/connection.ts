@@ -126,9 +126,10 @@ export class Connection {
         continue;
       }
       if (step === PARSE.MESSAGE) {
-        const now = performance.now();
-        this.stamps[STAGE.MESSAGE_COMPLETE] = now;
+        // A bodiless message completes in the same pass as its head: no clock read needed.
         const request = parser.request as HttpRequest;
+        const now = request.contentLength > 0 || request.chunked ? performance.now() : (this.stamps[STAGE.HEAD_PARSED] as number);
+        this.stamps[STAGE.MESSAGE_COMPLETE] = now;
         // After a request that asked to close, or once the server is shutting down, this is
         // the last message read: its answer will carry Connection: close.
         if (!request.keepAlive || this.core.draining) this.closing = true;
