@@ -180,7 +180,7 @@ export class ConnectionPool {
   async lookup(id: number): Promise<string | null> {
     // The common case, no queue: skip the acquire promise altogether.
     const idle = this.closed ? undefined : this.idle.pop();
-    const connection = idle !== undefined ? this.lendIdle(idle) : await this.acquireConnection();
+    const connection = idle !== undefined ? this.lendIdle(idle) : await this.acquireConnection(this.acquireTimeoutMs);
     try {
       return await this.runLookup(connection, id);
     } finally {
@@ -189,15 +189,18 @@ export class ConnectionPool {
   }
 
   /** Hold a connection yourself (labs that pin connections, tests). Same errors as lookup(). */
-  async acquire(): Promise<PoolLease> {
+  /** `timeoutMs` overrides the pool's acquire timeout for this call (null: wait without bound). */
+  async acquire(options: { timeoutMs?: number | null } = {}): Promise<PoolLease> {
     const idle = this.closed ? undefined : this.idle.pop();
-    return idle !== undefined ? this.lendIdle(idle) : this.acquireConnection();
+    return idle !== undefined ? this.lendIdle(idle) : this.acquireConnection(options.timeoutMs === undefined ? this.acquireTimeoutMs : options.timeoutMs);
   }
 
   /** Open connections up to `count` (default: the pool size) so the first requests do not pay for connects. */
   async prewarm(count = this.size): Promise<void> {
     // Hold `count` connections at once (idle ones included), so that many are open afterwards.
-    const results = await Promise.allSettled(Array.from({ length: Math.min(count, this.size) }, () => this.acquire()));
+    // Not bound by --pool-timeout: that limits how long a request waits for a free
+    // connection, and a 1 ms timeout must not stop the server from opening its pool.
+    const results = await Promise.allSettled(Array.from({ length: Math.min(count, this.size) }, () => this.acquire({ timeoutMs: null })));
     for (const result of results) if (result.status === 'fulfilled') result.value.release();
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed !== undefined) throw failed.reason;
@@ -266,7 +269,7 @@ export class ConnectionPool {
     return connection;
   }
 
-  private acquireConnection(): Promise<PooledConnection> {
+  private acquireConnection(timeoutMs: number | null): Promise<PooledConnection> {
     if (this.closed) return Promise.reject(new LabError(LAB_ERR.DB_QUERY, 'the database pool is closed'));
     // Database unreachable and nothing open that could come back: fail now, unless it is
     // time to probe, in which case this caller waits for the probe.
@@ -281,7 +284,7 @@ export class ConnectionPool {
       this.tail = waiter;
       this.waitingCount += 1;
       if (this.waitingCount > this.counters.peakWaiting) this.counters.peakWaiting = this.waitingCount;
-      if (this.acquireTimeoutMs !== null) waiter.timer = setTimeout(() => this.timeOut(waiter), this.acquireTimeoutMs);
+      if (timeoutMs !== null) waiter.timer = setTimeout(() => this.timeOut(waiter), timeoutMs);
       this.pump();
     });
   }
