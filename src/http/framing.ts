@@ -45,38 +45,42 @@ export function parseContentLength(buf: Uint8Array, start: number, end: number):
 export const CONNECTION_OPTION = { CLOSE: 1, KEEP_ALIVE: 2 } as const;
 
 /**
+ * Call `visit(start, end)` for each element of a comma-separated list value with the OWS
+ * around it trimmed, empty elements skipped (RFC 9110 §5.6.1). Stops early when `visit`
+ * returns true, and says whether it did.
+ */
+function someListElement(buf: Uint8Array, start: number, end: number, visit: (elementStart: number, elementEnd: number) => boolean): boolean {
+  let i = start;
+  while (i < end) {
+    while (i < end && (OWS[buf[i] as number] === 1 || buf[i] === CH.COMMA)) i++;
+    const elementStart = i;
+    while (i < end && buf[i] !== CH.COMMA) i++;
+    let elementEnd = i;
+    while (elementEnd > elementStart && OWS[buf[elementEnd - 1] as number] === 1) elementEnd--;
+    if (elementEnd > elementStart && visit(elementStart, elementEnd)) return true;
+  }
+  return false;
+}
+
+/**
  * Which of `close` and `keep-alive` a Connection value lists (case-insensitive tokens in a
  * comma-separated list, RFC 9110 §7.6.1). Other options are ignored, as a server that does not
  * implement them may.
  */
 export function readConnectionOptions(buf: Uint8Array, start: number, end: number): number {
   let options = 0;
-  let i = start;
-  while (i < end) {
-    while (i < end && (OWS[buf[i] as number] === 1 || buf[i] === CH.COMMA)) i++;
-    const elementStart = i;
-    while (i < end && buf[i] !== CH.COMMA) i++;
-    let elementEnd = i;
-    while (elementEnd > elementStart && OWS[buf[elementEnd - 1] as number] === 1) elementEnd--;
+  someListElement(buf, start, end, (elementStart, elementEnd) => {
     const length = elementEnd - elementStart;
     if (length === 5 && equalsLowercaseToken(buf, elementStart, CLOSE)) options |= CONNECTION_OPTION.CLOSE;
     else if (length === 10 && equalsLowercaseToken(buf, elementStart, KEEP_ALIVE)) options |= CONNECTION_OPTION.KEEP_ALIVE;
-  }
+    return false;
+  });
   return options;
 }
 
 /** Whether an Expect value lists 100-continue (RFC 9110 §10.1.1), ignoring case. */
 export function listsContinue(buf: Uint8Array, start: number, end: number): boolean {
-  let i = start;
-  while (i < end) {
-    while (i < end && (OWS[buf[i] as number] === 1 || buf[i] === CH.COMMA)) i++;
-    const elementStart = i;
-    while (i < end && buf[i] !== CH.COMMA) i++;
-    let elementEnd = i;
-    while (elementEnd > elementStart && OWS[buf[elementEnd - 1] as number] === 1) elementEnd--;
-    if (elementEnd - elementStart === 12 && equalsLowercaseToken(buf, elementStart, CONTINUE_100)) return true;
-  }
-  return false;
+  return someListElement(buf, start, end, (elementStart, elementEnd) => elementEnd - elementStart === 12 && equalsLowercaseToken(buf, elementStart, CONTINUE_100));
 }
 
 /**
