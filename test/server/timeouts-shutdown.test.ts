@@ -25,12 +25,14 @@ test('slowloris: slow senders are cut off with 408 and do not stop others being 
 });
 
 test('graceful shutdown under load: every accepted request is answered, then the process exits 0', async () => {
-  const serve = await startServe();
+  // The pool model with one worker: /work runs off the main thread, so SIGTERM is handled
+  // while the requests are still queued for the worker, and each is answered during shutdown.
+  const serve = await startServe(['--model', 'pool', '--workers', '1']);
   const clients = 40;
   const connections = await Promise.all(Array.from({ length: clients }, () => connectRaw(serve.port)));
-  // Every client sends one slow request and SIGTERM follows at once: the loop model works
-  // through them one by one (40 x 40 ms), so most are read or still in kernel buffers
-  // when shutdown begins. All must be answered.
+  // Every client sends one slow request and SIGTERM follows at once: the one worker goes
+  // through them one by one (40 x 40 ms), so most are still in flight, read but unanswered or
+  // not yet read, when shutdown begins. All must be answered.
   await Promise.all(connections.map((c) => c.write('GET /work?ms=40 HTTP/1.1\r\nHost: t\r\n\r\n')));
   const exit = serve.stop('SIGTERM');
   const texts = await Promise.all(connections.map((c) => c.closed));
@@ -47,6 +49,22 @@ test('graceful shutdown under load: every accepted request is answered, then the
   const refused = net.connect(serve.port, '127.0.0.1');
   const [error] = (await waitForEvent(refused, 'error')) as [NodeJS.ErrnoException];
   assert.equal(error.code, 'ECONNREFUSED');
+});
+
+test('graceful shutdown of a busy event loop: requests still in kernel buffers or the accept queue are answered too', async () => {
+  // The loop model does /work on the one thread: SIGTERM is handled between requests, while
+  // others wait unread in receive buffers or unaccepted in the queue (libuv takes one
+  // connection per loop iteration when busy). None may be dropped.
+  const serve = await startServe();
+  const connections = await Promise.all(Array.from({ length: 40 }, () => connectRaw(serve.port)));
+  await Promise.all(connections.map((c) => c.write('GET /work?ms=40 HTTP/1.1\r\nHost: t\r\n\r\n')));
+  const exit = serve.stop('SIGTERM');
+  const texts = await Promise.all(connections.map((c) => c.closed));
+  for (const text of texts) {
+    assert.equal(countResponses(text), 1, text.slice(0, 200));
+    assert.match(text, /^HTTP\/1\.1 200 OK\r\n/);
+  }
+  assert.equal((await exit).code, 0);
 });
 
 test('stage timings: one request yields ordered stamps and per-stage percentiles in /stats', async (t) => {
