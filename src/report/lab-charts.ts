@@ -474,43 +474,34 @@ function timeSeriesCharts(set: RecordSet, context: string): LineChartSpec[] {
   const suffix = context === '' ? '' : ` (${context})`;
   const line = (field: string, name: string): LineSeries => ({ name, points: records.filter((r) => r.values[field] !== undefined).map((r) => [toSeconds(r), r.values[field] as number]) });
   const charts: LineChartSpec[] = [];
+  const overTime = (title: string, yLabel: string, series: LineSeries[], caption?: string): void => {
+    charts.push({ kind: 'line', id: '', title: `${title}${suffix}`, ...(caption === undefined ? {} : { caption }), x: { label: 'seconds' }, y: { label: yLabel }, series });
+  };
+  const limitLine = (field: string): LineSeries => line(field, `limit (${field.split('.').pop()})`);
 
   const queue = outermost(findFields(set, exact(FIELDS.QUEUE)));
   if (queue.length > 0) {
     const limits = findFields(set, exact(FIELDS.QUEUE_LIMIT)).filter((f) => prefixOf(f) === prefixOf(queue[0] as string));
-    charts.push({
-      kind: 'line',
-      id: '',
-      title: `Accept queue length over time${suffix}`,
-      caption: 'Connections the kernel has completed but the server has not yet accept()ed; at the limit, new handshakes are dropped.',
-      x: { label: 'seconds' },
-      y: { label: 'connections waiting for accept()' },
-      series: withLimits(queue.map((f) => line(f, seriesNameOf(f, 'queued'))), limits.map((f) => line(f, `limit (${f.split('.').pop()})`))),
-    });
+    overTime(
+      'Accept queue length over time',
+      'connections waiting for accept()',
+      withLimits(queue.map((f) => line(f, seriesNameOf(f, 'queued'))), limits.map(limitLine)),
+      'Connections the kernel has completed but the server has not yet accept()ed; at the limit, new handshakes are dropped.',
+    );
   }
   const fds = outermost(findFields(set, exact(FIELDS.FDS)));
   if (fds.length > 0) {
     const limits = findFields(set, exact(FIELDS.FD_LIMIT)).filter((f) => !fds.includes(f));
-    charts.push({
-      kind: 'line',
-      id: '',
-      title: `Open file descriptors over time${suffix}`,
-      caption: 'Every connection is a descriptor; at RLIMIT_NOFILE accept() fails with EMFILE.',
-      x: { label: 'seconds' },
-      y: { label: 'open descriptors' },
-      series: withLimits(fds.map((f) => line(f, seriesNameOf(f, 'descriptors'))), limits.map((f) => line(f, `limit (${f.split('.').pop()})`))),
-    });
+    overTime(
+      'Open file descriptors over time',
+      'open descriptors',
+      withLimits(fds.map((f) => line(f, seriesNameOf(f, 'descriptors'))), limits.map(limitLine)),
+      'Every connection is a descriptor; at RLIMIT_NOFILE accept() fails with EMFILE.',
+    );
   }
   const overflows = findFields(set, exact(FIELDS.OVERFLOWS));
   if (overflows.length > 0 && records.some((r) => overflows.some((f) => (r.values[f] ?? 0) > 0))) {
-    charts.push({
-      kind: 'line',
-      id: '',
-      title: `Listen overflows and drops over time${suffix}`,
-      x: { label: 'seconds' },
-      y: { label: 'count' },
-      series: overflows.map((f) => line(f, f.split('.').pop() as string)),
-    });
+    overTime('Listen overflows and drops over time', 'count', overflows.map((f) => line(f, f.split('.').pop() as string)));
   }
   return charts;
 }
