@@ -183,7 +183,10 @@ export function resolveLoadPlan(options: LoadOptions): LoadPlan {
 /** The VU target of a ramping plan at `elapsedMs` (linear within a stage, from 0 at the start, as k6's ramping-vus with startVUs 0). */
 export function stageTarget(stages: readonly Stage[], elapsedMs: number): number {
   let from = 0;
-  let t = elapsedMs;
+  // The first ramp tick can come a fraction of a millisecond before the start: Node's timers
+  // run on libuv's whole-millisecond loop clock, performance.now() does not. Extrapolated
+  // backwards, a steep first stage would ask for a negative number of VUs.
+  let t = Math.max(0, elapsedMs);
   for (const stage of stages) {
     if (t < stage.durationMs) return Math.round(from + ((stage.target - from) * t) / stage.durationMs);
     t -= stage.durationMs;

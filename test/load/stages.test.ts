@@ -32,6 +32,13 @@ describe('stages', () => {
     assert.equal(stageTarget(stages, 9999), 0);
   });
 
+  it('asks for no VUs, never a negative number, just before the start', () => {
+    // A ramp timer may fire up to a millisecond early; 10,000 VUs over 3 s is 3.3 per ms.
+    const steep = [{ durationMs: 3000, target: 10_000 }];
+    assert.equal(stageTarget(steep, -5), 0);
+    assert.equal(stageTarget(steep, 3), 10);
+  });
+
   for (const workers of [1, 2]) {
     it(`reaches each plateau's VU target and ramps down to 0 (workers ${workers})`, async () => {
       const stages = [
