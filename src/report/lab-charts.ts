@@ -550,7 +550,7 @@ function samplerCharts(series: SamplerLike, context: string): LineChartSpec[] {
     for (const p of sample.processes ?? []) {
       if (typeof p.fds !== 'number') continue;
       const name = `${p.name ?? 'pid'} ${p.pid}`;
-      fdLines.set(name, [...(fdLines.get(name) ?? []), [sample.t / 1000, p.fds]]);
+      appendPoint(fdLines, name, [sample.t / 1000, p.fds]);
     }
   }
   if (fdLines.size > 0) {
@@ -574,9 +574,9 @@ function samplerCharts(series: SamplerLike, context: string): LineChartSpec[] {
   for (const sample of samples) {
     for (const port of sample.ports ?? []) {
       if (port.listeners.length === 0) continue;
-      queued.set(port.port, [...(queued.get(port.port) ?? []), [sample.t / 1000, port.listeners.reduce((sum, l) => sum + l.queued, 0)]]);
+      appendPoint(queued, port.port, [sample.t / 1000, port.listeners.reduce((sum, l) => sum + l.queued, 0)]);
       const max = port.listeners.reduce((sum, l) => sum + (l.max ?? 0), 0);
-      if (max > 0) limits.set(port.port, [...(limits.get(port.port) ?? []), [sample.t / 1000, max]]);
+      if (max > 0) appendPoint(limits, port.port, [sample.t / 1000, max]);
     }
   }
   if (queued.size > 0) {
@@ -691,4 +691,11 @@ function humanize(name: string): string {
     .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
     .replace(/[_-]+/g, ' ')
     .toLowerCase();
+}
+
+/** Add a point to the series under `key`, starting the series when it is new. */
+function appendPoint<K>(series: Map<K, [number, number][]>, key: K, point: [number, number]): void {
+  const points = series.get(key);
+  if (points === undefined) series.set(key, [point]);
+  else points.push(point);
 }
