@@ -200,27 +200,32 @@ longer than the query (${num(phase.queryAvgMs)} ms), so the server, not the pool
     const pair = veth;
     const remotePort = relay?.port ?? server.port;
     const methodText = shaped.delayMethod === DELAY_METHOD.NETEM ? 'netem' : 'delaying relay';
+    /** `vus` users through the link, and what limited them. */
+    const measureRemote = async (step: StepContext, vus: number): Promise<{ phase: Phase; verdict: Verdict }> => {
+      const phase = await measurePhase(lab, step, server, pair, {
+        where: 'remote',
+        vus,
+        args: loadArgs(remotePort, vus, settings.remoteMs),
+        plannedMs: settings.remoteMs,
+        namespace: pair.namespace.name,
+        rateMbit: LINK_SHAPE.rateMbit,
+      });
+      const verdict = decideBottleneck({
+        localRps: local.rps,
+        remoteRps: phase.rps,
+        vus,
+        rttMs: LINK_SHAPE.rttMs,
+        downlinkUtilisation: phase.downlinkUtilisation ?? 0,
+        localLimit,
+      });
+      return { phase, verdict };
+    };
 
     // 2. The same users through the link.
     const remoteStep = await lab.step(
       `Through the link: the same ${settings.vus} users, ${LINK_SHAPE.rateMbit} Mbit/s, +${LINK_SHAPE.rttMs} ms round trip (${methodText})`,
       async (step) => {
-        const phase = await measurePhase(lab, step, server, pair, {
-          where: 'remote',
-          vus: settings.vus,
-          args: loadArgs(remotePort, settings.vus, settings.remoteMs),
-          plannedMs: settings.remoteMs,
-          namespace: pair.namespace.name,
-          rateMbit: LINK_SHAPE.rateMbit,
-        });
-        const verdict = decideBottleneck({
-          localRps: local.rps,
-          remoteRps: phase.rps,
-          vus: settings.vus,
-          rttMs: LINK_SHAPE.rttMs,
-          downlinkUtilisation: phase.downlinkUtilisation ?? 0,
-          localLimit,
-        });
+        const { phase, verdict } = await measureRemote(step, settings.vus);
         const factor = phase.rps > 0 ? Math.round((local.rps / phase.rps) * 10) / 10 : null;
         return {
           tables: [phaseTable([local, phase]), linkTable([{ label: `remote, ${settings.vus} users`, phase }]), verdictTable([{ label: `remote, ${settings.vus} users`, verdict }])],
@@ -243,22 +248,7 @@ ${waitSentence(local, phase)}`,
 
     // 3. More users: the link's other limit, its bandwidth.
     await lab.step(`More users on the same link: ${settings.manyVus} instead of ${settings.vus}`, async (step) => {
-      const phase = await measurePhase(lab, step, server, pair, {
-        where: 'remote',
-        vus: settings.manyVus,
-        args: loadArgs(remotePort, settings.manyVus, settings.remoteMs),
-        plannedMs: settings.remoteMs,
-        namespace: pair.namespace.name,
-        rateMbit: LINK_SHAPE.rateMbit,
-      });
-      const many = decideBottleneck({
-        localRps: local.rps,
-        remoteRps: phase.rps,
-        vus: settings.manyVus,
-        rttMs: LINK_SHAPE.rttMs,
-        downlinkUtilisation: phase.downlinkUtilisation ?? 0,
-        localLimit,
-      });
+      const { phase, verdict: many } = await measureRemote(step, settings.manyVus);
       const usersFactor = settings.manyVus / settings.vus;
       const rpsFactor = remote.rps > 0 ? Math.round((phase.rps / remote.rps) * 10) / 10 : null;
       const used = percent(phase.downlinkUtilisation);
