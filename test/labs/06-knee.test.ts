@@ -63,11 +63,13 @@ test('knee: throughput flattens inside the sweep while p99 climbs, and every ste
     // elsewhere. The lab measures that (others' CPU from /proc/stat); a shortfall is excused
     // only where it was measured, so on a quiet machine every check below is strict.
     const busySweep = points.some(contended);
+    // Every message carries the whole curve: a failure in CI is then readable from its log alone.
+    const curve = ` [users: req/s, p99 ms, Little error %, others' CPU %: ${points.map((p) => `${p.vus}: ${p.rps}, ${p.p99Ms}, ${p.littleErrorPercent}, ${p.othersCpuPercent}`).join('; ')}]`;
     // The knee lies inside the sweep: past the first step (throughput was still rising) and before the last.
     const at = sweepVus.indexOf(kneeVus);
-    assert.ok(at >= 0, `/${endpoint}: knee ${kneeVus} is a step of the sweep`);
-    assert.ok((at > 0 && at < sweepVus.length - 1) || busySweep, `/${endpoint}: knee at ${kneeVus} of ${sweepVus.join(', ')} on a quiet machine`);
-    assert.ok((points[0] as SeriesPoint).rps < 0.95 * peakRps || busySweep, `/${endpoint}: the first step is below the knee`);
+    assert.ok(at >= 0, `/${endpoint}: knee ${kneeVus} is a step of the sweep${curve}`);
+    assert.ok((at > 0 && at < sweepVus.length - 1) || busySweep, `/${endpoint}: knee at ${kneeVus} of ${sweepVus.join(', ')} on a quiet machine${curve}`);
+    assert.ok((points[0] as SeriesPoint).rps < 0.95 * peakRps || busySweep, `/${endpoint}: the first step is below the knee${curve}`);
     // Past the knee, throughput stops growing (no step beats the peak, by definition) and stays
     // on a plateau while p99 rises. The issue asks for "within 10% of the peak"; on this 2-core
     // machine, with the load generator and Postgres on the same cores, throughput measured in
@@ -76,17 +78,17 @@ test('knee: throughput flattens inside the sweep while p99 climbs, and every ste
     // not a collapse. The lab prints how far it actually fell.
     const knee = points[at] as SeriesPoint;
     const past = points.slice(at + 1);
-    for (const p of past) assert.ok(p.rps >= PLATEAU * peakRps || contended(p), `/${endpoint}: ${p.vus} VUs at ${p.rps} req/s vs peak ${peakRps}, others' CPU ${p.othersCpuPercent}%`);
+    for (const p of past) assert.ok(p.rps >= PLATEAU * peakRps || contended(p), `/${endpoint}: ${p.vus} VUs at ${p.rps} req/s vs peak ${peakRps}, others' CPU ${p.othersCpuPercent}%${curve}`);
     const last = points[points.length - 1] as SeriesPoint;
-    if (at < points.length - 1) assert.ok(last.p99Ms > knee.p99Ms, `/${endpoint}: p99 ${knee.p99Ms} ms at the knee, ${last.p99Ms} ms at ${last.vus} VUs`);
+    if (at < points.length - 1) assert.ok(last.p99Ms > knee.p99Ms, `/${endpoint}: p99 ${knee.p99Ms} ms at the knee, ${last.p99Ms} ms at ${last.vus} VUs${curve}`);
     points.forEach((p, i) => {
-      assert.ok(p.p50Ms <= p.p95Ms && p.p95Ms <= p.p99Ms, `/${endpoint} ${p.vus}: percentiles in order`);
+      assert.ok(p.p50Ms <= p.p95Ms && p.p95Ms <= p.p99Ms, `/${endpoint} ${p.vus}: percentiles in order${curve}`);
       // Little's law, N = X(R + Z): the unmeasured part of a cycle is the generator's own time
       // and timer lateness. Up to the knee that is small (within 20%); past it the generator,
       // on the same two cores, saturates too and its users pause longer than Z (measured: 22%
       // at 1,920 users on /age), so the band there is 35%.
       const band = i <= at ? 20 : 35;
-      assert.ok(Math.abs(p.littleErrorPercent) < band || contended(p), `/${endpoint} ${p.vus} VUs: Little error ${p.littleErrorPercent}% (band ${band}%)`);
+      assert.ok(Math.abs(p.littleErrorPercent) < band || contended(p), `/${endpoint} ${p.vus} VUs: Little error ${p.littleErrorPercent}% (band ${band}%)${curve}`);
     });
   }
 });
