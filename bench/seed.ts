@@ -7,8 +7,10 @@
  * 5,000. Its Npgsql pool held 200 connections at 1,000 VUs and 300 from 5,000. Here each run
  * is `socketlab serve` (the loop model) driven by `socketlab load` in its closed model, and
  * every /uuid run is measured twice: with the post's pool size and with socketlab's default
- * (20), so that a shape that differs can be traced to the pool by a measurement. One more
- * row, /uuid at 10,000 VUs, holds the post's rule p(90)<500 one step past its 7,500.
+ * (20), so that a shape that differs can be traced to the pool by a measurement. Both run
+ * with --pool-timeout 15s: the post does not publish its pool's acquire timeout, and Npgsql's
+ * default Timeout is 15 s. One more row, /uuid at 10,000 VUs, holds the post's rule
+ * p(90)<500 one step past its 7,500.
  *
  * The "remote" rows run the client in a network namespace behind a veth pair shaped like a
  * slow link (tbf 4 Mbit/s each way, +40 ms round trip, as lab 8 builds it: link-kit.ts). That
@@ -17,11 +19,12 @@
  *
  * Every row runs in each of several rounds, interleaved (comparison.ts), against a server
  * started for that run alone, so the pool's wait and query figures in its /stats are that
- * run's. Printed: the post's row and this machine's (medians of the rounds) per run; where
- * the time of the slowest request went (pool wait, query, and the rest); the post's findings,
- * each as the post's, beside what was measured; each shape the findings rest on, from both
- * sides' numbers, ending "agrees" or "differs"; and how the two set-ups differ. Read shapes:
- * the absolutes belong to two different machines.
+ * run's (plus, for the waits, the connects the server made before it listened). Printed:
+ * the post's row and this machine's (medians of the rounds) per run; where the time of the
+ * slowest request went (pool wait, query, and the rest); the post's findings, each as the
+ * post's, beside what was measured; each shape the findings rest on, from both sides'
+ * numbers, ending "agrees" or "differs"; and how the two set-ups differ. Read shapes: the
+ * absolutes belong to two different machines.
  *
  * Run: node dist/bench/seed.js [--quick] [--duration 15s] [--rounds 3] [--workers 1]
  *      [--only IDS] [--json FILE] [--reference]
@@ -48,7 +51,7 @@ import { createNamespace, namespaceUnavailableReason } from '../src/labs/netns.j
 import { createVeth, DELAY_METHOD, shapeLink, type LinkShape, type ShapedLink, type Veth } from '../src/labs/link-kit.js';
 import { startDelayRelay } from '../src/labs/delay-relay.js';
 import { startLoadProcess } from '../src/labs/load-process.js';
-import type { LabContext, Resource } from '../src/labs/types.js';
+import type { LabContext, MachineInfo, Resource } from '../src/labs/types.js';
 import { runLoad, type LoadResult } from '../src/load/index.js';
 import { fdLimitFrom, readLimits } from '../src/metrics/process-stats.js';
 import { POST_MACHINE, POST_RULE, POST_RUNS } from '../src/report/post-figures.js';
@@ -73,6 +76,7 @@ import {
   type SeedMeasurement,
   type SeedRun,
   type SeedSetup,
+  type ShapeSentence,
 } from '../src/report/seed.js';
 import { formatNumber } from '../src/report/table.js';
 import { startServeProcess, type ServerProcess } from '../src/server/serve-process.js';
@@ -100,9 +104,10 @@ const FD_HEADROOM = 200;
 const SEED_LINK = { rateMbit: 4, rttMs: 40, burst: '8kb', queueLatency: '300ms' } as const satisfies LinkShape;
 /**
  * Starts of one server before its round is given up. The server opens its whole pool before
- * it listens, up to 300 connects at once, each bound by libpq's 2 s connect_timeout: measured
- * here, on 2 busy cores, two of four starts of a 200-connection pool timed out that way.
- * Starting is not what is measured, so a failed start is retried; each failure is printed.
+ * it listens, up to 300 connects at once, each bound by libpq's 2 s connect_timeout. Measured
+ * here on 2 cores, a 200-connection pool failed to open that way in 2 of 4 starts at a load
+ * average near 3, and in 12 of 12 near 12. Starting is not what is measured, so a failed
+ * start is retried; each failure is printed, and a row that never starts is a skip.
  */
 const START_ATTEMPTS = 3;
 /** How long a remote client may run past its planned end before it is killed. */
@@ -235,11 +240,10 @@ async function main(): Promise<void> {
 
   const rows = keys.map((key): MeasuredRow => groupMeasurements(measurements.filter((m) => m.runId === key.run.id && m.pool === key.pool))[0] as MeasuredRow);
   const setup = describeSetup(bench, remoteMissing);
-  report(rows, setup, machine);
+  const shapes = describeShapes({ post: POST_RUNS, measured: rows, defaultPool: DEFAULT_POOL });
+  report(rows, shapes, setup, machine);
   const jsonPath = stringFlag(values, 'json');
   if (jsonPath !== undefined) {
-    const input = { post: POST_RUNS, measured: rows, defaultPool: DEFAULT_POOL };
-    const shapes = describeShapes(input);
     const document = {
       schema: 'socketlab.seed-bench/2',
       machine,
@@ -258,7 +262,7 @@ async function main(): Promise<void> {
   }
 }
 
-function report(rows: readonly MeasuredRow[], setup: SeedSetup, machine: ReturnType<typeof describeMachine>): void {
+function report(rows: readonly MeasuredRow[], shapes: readonly ShapeSentence[], setup: SeedSetup, machine: MachineInfo): void {
   const out = (text = ''): void => void process.stdout.write(`${text}\n`);
   out();
   out(`The post's figures and this machine's. Here: the median of ${rounds} rounds; max is the longest of any round, failed all rounds added up. A dash: no figure (the post publishes no p90).`);
@@ -276,11 +280,9 @@ function report(rows: readonly MeasuredRow[], setup: SeedSetup, machine: ReturnT
     if (caveats.length > 0) out(caveats.join('\n'));
   }
 
-  const input = { post: POST_RUNS, measured: rows, defaultPool: DEFAULT_POOL };
   const claims = [...describeTailClaim(POST_RUNS, rows), ...[describeKeepAliveClaim(rows, runs)].filter((s) => s !== null).map((s) => s.text), ...describePostRule(rows)];
   if (claims.length > 0) out(`\nThe post's claims, and what was measured here:\n${claims.map((l) => `  ${l}`).join('\n')}`);
 
-  const shapes = describeShapes(input);
   if (shapes.length > 0) {
     out('\nShapes (a change within ±10% is flat; here a rise or fall also needs the rounds\' ranges apart):');
     for (const s of shapes) out(`  ${s.text}`);
