@@ -483,7 +483,7 @@ export function describeTailClaim(post: readonly PostRun[], measured: readonly M
     // A longest wait that may be a prewarm connect says nothing about the run's queue.
     else if (!f.pool.waitMaxMayBePrewarm && f.pool.waitMaxMs >= f.maxMs / 2) reading = ' Here too, the wait for a connection can account for most of it.';
     const wait = f.pool.waitMaxMayBePrewarm
-      ? `at most ${formatNumber(round1(f.pool.waitMaxMs))} ms (the longest wait on record is one of the server's ${formatNumber(f.pool.prewarmAcquires)} connects before it listened)`
+      ? `at most ${formatNumber(round1(f.pool.waitMaxMs))} ms (the longest wait on record may be one of the server's ${formatNumber(f.pool.prewarmAcquires)} connects before it listened)`
       : `${formatNumber(round1(f.pool.waitMaxMs))} ms`;
     lines.push(
       `Here, pool ${row.pool}: the slowest request took ${formatNumber(round1(f.maxMs))} ms; the longest wait for a connection was ${wait} and the longest query ${formatNumber(round1(f.pool.queryMaxMs))} ms (the server's /stats), ` +
