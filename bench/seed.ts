@@ -1,80 +1,162 @@
 /**
- * The seed's scenarios on this machine, printed beside the seed's published figures.
+ * The post's seven load runs on this machine, printed beside the post's own figures.
  *
- * The seed measured an 8-core machine running a .NET service with k6 (closed model):
- * compute-only /age at 1,000 virtual users; /uuid (one PostgreSQL query) at 1,000, 5,000 and
- * 7,500; and /uuid from a "remote" client over Wi-Fi. Here the same scenarios run against
- * `socketlab serve --db embedded --pool 20` (the loop model, a pool of 20 with no pool timeout,
- * as the seed's) driven by `socketlab load` in its closed model, reporting k6's p90. The
- * "remote" client runs in a network namespace behind a veth pair shaped like a slow link
- * (tbf, plus netem or a delaying relay: src/labs/link-kit.ts, as lab 8 builds it); that row
- * needs root, iproute2 and tc, and says so when they are missing.
+ * The post measured an 8-core, 16 GB machine running a .NET (Kestrel) service and k6 in its
+ * closed model: compute-only /age at 1,000 and 7,500 virtual users; /uuid (one PostgreSQL
+ * query) at 1,000, 5,000 and 7,500; and /uuid from a second laptop over Wi-Fi at 1,000 and
+ * 5,000. Its Npgsql pool held 200 connections at 1,000 VUs and 300 from 5,000. Here each run
+ * is `socketlab serve` (the loop model) driven by `socketlab load` in its closed model, and
+ * every /uuid run is measured twice: with the post's pool size and with socketlab's default
+ * (20), so that a shape that differs can be traced to the pool by a measurement. Both run
+ * with --pool-timeout 15s: the post does not publish its pool's acquire timeout, and Npgsql's
+ * default Timeout is 15 s. One more row, /uuid at 10,000 VUs, holds the post's rule
+ * p(90)<500 one step past its 7,500.
  *
- * The seed's figures are reference data from another machine, runtime and load generator, so
- * read the shape: how far /uuid falls below /age, how p90 grows from 1,000 to 7,500 users while
- * throughput stays flat (the requests queue for the pool's 20 connections), and what a slow
- * link does. The table below the figures says how the two machines differ.
+ * The "remote" rows run the client in a network namespace behind a veth pair shaped like a
+ * slow link (tbf 4 Mbit/s each way, +40 ms round trip, as lab 8 builds it: link-kit.ts). That
+ * is an emulation, not the post's Wi-Fi, whose rate and round trip the post does not give;
+ * it needs root, iproute2 and tc, and the rows say so when they are missing.
  *
- * Run: node dist/bench/seed.js [--quick] [--duration 15s] [--workers 1] [--only uuid-1000,...]
- *      [--json FILE] [--reference]
- *   --quick       3 s per scenario instead of 15 s (a shorter warm-up too)
+ * Every row runs in each of several rounds, interleaved (comparison.ts), against a server
+ * started for that run alone, so the pool's wait and query figures in its /stats are that
+ * run's (plus, for the waits, the connects the server made before it listened). Printed:
+ * the post's row and this machine's (medians of the rounds) per run; where the time of the
+ * slowest request went (pool wait, query, and the rest); the post's findings, each as the
+ * post's, beside what was measured; each shape the findings rest on, from both sides'
+ * numbers, ending "agrees" or "differs"; and how the two set-ups differ. Read shapes: the
+ * absolutes belong to two different machines.
+ *
+ * Run: node dist/bench/seed.js [--quick] [--duration 15s] [--rounds 3] [--workers 1]
+ *      [--only IDS] [--json FILE] [--reference]
+ *   --quick       3 s per run and 2 rounds instead of 15 s and 3 (shorter warm-ups too)
  *   --duration D  length of each measured run
+ *   --rounds N    interleaved rounds of every row, at least 2 (default 3, --quick 2)
  *   --workers N   load generator threads (default 1: the server and PostgreSQL need the cores)
- *   --only IDS    run only these scenarios (age-1000, uuid-1000, uuid-5000, uuid-7500, remote-1000)
- *   --json FILE   also write the scenarios, the measurements and the machine as JSON
- *   --reference   print the seed's figures and exit, without running anything
+ *   --only IDS    only these runs, comma-separated: age-1000-local, age-7500-local,
+ *                 uuid-1000-local, uuid-5000-local, uuid-7500-local, uuid-10000-local,
+ *                 uuid-1000-remote, uuid-5000-remote
+ *   --json FILE   also write every measured run (each round), the shapes and the machine
+ *   --reference   print the post's figures and exit, without running anything
  */
 import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { readDocComment } from '../src/cli/bench.js';
 import { booleanFlag, parseDurationFlag, parseFlags, parseIntegerFlag, stringFlag, type ParsedFlags } from '../src/cli/args.js';
 import { isLabError, usageError } from '../src/errors.js';
+import { findPgBinaries, installHint, POOL_DEFAULTS, startEmbeddedCluster, type DatabaseStats, type EmbeddedCluster } from '../src/db/index.js';
+import { COMPARISON_ROUNDS, measureInterleaved } from '../src/labs/comparison.js';
+import { fetchJson, hasCommand } from '../src/labs/kit.js';
 import { describeMachine, summarizeMachine } from '../src/labs/machine.js';
-import { runLoad, type LoadResult } from '../src/load/index.js';
-import { fdLimitFrom, readLimits } from '../src/metrics/process-stats.js';
-import { SEED_SCENARIOS, renderMachineComparison, renderSeedComparison, renderShapeComparison, renderSkips, type SeedMeasurement, type SeedScenario, type SeedSetup } from '../src/report/seed.js';
-import { startServeProcess, type ServerProcess } from '../src/server/serve-process.js';
-import { findPgBinaries } from '../src/db/index.js';
-import { hasCommand } from '../src/labs/kit.js';
 import { createNamespace, namespaceUnavailableReason } from '../src/labs/netns.js';
-import { createVeth, DELAY_METHOD, shapeLink, type LinkShape, type ShapedLink } from '../src/labs/link-kit.js';
+import { createVeth, DELAY_METHOD, shapeLink, type LinkShape, type ShapedLink, type Veth } from '../src/labs/link-kit.js';
 import { startDelayRelay } from '../src/labs/delay-relay.js';
 import { startLoadProcess } from '../src/labs/load-process.js';
-import type { LabContext, Resource } from '../src/labs/types.js';
+import type { LabContext, MachineInfo, Resource } from '../src/labs/types.js';
+import { runLoad, type LoadResult } from '../src/load/index.js';
+import { fdLimitFrom, readLimits } from '../src/metrics/process-stats.js';
+import { POST_MACHINE, POST_RULE, POST_RUNS } from '../src/report/post-figures.js';
+import {
+  describeKeepAliveClaim,
+  describePostRule,
+  describeShapes,
+  describeTailClaim,
+  explainPoolEffect,
+  groupMeasurements,
+  renderMachineComparison,
+  renderPrewarmCaveats,
+  renderRunNotes,
+  renderSeedTable,
+  renderSkips,
+  renderTimeTable,
+  ROUTE_PATH,
+  SEED_RUNS,
+  type MeasuredFigures,
+  type MeasuredRow,
+  type PoolFigures,
+  type SeedMeasurement,
+  type SeedRun,
+  type SeedSetup,
+  type ShapeSentence,
+} from '../src/report/seed.js';
+import { formatNumber } from '../src/report/table.js';
+import { startServeProcess, type ServerProcess } from '../src/server/serve-process.js';
 
-const SERVE_ARGS = ['--db', 'embedded', '--pool', '20'] as const;
+/** socketlab's default pool, passed explicitly so the row says what it ran even if the default moves. */
+const DEFAULT_POOL = POOL_DEFAULTS.SIZE;
+/**
+ * The acquire timeout for every /uuid row. The post does not publish its pool's; Npgsql bounds
+ * the wait for a pooled connection by its Timeout connection-string parameter, documented
+ * with a default of 15 s ("Time to wait for connection open in seconds. Default is 15",
+ * npgsql.org/doc/connection-string-parameters; NpgsqlConnection.ConnectionTimeout), so that
+ * is what runs here: an exhausted pool fails a request after 15 s instead of holding it forever.
+ */
+const POOL_TIMEOUT = '15s';
 const DURATION = { QUICK_MS: 3_000, FULL_MS: 15_000, WARMUP_QUICK_MS: 1_000, WARMUP_FULL_MS: 3_000 } as const;
-/** Descriptors this process needs beyond one per VU: stdio, the event loop, worker threads. */
+/** Users of the warm-up on /age: enough to compile the hot path, few enough to leave no queue behind. */
+const WARMUP_VUS = 50;
+/** Descriptors a process needs beyond one per connection: stdio, the event loop, worker threads. */
 const FD_HEADROOM = 200;
 /**
- * The "remote" client's link: lab 8's (4 Mbit/s each way, +40 ms round trip), a slow Wi-Fi.
- * The seed did not publish its Wi-Fi's rate or round trip, so this row compares where the
- * bottleneck sits (the link, not the pool), not the numbers.
+ * The "remote" client's link: lab 8's (4 Mbit/s each way, +40 ms round trip). The post does
+ * not give its Wi-Fi's rate or round trip, so this compares where the bottleneck sits, not
+ * the numbers.
  */
 const SEED_LINK = { rateMbit: 4, rttMs: 40, burst: '8kb', queueLatency: '300ms' } as const satisfies LinkShape;
+/**
+ * Starts of one server before its round is given up. The server opens its whole pool before
+ * it listens, up to 300 connects at once, each bound by libpq's 2 s connect_timeout. Measured
+ * here on 2 cores, a 200-connection pool failed to open that way in 2 of 4 starts at a load
+ * average near 3, and in 12 of 12 near 12. Starting is not what is measured, so a failed
+ * start is retried; each failure is printed, and a row that never starts is a skip.
+ */
+const START_ATTEMPTS = 3;
+/** How long a remote client may run past its planned end before it is killed. */
+const REMOTE_DEADLINE_EXTRA_MS = 90_000;
+
+/** One row of the table: a run at one pool size (null: /age, no database). */
+interface RowKey {
+  run: SeedRun;
+  pool: number | null;
+}
+
+interface Options {
+  values: ParsedFlags['values'];
+  quick: boolean;
+  durationMs: number;
+  rounds: number;
+  workers: number;
+  runs: readonly SeedRun[];
+}
 
 /** The flags, checked the way every socketlab command checks them: a bad one is one line and exit 2. */
-function readOptions(): { values: ParsedFlags['values']; quick: boolean; durationMs: number; workers: number; scenarios: readonly SeedScenario[] } {
+function readOptions(): Options {
   const { values, help } = parseFlags('bench seed', process.argv.slice(2), {
     quick: { type: 'boolean' },
     duration: { type: 'string' },
+    rounds: { type: 'string' },
     workers: { type: 'string' },
     only: { type: 'string' },
     json: { type: 'string' },
     reference: { type: 'boolean' },
   });
   if (help) {
-    process.stdout.write('Usage: node dist/bench/seed.js [--quick] [--duration 15s] [--workers 1] [--only IDS] [--json FILE] [--reference]\n(socketlab bench seed --help says more)\n');
+    process.stdout.write(`${readDocComment(fileURLToPath(import.meta.url))}\n`);
     process.exit(0);
   }
   const quick = booleanFlag(values, 'quick');
   const durationMs = parseDurationFlag('duration', stringFlag(values, 'duration'), quick ? DURATION.QUICK_MS : DURATION.FULL_MS);
   if (durationMs <= 0) throw usageError('--duration must be longer than zero');
+  // Each shape compares two rows: the house rule for a comparison is at least 2 interleaved runs a side.
+  const rounds = parseIntegerFlag('rounds', stringFlag(values, 'rounds'), quick ? COMPARISON_ROUNDS.quick : COMPARISON_ROUNDS.full, COMPARISON_ROUNDS.quick, 10);
   const workers = parseIntegerFlag('workers', stringFlag(values, 'workers'), 1, 1, 16);
-  const only = stringFlag(values, 'only')?.split(',') ?? null;
-  for (const id of only ?? []) if (!SEED_SCENARIOS.some((s) => s.id === id)) throw usageError(`--only: no scenario "${id}" (choose from ${SEED_SCENARIOS.map((s) => s.id).join(', ')})`);
-  return { values, quick, durationMs, workers, scenarios: SEED_SCENARIOS.filter((s) => only === null || only.includes(s.id)) };
+  const onlyText = stringFlag(values, 'only');
+  const only = onlyText === undefined ? null : onlyText.split(',').filter((id) => id !== '');
+  if (only !== null && only.length === 0) throw usageError(`--only needs at least one run id (choose from ${SEED_RUNS.map((r) => r.id).join(', ')})`);
+  for (const id of only ?? []) if (!SEED_RUNS.some((r) => r.id === id)) throw usageError(`--only: no run "${id}" (choose from ${SEED_RUNS.map((r) => r.id).join(', ')})`);
+  return { values, quick, durationMs, rounds, workers, runs: SEED_RUNS.filter((r) => only === null || only.includes(r.id)) };
 }
 
-const { values, quick, durationMs, workers, scenarios } = (() => {
+const { values, quick, durationMs, rounds, workers, runs } = (() => {
   try {
     return readOptions();
   } catch (error) {
@@ -83,149 +165,320 @@ const { values, quick, durationMs, workers, scenarios } = (() => {
   }
 })();
 
+/** The post's pool size, then socketlab's default; /age opens no connection. */
+function rowKeys(run: SeedRun): RowKey[] {
+  if (run.postPool === null) return [{ run, pool: null }];
+  const pools = [...new Set([run.postPool, DEFAULT_POOL])];
+  return pools.map((pool) => ({ run, pool }));
+}
+
+const keyName = (key: RowKey): string => `${key.run.id}${key.pool === null ? '' : `@${key.pool}`}`;
+const keyLabel = (key: RowKey): string => `${key.run.id}${key.pool === null ? '' : `, pool ${key.pool}`}`;
+
+/** Everything set up once for all rounds: the database, the shaped link. */
+interface Bench {
+  scope: ResourceScope;
+  cluster: EmbeddedCluster | null;
+  link: { veth: Veth; shaped: ShapedLink } | null;
+}
+
 async function main(): Promise<void> {
   const machine = describeMachine();
-  const setup: SeedSetup = {
-    server: `socketlab serve ${SERVE_ARGS.join(' ')} (loop model, one process, no pool timeout)`,
-    loadGenerator: `socketlab load, closed model, ${workers} worker thread${workers === 1 ? '' : 's'}, ${durationMs / 1000} s per scenario, on the same machine`,
-    link: `a network namespace behind a veth pair, tbf ${SEED_LINK.rateMbit} Mbit/s each way, +${SEED_LINK.rttMs} ms round trip`,
-  };
   if (booleanFlag(values, 'reference')) {
-    process.stdout.write(`The seed's published figures (8 cores, .NET, k6):\n\n${renderSeedComparison(null, scenarios)}\n`);
+    const m = POST_MACHINE;
+    process.stdout.write(`The post's figures: ${POST_RUNS.length} runs of ${m.runMinutes} min on ${m.cores} cores and ${m.memoryGb} GB, ${m.runtime}, ${m.loadGenerator}. A dash: the post gives no figure.\n\n`);
+    process.stdout.write(`${renderSeedTable(null, runs)}\n\n${renderRunNotes(runs).join('\n')}\n`);
     return;
   }
-  process.stdout.write(`The seed's scenarios on ${summarizeMachine(machine)}${quick ? ' (--quick)' : ''}\n\n`);
+  process.stdout.write(`The post's runs on ${summarizeMachine(machine)}${quick ? ' (--quick)' : ''}: ${durationMs / 1000} s per run, ${rounds} interleaved rounds\n\n`);
 
-  const measured: SeedMeasurement[] = [];
-  const local = scenarios.filter((s) => !s.remote);
-  const needsDb = local.some((s) => s.pathTemplate.startsWith('/uuid'));
-  const dbMissing = needsDb && findPgBinaries() === null ? 'PostgreSQL server binaries were not found (apt-get install postgresql)' : null;
-  let server: ServerProcess | null = null;
+  const keys = runs.flatMap(rowKeys);
+  const measurements: SeedMeasurement[] = [];
+  const skip = (key: RowKey, reason: string): void => void measurements.push({ runId: key.run.id, pool: key.pool, round: 0, figures: null, skipped: reason });
+
+  const pgMissing = findPgBinaries() === null ? `PostgreSQL server binaries were not found: ${installHint()}` : null;
+  const wantsRemote = keys.some((k) => k.run.remote);
+  const remoteMissing = wantsRemote ? ((await namespaceUnavailableReason()) ?? (hasCommand('tc') ? null : 'the tc command (iproute2) is not installed')) : null;
+  const active: RowKey[] = [];
+  for (const key of keys) {
+    const reason = (key.pool !== null ? pgMissing : null) ?? (key.run.remote ? remoteMissing : null) ?? fdShortfall(key.run.vus + (key.pool ?? 0));
+    if (reason === null) active.push(key);
+    else skip(key, reason);
+  }
+
+  const scope = createResourceScope();
+  // Ctrl-C would otherwise leave Postgres, the namespace and a server behind: stop them first.
+  const onSigint = (): void => void scope.stopAll().finally(() => process.exit(130));
+  process.once('SIGINT', onSigint);
+  const bench: Bench = { scope, cluster: null, link: null };
   try {
-    server = await startServeProcess(dbMissing === null ? [...SERVE_ARGS] : [], { startTimeoutMs: 60_000 });
-    process.stdout.write(`  server: ${server.banner}\n`);
-    await warmUp(server, dbMissing === null);
-    for (const scenario of local) {
-      if (dbMissing !== null && scenario.pathTemplate.startsWith('/uuid')) {
-        measured.push(skipped(scenario, dbMissing));
-        continue;
-      }
-      const fdProblem = fdShortfall(scenario.vus);
-      if (fdProblem !== null) {
-        measured.push(skipped(scenario, fdProblem));
-        continue;
-      }
-      measured.push(await measure(server, scenario));
+    const largestPool = Math.max(0, ...active.map((k) => k.pool ?? 0));
+    if (largestPool > 0) {
+      // One cluster for every row. A stopped server's backends exit a moment after its
+      // sockets close, so the next server's pool may open while they still hold slots:
+      // room for two of the largest pool keeps its prewarm from hitting max_connections.
+      const cluster = await startEmbeddedCluster({ maxConnections: 2 * largestPool });
+      scope.lab.track({ name: `postgres pid ${cluster.postmasterPid}`, stop: () => cluster.stop() });
+      bench.cluster = cluster;
+      process.stdout.write(`  PostgreSQL ${cluster.version} at port ${cluster.port}, max_connections ${cluster.maxConnections}\n`);
     }
+    if (active.some((k) => k.run.remote)) {
+      const namespace = await createNamespace(scope.lab, 'seed');
+      const veth = await createVeth(scope.lab, namespace);
+      bench.link = { veth, shaped: await shapeLink(veth, SEED_LINK) };
+      process.stdout.write(`  remote client: namespace ${namespace.name}, ${veth.peerAddress} → ${veth.hostAddress}, tbf ${SEED_LINK.rateMbit} Mbit/s, +${SEED_LINK.rttMs} ms (${describeDelay(bench.link.shaped)})\n`);
+    }
+    const results = await measureInterleaved(active.map(keyName), rounds, (name, round) => {
+      const key = active.find((k) => keyName(k) === name) as RowKey;
+      return measureRow(bench, key, round);
+    });
+    for (const key of active) measurements.push(...(results[keyName(key)] ?? []));
   } finally {
-    await server?.stop();
-  }
-  for (const scenario of scenarios.filter((s) => s.remote)) {
-    const { measurement, link } = await measureRemote(scenario);
-    measured.push(measurement);
-    if (link !== null) setup.link = `${setup.link} (delay by ${link.delayMethod === DELAY_METHOD.NETEM ? 'netem' : 'a delaying relay: netem is not in this kernel'})`;
-    else setup.link = `not run here: ${measurement.skipped ?? ''}`;
+    process.off('SIGINT', onSigint);
+    await scope.stopAll();
   }
 
-  process.stdout.write(`\n${renderSeedComparison(measured, scenarios)}\n\n`);
-  for (const line of renderSkips(measured, scenarios)) process.stdout.write(`${line}\n`);
-  process.stdout.write(`\nHow the machines differ:\n\n${renderMachineComparison(machine, setup)}\n\n`);
-  const shape = renderShapeComparison(measured, scenarios);
-  process.stdout.write(`The seed is reference data from another machine and runtime: compare shapes, not absolutes.\n${shape.map((l) => `${l}\n`).join('')}`);
+  const rows = keys.map((key): MeasuredRow => groupMeasurements(measurements.filter((m) => m.runId === key.run.id && m.pool === key.pool))[0] as MeasuredRow);
+  const setup = describeSetup(bench, remoteMissing);
+  const shapes = describeShapes({ post: POST_RUNS, measured: rows, defaultPool: DEFAULT_POOL });
+  report(rows, shapes, setup, machine);
   const jsonPath = stringFlag(values, 'json');
   if (jsonPath !== undefined) {
-    writeFileSync(jsonPath, `${JSON.stringify({ schema: 'socketlab.seed-bench/1', machine, setup, quick, durationMs, scenarios, measured }, null, 2)}\n`);
+    const document = {
+      schema: 'socketlab.seed-bench/2',
+      machine,
+      setup,
+      quick,
+      durationMs,
+      rounds,
+      postRule: POST_RULE,
+      runs: runs.map((run) => ({ ...run, pools: rowKeys(run).map((k) => k.pool) })),
+      measurements,
+      shapes,
+      poolReadings: explainPoolEffect(shapes),
+    };
+    writeFileSync(jsonPath, `${JSON.stringify(document, null, 2)}\n`);
     process.stdout.write(`\nWrote ${jsonPath}\n`);
   }
 }
 
-/** A short run of each route first, so the JIT has compiled the hot path and the pool is open. */
-async function warmUp(server: ServerProcess, withDb: boolean): Promise<void> {
-  const ms = quick ? DURATION.WARMUP_QUICK_MS : DURATION.WARMUP_FULL_MS;
-  await runLoad({ url: `${server.url}/age?birthdate=1993-05-01`, vus: 50, durationMs: ms });
-  if (withDb) await runLoad({ url: `${server.url}/uuid/1`, pathTemplate: '/uuid/{1..1000}', vus: 50, durationMs: ms });
+function report(rows: readonly MeasuredRow[], shapes: readonly ShapeSentence[], setup: SeedSetup, machine: MachineInfo): void {
+  const out = (text = ''): void => void process.stdout.write(`${text}\n`);
+  out();
+  out(`The post's figures and this machine's. Here: the median of ${rounds} rounds; max is the longest of any round, failed all rounds added up. A dash: no figure (the post publishes no p90).`);
+  out();
+  out(renderSeedTable(rows, runs));
+  const notes = [...renderRunNotes(runs), ...renderSkips(rows)];
+  if (notes.length > 0) out(`\n${notes.join('\n')}`);
+
+  const time = renderTimeTable(rows);
+  if (time !== null) {
+    out('\nWhere the slowest request\'s time went (the server\'s /stats for the round with the slowest request): no request waited for a');
+    out('connection longer than "wait max" or queried longer than "query max", so at least the rest was spent outside the pool.\n');
+    out(time);
+    const caveats = renderPrewarmCaveats(rows);
+    if (caveats.length > 0) out(caveats.join('\n'));
+  }
+
+  const claims = [...describeTailClaim(POST_RUNS, rows), ...[describeKeepAliveClaim(rows, runs)].filter((s) => s !== null).map((s) => s.text), ...describePostRule(rows)];
+  if (claims.length > 0) out(`\nThe post's claims, and what was measured here:\n${claims.map((l) => `  ${l}`).join('\n')}`);
+
+  if (shapes.length > 0) {
+    out('\nShapes (a change within ±10% is flat; here a rise or fall also needs the rounds\' ranges apart):');
+    for (const s of shapes) out(`  ${s.text}`);
+    for (const line of explainPoolEffect(shapes)) out(`  ${line}`);
+  }
+  out(`\nHow the set-ups differ:\n\n${renderMachineComparison(machine, setup)}`);
+  if (runs.some((r) => r.remote)) out('\nThe remote rows cross an emulated link on this machine (a veth pair, tbf and a delay), not the post\'s Wi-Fi between two laptops.');
 }
 
-async function measure(server: ServerProcess, scenario: SeedScenario): Promise<SeedMeasurement> {
-  const label = `${scenario.scenario}, ${scenario.vus.toLocaleString('en-US')} VUs`;
+function describeDelay(link: ShapedLink): string {
+  return link.delayMethod === DELAY_METHOD.NETEM ? 'delay by netem' : 'delay by a relay: netem is not in this kernel';
+}
+
+function describeSetup(bench: Bench, remoteMissing: string | null): SeedSetup {
+  const link = bench.link;
+  return {
+    server: 'socketlab serve, loop model, one process',
+    pool: `--pool ${DEFAULT_POOL} (socketlab's default) and the post's sizes, --pool-timeout ${POOL_TIMEOUT} (Npgsql's default Timeout)`,
+    database: bench.cluster === null ? 'not run here' : `PostgreSQL ${bench.cluster.version}, embedded, kv 1..1000, max_connections ${bench.cluster.maxConnections}`,
+    loadGenerator: `socketlab load, closed model, ${workers} worker thread${workers === 1 ? '' : 's'}, on the same machine unless remote`,
+    link:
+      link !== null
+        ? `a network namespace behind a veth pair, tbf ${SEED_LINK.rateMbit} Mbit/s each way, +${SEED_LINK.rttMs} ms round trip (${describeDelay(link.shaped)})`
+        : remoteMissing !== null
+          ? `not run here: ${remoteMissing}`
+          : 'not run (no remote row asked for)',
+    runLength: `${durationMs / 1000} s per run, ${rounds} rounds interleaved, after a ${(quick ? DURATION.WARMUP_QUICK_MS : DURATION.WARMUP_FULL_MS) / 1000} s warm-up on /age`,
+  };
+}
+
+/**
+ * One run of one row: a server of its own (so its pool's histograms hold this run and the
+ * connects of its prewarm, nothing else), a warm-up on /age (the JIT, not the pool: /uuid
+ * samples would land in the histograms), /stats before and after the measured run.
+ */
+async function measureRow(bench: Bench, key: RowKey, round: number): Promise<SeedMeasurement> {
+  const { run, pool } = key;
+  const args: string[] = [];
+  if (run.remote) args.push('--host', (bench.link as { veth: Veth }).veth.hostAddress);
+  if (pool !== null) args.push('--db', (bench.cluster as EmbeddedCluster).url, '--pool', String(pool), '--pool-timeout', POOL_TIMEOUT);
+  const label = `round ${round + 1}/${rounds}, ${keyLabel(key)}`;
+  let server: ServerProcess | null = null;
+  for (let attempt = 1; server === null; attempt++) {
+    try {
+      server = await startServeProcess(args, { startTimeoutMs: 60_000 });
+    } catch (error) {
+      const reason = `the server did not start: ${describeStartFailure(error)}`;
+      process.stdout.write(`  ${label}: ${reason}${attempt < START_ATTEMPTS ? ', trying again' : ''}\n`);
+      // One row that cannot start must not lose every other row's rounds: it is reported as skipped.
+      if (attempt >= START_ATTEMPTS) return { runId: run.id, pool, round, figures: null, skipped: reason };
+    }
+  }
+  const serverResource = bench.scope.lab.track({ name: `socketlab serve pid ${server.pid}`, stop: async () => void (await server.stop()) });
+  try {
+    await runLoad({ url: `${server.url}${ROUTE_PATH.age}`, vus: WARMUP_VUS, durationMs: quick ? DURATION.WARMUP_QUICK_MS : DURATION.WARMUP_FULL_MS });
+    const before = pool === null ? null : await readDbStats(server);
+    const result = run.remote ? await loadRemote(bench, server, run, label) : await loadLocal(server, run, label);
+    const after = pool === null ? null : await readDbStats(server);
+    const figures = figuresOf(result, before !== null && after !== null ? poolFiguresOf(before, after) : null);
+    const tail = figures.pool === null ? '' : `, wait max ${ms(figures.pool.waitMaxMs)} ms, query max ${ms(figures.pool.queryMaxMs)} ms`;
+    process.stdout.write(
+      `${process.stdout.isTTY === true ? '\r' : ''}  ${label}: ${[`${ms(figures.rps)} req/s`, `p90 ${ms(figures.p90Ms)} ms`, `p99 ${ms(figures.p99Ms)} ms`, `max ${ms(figures.maxMs)} ms`].join(', ')}${tail}, ${figures.failed} failed\n`,
+    );
+    return { runId: run.id, pool, round, figures, skipped: null };
+  } finally {
+    await bench.scope.lab.release(serverResource);
+  }
+}
+
+/** A figure for a progress line: whole above 100, one decimal below. */
+function ms(value: number): string {
+  return formatNumber(Math.abs(value) >= 100 ? Math.round(value) : Math.round(value * 10) / 10);
+}
+
+/** The first line of a start failure and the last thing the server wrote, which says why. */
+function describeStartFailure(error: unknown): string {
+  const lines = (error instanceof Error ? error.message : String(error)).split('\n').filter((l) => l.trim() !== '');
+  const first = lines[0] ?? '';
+  const last = lines[lines.length - 1] ?? '';
+  return last === first ? first : `${first}: ${last.replace(/^(stdout|stderr): /, '')}`;
+}
+
+async function loadLocal(server: ServerProcess, run: SeedRun, label: string): Promise<LoadResult> {
   const tty = process.stdout.isTTY === true;
-  const result: LoadResult = await runLoad(
-    { url: `${server.url}${scenario.pathTemplate.replace(/\{.*\}/, '1')}`, pathTemplate: scenario.pathTemplate, vus: scenario.vus, durationMs, workers },
+  return runLoad(
+    { url: `${server.url}${ROUTE_PATH[run.route].replace(/\{.*\}/, '1')}`, pathTemplate: ROUTE_PATH[run.route], vus: run.vus, durationMs, workers, thresholds: [POST_RULE] },
     {
       onProgress: (p) => {
         if (tty) process.stdout.write(`\r  ${label}: ${Math.round(p.elapsedMs / 1000)} s, ${Math.round(p.rps).toLocaleString('en-US')} req/s   `);
       },
     },
   );
-  const summary = result.summary;
-  const total = summary.latency.total;
-  process.stdout.write(`${tty ? '\r' : ''}  ${label}: ${Math.round(summary.rps).toLocaleString('en-US')} req/s, p90 ${total.p90Ms} ms, max ${total.maxMs} ms, ${summary.failed} failed\n`);
-  return { id: scenario.id, rps: summary.rps, p90Ms: total.p90Ms, maxMs: total.maxMs, failed: summary.failed, skipped: null };
-}
-
-function skipped(scenario: SeedScenario, reason: string): SeedMeasurement {
-  return { id: scenario.id, rps: null, p90Ms: null, maxMs: null, failed: null, skipped: reason };
-}
-
-/** Every VU holds a connection, and this process (all its worker threads) one descriptor per connection. */
-function fdShortfall(vus: number): string | null {
-  const limits = readLimits(process.pid);
-  const soft = limits === null ? null : fdLimitFrom(limits)?.soft;
-  if (typeof soft !== 'number') return null;
-  return soft >= vus + FD_HEADROOM ? null : `RLIMIT_NOFILE is ${soft}, ${vus} VUs need at least ${vus + FD_HEADROOM} (raise it: ulimit -n ${vus * 2})`;
 }
 
 /**
- * The "remote" row: the client in a network namespace of its own, joined to this one by a
- * veth pair shaped like a slow link (src/labs/link-kit.ts, as lab 8 builds it), against a
- * server listening on the host end of the pair. The client runs as its own process, because
- * `ip netns exec` moves a process, not a thread, into the namespace.
+ * The client runs as its own process inside the namespace (`ip netns exec` moves a process,
+ * not a thread), against the server on the host end of the veth, or against a delaying relay
+ * in front of it where netem is missing.
  */
-async function measureRemote(scenario: SeedScenario): Promise<{ measurement: SeedMeasurement; link: ShapedLink | null }> {
-  const reason = (await namespaceUnavailableReason()) ?? (hasCommand('tc') ? null : 'the tc command (iproute2) is not installed');
-  if (reason !== null) return { measurement: skipped(scenario, reason), link: null };
-  if (findPgBinaries() === null) return { measurement: skipped(scenario, 'PostgreSQL server binaries were not found (apt-get install postgresql)'), link: null };
-  const resources = createResourceScope();
-  // Ctrl-C would otherwise leave the namespace and the veth behind: remove them first.
-  const onSigint = (): void => void resources.stopAll().finally(() => process.exit(130));
-  process.once('SIGINT', onSigint);
-  try {
-    const namespace = await createNamespace(resources.lab, 'seed');
-    const veth = await createVeth(resources.lab, namespace);
-    const link = await shapeLink(veth, SEED_LINK);
-    const host = veth.hostAddress;
-    const server = await startServeProcess(['--host', host, ...SERVE_ARGS], { startTimeoutMs: 60_000 });
-    resources.lab.track({ name: `socketlab serve pid ${server.pid}`, stop: async () => void (await server.stop()) });
-    let port = server.port;
-    if (link.delayMethod === DELAY_METHOD.RELAY) {
-      const relay = await startDelayRelay({ listenHost: host, target: { host, port: server.port }, oneWayDelayMs: SEED_LINK.rttMs / 2 });
-      resources.lab.track({ name: `delay relay on ${host}:${relay.port}`, stop: () => relay.close() });
-      port = relay.port;
-    }
-    // Warm the server from this side of the link: the JIT and the pool, not the link, are what a warm-up is for.
-    await runLoad({ url: `http://${host}:${server.port}/uuid/1`, pathTemplate: '/uuid/{1..1000}', vus: 50, durationMs: quick ? DURATION.WARMUP_QUICK_MS : DURATION.WARMUP_FULL_MS });
-    const label = `${scenario.scenario}, ${scenario.vus.toLocaleString('en-US')} VUs`;
-    process.stdout.write(`  ${label}: running in namespace ${namespace.name} …\n`);
-    const client = startLoadProcess(resources.lab, [`http://${host}:${port}/uuid/1`, '--path-template', scenario.pathTemplate, '--vus', String(scenario.vus), '--duration', `${durationMs}ms`], {
-      namespace: namespace.name,
-      deadlineMs: durationMs + 90_000,
-    });
-    const summary = (await client.result).summary;
-    const total = summary.latency.total;
-    process.stdout.write(`  ${label}: ${Math.round(summary.rps).toLocaleString('en-US')} req/s, p90 ${total.p90Ms} ms, max ${total.maxMs} ms, ${summary.failed} failed\n`);
-    return { measurement: { id: scenario.id, rps: summary.rps, p90Ms: total.p90Ms, maxMs: total.maxMs, failed: summary.failed, skipped: null }, link };
-  } finally {
-    process.off('SIGINT', onSigint);
-    await resources.stopAll();
+async function loadRemote(bench: Bench, server: ServerProcess, run: SeedRun, label: string): Promise<LoadResult> {
+  const { veth, shaped } = bench.link as { veth: Veth; shaped: ShapedLink };
+  let port = server.port;
+  let relayResource: Resource | null = null;
+  if (shaped.delayMethod === DELAY_METHOD.RELAY) {
+    const relay = await startDelayRelay({ listenHost: veth.hostAddress, target: { host: veth.hostAddress, port: server.port }, oneWayDelayMs: SEED_LINK.rttMs / 2 });
+    relayResource = bench.scope.lab.track({ name: `delay relay on ${veth.hostAddress}:${relay.port}`, stop: () => relay.close() });
+    port = relay.port;
   }
+  try {
+    if (process.stdout.isTTY === true) process.stdout.write(`  ${label}: running in namespace ${veth.namespace.name} …`);
+    const path = ROUTE_PATH[run.route];
+    const client = startLoadProcess(
+      bench.scope.lab,
+      [`http://${veth.hostAddress}:${port}${path.replace(/\{.*\}/, '1')}`, '--path-template', path, '--vus', String(run.vus), '--duration', `${durationMs}ms`, '--workers', String(workers), '--threshold', POST_RULE],
+      { namespace: veth.namespace.name, deadlineMs: durationMs + REMOTE_DEADLINE_EXTRA_MS },
+    );
+    return await client.result;
+  } finally {
+    if (relayResource !== null) await bench.scope.lab.release(relayResource);
+  }
+}
+
+async function readDbStats(server: ServerProcess): Promise<DatabaseStats> {
+  const stats = await fetchJson<{ db: DatabaseStats | null }>(`${server.url}/stats`);
+  if (stats.db === null) throw new Error(`${server.url}/stats has no db section: the server started without its database`);
+  return stats.db;
+}
+
+function figuresOf(result: LoadResult, pool: PoolFigures | null): MeasuredFigures {
+  const s = result.summary;
+  const total = s.latency.total;
+  const failures: Record<string, number> = {};
+  for (const [kind, count] of Object.entries(s.failures)) if (count > 0) failures[kind] = count;
+  for (const [status, count] of Object.entries(s.non2xx)) if (count > 0) failures[`status ${status}`] = count;
+  return {
+    rps: s.rps,
+    avgMs: total.avgMs,
+    p50Ms: total.p50Ms,
+    p90Ms: total.p90Ms,
+    p95Ms: total.p95Ms,
+    p99Ms: total.p99Ms,
+    maxMs: total.maxMs,
+    requests: s.requests,
+    failed: s.failed,
+    failures,
+    connects: s.connects,
+    postRulePassed: result.thresholdsPassed,
+    pool,
+  };
+}
+
+/**
+ * The run's share of the server's pool counters: /stats before the run holds the prewarm's
+ * acquires (one per connection, each timed as a wait) and no query; the means are split
+ * exactly, the percentiles and maxima cannot be, so the caveat travels with them.
+ */
+function poolFiguresOf(before: DatabaseStats, after: DatabaseStats): PoolFigures {
+  const runMean = (a: DatabaseStats['waitMs'], b: DatabaseStats['waitMs']): number => {
+    const count = b.count - a.count;
+    return count <= 0 ? 0 : Math.max(0, (b.avgMs * b.count - a.avgMs * a.count) / count);
+  };
+  return {
+    waitAvgMs: runMean(before.waitMs, after.waitMs),
+    waitP99Ms: after.waitMs.p99Ms,
+    waitMaxMs: after.waitMs.maxMs,
+    queryAvgMs: runMean(before.queryMs, after.queryMs),
+    queryP99Ms: after.queryMs.p99Ms,
+    queryMaxMs: after.queryMs.maxMs,
+    acquired: after.acquired - before.acquired,
+    timeouts: after.timeouts - before.timeouts,
+    peakWaiting: after.peakWaiting,
+    waitMaxMayBePrewarm: before.waitMs.count > 0 && after.waitMs.maxMs <= before.waitMs.maxMs,
+    prewarmAcquires: before.acquired,
+  };
+}
+
+/** A connection is a descriptor in the generator (all its threads) and one in the server. */
+function fdShortfall(descriptors: number): string | null {
+  const limits = readLimits(process.pid);
+  const soft = limits === null ? null : fdLimitFrom(limits)?.soft;
+  if (typeof soft !== 'number') return null;
+  const need = descriptors + FD_HEADROOM;
+  return soft >= need ? null : `RLIMIT_NOFILE is ${soft}, this run needs at least ${need} (raise it: ulimit -n ${need * 2})`;
+}
+
+interface ResourceScope {
+  lab: LabContext;
+  stopAll(): Promise<void>;
 }
 
 /**
  * The lab helpers (netns, link-kit, load-process) register what they create with a lab so
- * that it is removed however the lab ends; outside a lab, this scope plays that part and
- * stops everything, last created first, when the remote row is done.
+ * that it is removed however the run ends; outside a lab, this scope plays that part and
+ * stops everything, last created first.
  */
-function createResourceScope(): { lab: LabContext; stopAll(): Promise<void> } {
+function createResourceScope(): ResourceScope {
   const resources: Resource[] = [];
   const controller = new AbortController();
   const lab: LabContext = {
@@ -248,6 +501,7 @@ function createResourceScope(): { lab: LabContext; stopAll(): Promise<void> } {
   return {
     lab,
     async stopAll() {
+      controller.abort();
       for (const resource of resources.splice(0).reverse()) {
         await resource.stop().catch((error: unknown) => process.stderr.write(`could not stop ${resource.name}: ${String(error)}\n`));
       }
@@ -256,6 +510,6 @@ function createResourceScope(): { lab: LabContext; stopAll(): Promise<void> } {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.stderr.write(`${isLabError(error) ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   process.exitCode = 1;
 });

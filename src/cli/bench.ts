@@ -32,6 +32,7 @@ Examples:
   socketlab bench parser
   socketlab bench serve -- --duration 2 --rounds 1
   socketlab bench seed --quick
+  socketlab bench seed -- --only uuid-7500-local,uuid-10000-local --json seed.json
 `;
 
 export interface BenchProgram {

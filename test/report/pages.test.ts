@@ -7,8 +7,7 @@ import { LAYERS, layerFileName, layerOfLab } from '../../src/report/layers.js';
 import { escapeText, renderLayerIndex, renderLayerPage, renderTable } from '../../src/report/markdown.js';
 import { buildReportModel, type ReportModel } from '../../src/report/model.js';
 import { checkLabResult, chooseResults, type LoadedResult } from '../../src/report/results.js';
-import { renderMachineComparison, renderSeedComparison, renderShapeComparison, SEED_SCENARIOS } from '../../src/report/seed.js';
-import { ALL_FIXTURES, DB_POOL, KNEE, MACHINE, REQUEST_CYCLE, SLOW_LINK, labResult } from './fixtures.js';
+import { ALL_FIXTURES, DB_POOL, KNEE, REQUEST_CYCLE, SLOW_LINK, labResult } from './fixtures.js';
 import { assertWellFormed } from './xml.js';
 
 const loaded = (result: (typeof ALL_FIXTURES)[number], name = `${result.lab.id}-x.json`): LoadedResult => ({ file: `/nowhere/${name}`, name, result });
@@ -133,35 +132,6 @@ test('the HTML page: self-contained, every lab, charts inline, no scripts', () =
   assertWellFormed(empty, { html: true });
   assert.ok(empty.includes('No lab results yet'));
   assert.equal((empty.match(/No results yet for this lab/g) ?? []).length, 9);
-});
-
-test('the seed table: the seed figures beside these, and how the machines differ', () => {
-  const measured = [
-    { id: 'age-1000', rps: 23_233.4, p90Ms: 61.9, maxMs: 1865.5, failed: 0, skipped: null },
-    { id: 'uuid-1000', rps: 7_405, p90Ms: 182.1, maxMs: 1447, failed: 0, skipped: null },
-    { id: 'uuid-7500', rps: 6_725, p90Ms: 1338.4, maxMs: 3367.2, failed: 3, skipped: null },
-    { id: 'remote-1000', rps: null, p90Ms: null, maxMs: null, failed: null, skipped: 'no slow link here' },
-  ];
-  const withRemote = [...measured.slice(0, 3), { id: 'remote-1000', rps: 1_156, p90Ms: 1510, maxMs: 2899, failed: 0, skipped: null }];
-  const table = renderSeedComparison(measured);
-  const row = (scenario: string, vus: string): string => table.split('\n').find((l) => l.includes(scenario) && l.includes(vus)) ?? '';
-  assert.match(row('compute-only', '1,000'), /21,000\s+23,233\s+70\s+61\.9/);
-  assert.match(row('database (/uuid)', '7,500'), /4,300\s+6,725\s+2,600\s+1,338\s+15,700\s+3,367\s+3\s+requests waiting for a pooled connection/);
-  assert.match(row('database (/uuid)', '5,000'), /5,100\s+-\s+1,400\s+-/, 'not run: dashes');
-  const machines = renderMachineComparison(MACHINE, { server: 'socketlab serve --db embedded --pool 20', loadGenerator: 'socketlab load', link: 'not run here' });
-  assert.match(machines, /cores\s+8\s+2 \(AMD EPYC\)/);
-  assert.match(machines, /runtime\s+\.NET\s+Node v20\.20\.2/);
-  assert.match(machines, /load generator\s+k6, closed model/);
-  const shape = renderShapeComparison(measured).join('\n');
-  assert.match(shape, /\/uuid served 32% of \/age's rate at 1,000 VUs here, 28% in the seed/);
-  assert.match(shape, /p90 grew 7\.3x here and 10\.8x in the seed, while req\/s changed -9% here and -27% in the seed/);
-  assert.match(shape, /Here as there, the added users waited in a queue/);
-  const grew = renderShapeComparison([measured[0], measured[1], { ...measured[2], rps: 12_000 }] as typeof measured).join('\n');
-  assert.doesNotMatch(grew, /Here as there/, 'no queueing reading when req/s grew');
-  assert.doesNotMatch(shape, /slow link/, 'no remote line without a remote measurement');
-  assert.match(renderShapeComparison(withRemote).join('\n'), /made 16% of the local rate here, 19% in the seed/);
-  assert.equal(SEED_SCENARIOS.length, 5);
-  assert.doesNotMatch(renderSeedComparison(null), /here/);
 });
 
 test('a results file whose lab is not at its number any more is not shown under the wrong lab', () => {

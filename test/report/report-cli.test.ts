@@ -79,7 +79,7 @@ test('socketlab bench lists the programs with what each measures, explains one, 
   const list = await runCli(['bench'], { timeoutMs: 10_000 });
   assert.equal(list.code, 0, list.stderr);
   for (const name of ['parser', 'serve', 'load', 'db', 'seed']) assert.match(list.stdout, new RegExp(`^  ${name}\\s+\\S`, 'm'), name);
-  assert.match(list.stdout, /seed\s+The seed's scenarios on this machine/);
+  assert.match(list.stdout, /seed\s+The post's seven load runs on this machine/);
 
   const help = await runCli(['bench', '--help'], { timeoutMs: 10_000 });
   assert.equal(help.code, 0);
@@ -93,7 +93,7 @@ test('socketlab bench lists the programs with what each measures, explains one, 
   for (const args of [['seed', '--reference'], ['seed', '--', '--reference']]) {
     const run = await runCli(['bench', ...args], { timeoutMs: 20_000 });
     assert.equal(run.code, 0, run.stderr);
-    assert.match(run.stdout, /database \(\/uuid\)\s+7,500\s+4,300\s+2,600\s+15,700/);
+    assert.match(run.stdout, /uuid-7500-local\s+post\s+300\s+14,228\s+263\s+-\s+505\s+673\s+2,180\s+0/);
   }
   const failing = await runCli(['bench', 'seed', '--', '--no-such-flag'], { timeoutMs: 20_000 });
   assert.equal(failing.code, 2, 'the program\'s own exit status comes back');
