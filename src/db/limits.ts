@@ -55,18 +55,25 @@ export function resolveDbLimits(given: Partial<DbLimits> = {}): DbLimits {
 /** `-c statement_timeout=N`, `-cstatement_timeout=N` or `--statement_timeout=N` (also with a dash) inside libpq's `options`. */
 const STATEMENT_TIMEOUT_OPTION = /(?:^|\s)(?:-c\s*|--)statement[_-]timeout=(\S+)/;
 
+/** Postgres's time units for a setting whose bare unit is milliseconds. */
+const TIME_UNITS_MS: Record<string, number> = { '': 1, ms: 1, s: 1000, min: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** The statement_timeout text a URL's `options` holds, or undefined when it sets none. */
+function statementTimeoutSetting(url: string): string | undefined {
+  const options = getUrlParam(url, 'options');
+  return options === null ? undefined : STATEMENT_TIMEOUT_OPTION.exec(options)?.[1];
+}
+
 /**
- * The statement_timeout a URL sets through libpq's `options` parameter (ms; 0 is off), or
- * undefined when it sets none. Both drivers send `options` in the startup packet, so the
- * setting holds from the first statement of every session, with no extra round trip.
+ * The statement_timeout a URL sets through libpq's `options` parameter (ms; 0 is off, so
+ * null), or undefined when it sets none or one this cannot read (Postgres still applies it).
+ * Both drivers send `options` in the startup packet, so the setting holds from the first
+ * statement of every session, with no extra round trip.
  */
 export function statementTimeoutInUrl(url: string): number | null | undefined {
-  const options = getUrlParam(url, 'options');
-  const value = options === null ? undefined : STATEMENT_TIMEOUT_OPTION.exec(options)?.[1];
-  if (value === undefined) return undefined;
-  const ms = Number(value);
-  // A unit ('5s') is Postgres's to read; only plain milliseconds are reported back here.
-  if (!Number.isFinite(ms)) return undefined;
+  const match = /^(\d+)\s*(ms|s|min|h|d)?$/.exec(statementTimeoutSetting(url) ?? '');
+  if (match === null) return undefined;
+  const ms = Number(match[1]) * (TIME_UNITS_MS[match[2] ?? ''] ?? 1);
   return ms === 0 ? null : ms;
 }
 
@@ -89,7 +96,7 @@ export function withStatementTimeout(url: string, ms: number | null): string {
  * thread already carries it), else `fallback` (the production default when undefined).
  */
 export function withDefaultStatementTimeout(url: string, fallback?: number | null): string {
-  if (statementTimeoutInUrl(url) !== undefined) return url;
+  if (statementTimeoutSetting(url) !== undefined) return url;
   return withStatementTimeout(url, fallback === undefined ? DB_LIMITS.STATEMENT_TIMEOUT_MS : fallback);
 }
 

@@ -24,18 +24,26 @@ import {
   type EmbeddedCluster,
   type PoolLease,
 } from '../../src/db/index.js';
-import { statementTimeoutInUrl } from '../../src/db/limits.js';
+import { statementTimeoutInUrl, withDefaultStatementTimeout } from '../../src/db/limits.js';
 import { waitFor, waitForEvent } from '../support/wait.js';
 import { assertNoPostgresLeft, readKv } from './support.js';
 
 const DB_MODULE = new URL('../../src/db/index.js', import.meta.url).href;
 
 describe('statement_timeout in a URL', () => {
+  test("a URL's own setting, with Postgres's units, is read and kept when no bound is asked for", () => {
+    const url = 'postgresql://u@h/db?options=-c%20statement_timeout%3D2s';
+    assert.equal(statementTimeoutInUrl(url), 2000);
+    assert.equal(withDefaultStatementTimeout(url), url);
+    assert.equal(statementTimeoutInUrl(withDefaultStatementTimeout('postgresql://u@h/db')), DB_LIMITS.STATEMENT_TIMEOUT_MS);
+  });
+
   const cases: { url: string; ms: number | null; expected: number | null }[] = [
     { url: 'postgresql://u@h/db', ms: 250, expected: 250 },
     { url: 'postgresql://u@h/db', ms: null, expected: null },
     { url: 'postgresql://u@h/db?options=-c%20search_path%3Dx', ms: 100, expected: 100 },
     { url: 'postgresql://u@h/db?options=-c%20statement_timeout%3D5%20-c%20search_path%3Dx', ms: 7, expected: 7 },
+    { url: 'postgresql://u@h/db?options=-cstatement_timeout%3D2s', ms: 9, expected: 9 },
   ];
   for (const { url, ms, expected } of cases) {
     test(`${url} with ${ms} → ${expected}`, () => {
