@@ -14,6 +14,11 @@ Keeps a throwaway PostgreSQL cluster running for manual exploration, with table
 kv(id int primary key, val uuid) seeded with ids 1..N and random UUIDs. It listens on
 127.0.0.1 only, on a free port, and lives under .socketlab/ in the project.
 
+Only you can connect: every connection needs the cluster's random password (scram-sha-256),
+which is in a pgpass file readable by you alone. The URL printed names that file
+(passfile=...), never the password, so psql, pgbench and socketlab serve work with it as it
+is, and it is safe to paste anywhere.
+
   start    start the cluster (or show the one already running) and print its URL
   stop     stop it and delete its folder
   status   say whether it runs; exit 0 when it does, 1 when it does not
@@ -27,8 +32,9 @@ Flags (status):
 
 Example:
   socketlab db start --rows 1000
-  psql postgresql://postgres@127.0.0.1:PORT/postgres -c 'SELECT * FROM kv LIMIT 3'
-  socketlab serve --db postgresql://postgres@127.0.0.1:PORT/postgres
+  psql 'postgresql://postgres@127.0.0.1:PORT/postgres?passfile=...' -c 'SELECT * FROM kv LIMIT 3'
+  socketlab serve --db 'postgresql://postgres@127.0.0.1:PORT/postgres?passfile=...'
+  PGPASSFILE=... pgbench -h 127.0.0.1 -p PORT -U postgres postgres
   socketlab db stop
 `;
 
@@ -46,11 +52,19 @@ function print(line = ''): void {
   process.stdout.write(`${line}\n`);
 }
 
-async function printConnectHelp(url: string, psql: string | null): Promise<void> {
+/** A word for a POSIX shell: the URL holds `?` and `&`. */
+function shellWord(text: string): string {
+  return `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
+async function printConnectHelp(state: { url: string; psql: string | null; passfile?: string; port: number }): Promise<void> {
   const { psqlCommand } = await import('../db/binaries.js');
-  print(`  url    ${url}`);
-  print(`  psql   ${psqlCommand(psql)} ${url}`);
-  print(`  serve  socketlab serve --db ${url}`);
+  print(`  url    ${state.url}`);
+  print(`  psql   ${psqlCommand(state.psql)} ${shellWord(state.url)}`);
+  print(`  serve  socketlab serve --db ${shellWord(state.url)}`);
+  if (state.passfile !== undefined) {
+    print(`  auth   scram-sha-256; the password is in ${state.passfile} (mode 0600, yours alone); tools given -h/-p read it with PGPASSFILE=${shellWord(state.passfile)}`);
+  }
   print('  stop   socketlab db stop');
 }
 
@@ -84,7 +98,7 @@ async function run(argv: string[]): Promise<number> {
           ? `already running: PostgreSQL ${state.version} on 127.0.0.1:${state.port} (postmaster pid ${state.postmasterPid}) since ${state.startedAt}, kv has ${state.rows} rows`
           : `started PostgreSQL ${state.version} on 127.0.0.1:${state.port} (postmaster pid ${state.postmasterPid}), kv has ${state.rows} rows`,
       );
-      await printConnectHelp(state.url, state.psql);
+      await printConnectHelp(state);
       return EXIT.OK;
     }
     case 'stop': {
@@ -100,7 +114,7 @@ async function run(argv: string[]): Promise<number> {
         print(JSON.stringify({ running: status.running, ...(status.state ?? {}) }));
       } else if (status.running && status.state !== null) {
         print(`running: PostgreSQL ${status.state.version} on 127.0.0.1:${status.state.port} (postmaster pid ${status.state.postmasterPid}) since ${status.state.startedAt}`);
-        await printConnectHelp(status.state.url, status.state.psql);
+        await printConnectHelp(status.state);
       } else if (status.state !== null) {
         print(`not running: the cluster recorded on port ${status.state.port} is gone (a crash or a reboot); socketlab db start starts a new one`);
       } else {

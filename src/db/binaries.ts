@@ -1,5 +1,5 @@
 /**
- * Finding the PostgreSQL server binaries (initdb, postgres, pgbench, psql) and, when they or
+ * Finding the PostgreSQL server binaries (initdb, pg_ctl, postgres, pgbench, psql) and, when they or
  * libpq are missing, saying in one line which package to install on this distribution.
  *
  * Search order: `pg_config --bindir` (what the installed dev package points at), then the
@@ -14,6 +14,8 @@ import { LAB_ERR, LabError } from '../errors.js';
 export interface PgBinaries {
   binDir: string;
   initdb: string;
+  /** Starts (waiting until ready) and stops the postmaster: postmaster.ts. */
+  pgCtl: string;
   postgres: string;
   /** Null when the distribution ships it in a separate package (the bench then says so). */
   pgbench: string | null;
@@ -85,7 +87,7 @@ function readVersion(postgres: string): string | null {
 let cached: PgBinaries | null = null;
 
 /**
- * The first folder that holds both initdb and postgres. Throws LabError PG_MISSING with the
+ * The first folder that holds initdb, pg_ctl and postgres (one package ships all three). Throws LabError PG_MISSING with the
  * package to install when none does.
  */
 export function findPgBinaries(): PgBinaries {
@@ -94,16 +96,17 @@ export function findPgBinaries(): PgBinaries {
   for (const binDir of new Set(candidates)) {
     const initdb = path.join(binDir, 'initdb');
     const postgres = path.join(binDir, 'postgres');
-    if (!isExecutable(initdb) || !isExecutable(postgres)) continue;
+    const pgCtl = path.join(binDir, 'pg_ctl');
+    if (!isExecutable(initdb) || !isExecutable(postgres) || !isExecutable(pgCtl)) continue;
     const version = readVersion(postgres);
     if (version === null) continue;
     const sibling = (name: string): string | null => (isExecutable(path.join(binDir, name)) ? path.join(binDir, name) : findOnPath(name));
-    cached = { binDir, initdb, postgres, pgbench: sibling('pgbench'), psql: sibling('psql'), version, major: Number(version.split('.')[0]) };
+    cached = { binDir, initdb, pgCtl, postgres, pgbench: sibling('pgbench'), psql: sibling('psql'), version, major: Number(version.split('.')[0]) };
     return cached;
   }
   throw new LabError(
     LAB_ERR.PG_MISSING,
-    `PostgreSQL server binaries (initdb, postgres) not found in pg_config --bindir, /usr/lib/postgresql/*/bin or PATH: ` +
+    `PostgreSQL server binaries (initdb, pg_ctl, postgres) not found in pg_config --bindir, /usr/lib/postgresql/*/bin or PATH: ` +
       `install them with \`${installHint().server}\`, or use a running server with --db postgresql://... (or DATABASE_URL)`,
   );
 }

@@ -4,35 +4,34 @@
  *
  * Lifecycle: find the server binaries → pick the folder (under the project's .socketlab/, or
  * under the temp dir when the postgres user cannot reach the project) → remove clusters left
- * by crashed runs → copy a cluster initialised once by initdb (the template) → start
- * `postgres` on a free loopback port → poll a real connection until it answers → seed kv.
- * Stop: fast shutdown (SIGINT), then immediate (SIGQUIT), then SIGKILL, each with a deadline,
- * and the folder is deleted. Every PID signalled here is one this module started (or one a
- * previous socketlab run started, found through that run's owner file and verified by its
- * command line).
+ * by crashed runs → copy a cluster initialised once by initdb (the template) → start the
+ * keeper that stops the cluster if this process dies → `pg_ctl start -w` on a free loopback
+ * port → give the postgres role a password of its own → seed kv.
+ * Stop: `pg_ctl stop` (fast, then immediate, then SIGKILL), the folder is deleted (data/ by
+ * the cluster user), and the keeper is released.
+ *
+ * Who can connect (docs/database.md, "Who can connect"): TCP on 127.0.0.1 only, no Unix
+ * socket, and scram-sha-256 for every connection (initdb's pg_hba.conf, no `trust` line). Each
+ * cluster's password is random, kept in a 0600 pgpass file only its starter can read; the URL
+ * names that file, never the password (credentials.ts). Files root touches sit in folders
+ * root owns (cluster-files.ts). Every PID signalled here is a postmaster this module started
+ * (or one a previous socketlab run started, found through that run's folder and verified by
+ * its command line and uid).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import fsp from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { LAB_ERR, LabError, errnoCode } from '../errors.js';
 import { findPgBinaries, type PgBinaries } from './binaries.js';
-import {
-  canUserReach,
-  isPidAlive,
-  isSameProcessAlive,
-  lookupUser,
-  processCommandLine,
-  processStartTime,
-  signalPid,
-  waitForPidExit,
-  type SystemUser,
-} from './processes.js';
+import { currentUid, ensureOwnFolder, openAppendNoFollow, readFileNoFollow, removeTree, writeFileNoFollow } from './cluster-files.js';
+import { KEEPER_RELEASE, type KeeperOrders } from './keeper-protocol.js';
+import { formatPassfileLine, generatePassword, scramSecret } from './credentials.js';
+import { livePostmasterPid, PortTakenError, startPostmaster, stopPostmaster, type PostmasterTarget } from './postmaster.js';
+import { canUserReach, isPidAlive, isSameProcessAlive, lookupUser, postgresEnv, processStartTime, runAsUser, signalPid, type SystemUser } from './processes.js';
 import { createKv, firstLine, KV, withControlClient } from './seed.js';
 
 export const CLUSTER_DEFAULTS = {
@@ -44,10 +43,16 @@ export const CLUSTER_DEFAULTS = {
   STOP_STEP_TIMEOUT_MS: 10_000,
   /** A free port found by binding port 0 can be taken before postgres binds it: retry that many times. */
   PORT_ATTEMPTS: 5,
-  READY_POLL_MS: 25,
   INITDB_TIMEOUT_MS: 120_000,
-  /** Users tried, in order, for running postgres when socketlab runs as root. */
-  RUN_AS_USERS: ['postgres', 'nobody'],
+  /**
+   * The one user Postgres runs as when socketlab is root. No fallback to `nobody`: every
+   * service that drops privileges to nobody would share the cluster's files and processes.
+   */
+  RUN_AS_USER: 'postgres',
+  /** The role, database and address of every embedded cluster. */
+  ROLE: 'postgres',
+  DATABASE: 'postgres',
+  HOST: '127.0.0.1',
 } as const;
 
 /** Names inside the clusters folder. */
@@ -58,9 +63,17 @@ export const CLUSTER_LAYOUT = {
   OWNER_FILE: 'owner.json',
   DATA: 'data',
   LOG: 'postgres.log',
+  /** The cluster's password, in libpq's password-file format, mode 0600. */
+  PASSFILE: 'pgpass',
+  /** The template's own password (each cluster replaces it with its own at start). */
+  TEMPLATE_SECRET: 'secret',
+  /** The template folder's suffix: templates made before scram-sha-256 (trust auth) are swept. */
+  TEMPLATE_SUFFIX: '-scram',
   /** How many stale entries one start looks at: a bound, not an expected number. */
   REAP_LIMIT: 200,
 } as const;
+
+const KEEPER_SCRIPT = fileURLToPath(new URL('./cluster-keeper.js', import.meta.url));
 
 /** The project folder (three levels above dist/src/db/), whose .socketlab/ git ignores. */
 export const PROJECT_DIR = fileURLToPath(new URL('../../../', import.meta.url));
@@ -83,7 +96,7 @@ export interface ClusterOptions {
   name?: string;
   /**
    * Keep postgres running after this process exits (`socketlab db start`). A detached cluster
-   * is not stopped on exit or by the stale-folder sweep: only stopCluster...() ends it.
+   * has no keeper, is not stopped on exit or by the stale-folder sweep: only stop() ends it.
    */
   detached?: boolean;
   /** One line per notable event (template created, folder relocated, stale cluster removed). */
@@ -92,15 +105,23 @@ export interface ClusterOptions {
 }
 
 export interface EmbeddedCluster {
-  /** postgresql://postgres@127.0.0.1:PORT/postgres (trust auth on loopback, see docs/database.md). */
+  /**
+   * postgresql://postgres@127.0.0.1:PORT/postgres?passfile=FILE: no password in it, so it is
+   * safe to print and to pass on a command line; only the user who started the cluster can
+   * read FILE (see docs/database.md).
+   */
   readonly url: string;
   readonly port: number;
-  /** The cluster's folder (holds data/, postgres.log and owner.json). */
+  /** The 0600 password file the URL names, for tools given host and port instead (PGPASSFILE=... pgbench). */
+  readonly passfile: string;
+  /** The cluster's folder (holds data/, postgres.log, pgpass and owner.json). */
   readonly folder: string;
   readonly dataDir: string;
   readonly logFile: string;
   /** The postmaster's PID; it changes after resume(). 0 while halted. */
   readonly postmasterPid: number;
+  /** The process that stops this cluster if its owner dies; null for a detached cluster. */
+  readonly keeperPid: number | null;
   readonly version: string;
   readonly binaries: PgBinaries;
   readonly rows: number;
@@ -125,6 +146,7 @@ export interface ClusterTimings {
   templateMs: number;
   copyMs: number;
   startMs: number;
+  /** Giving the role its own password, then creating and filling kv. */
   seedMs: number;
 }
 
@@ -133,6 +155,12 @@ interface OwnerRecord {
   ownerStartTime: number | null;
   detached: boolean;
   createdAt: string;
+}
+
+interface Template {
+  dataDir: string;
+  /** The password every copy starts with, until its first connection replaces it. */
+  password: string;
 }
 
 const defaultLog = (line: string): void => {
@@ -146,10 +174,13 @@ const defaultLog = (line: string): void => {
  */
 export async function startEmbeddedCluster(options: ClusterOptions = {}): Promise<EmbeddedCluster> {
   const log = options.log ?? defaultLog;
+  const sharedBuffers = options.sharedBuffers ?? CLUSTER_DEFAULTS.SHARED_BUFFERS;
+  // It reaches a shell command line (pg_ctl -o): a size, nothing else.
+  if (!/^\d+(kB|MB|GB|TB)?$/.test(sharedBuffers)) throw new LabError(LAB_ERR.USAGE, `shared_buffers must be a size like 128MB, got "${sharedBuffers}"`);
   const binaries = findPgBinaries();
   const runAs = resolveRunAsUser();
   const root = resolveClusterRoot(options.dir ?? path.join(stateDir(), 'pg'), runAs, log);
-  await reapStaleClusters(root, log);
+  await reapStaleClusters(root, binaries, runAs, log);
 
   const timings: ClusterTimings = { templateMs: 0, copyMs: 0, startMs: 0, seedMs: 0 };
   let mark = performance.now();
@@ -168,22 +199,24 @@ export async function startEmbeddedCluster(options: ClusterOptions = {}): Promis
     runAs,
     rows: options.rows ?? KV.DEFAULT_ROWS,
     maxConnections: options.maxConnections ?? CLUSTER_DEFAULTS.MAX_CONNECTIONS,
-    sharedBuffers: options.sharedBuffers ?? CLUSTER_DEFAULTS.SHARED_BUFFERS,
+    sharedBuffers,
     detached: options.detached === true,
     startTimeoutMs: options.startTimeoutMs ?? CLUSTER_DEFAULTS.START_TIMEOUT_MS,
     timings,
   });
   try {
+    // The keeper first: from here on, a death of this process at any point leaves nothing running.
+    if (options.detached !== true) cluster.startKeeper();
     mark = performance.now();
     await cluster.startOnFreePort();
     timings.startMs = Math.round(performance.now() - mark);
     mark = performance.now();
-    await withControlClient(cluster.url, (client) => createKv(client, cluster.rows));
+    await cluster.replaceTemplatePassword(template.password);
     timings.seedMs = Math.round(performance.now() - mark);
   } catch (error) {
     await cluster.stop().catch(() => {});
     if (error instanceof LabError) throw error;
-    throw new LabError(LAB_ERR.PG_CLUSTER, `the throwaway cluster failed to seed kv: ${firstLine(error)} (log: ${cluster.logFile})`, { cause: error });
+    throw new LabError(LAB_ERR.PG_CLUSTER, `the throwaway cluster failed to start: ${firstLine(error)} (log: ${cluster.logFile})`, { cause: error });
   }
   return cluster;
 }
@@ -207,6 +240,7 @@ class PostgresCluster implements EmbeddedCluster {
   readonly folder: string;
   readonly dataDir: string;
   readonly logFile: string;
+  readonly passfile: string;
   readonly binaries: PgBinaries;
   readonly rows: number;
   readonly maxConnections: number;
@@ -214,8 +248,7 @@ class PostgresCluster implements EmbeddedCluster {
   private readonly config: ClusterConfig;
   private portNumber = 0;
   private pid = 0;
-  private child: ChildProcess | null = null;
-  private childExit: Promise<void> | null = null;
+  private keeper: ChildProcess | null = null;
   private stopped = false;
 
   constructor(config: ClusterConfig) {
@@ -223,6 +256,7 @@ class PostgresCluster implements EmbeddedCluster {
     this.folder = config.folder;
     this.dataDir = path.join(config.folder, CLUSTER_LAYOUT.DATA);
     this.logFile = path.join(config.folder, CLUSTER_LAYOUT.LOG);
+    this.passfile = path.join(config.folder, CLUSTER_LAYOUT.PASSFILE);
     this.binaries = config.binaries;
     this.rows = config.rows;
     this.maxConnections = config.maxConnections;
@@ -232,7 +266,7 @@ class PostgresCluster implements EmbeddedCluster {
   }
 
   get url(): string {
-    return clusterUrl(this.portNumber);
+    return clusterUrl(this.portNumber, this.passfile);
   }
   get port(): number {
     return this.portNumber;
@@ -240,15 +274,54 @@ class PostgresCluster implements EmbeddedCluster {
   get postmasterPid(): number {
     return this.pid;
   }
+  get keeperPid(): number | null {
+    return this.keeper?.pid ?? null;
+  }
   get version(): string {
     return this.binaries.version;
   }
   get runAs(): string | null {
     return this.config.runAs?.name ?? null;
   }
+  private get target(): PostmasterTarget {
+    return { pgCtl: this.binaries.pgCtl, dataDir: this.dataDir, runAs: this.config.runAs };
+  }
 
   running(): boolean {
     return this.pid !== 0 && isPidAlive(this.pid);
+  }
+
+  /**
+   * Spawn the keeper (cluster-keeper.ts): detached in a session of its own, our pipe as its
+   * stdin, the cluster's log as its stderr. Neither it nor the pipe keeps this process alive.
+   */
+  startKeeper(): void {
+    const orders: KeeperOrders = {
+      ownerPid: process.pid,
+      ownerStartTime: processStartTime(process.pid),
+      folder: this.folder,
+      dataDir: this.dataDir,
+      pgCtl: this.binaries.pgCtl,
+      runAs: this.config.runAs,
+    };
+    const logFd = openAppendNoFollow(this.logFile);
+    try {
+      const keeper = spawn(process.execPath, [KEEPER_SCRIPT, JSON.stringify(orders)], { detached: true, stdio: ['pipe', 'ignore', logFd], env: postgresEnv(), cwd: '/' });
+      keeper.on('error', () => {});
+      keeper.stdin?.on('error', () => {});
+      keeper.unref();
+      (keeper.stdin as unknown as net.Socket | null)?.unref();
+      this.keeper = keeper;
+    } finally {
+      fs.closeSync(logFd);
+    }
+  }
+
+  /** We stopped the cluster ourselves: the keeper has nothing left to do. */
+  private releaseKeeper(): void {
+    const keeper = this.keeper;
+    this.keeper = null;
+    keeper?.stdin?.end(KEEPER_RELEASE);
   }
 
   /** First start: a fresh port each attempt, because another process may grab a free one first. */
@@ -269,8 +342,24 @@ class PostgresCluster implements EmbeddedCluster {
     });
   }
 
+  /**
+   * Every copy of the template starts with the template's password; the first connection
+   * replaces it with one of this cluster's own (as a SCRAM secret, so the plaintext never
+   * reaches Postgres or its log), writes the pgpass file, and seeds kv.
+   */
+  async replaceTemplatePassword(templatePassword: string): Promise<void> {
+    const password = generatePassword();
+    const bootstrap = `postgresql://${CLUSTER_DEFAULTS.ROLE}:${templatePassword}@${CLUSTER_DEFAULTS.HOST}:${this.portNumber}/${CLUSTER_DEFAULTS.DATABASE}`;
+    await withControlClient(bootstrap, async (client) => {
+      await client.query(`ALTER ROLE ${CLUSTER_DEFAULTS.ROLE} PASSWORD '${scramSecret(password)}'`);
+      const line = formatPassfileLine({ host: CLUSTER_DEFAULTS.HOST, port: this.portNumber, database: '*', user: CLUSTER_DEFAULTS.ROLE, password });
+      writeFileNoFollow(this.passfile, `${line}\n`, 0o600);
+      await createKv(client, this.rows);
+    });
+  }
+
   async halt(mode: 'fast' | 'immediate' = 'fast'): Promise<void> {
-    await this.shutdown(mode === 'fast' ? 'SIGINT' : 'SIGQUIT');
+    await this.shutdown(mode);
   }
 
   async resume(): Promise<void> {
@@ -289,142 +378,60 @@ class PostgresCluster implements EmbeddedCluster {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    try {
-      await this.shutdown('SIGINT');
-    } finally {
-      LIVE_CLUSTERS.delete(this);
-      updateSignalHandlers();
-      await fsp.rm(this.folder, { recursive: true, force: true, maxRetries: 3 });
-    }
+    // If the postmaster will not die, this throws with the folder and the keeper left alone:
+    // deleting data under a running server helps nobody, and the keeper tries again at exit.
+    await this.shutdown('fast');
+    LIVE_CLUSTERS.delete(this);
+    updateSignalHandlers();
+    await removeTree(this.folder, this.config.runAs);
+    this.releaseKeeper();
   }
 
-  /** The last-resort stop from a process 'exit' handler: synchronous, so one signal and no wait. */
+  /** The last-resort stop from a process 'exit' handler: synchronous, one signal, no wait; the keeper finishes the job. */
   killNow(): void {
     try {
       if (this.pid !== 0) signalPid(this.pid, 'SIGQUIT');
     } catch {
-      // Exiting anyway: the next start's sweep removes whatever is left.
+      // Exiting anyway: the keeper, or the next start's sweep, removes whatever is left.
     }
   }
 
-  /**
-   * Fast shutdown (SIGINT) ends sessions and checkpoints; immediate (SIGQUIT) skips the
-   * checkpoint; SIGKILL is for a postmaster that ignores both. Each step has a deadline.
-   */
-  private async shutdown(first: 'SIGINT' | 'SIGQUIT'): Promise<void> {
-    const pid = this.pid;
-    if (pid === 0) return;
-    const steps: NodeJS.Signals[] = first === 'SIGINT' ? ['SIGINT', 'SIGQUIT', 'SIGKILL'] : ['SIGQUIT', 'SIGKILL'];
-    let gone = !isPidAlive(pid);
-    for (const signal of steps) {
-      if (gone) break;
-      signalPid(pid, signal);
-      gone = await this.waitForExit(pid, CLUSTER_DEFAULTS.STOP_STEP_TIMEOUT_MS);
-    }
-    if (!gone) throw new LabError(LAB_ERR.PG_CLUSTER, `postmaster ${pid} did not exit after SIGKILL: check it with ps -p ${pid}`);
+  private async shutdown(mode: 'fast' | 'immediate'): Promise<void> {
+    // An adopted cluster (db stop) knows its PID from the record; ours from postmaster.pid.
+    await stopPostmaster(this.target, mode, CLUSTER_DEFAULTS.STOP_STEP_TIMEOUT_MS);
     this.pid = 0;
-    this.child = null;
-    this.childExit = null;
   }
 
-  private async waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
-    // Our own child: its 'exit' event is exact. An adopted postmaster (db stop): poll the PID.
-    if (this.childExit !== null && this.child?.pid === pid) {
-      const exited = this.childExit;
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, timeoutMs, false)));
-      // Cleared either way: a pending deadline would keep the process alive after the exit.
-      return Promise.race([exited.then(() => true), timedOut]).finally(() => clearTimeout(timer));
-    }
-    return waitForPidExit(pid, timeoutMs);
-  }
-
-  /** Spawn the postmaster on this.portNumber and wait until a real connection succeeds. */
+  /** pg_ctl start on this.portNumber; resolves once the postmaster accepts connections. */
   private async launch(): Promise<void> {
-    const { runAs, binaries } = this.config;
-    const logFd = fs.openSync(this.logFile, 'a');
-    let child: ChildProcess;
-    try {
-      child = spawn(binaries.postgres, ['-D', this.dataDir, ...serverSettings(this.config, this.portNumber)], {
-        cwd: this.folder,
-        // Its own process group: a Ctrl-C in the terminal reaches socketlab only, which then
-        // closes its pool before stopping postgres, instead of both racing to shut down.
-        detached: true,
-        stdio: ['ignore', logFd, logFd],
-        env: postgresEnv(),
-        ...(runAs === null ? {} : { uid: runAs.uid, gid: runAs.gid }),
-      });
-    } finally {
-      fs.closeSync(logFd);
-    }
-    // The postmaster must not keep socketlab's event loop alive: the 'exit' handler stops it.
-    child.unref();
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((resolve) => {
-      child.once('exit', (code, signal) => resolve({ code, signal }));
-      child.once('error', (error) => resolve({ code: null, signal: null, error }));
-    });
-    this.child = child;
-    this.childExit = exited.then(() => undefined);
-    this.pid = child.pid ?? 0;
+    this.pid = await startPostmaster(this.target, serverSettings(this.config, this.portNumber), this.logFile, this.config.startTimeoutMs);
     if (!this.config.detached) {
       LIVE_CLUSTERS.add(this);
       updateSignalHandlers();
     }
-
-    const deadline = Date.now() + this.config.startTimeoutMs;
-    let lastError: unknown = null;
-    let ready = false;
-    let exit: Awaited<typeof exited> | null = null;
-    void exited.then((e) => (exit = e));
-    while (!ready && exit === null && Date.now() < deadline) {
-      try {
-        await withControlClient(this.url, (client) => client.query('SELECT 1'), 2000);
-        ready = true;
-      } catch (error) {
-        lastError = error;
-        if (exit === null) await delay(CLUSTER_DEFAULTS.READY_POLL_MS);
-      }
-    }
-    if (ready) return;
-
-    const tail = await readLogTail(this.logFile);
-    if (exit === null) {
-      await this.shutdown('SIGQUIT').catch(() => {});
-      throw new LabError(
-        LAB_ERR.PG_CLUSTER,
-        `postgres did not accept connections within ${this.config.startTimeoutMs} ms (${firstLine(lastError)}); log: ${this.logFile}`,
-      );
-    }
-    this.pid = 0;
-    LIVE_CLUSTERS.delete(this);
-    updateSignalHandlers();
-    const ended = exit as Awaited<typeof exited>;
-    if (/could not bind IPv4 address|Address already in use|could not create any TCP\/IP sockets/.test(tail)) throw new PortTakenError(tail);
-    if (ended.error !== undefined) {
-      throw new LabError(LAB_ERR.PG_CLUSTER, `cannot run ${binaries.postgres}: ${ended.error.message}`, { cause: ended.error });
-    }
-    const fatal = tail.split('\n').find((line) => /FATAL|PANIC|ERROR/.test(line)) ?? tail.split('\n').filter(Boolean).pop() ?? 'no log output';
-    throw new LabError(LAB_ERR.PG_CLUSTER, `postgres exited during start-up (code ${ended.code ?? ended.signal}): ${fatal.trim()} (log: ${this.logFile})`);
   }
 }
 
-class PortTakenError extends Error {}
-
-/** The URL of an embedded cluster: the bootstrap superuser, trust auth, loopback only. */
-export function clusterUrl(port: number): string {
-  return `postgresql://postgres@127.0.0.1:${port}/postgres`;
+/**
+ * The URL of an embedded cluster: the bootstrap superuser on loopback, the password read by
+ * the driver from `passfile` (a standard libpq parameter; credentials.ts reads it for pg).
+ */
+export function clusterUrl(port: number, passfile: string): string {
+  return `postgresql://${CLUSTER_DEFAULTS.ROLE}@${CLUSTER_DEFAULTS.HOST}:${port}/${CLUSTER_DEFAULTS.DATABASE}?passfile=${encodeURIComponent(passfile)}`;
 }
 
 /**
  * Settings on the command line rather than in postgresql.conf, so the template stays
  * untouched and `ps` shows exactly what the lab runs with.
  */
-function serverSettings(config: ClusterConfig, port: number): string[] {
-  const settings: Record<string, string | number> = {
+function serverSettings(config: ClusterConfig, port: number): Record<string, string | number> {
+  return {
     port,
-    listen_addresses: '127.0.0.1',
+    listen_addresses: CLUSTER_DEFAULTS.HOST,
     // No Unix socket: nothing needs /var/run/postgresql, and clients all go through TCP like the labs.
     unix_socket_directories: '',
+    // Secrets are stored as SCRAM (Postgres's default since 14, explicit for older servers).
+    password_encryption: 'scram-sha-256',
     max_connections: config.maxConnections,
     shared_buffers: config.sharedBuffers,
     // Throwaway data: durability buys nothing here, and fsync on a shared CI disk would add
@@ -435,12 +442,6 @@ function serverSettings(config: ClusterConfig, port: number): string[] {
     // The lab's queries are point lookups; parallel workers would only add processes to count.
     max_parallel_workers_per_gather: 0,
   };
-  return Object.entries(settings).flatMap(([key, value]) => ['-c', `${key}=${value}`]);
-}
-
-/** A small, predictable environment: no PG* variables from the caller's shell leak in. */
-function postgresEnv(): NodeJS.ProcessEnv {
-  return { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C', TZ: process.env.TZ ?? 'UTC' };
 }
 
 /** Bind port 0 on loopback to let the kernel pick a free port, then release it for postgres. */
@@ -448,41 +449,30 @@ async function findFreePort(): Promise<number> {
   const server = net.createServer();
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ port: 0, host: '127.0.0.1', exclusive: true }, resolve);
+    server.listen({ port: 0, host: CLUSTER_DEFAULTS.HOST, exclusive: true }, resolve);
   });
   const { port } = server.address() as net.AddressInfo;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
 }
 
-async function readLogTail(file: string, bytes = 4096): Promise<string> {
-  try {
-    const handle = await fsp.open(file, 'r');
-    try {
-      const { size } = await handle.stat();
-      const start = Math.max(0, size - bytes);
-      const buffer = Buffer.alloc(size - start);
-      await handle.read(buffer, 0, buffer.length, start);
-      return buffer.toString('utf8');
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    return '';
-  }
-}
-
-/** Postgres refuses to run as root: pick the unprivileged user it will run as, or null if we are not root. */
-export function resolveRunAsUser(): SystemUser | null {
-  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return null;
-  for (const name of CLUSTER_DEFAULTS.RUN_AS_USERS) {
-    const user = lookupUser(name);
-    if (user !== null && user.uid !== 0) return user;
-  }
+/**
+ * Postgres refuses to run as root: the unprivileged user it runs as, or null if we are not
+ * root. Only `postgres` (what every PostgreSQL package creates); `lookup` and `uid` are for tests.
+ */
+export function resolveRunAsUser(lookup: (name: string) => SystemUser | null = lookupUser, uid = currentUid()): SystemUser | null {
+  if (uid !== 0) return null;
+  const user = lookup(CLUSTER_DEFAULTS.RUN_AS_USER);
+  if (user !== null && user.uid !== 0) return user;
   throw new LabError(
     LAB_ERR.PG_CLUSTER,
-    'postgres refuses to run as root and there is no "postgres" user to run it as: create one (useradd --system postgres) or run socketlab as a normal user',
+    `postgres refuses to run as root, and there is no "${CLUSTER_DEFAULTS.RUN_AS_USER}" user to run it as: install the PostgreSQL server package (it creates one) or \`useradd --system --user-group postgres\`, or run socketlab as a normal user`,
   );
+}
+
+/** The mode of a folder root owns and the cluster user must pass through (0711: enter, not list). */
+function folderMode(runAs: SystemUser | null): number {
+  return runAs === null ? 0o700 : 0o711;
 }
 
 /**
@@ -491,11 +481,13 @@ export function resolveRunAsUser(): SystemUser | null {
  * to <tmpdir>/socketlab-pg-<uid>-<hash of the wanted path>, stable for this project.
  */
 export function resolveClusterRoot(wanted: string, runAs: SystemUser | null, log: (line: string) => void): string {
-  ensureDir(wanted, 0o755);
+  fs.mkdirSync(path.dirname(wanted), { recursive: true });
+  ensureOwnFolder(wanted, 0o755);
   if (runAs === null || canUserReach(runAs, wanted)) return wanted;
   const hash = createHash('sha256').update(path.resolve(wanted)).digest('hex').slice(0, 12);
-  const fallback = path.join(os.tmpdir(), `socketlab-pg-${process.getuid?.() ?? 0}-${hash}`);
-  ensureOwnDir(fallback);
+  const fallback = path.join(os.tmpdir(), `socketlab-pg-${currentUid()}-${hash}`);
+  // In a shared temp dir: ensureOwnFolder refuses one that is a link or someone else's.
+  ensureOwnFolder(fallback, 0o755);
   if (!canUserReach(runAs, fallback)) {
     throw new LabError(LAB_ERR.PG_CLUSTER, `user ${runAs.name} can reach neither ${wanted} nor ${fallback}: make one of them reachable (chmod o+x on each parent folder)`);
   }
@@ -503,110 +495,105 @@ export function resolveClusterRoot(wanted: string, runAs: SystemUser | null, log
   return fallback;
 }
 
-function ensureDir(dir: string, mode: number): void {
-  fs.mkdirSync(dir, { recursive: true, mode });
-  // mkdir's mode is filtered by the umask: set it explicitly so postgres can traverse.
-  fs.chmodSync(dir, mode);
+/** A folder for the cluster user inside one of ours: 0700, theirs. */
+function makeUserFolder(dir: string, runAs: SystemUser | null): void {
+  fs.mkdirSync(dir, { mode: 0o700 });
+  if (runAs !== null) fs.lchownSync(dir, runAs.uid, runAs.gid);
 }
 
-/** A folder in a shared temp dir: refuse one that is a symlink or owned by someone else. */
-function ensureOwnDir(dir: string): void {
-  try {
-    fs.mkdirSync(dir, { mode: 0o755 });
-  } catch (error) {
-    if (errnoCode(error) !== 'EEXIST') throw error;
-  }
-  const stat = fs.lstatSync(dir);
-  if (!stat.isDirectory() || stat.isSymbolicLink() || stat.uid !== (process.getuid?.() ?? stat.uid)) {
-    throw new LabError(LAB_ERR.PG_CLUSTER, `${dir} exists but is not a folder owned by this user: remove it and retry`);
-  }
-  fs.chmodSync(dir, 0o755);
-}
-
-function chownIfRoot(file: string, runAs: SystemUser | null): void {
-  if (runAs !== null) fs.chownSync(file, runAs.uid, runAs.gid);
-}
-
-/** Run a binary as the cluster user, collecting output; throws PG_CLUSTER on failure. */
-function runAsUser(command: string, args: string[], runAs: SystemUser | null, timeoutMs: number): void {
-  const result = spawnSync(command, args, {
-    encoding: 'utf8',
-    timeout: timeoutMs,
-    env: postgresEnv(),
-    cwd: '/',
-    ...(runAs === null ? {} : { uid: runAs.uid, gid: runAs.gid }),
-  });
-  if (result.status === 0) return;
-  const output = `${result.stderr ?? ''}${result.stdout ?? ''}`.trim().split('\n').slice(-3).join(' / ');
-  const why = result.error !== undefined ? result.error.message : output || `exit ${result.status ?? result.signal}`;
-  throw new LabError(LAB_ERR.PG_CLUSTER, `${path.basename(command)} failed: ${why}`);
+function readTemplate(dir: string): Template | null {
+  if (!fs.existsSync(path.join(dir, CLUSTER_LAYOUT.DATA, 'global', 'pg_control'))) return null;
+  const password = readFileNoFollow(path.join(dir, CLUSTER_LAYOUT.TEMPLATE_SECRET), { maxBytes: 256 })?.trim();
+  return password === undefined || password === '' ? null : { dataDir: path.join(dir, CLUSTER_LAYOUT.DATA), password };
 }
 
 /**
  * initdb once per PostgreSQL major version, then copy: a copy of the ~40 MB template costs
- * about a fifth of an initdb (see docs/database.md for the numbers). initdb runs into a
- * private temporary folder renamed into place, so two processes starting at once never see
- * a half-made template.
+ * about a fifth of an initdb (see docs/database.md for the numbers). template-N-scram/ is
+ * root's (0711) and holds `secret` (the template's password, 0600) and data/ (the cluster
+ * user's). It is made in a private temporary folder renamed into place, so two processes
+ * starting at once never see half a template, or a template without its secret.
  */
-async function ensureTemplate(root: string, binaries: PgBinaries, runAs: SystemUser | null, log: (line: string) => void): Promise<string> {
-  const template = path.join(root, `template-${binaries.major}`);
-  if (fs.existsSync(path.join(template, 'global', 'pg_control'))) return template;
+async function ensureTemplate(root: string, binaries: PgBinaries, runAs: SystemUser | null, log: (line: string) => void): Promise<Template> {
+  const dir = path.join(root, `template-${binaries.major}${CLUSTER_LAYOUT.TEMPLATE_SUFFIX}`);
+  const ready = readTemplate(dir);
+  if (ready !== null) return ready;
   log(`initialising the template cluster with initdb (PostgreSQL ${binaries.version}; once, later starts copy it)`);
-  const temporary = `${template}.tmp-${process.pid}-${randomBytes(3).toString('hex')}`;
-  fs.mkdirSync(temporary, { mode: 0o700 });
-  chownIfRoot(temporary, runAs);
+  const temporary = `${dir}.tmp-${process.pid}-${randomBytes(3).toString('hex')}`;
+  ensureOwnFolder(temporary, folderMode(runAs));
   try {
+    const password = generatePassword();
+    writeFileNoFollow(path.join(temporary, CLUSTER_LAYOUT.TEMPLATE_SECRET), `${password}\n`);
+    const data = path.join(temporary, CLUSTER_LAYOUT.DATA);
+    makeUserFolder(data, runAs);
+    // initdb reads the superuser's password from a file its user can read: that file holds
+    // only the SCRAM secret, which Postgres stores as it is.
+    const pwfile = path.join(temporary, 'pwfile');
+    writeFileNoFollow(pwfile, `${scramSecret(password)}\n`);
+    if (runAs !== null) fs.lchownSync(pwfile, runAs.uid, runAs.gid);
+    // scram-sha-256 for host and local lines alike: pg_hba.conf gets no `trust` line at all.
     // --no-sync: a throwaway template needs no fsync; --no-locale: C collation, same on every machine.
-    runAsUser(binaries.initdb, ['-D', temporary, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-locale', '--no-sync'], runAs, CLUSTER_DEFAULTS.INITDB_TIMEOUT_MS);
+    runAsUser(
+      binaries.initdb,
+      ['-D', data, '-U', CLUSTER_DEFAULTS.ROLE, '--auth-host=scram-sha-256', '--auth-local=scram-sha-256', `--pwfile=${pwfile}`, '-E', 'UTF8', '--no-locale', '--no-sync'],
+      runAs,
+      { timeoutMs: CLUSTER_DEFAULTS.INITDB_TIMEOUT_MS },
+    );
+    fs.rmSync(pwfile);
     try {
-      fs.renameSync(temporary, template);
+      fs.renameSync(temporary, dir);
     } catch (error) {
       // Another process finished first: its template is as good as ours.
       if (errnoCode(error) !== 'ENOTEMPTY' && errnoCode(error) !== 'EEXIST') throw error;
     }
   } finally {
-    await fsp.rm(temporary, { recursive: true, force: true });
+    await removeTree(temporary, runAs);
   }
-  return template;
+  const made = readTemplate(dir);
+  if (made === null) throw new LabError(LAB_ERR.PG_CLUSTER, `the template ${dir} is incomplete: remove it and retry`);
+  return made;
 }
 
 /**
- * clusters/<name>/ holds owner.json (who started it, written first so a concurrent sweep
- * never mistakes it for stale), data/ (a copy of the template) and postgres.log.
+ * clusters/<name>/ is root's (0711, see cluster-files.ts) and holds owner.json (who started
+ * it, written first so a concurrent sweep never mistakes it for stale), postgres.log,
+ * pgpass, and data/ (the cluster user's, a copy of the template's).
  */
-async function createClusterFolder(folder: string, template: string, runAs: SystemUser | null, detached: boolean): Promise<void> {
-  ensureDir(path.dirname(folder), 0o755);
+async function createClusterFolder(folder: string, template: Template, runAs: SystemUser | null, detached: boolean): Promise<void> {
+  ensureOwnFolder(path.dirname(folder), 0o755);
   if (fs.existsSync(folder)) {
     // A named folder (db start's "manual") left by an earlier run: reuse the name, not the data.
-    const pid = livePostmasterPid(path.join(folder, CLUSTER_LAYOUT.DATA));
+    const pid = livePostmasterPid(path.join(folder, CLUSTER_LAYOUT.DATA), runAs);
     if (pid !== null) throw new LabError(LAB_ERR.PG_CLUSTER, `a cluster is already running in ${folder} (postmaster ${pid}): stop it first (socketlab db stop)`);
-    await fsp.rm(folder, { recursive: true, force: true, maxRetries: 3 });
+    await removeTree(folder, runAs);
   }
-  fs.mkdirSync(folder, { mode: 0o755 });
-  chownIfRoot(folder, runAs);
+  fs.mkdirSync(folder, { mode: folderMode(runAs) });
+  ensureOwnFolder(folder, folderMode(runAs));
   const owner: OwnerRecord = { ownerPid: process.pid, ownerStartTime: processStartTime(process.pid), detached, createdAt: new Date().toISOString() };
-  fs.writeFileSync(path.join(folder, CLUSTER_LAYOUT.OWNER_FILE), `${JSON.stringify(owner)}\n`);
+  writeFileNoFollow(path.join(folder, CLUSTER_LAYOUT.OWNER_FILE), `${JSON.stringify(owner)}\n`);
+  const data = path.join(folder, CLUSTER_LAYOUT.DATA);
+  makeUserFolder(data, runAs);
   // `cp -a` as the cluster user keeps modes (postgres wants its data folder 0700) and makes
   // the copy owned by that user in one pass, without a chown walk over ~1000 files.
-  const data = path.join(folder, CLUSTER_LAYOUT.DATA);
   try {
-    runAsUser('cp', ['-a', template, data], runAs, 60_000);
+    runAsUser('cp', ['-a', `${template.dataDir}/.`, data], runAs, { timeoutMs: 60_000 });
   } catch (error) {
-    await fsp.rm(folder, { recursive: true, force: true });
+    await removeTree(folder, runAs);
     throw new LabError(
       LAB_ERR.PG_CLUSTER,
-      `cannot copy the template cluster ${template}: ${firstLine(error)}; if another user created it, remove ${path.dirname(template)} and retry`,
+      `cannot copy the template cluster ${template.dataDir}: ${firstLine(error)}; if another user created it, remove ${path.dirname(path.dirname(template.dataDir))} and retry`,
       { cause: error },
     );
   }
 }
 
 /**
- * Remove clusters whose owner process is gone (a crash, a SIGKILL, a test runner killed at
- * its timeout). A postmaster still running in such a folder is stopped first, but only after
- * checking its command line names that folder: a reused PID is never signalled.
+ * Remove clusters whose owner process is gone and whose keeper did not finish the job (both
+ * killed, a reboot). A postmaster still running in such a folder is stopped first, but only
+ * after checking its command line and uid: a reused PID is never signalled. A cluster whose
+ * owner still runs, in this worktree or any other, is never touched: its owner.json says so.
  */
-export async function reapStaleClusters(root: string, log: (line: string) => void): Promise<number> {
+export async function reapStaleClusters(root: string, binaries: PgBinaries, runAs: SystemUser | null, log: (line: string) => void): Promise<number> {
   let removed = 0;
   const folder = path.join(root, CLUSTER_LAYOUT.CLUSTERS);
   let entries: string[] = [];
@@ -617,58 +604,46 @@ export async function reapStaleClusters(root: string, log: (line: string) => voi
   }
   for (const name of entries) {
     const clusterFolder = path.join(folder, name);
-    const owner = readOwner(clusterFolder);
-    if (owner === null) {
-      // Being created right now (owner.json is written right after mkdir), or a crash in
-      // between: only the latter is old.
-      const age = Date.now() - (fs.statSync(clusterFolder, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
-      if (age < 60_000) continue;
-    } else if (owner.detached || isSameProcessAlive(owner.ownerPid, owner.ownerStartTime)) {
-      continue;
+    try {
+      const owner = readOwner(clusterFolder);
+      if (owner === null) {
+        // Being created right now (owner.json is written right after mkdir), or a crash in
+        // between: only the latter is old.
+        const age = Date.now() - (fs.lstatSync(clusterFolder, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+        if (age < 60_000) continue;
+      } else if (owner.detached || isSameProcessAlive(owner.ownerPid, owner.ownerStartTime)) {
+        continue;
+      }
+      const dataDir = path.join(clusterFolder, CLUSTER_LAYOUT.DATA);
+      // Immediate: the data is about to be deleted, a checkpoint would be wasted work.
+      const postmaster = await stopPostmaster({ pgCtl: binaries.pgCtl, dataDir, runAs }, 'immediate', 5000);
+      await removeTree(clusterFolder, runAs);
+      removed += 1;
+      log(`removed stale cluster ${name} left by a run that ended without stopping it${postmaster === null ? '' : ` (stopped its postmaster ${postmaster})`}`);
+    } catch (error) {
+      log(`could not remove stale cluster ${name}: ${firstLine(error)}`);
     }
-    const postmaster = await stopOrphanPostmaster(path.join(clusterFolder, CLUSTER_LAYOUT.DATA));
-    await fsp.rm(clusterFolder, { recursive: true, force: true, maxRetries: 3 });
-    removed += 1;
-    log(`removed stale cluster ${name} left by a run that ended without stopping it${postmaster === null ? '' : ` (stopped its postmaster ${postmaster})`}`);
   }
-  // Half-made templates of crashed initdb runs: the PID is in the name.
   for (const name of fs.readdirSync(root).slice(0, CLUSTER_LAYOUT.REAP_LIMIT)) {
-    const pid = Number(/^template-\d+\.tmp-(\d+)-/.exec(name)?.[1]);
-    if (Number.isSafeInteger(pid) && !isPidAlive(pid)) await fsp.rm(path.join(root, name), { recursive: true, force: true });
+    // Half-made templates of crashed initdb runs (the PID is in the name), and templates from
+    // before scram-sha-256, whose pg_hba.conf trusts every local connection.
+    const pid = Number(/^template-\d+(?:-scram)?\.tmp-(\d+)-/.exec(name)?.[1]);
+    const halfMade = Number.isSafeInteger(pid) && !isPidAlive(pid);
+    const trusting = /^template-\d+$/.test(name);
+    if (!halfMade && !trusting) continue;
+    await removeTree(path.join(root, name), runAs).catch((error: unknown) => log(`could not remove ${name}: ${firstLine(error)}`));
+    if (trusting) log(`removed ${name}, a template from an older socketlab that trusted every local connection`);
   }
   return removed;
 }
 
 function readOwner(folder: string): OwnerRecord | null {
   try {
-    return JSON.parse(fs.readFileSync(path.join(folder, CLUSTER_LAYOUT.OWNER_FILE), 'utf8')) as OwnerRecord;
+    const text = readFileNoFollow(path.join(folder, CLUSTER_LAYOUT.OWNER_FILE), { maxBytes: 4096 });
+    return text === null ? null : (JSON.parse(text) as OwnerRecord);
   } catch {
     return null;
   }
-}
-
-/** The postmaster PID recorded in a data folder, if that process is alive and is postgres on that folder. */
-export function livePostmasterPid(dataDir: string): number | null {
-  let pid: number;
-  try {
-    pid = Number(fs.readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-  } catch {
-    return null;
-  }
-  if (!isPidAlive(pid)) return null;
-  const commandLine = processCommandLine(pid);
-  return commandLine !== null && commandLine.includes('postgres') && commandLine.includes(dataDir) ? pid : null;
-}
-
-async function stopOrphanPostmaster(dataDir: string): Promise<number | null> {
-  const pid = livePostmasterPid(dataDir);
-  if (pid === null) return null;
-  // Immediate shutdown: the data is about to be deleted, a checkpoint would be wasted work.
-  for (const signal of ['SIGQUIT', 'SIGKILL'] as const) {
-    signalPid(pid, signal);
-    if (await waitForPidExit(pid, 5000)) return pid;
-  }
-  return pid;
 }
 
 /**
@@ -676,13 +651,13 @@ async function stopOrphanPostmaster(dataDir: string): Promise<number | null> {
  * stop() ends a postmaster another socketlab process started, or null when none runs there.
  */
 export function adoptCluster(folder: string, port: number, rows: number, maxConnections: number): EmbeddedCluster | null {
-  const pid = livePostmasterPid(path.join(folder, CLUSTER_LAYOUT.DATA));
+  const runAs = resolveRunAsUser();
+  const pid = livePostmasterPid(path.join(folder, CLUSTER_LAYOUT.DATA), runAs);
   if (pid === null) return null;
-  const binaries = findPgBinaries();
   return new PostgresCluster({
     folder,
-    binaries,
-    runAs: resolveRunAsUser(),
+    binaries: findPgBinaries(),
+    runAs,
     rows,
     maxConnections,
     sharedBuffers: CLUSTER_DEFAULTS.SHARED_BUFFERS,
@@ -699,9 +674,10 @@ export function adoptCluster(folder: string, port: number, rows: number, maxConn
 //
 // The owner of a Database closes it (serve on SIGTERM, a test in its after hook). These
 // handlers are the safety net: on 'exit' a synchronous SIGQUIT to every postmaster still
-// running (exit handlers cannot wait); on SIGINT/SIGTERM, when nobody else listens for the
-// signal, stop every cluster in order and then die of the signal as the default would.
-// When the application has its own handler it owns shutdown and we stay out of its way.
+// running (exit handlers cannot wait; the keeper deletes the folder); on SIGINT/SIGTERM, when
+// nobody else listens for the signal, stop every cluster in order and then die of the signal
+// as the default would. When the application has its own handler it owns shutdown and we
+// stay out of its way. A death no handler sees (SIGKILL, the OOM killer) is the keeper's.
 
 const LIVE_CLUSTERS = new Set<PostgresCluster>();
 const SHUTDOWN_SIGNALS = ['SIGINT', 'SIGTERM'] as const;

@@ -5,9 +5,11 @@
 import type { UuidStore } from '../app/handlers.js';
 import { LAB_ERR, LabError, usageError } from '../errors.js';
 import { startEmbeddedCluster, type EmbeddedCluster } from './cluster.js';
+import { redactUrl } from './credentials.js';
 import type { DriverName, DriverPreference } from './driver.js';
+import { resolveDbLimits, statementTimeoutInUrl, withStatementTimeout, type DbLimits } from './limits.js';
 import { createPool, POOL_DEFAULTS, type ConnectionPool, type PoolStats } from './pool.js';
-import { ensureKv, firstLine, KV, redactUrl } from './seed.js';
+import { ensureKv, firstLine, KV } from './seed.js';
 
 export const DB_TARGET = {
   /** Start (and own) a throwaway cluster. */
@@ -44,8 +46,15 @@ export interface DatabaseOptions {
   db: DatabaseTarget;
   /** --pool N. Default 20. */
   poolSize?: number;
-  /** --pool-timeout ms; null (default) waits without bound, as the seed did. */
+  /** --pool-timeout ms. Default 15 s (limits.ts); null waits without bound (a lab asks for it). */
   poolTimeoutMs?: number | null;
+  /** --pool-queue: most requests waiting for a connection. Default 1024; null: no bound. */
+  poolQueue?: number | null;
+  /**
+   * --statement-timeout ms on every session. Default: the one a URL's `options` already
+   * names (a cluster worker gets its primary's URL), else 30 s; null: none.
+   */
+  statementTimeoutMs?: number | null;
   /** Rows in kv: seeded into an embedded cluster; for a URL, only if kv is missing or empty. Default 1000. */
   rows?: number;
   /** Embedded only: Postgres max_connections (default 300). */
@@ -58,7 +67,7 @@ export interface DatabaseOptions {
 }
 
 export interface DatabaseStats extends PoolStats {
-  /** The URL with any password masked. */
+  /** The URL with every credential masked (an embedded cluster's names only its password file). */
   url: string;
   embedded: boolean;
   /** Rows in kv when the database was opened. */
@@ -66,13 +75,19 @@ export interface DatabaseStats extends PoolStats {
 }
 
 export interface Database extends UuidStore {
-  /** The URL the pool connects to (an embedded cluster's, or the one given). */
+  /**
+   * The URL the pool connects to (an embedded cluster's, or the one given), with the
+   * session's statement_timeout in its `options`: hand this one to worker threads and their
+   * sessions get the same bound. It may hold a password someone gave: show redactUrl(url).
+   */
   readonly url: string;
   readonly driver: DriverName;
   readonly pool: ConnectionPool;
   /** The cluster socketlab started and will stop on close(), or null for a URL. */
   readonly embedded: EmbeddedCluster | null;
   readonly rows: number;
+  /** The bounds in force (for /stats of models whose pools live in worker threads). */
+  readonly limits: DbLimits;
   /** The uuid for `id`, or null. Throws LabError POOL_TIMEOUT or DB_QUERY (respondUuid maps both to 503). */
   lookup(id: number): Promise<string | null>;
   stats(): DatabaseStats;
@@ -89,7 +104,7 @@ export interface Database extends UuidStore {
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   const rows = options.rows ?? KV.DEFAULT_ROWS;
   let embedded: EmbeddedCluster | null = null;
-  let url: string;
+  let baseUrl: string;
   let rowCount = rows;
   if (options.db === DB_TARGET.EMBEDDED) {
     embedded = await startEmbeddedCluster({
@@ -97,16 +112,27 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections }),
       ...(options.log === undefined ? {} : { log: options.log }),
     });
-    url = embedded.url;
+    baseUrl = embedded.url;
   } else {
-    url = options.db;
-    rowCount = (await ensureKv(url, rows)).rows;
+    baseUrl = options.db;
+    // Seeding may take long on a big kv: it runs before, and without, the sessions' statement_timeout.
+    rowCount = (await ensureKv(baseUrl, rows)).rows;
   }
 
+  const statementTimeoutMs = options.statementTimeoutMs !== undefined ? options.statementTimeoutMs : statementTimeoutInUrl(baseUrl);
+  const limits = resolveDbLimits({
+    ...(options.poolTimeoutMs === undefined ? {} : { acquireTimeoutMs: options.poolTimeoutMs }),
+    ...(options.poolQueue === undefined ? {} : { maxWaiting: options.poolQueue }),
+    ...(statementTimeoutMs === undefined ? {} : { statementTimeoutMs }),
+  });
+  // Always written out (0 when off), so a thread or process given this URL applies exactly this.
+  const url = withStatementTimeout(baseUrl, limits.statementTimeoutMs);
   const pool = createPool({
     url,
     size: options.poolSize ?? POOL_DEFAULTS.SIZE,
-    acquireTimeoutMs: options.poolTimeoutMs ?? null,
+    acquireTimeoutMs: limits.acquireTimeoutMs,
+    maxWaiting: limits.maxWaiting,
+    statementTimeoutMs: limits.statementTimeoutMs,
     ...(options.driver === undefined ? {} : { driver: options.driver }),
     ...(options.log === undefined ? {} : { log: options.log }),
   });
@@ -116,7 +142,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   } catch (error) {
     await pool.close();
     await embedded?.stop();
-    throw new LabError(LAB_ERR.DB_QUERY, `cannot use the database at ${redactUrl(url)}: ${firstLine(error)}`, { cause: error });
+    throw new LabError(LAB_ERR.DB_QUERY, `cannot use the database at ${redactUrl(baseUrl)}: ${firstLine(error)}`, { cause: error });
   }
 
   let closing: Promise<void> | null = null;
@@ -126,13 +152,14 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     pool,
     embedded,
     rows: rowCount,
+    limits,
     lookup: (id) => pool.lookup(id),
-    stats: () => ({ url: redactUrl(url), embedded: embedded !== null, rows: rowCount, ...pool.stats() }),
+    stats: () => ({ url: redactUrl(baseUrl), embedded: embedded !== null, rows: rowCount, ...pool.stats() }),
     describe() {
-      const where = embedded !== null ? `embedded PostgreSQL ${embedded.version} at ${url}` : redactUrl(url);
-      const timeout = pool.acquireTimeoutMs === null ? 'unbounded wait' : `pool timeout ${pool.acquireTimeoutMs} ms`;
+      const where =
+        embedded !== null ? `embedded PostgreSQL ${embedded.version} (postmaster pid ${embedded.postmasterPid}) at ${redactUrl(baseUrl)}` : redactUrl(baseUrl);
       const fallback = pool.driver.fallbackReason === null ? '' : ` (FALLBACK: ${pool.driver.fallbackReason})`;
-      return `db: ${where}, ${pool.driver.name} pool of ${pool.size}${fallback}, ${timeout}, kv: ${rowCount} rows`;
+      return `db: ${where}, ${pool.driver.name} pool of ${pool.size}${fallback}, ${describeLimits(limits)}, kv: ${rowCount} rows`;
     },
     close() {
       closing ??= (async () => {
@@ -145,4 +172,10 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       return closing;
     },
   };
+}
+
+/** "pool timeout 15000 ms, queue 1024, statement timeout 30000 ms", each "off" when unbounded. */
+export function describeLimits(limits: DbLimits): string {
+  const ms = (value: number | null): string => (value === null ? 'off' : `${value} ms`);
+  return `pool timeout ${ms(limits.acquireTimeoutMs)}, queue ${limits.maxWaiting ?? 'off'}, statement timeout ${ms(limits.statementTimeoutMs)}`;
 }

@@ -15,6 +15,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { isMainThread, threadId } from 'node:worker_threads';
 import { installHint } from './binaries.js';
+import { getUrlParam, pgClientConfig, setUrlParams } from './credentials.js';
+import { isStatementTimeout } from './limits.js';
 import { firstLine, KV } from './seed.js';
 
 const require = createRequire(import.meta.url);
@@ -111,15 +113,20 @@ function loadPgNativeFromPrivateCopy(moduleId: string): NativeClientConstructor 
   // The temp dir first; next to the addon when the temp dir is mounted noexec (dlopen fails there).
   const folders = [os.tmpdir(), path.dirname(addon)];
   for (let i = 0; i < folders.length; i++) {
-    const copy = path.join(folders[i] as string, `socketlab-libpq-${process.pid}-${threadId}-${Date.now().toString(36)}.node`);
+    // The copy goes into a folder mkdtemp just made (random name, mode 0700), with
+    // COPYFILE_EXCL: no other user can plant a file or a link under the name in advance, or
+    // swap the copy between the write and the dlopen(), which would run their code in ours.
+    let folder: string | null = null;
     try {
-      fs.copyFileSync(addon, copy);
+      folder = fs.mkdtempSync(path.join(folders[i] as string, 'socketlab-libpq-'));
+      const copy = path.join(folder, 'addon.node');
+      fs.copyFileSync(addon, copy, fs.constants.COPYFILE_EXCL);
       process.dlopen(module, copy);
       break;
     } catch (error) {
       if (i === folders.length - 1) throw error;
     } finally {
-      fs.rmSync(copy, { force: true });
+      if (folder !== null) fs.rmSync(folder, { recursive: true, force: true });
     }
   }
   module.filename = addon;
@@ -135,11 +142,11 @@ function loadPgNativeFromPrivateCopy(moduleId: string): NativeClientConstructor 
 /** Add libpq connection parameters to a URL unless the caller set them. */
 export function withConnectParams(url: string, connectTimeoutMs: number, applicationName = 'socketlab'): string {
   try {
-    const parsed = new URL(url);
-    // libpq reads connect_timeout in whole seconds and treats anything under 2 as 2.
-    if (!parsed.searchParams.has('connect_timeout')) parsed.searchParams.set('connect_timeout', String(Math.max(2, Math.ceil(connectTimeoutMs / 1000))));
-    if (!parsed.searchParams.has('application_name')) parsed.searchParams.set('application_name', applicationName);
-    return parsed.toString();
+    return setUrlParams(url, {
+      // libpq reads connect_timeout in whole seconds and treats anything under 2 as 2.
+      connect_timeout: getUrlParam(url, 'connect_timeout') ?? String(Math.max(2, Math.ceil(connectTimeoutMs / 1000))),
+      application_name: getUrlParam(url, 'application_name') ?? applicationName,
+    });
   } catch {
     return url;
   }
@@ -186,7 +193,8 @@ class NativeConnection implements DriverConnection {
         if (pending === null) return;
         this.pending = null;
         if (error) {
-          this.broken = true;
+          // A statement Postgres cancelled (statement_timeout) leaves a healthy connection.
+          if (!isStatementTimeout(error)) this.broken = true;
           pending.reject(asError(error));
           return;
         }
@@ -283,7 +291,9 @@ function createJsDriver(fallbackReason: string): Driver {
     name: DRIVER.JS,
     fallbackReason,
     async connect(url, connectTimeoutMs) {
-      const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: connectTimeoutMs, application_name: 'socketlab' });
+      // pg ignores `passfile=`: pgClientConfig reads the password it names. `options` (the
+      // session's statement_timeout) is sent in the startup packet as libpq does.
+      const client = new pg.Client({ ...pgClientConfig(url), connectionTimeoutMillis: connectTimeoutMs, application_name: getUrlParam(url, 'application_name') ?? 'socketlab' });
       const connection: DriverConnection & { broken: boolean } = {
         onBroken: null,
         broken: false,

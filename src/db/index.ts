@@ -13,8 +13,11 @@ export {
   type ClusterTimings,
   type EmbeddedCluster,
 } from './cluster.js';
+export { getUrlParam, pgClientConfig, redactUrl, setUrlParams } from './credentials.js';
+export { DB_LIMIT_OFF, DB_LIMITS, resolveDbLimits, withStatementTimeout, type DbLimits } from './limits.js';
 export {
   DB_TARGET,
+  describeLimits,
   openDatabase,
   resolveDatabaseTarget,
   type Database,
@@ -33,5 +36,5 @@ export {
   type PoolSnapshot,
   type PoolStats,
 } from './pool.js';
-export { KV, redactUrl } from './seed.js';
+export { KV } from './seed.js';
 export { openSyncSession, type SyncSession, type SyncSessionStats } from './sync-session.js';

@@ -5,12 +5,16 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { adoptCluster, CLUSTER_LAYOUT, startEmbeddedCluster, stateDir, type EmbeddedCluster } from './cluster.js';
+import { removeTree } from './cluster-files.js';
+import { adoptCluster, CLUSTER_LAYOUT, resolveRunAsUser, startEmbeddedCluster, stateDir, type EmbeddedCluster } from './cluster.js';
 import { isPidAlive } from './processes.js';
 
 export interface ManualClusterState {
+  /** Names the password file, not the password: safe to print (see credentials.ts). */
   url: string;
   port: number;
+  /** The 0600 password file only the user who ran `db start` can read. */
+  passfile: string;
   postmasterPid: number;
   folder: string;
   version: string;
@@ -78,6 +82,7 @@ export async function startManualCluster(options: ManualStartOptions): Promise<{
   const state: ManualClusterState = {
     url: cluster.url,
     port: cluster.port,
+    passfile: cluster.passfile,
     postmasterPid: cluster.postmasterPid,
     folder: cluster.folder,
     version: cluster.version,
@@ -97,7 +102,7 @@ export async function stopManualCluster(): Promise<{ state: ManualClusterState; 
   const cluster = adopt(state);
   if (cluster !== null) await cluster.stop();
   // Only ever delete what db start created: a record edited to point elsewhere is left alone.
-  else if (state.folder.endsWith(path.join(CLUSTER_LAYOUT.CLUSTERS, CLUSTER_LAYOUT.MANUAL))) fs.rmSync(state.folder, { recursive: true, force: true });
+  else if (state.folder.endsWith(path.join(CLUSTER_LAYOUT.CLUSTERS, CLUSTER_LAYOUT.MANUAL))) await removeTree(state.folder, resolveRunAsUser());
   removeState();
   return { state, wasRunning: cluster !== null };
 }

@@ -8,9 +8,13 @@
  *
  * - FIFO waiters (an intrusive doubly linked list: O(1) enqueue, dequeue, and removal of a
  *   waiter that timed out, however long the queue grows under a 10k-VU lab);
- * - an optional acquire timeout that fails with LabError POOL_TIMEOUT and removes the
- *   caller from the queue (--pool-timeout), or none: the seed's unbounded queue, kept
- *   because the lab shows what it does to latency;
+ * - bounds with production defaults (limits.ts): an acquire timeout (--pool-timeout, 15 s)
+ *   that fails with LabError POOL_TIMEOUT and removes the caller from the queue; a bound on
+ *   the queue (--pool-queue, 1024) past which an acquire fails at once, with the same code
+ *   (503 + Retry-After); statement_timeout on every session (--statement-timeout, 30 s).
+ *   Each can be turned off (null) for the lab that shows what an unbounded queue does;
+ * - a statement Postgres cancelled at statement_timeout fails its request but keeps its
+ *   connection, which is healthy;
  * - wait (enqueue → connection in hand) and query (send → result) in separate histograms;
  * - one prepared statement per connection; a broken connection is discarded, and replaced
  *   only when someone needs one (lazily);
@@ -33,8 +37,10 @@ import {
   type Histogram,
   type LatencySummary,
 } from '../metrics/histogram.js';
+import { describeServer } from './credentials.js';
 import { loadDriver, type Driver, type DriverConnection, type DriverName, type DriverPreference } from './driver.js';
-import { firstLine, redactUrl } from './seed.js';
+import { isStatementTimeout, resolveDbLimits, statementTimeoutInUrl, withDefaultStatementTimeout, withStatementTimeout } from './limits.js';
+import { firstLine } from './seed.js';
 
 export const POOL_DEFAULTS = {
   SIZE: 20,
@@ -52,8 +58,12 @@ export interface PoolOptions {
   url: string;
   /** Most connections open at once. Default 20. */
   size?: number;
-  /** Fail an acquire that waited this long (503 + Retry-After); null waits forever (the seed's behaviour). */
+  /** Fail an acquire that waited this long (503 + Retry-After). Default 15 s; null waits forever (a lab asks for it). */
   acquireTimeoutMs?: number | null;
+  /** Most acquirers queued at once; the next fails at once (503 + Retry-After). Default 1024; null: no bound. */
+  maxWaiting?: number | null;
+  /** statement_timeout of every session. Default: the one the URL's `options` names, else 30 s; null: none. */
+  statementTimeoutMs?: number | null;
   driver?: DriverPreference;
   connectTimeoutMs?: number;
   log?: (line: string) => void;
@@ -66,7 +76,12 @@ export interface PoolStats {
   /** Why pg-native is not in use, or null: shown loudly in /stats. */
   driverFallback: string | null;
   size: number;
+  /** --pool-timeout in force (null: unbounded). */
   acquireTimeoutMs: number | null;
+  /** --pool-queue in force (null: unbounded). */
+  maxWaiting: number | null;
+  /** --statement-timeout in force on every session (null: none). */
+  statementTimeoutMs: number | null;
   /** Connections open now (busy + idle). */
   open: number;
   busy: number;
@@ -80,6 +95,10 @@ export interface PoolStats {
   acquired: number;
   /** Acquires that gave up at --pool-timeout. */
   timeouts: number;
+  /** Acquires refused at once because --pool-queue acquirers were already waiting. */
+  queueFull: number;
+  /** Lookups Postgres cancelled at statement_timeout (their connection stays). */
+  statementTimeouts: number;
   /** Acquires refused at once because the database was unreachable. */
   rejected: number;
   /** Queries that failed (the connection was then discarded). */
@@ -145,6 +164,8 @@ export class ConnectionPool {
   readonly url: string;
   readonly size: number;
   readonly acquireTimeoutMs: number | null;
+  readonly maxWaiting: number | null;
+  readonly statementTimeoutMs: number | null;
   readonly driver: Driver;
   private readonly connectTimeoutMs: number;
   private readonly open = new Set<PooledConnection>();
@@ -162,15 +183,37 @@ export class ConnectionPool {
   private watchdog: NodeJS.Timeout | null = null;
   private waitHistogram: Histogram = createHistogram();
   private queryHistogram: Histogram = createHistogram();
-  private counters = { peakWaiting: 0, acquired: 0, timeouts: 0, rejected: 0, errors: 0, connects: 0, connectFailures: 0, discarded: 0, recoveries: 0 };
+  private counters = {
+    peakWaiting: 0,
+    acquired: 0,
+    timeouts: 0,
+    queueFull: 0,
+    statementTimeouts: 0,
+    rejected: 0,
+    errors: 0,
+    connects: 0,
+    connectFailures: 0,
+    discarded: 0,
+    recoveries: 0,
+  };
 
   constructor(options: PoolOptions) {
-    this.url = options.url;
+    // statement_timeout travels in the URL (libpq `options`), so every connection has it from its first statement.
+    this.url = options.statementTimeoutMs === undefined ? withDefaultStatementTimeout(options.url) : withStatementTimeout(options.url, options.statementTimeoutMs);
+    this.statementTimeoutMs = statementTimeoutInUrl(this.url) ?? null;
     this.size = options.size ?? POOL_DEFAULTS.SIZE;
-    this.acquireTimeoutMs = options.acquireTimeoutMs ?? null;
+    const limits = resolveDbLimits({
+      ...(options.acquireTimeoutMs === undefined ? {} : { acquireTimeoutMs: options.acquireTimeoutMs }),
+      ...(options.maxWaiting === undefined ? {} : { maxWaiting: options.maxWaiting }),
+    });
+    this.acquireTimeoutMs = limits.acquireTimeoutMs;
+    this.maxWaiting = limits.maxWaiting;
     this.connectTimeoutMs = options.connectTimeoutMs ?? POOL_DEFAULTS.CONNECT_TIMEOUT_MS;
     this.driver = options.driverInstance ?? loadDriver({ ...(options.driver === undefined ? {} : { preference: options.driver }), ...(options.log === undefined ? {} : { log: options.log }) });
     if (!Number.isSafeInteger(this.size) || this.size < 1) throw new LabError(LAB_ERR.USAGE, `pool size must be a whole number of at least 1, got ${this.size}`);
+    if (this.maxWaiting !== null && (!Number.isSafeInteger(this.maxWaiting) || this.maxWaiting < 1)) {
+      throw new LabError(LAB_ERR.USAGE, `the pool's queue bound must be a whole number of at least 1 (or off), got ${this.maxWaiting}`);
+    }
   }
 
   /**
@@ -188,8 +231,10 @@ export class ConnectionPool {
     }
   }
 
-  /** Hold a connection yourself (labs that pin connections, tests). Same errors as lookup(). */
-  /** `timeoutMs` overrides the pool's acquire timeout for this call (null: wait without bound). */
+  /**
+   * Hold a connection yourself (labs that pin connections, tests). Same errors as lookup().
+   * `timeoutMs` overrides the pool's acquire timeout for this call (null: wait without bound).
+   */
   async acquire(options: { timeoutMs?: number | null } = {}): Promise<PoolLease> {
     const idle = this.closed ? undefined : this.idle.pop();
     return idle !== undefined ? this.lendIdle(idle) : this.acquireConnection(options.timeoutMs === undefined ? this.acquireTimeoutMs : options.timeoutMs);
@@ -200,7 +245,12 @@ export class ConnectionPool {
     // Hold `count` connections at once (idle ones included), so that many are open afterwards.
     // Not bound by --pool-timeout: that limits how long a request waits for a free
     // connection, and a 1 ms timeout must not stop the server from opening its pool.
-    const results = await Promise.allSettled(Array.from({ length: Math.min(count, this.size) }, () => this.acquire({ timeoutMs: null })));
+    const results = await Promise.allSettled(
+      Array.from({ length: Math.min(count, this.size) }, () => {
+        const idle = this.closed ? undefined : this.idle.pop();
+        return idle !== undefined ? Promise.resolve(this.lendIdle(idle)) : this.acquireConnection(null, false);
+      }),
+    );
     for (const result of results) if (result.status === 'fulfilled') result.value.release();
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed !== undefined) throw failed.reason;
@@ -212,6 +262,8 @@ export class ConnectionPool {
       driverFallback: this.driver.fallbackReason,
       size: this.size,
       acquireTimeoutMs: this.acquireTimeoutMs,
+      maxWaiting: this.maxWaiting,
+      statementTimeoutMs: this.statementTimeoutMs,
       open: this.open.size,
       busy: this.open.size - this.idle.length,
       idle: this.idle.length,
@@ -269,8 +321,21 @@ export class ConnectionPool {
     return connection;
   }
 
-  private acquireConnection(timeoutMs: number | null): Promise<PooledConnection> {
+  /** `bounded`: subject to maxWaiting (prewarm is not: it is the pool opening itself). */
+  private acquireConnection(timeoutMs: number | null, bounded = true): Promise<PooledConnection> {
     if (this.closed) return Promise.reject(new LabError(LAB_ERR.DB_QUERY, 'the database pool is closed'));
+    if (bounded && this.maxWaiting !== null && this.waitingCount >= this.maxWaiting) {
+      // Fail now rather than queue: the request is told at once to come back (503 +
+      // Retry-After, the same code as a timeout), instead of holding memory and a socket
+      // for a wait it would most likely lose anyway.
+      this.counters.queueFull += 1;
+      return Promise.reject(
+        new LabError(
+          LAB_ERR.POOL_TIMEOUT,
+          `the database pool's queue is full: ${this.waitingCount} requests already wait for one of ${this.size} connections (--pool-queue ${this.maxWaiting}): retry later`,
+        ),
+      );
+    }
     // Database unreachable and nothing open that could come back: fail now, unless it is
     // time to probe, in which case this caller waits for the probe.
     if (this.down && this.open.size === 0 && !this.mayConnect()) {
@@ -387,7 +452,7 @@ export class ConnectionPool {
 
   private unreachableError(): LabError {
     const reason = this.lastError === null ? 'no connection' : firstLine(this.lastError);
-    return new LabError(LAB_ERR.DB_QUERY, `cannot connect to ${redactUrl(this.url)}: ${reason}`, { cause: this.lastError ?? undefined });
+    return new LabError(LAB_ERR.DB_QUERY, `cannot connect to ${describeServer(this.url)}: ${reason}`, { cause: this.lastError ?? undefined });
   }
 
   runLookup(connection: PooledConnection, id: number): Promise<string | null> {
@@ -398,9 +463,14 @@ export class ConnectionPool {
         return value;
       },
       (error: unknown) => {
-        connection.broken = true;
         this.counters.errors += 1;
         this.lastError = error instanceof Error ? error : new Error(String(error));
+        if (isStatementTimeout(error)) {
+          // Postgres cancelled the statement; the session is healthy and goes back to the pool.
+          this.counters.statementTimeouts += 1;
+          throw new LabError(LAB_ERR.DB_QUERY, `query cancelled after statement_timeout (${this.statementTimeoutMs} ms)`, { cause: error });
+        }
+        connection.broken = true;
         if (isLabError(error)) throw error;
         throw new LabError(LAB_ERR.DB_QUERY, `query failed: ${firstLine(error)}`, { cause: error });
       },
@@ -484,6 +554,8 @@ export function mergePoolSnapshots(snapshots: readonly PoolSnapshot[]): PoolStat
     driverFallback: snapshots.find((s) => s.driverFallback !== null)?.driverFallback ?? null,
     size: sum((s) => s.size),
     acquireTimeoutMs: first.acquireTimeoutMs,
+    maxWaiting: first.maxWaiting,
+    statementTimeoutMs: first.statementTimeoutMs,
     open: sum((s) => s.open),
     busy: sum((s) => s.busy),
     idle: sum((s) => s.idle),
@@ -492,6 +564,8 @@ export function mergePoolSnapshots(snapshots: readonly PoolSnapshot[]): PoolStat
     peakWaiting: sum((s) => s.peakWaiting),
     acquired: sum((s) => s.acquired),
     timeouts: sum((s) => s.timeouts),
+    queueFull: sum((s) => s.queueFull),
+    statementTimeouts: sum((s) => s.statementTimeouts),
     rejected: sum((s) => s.rejected),
     errors: sum((s) => s.errors),
     connects: sum((s) => s.connects),

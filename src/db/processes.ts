@@ -1,10 +1,11 @@
 /**
  * The few facts about processes and users the cluster code needs: is a PID alive (and still
- * the same process, not a reused PID), what command line it runs, and which unprivileged
- * user Postgres should run as when socketlab runs as root.
+ * the same process, not a reused PID), what command line it runs, which unprivileged user
+ * Postgres runs as when socketlab runs as root, and running a command as that user.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type StdioOptions } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { LAB_ERR, LabError, errnoCode } from '../errors.js';
 
@@ -121,4 +122,83 @@ export function canUserReach(user: SystemUser, dir: string): boolean {
     timeout: 5000,
   });
   return result.status === 0;
+}
+
+/** A small, predictable environment for Postgres's programs: no PG* variables from the caller's shell leak in. */
+export function postgresEnv(): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C', TZ: process.env.TZ ?? 'UTC' };
+}
+
+function asUser(runAs: SystemUser | null): { uid?: number; gid?: number } {
+  return runAs === null ? {} : { uid: runAs.uid, gid: runAs.gid };
+}
+
+function describeFailure(command: string, output: string, error: Error | undefined, status: number | null, signal: string | null): string {
+  const tail = output.trim().split('\n').slice(-3).join(' / ');
+  const why = error !== undefined ? error.message : tail || `exit ${status ?? signal}`;
+  return `${path.basename(command)} failed: ${why}`;
+}
+
+/**
+ * Run a program as the cluster user (or as ourselves when runAs is null), collecting its
+ * output; throws LAB_ERR_DB_CLUSTER on failure. `input` is written to its stdin.
+ */
+export function runAsUser(command: string, args: string[], runAs: SystemUser | null, options: { timeoutMs: number; input?: string }): void {
+  const result = spawnSync(command, args, {
+    encoding: 'utf8',
+    timeout: options.timeoutMs,
+    env: postgresEnv(),
+    cwd: '/',
+    ...(options.input === undefined ? {} : { input: options.input }),
+    ...asUser(runAs),
+  });
+  if (result.status === 0) return;
+  throw new LabError(LAB_ERR.PG_CLUSTER, describeFailure(command, `${result.stderr ?? ''}${result.stdout ?? ''}`, result.error, result.status, result.signal));
+}
+
+export interface CommandResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** stdout + stderr, when they were piped. */
+  output: string;
+}
+
+/** The same without blocking the event loop; resolves with the exit status, never rejects for a non-zero one. */
+export function runAsUserAsync(
+  command: string,
+  args: string[],
+  runAs: SystemUser | null,
+  options: { timeoutMs: number; stdio?: StdioOptions },
+): Promise<CommandResult> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { env: postgresEnv(), cwd: '/', stdio: options.stdio ?? ['ignore', 'pipe', 'pipe'], ...asUser(runAs) });
+    let output = '';
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs);
+    child.once('error', (error) => {
+      clearTimeout(timer);
+      resolve({ code: null, signal: null, output: `${output}${error.message}` });
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, output });
+    });
+  });
+}
+
+/** Throw LAB_ERR_DB_CLUSTER for a failed runAsUserAsync. */
+export function assertCommandSucceeded(command: string, result: CommandResult): void {
+  if (result.code === 0) return;
+  throw new LabError(LAB_ERR.PG_CLUSTER, describeFailure(command, result.output, undefined, result.code, result.signal));
+}
+
+/** The real uid a process runs as (from /proc/PID/status), or null when unreadable. */
+export function processUid(pid: number): number | null {
+  try {
+    const uid = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return uid === undefined ? null : Number(uid);
+  } catch {
+    return null;
+  }
 }

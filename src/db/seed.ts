@@ -6,6 +6,7 @@
  */
 import pg from 'pg';
 import { LAB_ERR, LabError } from '../errors.js';
+import { pgClientConfig, redactUrl } from './credentials.js';
 
 export const KV = {
   TABLE: 'kv',
@@ -24,7 +25,8 @@ export function firstLine(error: unknown): string {
 
 /** Run `fn` with a short-lived control connection, always closed afterwards. */
 export async function withControlClient<T>(url: string, fn: (client: pg.Client) => Promise<T>, connectTimeoutMs = 5000): Promise<T> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: connectTimeoutMs, application_name: 'socketlab-control' });
+  // pgClientConfig reads the password a `passfile=` parameter points at (pg itself ignores it).
+  const client = new pg.Client({ ...pgClientConfig(url), connectionTimeoutMillis: connectTimeoutMs, application_name: 'socketlab-control' });
   // An idle control client whose server goes away emits 'error'; without a listener that would crash the process.
   client.on('error', () => {});
   await client.connect();
@@ -79,16 +81,5 @@ export async function ensureKv(url: string, rows: number): Promise<KvState> {
     });
   } catch (error) {
     throw new LabError(LAB_ERR.DB_QUERY, `cannot prepare table kv at ${redactUrl(url)}: ${firstLine(error)}: check --db / DATABASE_URL`, { cause: error });
-  }
-}
-
-/** A connection URL with its password replaced, for logs, /stats and error messages. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password !== '') parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return url.replace(/:[^:@/]*@/, ':***@');
   }
 }

@@ -13,15 +13,21 @@ import { LAB_ERR, LabError } from '../errors.js';
 import type { UuidStoreSync } from '../app/handlers.js';
 import { createHistogram, encodeHistogram, recordMillis, summarizeHistogram, type Histogram, type LatencySummary } from '../metrics/histogram.js';
 import { installHint } from './binaries.js';
+import { describeServer } from './credentials.js';
 import { loadPgNative, withConnectParams, type NativeClient } from './driver.js';
+import { isStatementTimeout, statementTimeoutInUrl, withDefaultStatementTimeout, withStatementTimeout } from './limits.js';
 import { POOL_DEFAULTS } from './pool.js';
-import { firstLine, KV, redactUrl } from './seed.js';
+import { firstLine, KV } from './seed.js';
 
 export interface SyncSessionStats {
   connected: boolean;
   connects: number;
   connectFailures: number;
   errors: number;
+  /** Lookups Postgres cancelled at statement_timeout (the session stays open: it is healthy). */
+  statementTimeouts: number;
+  /** The session's statement_timeout in ms, null when off. */
+  statementTimeoutMs: number | null;
   queryMs: LatencySummary;
   /** Encoded, to merge the sessions of many threads exactly. */
   queryHistogram: string;
@@ -35,10 +41,13 @@ export interface SyncSession extends UuidStoreSync {
 }
 
 /**
- * Open a session (lazily connected) on `url`. Throws LabError PG_MISSING when pg-native cannot
- * load in this thread: there is no blocking pure-JS driver to fall back to.
+ * Open a session (lazily connected) on `url`. statement_timeout is the one `url` names in
+ * its `options` (what openDatabase hands the model's threads) unless `statementTimeoutMs`
+ * is given (null: off), else the production default (limits.ts): a blocked lookup blocks this thread only that
+ * long. Throws LabError PG_MISSING when pg-native cannot load in this thread: there is no
+ * blocking pure-JS driver to fall back to.
  */
-export function openSyncSession(url: string, options: { connectTimeoutMs?: number } = {}): SyncSession {
+export function openSyncSession(url: string, options: { connectTimeoutMs?: number; statementTimeoutMs?: number | null } = {}): SyncSession {
   const loaded = loadPgNative();
   if (!('Client' in loaded)) {
     throw new LabError(
@@ -47,9 +56,11 @@ export function openSyncSession(url: string, options: { connectTimeoutMs?: numbe
     );
   }
   const { Client } = loaded;
-  const conninfo = withConnectParams(url, options.connectTimeoutMs ?? POOL_DEFAULTS.CONNECT_TIMEOUT_MS, 'socketlab-thread');
+  const sessionUrl = options.statementTimeoutMs === undefined ? withDefaultStatementTimeout(url) : withStatementTimeout(url, options.statementTimeoutMs);
+  const statementTimeoutMs = statementTimeoutInUrl(sessionUrl) ?? null;
+  const conninfo = withConnectParams(sessionUrl, options.connectTimeoutMs ?? POOL_DEFAULTS.CONNECT_TIMEOUT_MS, 'socketlab-thread');
   const histogram: Histogram = createHistogram();
-  const counters = { connects: 0, connectFailures: 0, errors: 0 };
+  const counters = { connects: 0, connectFailures: 0, errors: 0, statementTimeouts: 0 };
   const values: string[] = [''];
   let client: NativeClient | null = null;
 
@@ -77,7 +88,7 @@ export function openSyncSession(url: string, options: { connectTimeoutMs?: numbe
       } catch {
         // connectSync already finished it.
       }
-      throw new LabError(LAB_ERR.DB_QUERY, `cannot connect to ${redactUrl(url)}: ${firstLine(error)}`, { cause: error });
+      throw new LabError(LAB_ERR.DB_QUERY, `cannot connect to ${describeServer(url)}: ${firstLine(error)}`, { cause: error });
     }
     counters.connects += 1;
     return fresh;
@@ -93,7 +104,12 @@ export function openSyncSession(url: string, options: { connectTimeoutMs?: numbe
         rows = session.executeSync(KV.LOOKUP_STATEMENT, values);
       } catch (error) {
         counters.errors += 1;
-        // Whatever failed, this connection is suspect: the next lookup starts a new one.
+        if (isStatementTimeout(error)) {
+          // Postgres cancelled the statement and the session is fine: keep it.
+          counters.statementTimeouts += 1;
+          throw new LabError(LAB_ERR.DB_QUERY, `query cancelled after statement_timeout (${statementTimeoutMs} ms)`, { cause: error });
+        }
+        // Anything else: this connection is suspect, the next lookup starts a new one.
         disconnect();
         throw new LabError(LAB_ERR.DB_QUERY, `query failed: ${firstLine(error)}`, { cause: error });
       }
@@ -102,7 +118,7 @@ export function openSyncSession(url: string, options: { connectTimeoutMs?: numbe
       return row === undefined ? null : (row[0] as string | null);
     },
     stats() {
-      return { connected: client !== null, ...counters, queryMs: summarizeHistogram(histogram), queryHistogram: encodeHistogram(histogram) };
+      return { connected: client !== null, ...counters, statementTimeoutMs, queryMs: summarizeHistogram(histogram), queryHistogram: encodeHistogram(histogram) };
     },
     close: disconnect,
   };

@@ -61,10 +61,17 @@ describe('socketlab db', () => {
     assert.equal(started.code, 0, started.stderr);
     const url = /url\s+(postgresql:\/\/\S+)/.exec(started.stdout)?.[1];
     assert.ok(url !== undefined, started.stdout);
-    assert.match(started.stdout, new RegExp(`psql\\s+\\S*psql ${url.replace(/[/.]/g, '\\$&')}`));
-    assert.match(started.stdout, /serve\s+socketlab serve --db postgresql:\/\//);
+    const quoted = `'${url}'`;
+    assert.ok(started.stdout.includes(`psql ${quoted}`), `a psql line with the quoted URL: ${started.stdout}`);
+    assert.ok(started.stdout.includes(`socketlab serve --db ${quoted}`), started.stdout);
 
-    const status = JSON.parse((await db('status', '--json')).stdout) as { running: boolean; url: string; postmasterPid: number; folder: string };
+    const statusText = (await db('status', '--json')).stdout;
+    const status = JSON.parse(statusText) as { running: boolean; url: string; postmasterPid: number; folder: string; passfile: string };
+    // The password is in the 0600 file the URL names, and printed nowhere.
+    const password = fs.readFileSync(status.passfile, 'utf8').trim().split(':').pop() as string;
+    assert.equal(fs.statSync(status.passfile).mode & 0o777, 0o600);
+    assert.match(started.stdout, new RegExp(`auth\\s+scram-sha-256; the password is in ${status.passfile.replace(/[/.]/g, '\\$&')}`));
+    for (const printed of [started.stdout, started.stderr, statusText]) assert.ok(!printed.includes(password), printed);
     assert.equal(status.running, true);
     assert.equal(status.url, url);
     postmasterPid = status.postmasterPid;
@@ -81,6 +88,8 @@ describe('socketlab db', () => {
     const plainStatus = await db('status');
     assert.equal(plainStatus.code, 0);
     assert.match(plainStatus.stdout, /^running: PostgreSQL/);
+    assert.ok(!plainStatus.stdout.includes(password));
+    assert.ok(!fs.readFileSync(path.join(stateDir, 'db.json'), 'utf8').includes(password), 'the state file names the password file only');
 
     const stopped = await db('stop');
     assert.equal(stopped.code, 0, stopped.stderr);

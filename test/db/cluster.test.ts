@@ -1,7 +1,8 @@
 /**
  * The throwaway cluster's lifecycle with real binaries: start, seed, halt and resume on the
  * same port, stop (postmaster gone, folder deleted), recovery from a run that was killed
- * without cleaning up, and the relocation when the postgres user cannot reach the folder.
+ * without cleaning up (owner and keeper both), a live owner's cluster left alone by another
+ * start's sweep, and the relocation when the postgres user cannot reach the folder.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -14,7 +15,7 @@ import { liveClusters, startEmbeddedCluster, stateDir, type EmbeddedCluster } fr
 import { isPidAlive } from '../../src/db/processes.js';
 import { resolveClusterRoot, resolveRunAsUser } from '../../src/db/cluster.js';
 import { waitFor } from '../support/wait.js';
-import { assertNoPostgresLeft, readKv } from './support.js';
+import { assertNoPostgresLeft, readKv, runSql } from './support.js';
 
 const CLUSTER_MODULE = new URL('../../src/db/cluster.js', import.meta.url).href;
 const isRoot = process.getuid?.() === 0;
@@ -36,7 +37,8 @@ describe('embedded cluster', () => {
     const firstPid = cluster.postmasterPid;
     pids.push(firstPid);
     t.diagnostic(`start timings (ms): ${JSON.stringify(cluster.timings)}`);
-    assert.match(cluster.url, /^postgresql:\/\/postgres@127\.0\.0\.1:\d+\/postgres$/);
+    assert.match(cluster.url, /^postgresql:\/\/postgres@127\.0\.0\.1:\d+\/postgres\?passfile=[^&]+$/, 'no password, only the file that holds it');
+    assert.equal(new URL(cluster.url).searchParams.get('passfile'), cluster.passfile);
     assert.ok(cluster.running());
     if (isRoot) assert.equal(cluster.runAs, 'postgres');
 
@@ -72,22 +74,28 @@ describe('embedded cluster', () => {
       await waitFor(`postmaster ${cluster.pid} to exit`, () => !isPidAlive(cluster.pid), { timeoutMs: 15_000 });
       if (ending === 'exit') {
         assert.equal(code, 0);
+        // The exit handler could only signal; the keeper deleted the folder afterwards.
+        await waitFor(`${cluster.folder} to be deleted by the keeper`, () => !fs.existsSync(cluster.folder), { timeoutMs: 15_000 });
       } else {
         // Stopped in order, then died of the signal as it would have without a cluster.
         assert.equal(signal, ending);
         assert.ok(!fs.existsSync(cluster.folder), 'a signal stops the cluster cleanly, folder included');
       }
+      await waitFor(`keeper ${cluster.keeperPid} to exit`, () => !isPidAlive(cluster.keeperPid), { timeoutMs: 15_000 });
     });
   }
 
-  test('a run killed without cleaning up: the next start stops its orphaned postmaster and removes its folder', async () => {
-    // A separate socketlab process starts a cluster, then dies by SIGKILL: no exit handler runs.
+  test('a run killed without cleaning up, keeper and all: the next start stops its orphaned postmaster and removes its folder', async () => {
+    // A separate socketlab process starts a cluster; its keeper dies first, then the owner,
+    // both by SIGKILL: no exit handler runs and nobody is left to clean up.
     const { child, reported, exited } = spawnClusterOwner('setInterval(() => {}, 1000)');
     const orphan = await reported;
     pids.push(orphan.pid);
+    process.kill(orphan.keeperPid, 'SIGKILL');
+    await waitFor(`keeper ${orphan.keeperPid} to die`, () => !isPidAlive(orphan.keeperPid));
     child.kill('SIGKILL');
     await exited;
-    assert.ok(isPidAlive(orphan.pid), 'the orphaned postmaster outlives its owner');
+    assert.ok(isPidAlive(orphan.pid), 'the orphaned postmaster outlives its owner when its keeper is gone too');
     assert.ok(fs.existsSync(orphan.folder));
 
     const lines: string[] = [];
@@ -98,6 +106,23 @@ describe('embedded cluster', () => {
     assert.ok(!fs.existsSync(orphan.folder), 'the stale folder was removed');
     assert.ok(lines.some((l) => l.includes(path.basename(orphan.folder)) && l.includes(`postmaster ${orphan.pid}`)), `logged: ${lines.join(' | ')}`);
     assert.equal((await readKv(cluster.url, [1])).size, 1, 'and the new cluster works');
+  });
+
+  test("another start's sweep leaves a cluster whose owner is alive alone", async () => {
+    const { child, reported, exited } = spawnClusterOwner('setInterval(() => {}, 1000)');
+    const other = await reported;
+    pids.push(other.pid);
+    try {
+      const cluster = await startEmbeddedCluster({ log: () => {} });
+      started.push(cluster);
+      pids.push(cluster.postmasterPid);
+      assert.ok(isPidAlive(other.pid), "the other owner's postmaster still runs");
+      assert.ok(fs.existsSync(other.folder), "and its folder is still there");
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
+    await waitFor(`postmaster ${other.pid} to exit`, () => !isPidAlive(other.pid), { timeoutMs: 15_000 });
   });
 
   test('a stale folder whose owner and postmaster are both dead (postmaster.pid left behind) is removed at the next start', async () => {
@@ -144,7 +169,7 @@ describe('embedded cluster', () => {
  */
 function spawnClusterOwner(then: string): {
   child: ChildProcess;
-  reported: Promise<{ pid: number; folder: string }>;
+  reported: Promise<{ pid: number; folder: string; keeperPid: number }>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 } {
   const child = spawn(
@@ -154,7 +179,7 @@ function spawnClusterOwner(then: string): {
       '-e',
       `const { startEmbeddedCluster } = await import(${JSON.stringify(CLUSTER_MODULE)});
        const c = await startEmbeddedCluster({ log: () => {} });
-       process.stdout.write(JSON.stringify({ pid: c.postmasterPid, folder: c.folder }) + '\\n');
+       process.stdout.write(JSON.stringify({ pid: c.postmasterPid, folder: c.folder, keeperPid: c.keeperPid }) + '\\n');
        ${then};`,
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
@@ -163,19 +188,12 @@ function spawnClusterOwner(then: string): {
   let output = '';
   child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
   const reported = waitFor('the child to report its cluster', () => output.split('\n').find((l) => l.startsWith('{')), { timeoutMs: 30_000 }).then(
-    (line) => JSON.parse(line) as { pid: number; folder: string },
+    (line) => JSON.parse(line) as { pid: number; folder: string; keeperPid: number },
   );
   return { child, reported, exited };
 }
 
 async function readSettings(url: string, names: string[]): Promise<Record<string, string>> {
-  const { default: pg } = await import('pg');
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    const result = await client.query<{ name: string; setting: string }>('SELECT name, setting FROM pg_settings WHERE name = ANY($1)', [names]);
-    return Object.fromEntries(result.rows.map((r) => [r.name, r.setting]));
-  } finally {
-    await client.end();
-  }
+  const rows = await runSql<{ name: string; setting: string }>(url, 'SELECT name, setting FROM pg_settings WHERE name = ANY($1)', [names]);
+  return Object.fromEntries(rows.map((r) => [r.name, r.setting]));
 }

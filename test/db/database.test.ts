@@ -4,11 +4,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
-import pg from 'pg';
 import { LAB_ERR, LabError } from '../../src/errors.js';
 import { openDatabase, resolveDatabaseTarget, startEmbeddedCluster, type EmbeddedCluster } from '../../src/db/index.js';
 import { isPidAlive } from '../../src/db/processes.js';
-import { assertNoPostgresLeft, readKv } from './support.js';
+import { assertNoPostgresLeft, readKv, runSql } from './support.js';
 
 describe('resolveDatabaseTarget', () => {
   const cases: { flag: string | undefined; env: Record<string, string>; expected: string | null | 'usage' }[] = [
@@ -65,11 +64,16 @@ describe('openDatabase', () => {
     assert.equal(stats.busy, 0);
     assert.equal(stats.waiting, 0);
     assert.equal(stats.acquireTimeoutMs, 250);
+    assert.equal(stats.maxWaiting, 1024, 'the production default queue bound');
+    assert.equal(stats.statementTimeoutMs, 30_000, 'the production default statement_timeout');
     assert.equal(stats.embedded, true);
     assert.equal(stats.rows, 200);
     for (const key of ['waitMs', 'queryMs'] as const) assert.deepEqual(Object.keys(stats[key]), ['count', 'minMs', 'avgMs', 'p50Ms', 'p90Ms', 'p95Ms', 'p99Ms', 'maxMs']);
     assert.doesNotThrow(() => JSON.stringify(stats));
-    assert.match(db.describe(), /^db: embedded PostgreSQL \d+\.\d+ at postgresql:\/\/.*, pg-native pool of 3, pool timeout 250 ms, kv: 200 rows$/);
+    assert.match(
+      db.describe(),
+      /^db: embedded PostgreSQL \d+\.\d+ \(postmaster pid \d+\) at postgresql:\/\/.*, pg-native pool of 3, pool timeout 250 ms, queue 1024, statement timeout 30000 ms, kv: 200 rows$/,
+    );
 
     const postmaster = cluster.postmasterPid;
     await db.close();
@@ -119,11 +123,5 @@ describe('openDatabase', () => {
 });
 
 async function control(url: string, sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
+  await runSql(url, sql);
 }

@@ -5,13 +5,31 @@
 import assert from 'node:assert/strict';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import pg from 'pg';
-import { liveClusters } from '../../src/db/index.js';
+import { liveClusters, pgClientConfig } from '../../src/db/index.js';
 import { isPidAlive } from '../../src/db/processes.js';
 import { waitFor } from '../support/wait.js';
 
+/** A pure-JS client for `url` (an embedded cluster's URL names its password file: pgClientConfig reads it). */
+export function controlClient(url: string): pg.Client {
+  const client = new pg.Client(pgClientConfig(url));
+  client.on('error', () => {});
+  return client;
+}
+
+/** Run one statement over a fresh connection. */
+export async function runSql<T extends pg.QueryResultRow = pg.QueryResultRow>(url: string, sql: string, values: unknown[] = []): Promise<T[]> {
+  const client = controlClient(url);
+  await client.connect();
+  try {
+    return (await client.query<T>(sql, values)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
 /** kv as Postgres has it, read over a fresh connection that is not part of any pool. */
 export async function readKv(url: string, ids: number[]): Promise<Map<number, string>> {
-  const client = new pg.Client({ connectionString: url });
+  const client = new pg.Client(pgClientConfig(url));
   client.on('error', () => {});
   await client.connect();
   try {
@@ -24,7 +42,7 @@ export async function readKv(url: string, ids: number[]): Promise<Map<number, st
 
 /** Backends connected with a given application_name (pool connections say 'socketlab'). */
 export async function countBackends(url: string, applicationName: string): Promise<number> {
-  const client = new pg.Client({ connectionString: url });
+  const client = new pg.Client(pgClientConfig(url));
   client.on('error', () => {});
   await client.connect();
   try {
