@@ -52,6 +52,8 @@ export const POOL_DEFAULTS = {
   WATCHDOG_MS: 1000,
   /** close() waits this long for busy connections to come back before closing them anyway. */
   CLOSE_DRAIN_MS: 2000,
+  /** prewarm() opens at most this many connections at once (see prewarm). */
+  PREWARM_AT_ONCE: 8,
 } as const;
 
 export interface PoolOptions {
@@ -240,20 +242,39 @@ export class ConnectionPool {
     return idle !== undefined ? this.lendIdle(idle) : this.acquireConnection(options.timeoutMs === undefined ? this.acquireTimeoutMs : options.timeoutMs);
   }
 
-  /** Open connections up to `count` (default: the pool size) so the first requests do not pay for connects. */
+  /**
+   * Open connections up to `count` (default: the pool size) so the first requests do not pay
+   * for connects. At most PREWARM_AT_ONCE connects are in flight: each costs Postgres a fork
+   * and both sides a SCRAM exchange (PBKDF2, a few ms of CPU each), and on two cores 200 of
+   * them at once pushed connects past libpq's connect_timeout, so `serve --pool 200` failed to
+   * start more often than not (measured by bench/seed.ts on a busy machine). The opening is
+   * the pool's, not a request's: its acquires are left out of the wait histogram and counters.
+   */
   async prewarm(count = this.size): Promise<void> {
-    // Hold `count` connections at once (idle ones included), so that many are open afterwards.
-    // Not bound by --pool-timeout: that limits how long a request waits for a free
-    // connection, and a 1 ms timeout must not stop the server from opening its pool.
-    const results = await Promise.allSettled(
-      Array.from({ length: Math.min(count, this.size) }, () => {
-        const idle = this.closed ? undefined : this.idle.pop();
-        return idle !== undefined ? Promise.resolve(this.lendIdle(idle)) : this.acquireConnection(null, false);
-      }),
-    );
-    for (const result of results) if (result.status === 'fulfilled') result.value.release();
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed !== undefined) throw failed.reason;
+    const target = Math.min(count, this.size);
+    const held: PooledConnection[] = [];
+    try {
+      while (held.length < target) {
+        const batch = Math.min(POOL_DEFAULTS.PREWARM_AT_ONCE, target - held.length);
+        // Not bound by --pool-timeout: that limits how long a request waits for a free
+        // connection, and a 1 ms timeout must not stop the server from opening its pool.
+        const results = await Promise.allSettled(
+          Array.from({ length: batch }, () => {
+            const idle = this.closed ? undefined : this.idle.pop();
+            return idle !== undefined ? Promise.resolve(this.lendIdle(idle)) : this.acquireConnection(null, false);
+          }),
+        );
+        for (const result of results) if (result.status === 'fulfilled') held.push(result.value);
+        const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        if (failed !== undefined) throw failed.reason;
+      }
+    } finally {
+      for (const connection of held) connection.release();
+      // Only requests wait: the opening leaves no wait sample and no acquire behind it
+      // (connects stay counted: the pool did open them).
+      this.waitHistogram = createHistogram();
+      this.counters.acquired -= held.length;
+    }
   }
 
   stats(): PoolStats {

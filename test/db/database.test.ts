@@ -7,7 +7,8 @@ import { after, describe, test } from 'node:test';
 import { LAB_ERR, LabError } from '../../src/errors.js';
 import { openDatabase, resolveDatabaseTarget, startEmbeddedCluster, type EmbeddedCluster } from '../../src/db/index.js';
 import { isPidAlive } from '../../src/db/processes.js';
-import { assertNoPostgresLeft, readKv, runSql } from './support.js';
+import { POOL_DEFAULTS } from '../../src/db/pool.js';
+import { assertNoPostgresLeft, countBackends, readKv, runSql } from './support.js';
 
 describe('resolveDatabaseTarget', () => {
   const cases: { flag: string | undefined; env: Record<string, string>; expected: string | null | 'usage' }[] = [
@@ -68,6 +69,7 @@ describe('openDatabase', () => {
     assert.equal(stats.statementTimeoutMs, 30_000, 'the production default statement_timeout');
     assert.equal(stats.embedded, true);
     assert.equal(stats.rows, 200);
+    assert.equal(stats.waitMs.count, 2, 'only the two lookups waited: opening the pool is not a wait');
     for (const key of ['waitMs', 'queryMs'] as const) assert.deepEqual(Object.keys(stats[key]), ['count', 'minMs', 'avgMs', 'p50Ms', 'p90Ms', 'p95Ms', 'p99Ms', 'maxMs']);
     assert.doesNotThrow(() => JSON.stringify(stats));
     assert.match(
@@ -102,6 +104,23 @@ describe('openDatabase', () => {
     assert.deepEqual(await readKv(cluster.url, [1, 50]), kept);
     assert.equal(second.stats().embedded, false);
     await second.close();
+  });
+
+  test('a pool larger than one batch opens in full, a few connects at a time, and records no wait for it', async () => {
+    const cluster = await startEmbeddedCluster({ rows: 10, log: () => {} });
+    clusters.push(cluster);
+    pids.push(cluster.postmasterPid);
+    const size = 3 * POOL_DEFAULTS.PREWARM_AT_ONCE + 1;
+    const db = await openDatabase({ db: cluster.url, poolSize: size, rows: 10 });
+    try {
+      const stats = db.stats();
+      assert.equal(stats.open, size, 'every connection of the pool is open');
+      assert.equal(stats.connects, size);
+      assert.equal(stats.waitMs.count, 0, 'opening the pool is not a request waiting');
+      assert.equal(await countBackends(cluster.url, 'socketlab'), size);
+    } finally {
+      await db.close();
+    }
   });
 
   test('an unreachable URL fails at once with a message that says where and why', async () => {
