@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { createPool, startEmbeddedCluster, type EmbeddedCluster } from '../src/db/index.js';
+import { createPool, pgClientConfig, startEmbeddedCluster, type EmbeddedCluster } from '../src/db/index.js';
 import { renderTable } from '../src/report/table.js';
 import { startServeProcess, startServerProcess, type ServerProcess } from '../src/server/serve-process.js';
 
@@ -60,7 +60,7 @@ async function main(): Promise<void> {
     const script = writeWrkScript(workDir);
     const wrk = await hasWrk();
     if (!wrk) say('wrk is not installed: install it with `apt-get install -y wrk` to measure the HTTP servers');
-    await measureServer('node:http + pg.native Pool', () => startServerProcess('node:http + pg.native', BASELINE, [], { env: { DATABASE_URL: cluster.url, BASELINE_POOL_SIZE: String(poolSize) } }), truth, script, wrk);
+    await measureServer('node:http + pg.native Pool', () => startServerProcess('node:http + pg.native', BASELINE, [], { env: { DATABASE_URL: cluster.url, BASELINE_POOL_SIZE: String(poolSize), PGPASSFILE: cluster.passfile } }), truth, script, wrk);
     await measureServer(`socketlab serve --pool ${poolSize}`, () => startServeProcess(['--db', cluster.url, '--pool', String(poolSize)]), truth, script, wrk);
   } finally {
     fs.rmSync(workDir, { recursive: true, force: true });
@@ -70,7 +70,7 @@ async function main(): Promise<void> {
 }
 
 async function readTruth(url: string): Promise<Map<number, string>> {
-  const client = new pg.Client({ connectionString: url });
+  const client = new pg.Client(pgClientConfig(url));
   await client.connect();
   try {
     const result = await client.query<{ id: number; val: string }>('SELECT id, val::text AS val FROM kv');
@@ -90,7 +90,7 @@ async function runPgbench(cluster: EmbeddedCluster, workDir: string): Promise<vo
   fs.writeFileSync(script, '\\set id random(1, 1000)\nSELECT val FROM kv WHERE id = :id;\n');
   for (const mode of ['simple', 'prepared'] as const) {
     const args = ['-n', '-c', String(connections), '-j', '2', '-T', String(durationS), '-M', mode, '-f', script, '-h', '127.0.0.1', '-p', String(cluster.port), '-U', 'postgres', 'postgres'];
-    const { stdout } = await run(pgbench, args, { timeout: (durationS + 60) * 1000, env: { ...process.env, PGCONNECT_TIMEOUT: '10' } });
+    const { stdout } = await run(pgbench, args, { timeout: (durationS + 60) * 1000, env: { ...process.env, PGCONNECT_TIMEOUT: '10', PGPASSFILE: cluster.passfile } });
     const tps = Number(/tps = ([\d.]+) \(without initial connection time\)/.exec(stdout)?.[1] ?? /tps = ([\d.]+)/.exec(stdout)?.[1]);
     const latency = Number(/latency average = ([\d.]+) ms/.exec(stdout)?.[1]);
     const failed = Number(/number of failed transactions: (\d+)/.exec(stdout)?.[1] ?? 0);
