@@ -411,11 +411,16 @@ export class RequestParser extends InputBuffer {
       ) {
         i = v + VERSION_LINE_BYTES; // the common case, checked in one go
       } else {
-        const error = this.checkVersionBytes(buf, v, i, scanEnd);
+        // A well-formed version we do not speak is refused as soon as it is read, before its
+        // CRLF is looked at: checking the line end first gave "HTTP/2.0x..." a 400 when it came
+        // whole and a 505 when cut after the version (found by the seeded fuzz).
+        const versionEnd = Math.min(scanEnd, v + VERSION_BYTES);
+        let error = this.checkVersionBytes(buf, v, i, versionEnd);
+        if (error !== null) return this.fail(error);
+        if (versionEnd === v + VERSION_BYTES && !isSupportedVersion(buf, v)) return this.fail(HTTP_ERROR.UNSUPPORTED_VERSION);
+        error = this.checkVersionBytes(buf, v, i > versionEnd ? i : versionEnd, scanEnd);
         if (error !== null) return this.fail(error);
         i = Math.min(scanEnd, v + VERSION_LINE_BYTES);
-        // A well-formed version we do not speak is refused as soon as it is read, before its CRLF.
-        if (i >= v + VERSION_BYTES && !isSupportedVersion(buf, v)) return this.fail(HTTP_ERROR.UNSUPPORTED_VERSION);
         if (i < v + VERSION_LINE_BYTES) return this.needMoreHead(i - start, scanEnd === budgetEnd);
       }
       const error = this.checkRequestLine(buf, start, v);

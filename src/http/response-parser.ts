@@ -133,6 +133,11 @@ export class ResponseParser extends InputBuffer {
     this.bodiless.push(method === 'HEAD');
   }
 
+  /** Bytes held: input not yet consumed plus the kept body's memory (at most twice the bytes received, plus a few hundred). */
+  get retainedBytes(): number {
+    return this.end - this.pos + this.body.retainedBytes;
+  }
+
   /** True from the first byte of a response until it is complete (false after ERROR). */
   get midMessage(): boolean {
     if (this.phase === PHASE.STATUS_LINE || this.phase === PHASE.DONE) return this.pos < this.end;
