@@ -116,7 +116,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
  * The database's figures for /stats, without its URL: /stats answers anyone who can reach the
  * port, and a URL can carry a user and a password (issue 14). `describe()` logs where it is.
  */
-function databaseStats(database: Database, mainPoolUsed: boolean): Record<string, unknown> {
+export function databaseStats(database: Database, mainPoolUsed: boolean): Record<string, unknown> {
   const { url: _url, ...stats } = database.stats() as unknown as Record<string, unknown>;
   return mainPoolUsed ? stats : { embedded: database.embedded !== null, connectionsIn: 'worker threads (see model)' };
 }
