@@ -264,8 +264,6 @@ export class LabServer {
    * with a request waiting.)
    */
   private sweepDeadlines(now: number): void {
-    // Off the request path: fold the requests of the last tick into the stage histograms.
-    this.timings.fold();
     const overdue: Connection[] = [];
     for (const connection of this.connections) {
       if (isOverdue(connection, now)) overdue.push(connection);

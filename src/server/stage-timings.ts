@@ -2,12 +2,14 @@
  * Where a request's time goes, stage by stage, from the server's side of the socket.
  *
  * Recording must cost next to nothing, so the request path only writes six numbers into a
- * preallocated ring. The clock's tick (4 times a second, off the request path) folds what is
- * new in the ring into HDR histograms, one per interval, so a /stats call summarises a few
- * fixed-size histograms instead of re-reading a 65,536-entry ring each time (issue 14: a
- * flood of /stats made the server re-summarise the whole ring per call). The histograms
- * come in two epochs of EPOCH requests each, the current one and the one before, so the
- * percentiles cover "the last 32,768 to 65,536 requests", which is what a live view wants.
+ * preallocated ring. When someone asks (/stats, a lab), what is new in the ring since the last
+ * time is folded into HDR histograms, one per interval, and the summary merges those: each
+ * request is folded once, so a flood of /stats costs in proportion to the requests served, not
+ * to the ring (issue 14: every call re-summarised all 65,536 entries, ~28 ms of CPU). Folding on
+ * the clock tick instead would cost every request ~0.4 µs of CPU (measured) whether or not
+ * anyone ever looks. The histograms come in two epochs of EPOCH requests each, the current one
+ * and the one before, so the percentiles cover "the last 32,768 to 65,536 requests", which is
+ * what a live view wants.
  *
  * What is kept of a request is its stamps, method and status: never its target, which is
  * another client's (a query string can carry a token), not something /stats may show.
@@ -104,8 +106,8 @@ export class StageTimings {
 
   /**
    * Fold the requests recorded since the last fold into the current epoch's histograms: work
-   * in proportion to what is new, not to the ring. Called on each clock tick and by summarize().
-   * Should more than WINDOW requests come between two folds, the oldest are skipped.
+   * in proportion to what is new, not to the ring. Should more than WINDOW requests come
+   * between two folds, only the last WINDOW are folded (the ring holds no more).
    */
   fold(): void {
     const pendingCount = this.recorded - this.folded;
