@@ -64,6 +64,21 @@ test('half-open clients: 150 peers that never read nor close are let go, descrip
   assert.equal(clients.filter((c) => c.destroyed).length, 0, 'the clients closed nothing: the server let go of them');
 });
 
+test('model thread: half-open clients no longer pin a thread each', { skip: NO_PROC ?? false }, async (t) => {
+  const serve = await startServe(['--model', 'thread', '--keep-alive-timeout', '500', '--linger-timeout', '500']);
+  const clients: net.Socket[] = [];
+  t.after(async () => {
+    for (const socket of clients) socket.destroy();
+    await serve.stop();
+  });
+  const threadsOf = (): number => parseProcStatus(readProcText(`${serve.pid}/status`) ?? '').threads ?? 0;
+  const baseline = threadsOf();
+  // Ten clients send a request and then neither read nor close: each held a thread for ever.
+  await Promise.all(Array.from({ length: 10 }, () => connectSilent(serve.port, GET('/healthz'), clients)));
+  const peak = await waitFor('ten connection threads', () => (threadsOf() >= baseline + 10 ? threadsOf() : 0));
+  await waitFor(`the server's threads to return to ${baseline} (peak ${peak})`, () => threadsOf() <= baseline, { timeoutMs: 30_000 });
+});
+
 test('a client that stops reading its answers is cut off after the write timeout', async (t) => {
   const big = 'x'.repeat(256 * 1024);
   const server = await startLabServer({ writeTimeoutMs: 300 }, () => ({ status: 200, contentType: 'text/plain', body: big }));
