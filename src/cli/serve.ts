@@ -51,13 +51,14 @@ Limits on what clients hold (every one is on by default; "off" removes it, /stat
                            closed its own within this long (default ${shown(D.lingerTimeoutMs)}; nginx
                            lingering_timeout; a client that never closes held it for ever)
   --max-pipeline N         requests read ahead of their answers on one connection
-                           (default ${D.maxPipelineDepth})
+                           (default ${D.maxPipelineDepth}: more than clients pipeline; with /work's 1 s cap,
+                           one connection can queue at most that many seconds of CPU)
 
 Request limits (a request over one gets the status shown):
   --max-head-bytes N       request line + headers (default ${DEFAULT_LIMITS.maxHeadBytes}; 431)
   --max-headers N          header count (default ${DEFAULT_LIMITS.maxHeaders}; 431)
   --max-target-bytes N     request target (default ${DEFAULT_LIMITS.maxTargetBytes}; 414)
-  --max-body-bytes N       body, framing included when chunked (default ${DEFAULT_LIMITS.maxBodyBytes}; 413);
+  --max-body-bytes N       body (default ${DEFAULT_LIMITS.maxBodyBytes}; 413); a chunked body's framing counts too;
                            a route that reads no body (all of them) refuses any at once
 
 Concurrency (where handlers run; the main thread always owns sockets and parsing):
