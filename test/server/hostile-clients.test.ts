@@ -162,6 +162,7 @@ test('1-byte chunks to a route that reads no body: 413 at once, server memory bo
   const serve = await startServe();
   t.after(() => serve.stop());
   const { growth, answers } = await floodWithTinyChunks(serve, '/age');
+  t.diagnostic(`server RSS growth: ${(growth / 1048576).toFixed(1)} MiB for ${MEMORY_CLIENTS} clients x ${(WIRE_BYTES / 1048576).toFixed(1)} MiB of 1-byte chunks`);
   assert.ok(growth < BOUND, `the server's RSS grew by ${Math.round(growth / 1048576)} MiB (bound ${BOUND / 1048576} MiB)`);
   assert.equal(answers.length, MEMORY_CLIENTS);
   for (const answer of answers) {
@@ -175,6 +176,7 @@ test('1-byte chunks to a route that reads a body: coalesced, framing counted, se
   const server = await startServerProcess('body server', script, []);
   t.after(() => server.stop());
   const { growth, answers } = await floodWithTinyChunks(server, '/upload');
+  t.diagnostic(`server RSS growth: ${(growth / 1048576).toFixed(1)} MiB for ${MEMORY_CLIENTS} clients x ${(WIRE_BYTES / 1048576).toFixed(1)} MiB of 1-byte chunks`);
   assert.ok(growth < BOUND, `the server's RSS grew by ${Math.round(growth / 1048576)} MiB (bound ${BOUND / 1048576} MiB)`);
   // 1.2 MiB of framing and data is past the 1 MiB limit plus one size line: 413, however it is chunked.
   for (const answer of answers) assert.equal(statusOf(answer), 413, answer.slice(0, 200));
