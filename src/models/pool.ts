@@ -38,16 +38,16 @@ export interface PoolModelOptions {
  */
 const QUEUE_PER_WORKER = 64;
 
-export const POOL_MODEL_DEFAULTS = {
-  workers: os.availableParallelism(),
-  tasksPerWorker: 16,
-  maxQueue: QUEUE_PER_WORKER * os.availableParallelism(),
-} as const;
-
 /** The default queue bound for `workers` workers. */
 export function defaultMaxQueue(workers: number): number {
   return QUEUE_PER_WORKER * workers;
 }
+
+export const POOL_MODEL_DEFAULTS = {
+  workers: os.availableParallelism(),
+  tasksPerWorker: 16,
+  maxQueue: defaultMaxQueue(os.availableParallelism()),
+} as const;
 
 const QUEUE_FULL = errorResponse(503, 'LAB_ERR_MODEL_POOL_QUEUE_FULL', 'every worker is busy and the queue is full: try again later', ['Retry-After', '1']);
 
