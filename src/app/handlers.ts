@@ -69,15 +69,45 @@ function uuidResponse(id: number, uuid: string | null): HttpResponse {
 const NO_DATABASE = errorResponse(503, LAB_ERR.DB_QUERY, 'no database: start the server with --db embedded or --db URL');
 
 /**
- * A database failure is the database's problem, not a crash: 503 with a short reason.
- * A pool timeout also says when to come back (RFC 9110 §10.2.3 Retry-After).
+ * What a client hears when the database fails: a fixed reason, never the error's text. A
+ * driver's message can name the server, the user, or the URL with its credentials (issue
+ * 14: the database URL was in 503 bodies); the detail goes to the server's log instead.
+ * A pool timeout is load, not a fault: it says when to come back (RFC 9110 §10.2.3).
  */
+const DATABASE_UNAVAILABLE = errorResponse(503, LAB_ERR.DB_QUERY, 'database unavailable');
+const POOL_BUSY = errorResponse(503, LAB_ERR.POOL_TIMEOUT, 'no database connection was free in time: try again', ['Retry-After', '1']);
+
+/** Distinct causes logged, then silence: a database that is down fails every request. */
+const MAX_LOGGED_CAUSES = 32;
+const loggedCauses = new Set<string>();
+let logLine = (line: string): void => void process.stderr.write(`socketlab serve: ${line}\n`);
+
+/** Where database failures are logged (stderr by default; each thread logs its own). */
+export function setDatabaseErrorLog(log: (line: string) => void): void {
+  logLine = log;
+}
+
+/** Userinfo in any URL and password=... parameters, masked: a log is read by more people than the operator. */
+export function scrubSecrets(text: string): string {
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@]*@/gi, '$1***@').replace(/(password|passwd|pwd|secret|token)=[^&\s'"]*/gi, '$1=***');
+}
+
+/** Log a database failure once per distinct cause (its code and first line), not once per request. */
+export function logDatabaseError(error: unknown): void {
+  if (loggedCauses.size > MAX_LOGGED_CAUSES) return;
+  const code = isLabError(error) ? error.code : error instanceof Error ? error.name : 'error';
+  const message = scrubSecrets(error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error));
+  const cause = `${code}: ${message}`;
+  if (loggedCauses.has(cause)) return;
+  loggedCauses.add(cause);
+  if (loggedCauses.size > MAX_LOGGED_CAUSES) logLine(`database error (${MAX_LOGGED_CAUSES} distinct causes logged; further ones are not)`);
+  else logLine(`database error, answered 503 (logged once per cause): ${cause}`);
+}
+
+/** A database failure is the database's problem, not a crash: a generic 503, the detail in the log. */
 export function respondDatabaseError(error: unknown): HttpResponse {
-  if (isLabError(error) && error.code === LAB_ERR.POOL_TIMEOUT) {
-    return errorResponse(503, error.code, error.message, ['Retry-After', '1']);
-  }
-  const reason = error instanceof Error ? error.message.split('\n')[0] ?? 'database error' : 'database error';
-  return errorResponse(503, LAB_ERR.DB_QUERY, `database unavailable: ${reason}`);
+  logDatabaseError(error);
+  return isLabError(error) && error.code === LAB_ERR.POOL_TIMEOUT ? POOL_BUSY : DATABASE_UNAVAILABLE;
 }
 
 export async function respondUuid(call: Extract<RouteCall, { route: 'uuid' }>, store: UuidStore | null): Promise<HttpResponse> {

@@ -52,6 +52,18 @@ export function matchRoute(method: string, target: string, nowMs?: number): Rout
   return errorResponse(404, 'LAB_ERR_APP_NOT_FOUND', `no route for ${path.length > 100 ? `${path.slice(0, 100)}...` : path}`);
 }
 
+/**
+ * The most request-body bytes a route reads: none of these routes reads one. The server asks
+ * this as soon as a head announces a body and refuses anything over it with 413 before
+ * reading it (RFC 9110 §15.5.14), rather than buffering up to --max-body-bytes a body that
+ * nobody reads (issue 14). GET content has "no generally defined semantics" anyway (RFC 9110
+ * §9.3.1); a path or method that is not served reads nothing either. A route that takes a
+ * body would return its own limit here (at most --max-body-bytes, which the server enforces).
+ */
+export function bodyLimitFor(_method: string, _path: string): number {
+  return 0;
+}
+
 export function isRouteCall(value: RouteCall | HttpResponse): value is RouteCall {
   return 'route' in value;
 }

@@ -7,17 +7,20 @@
 import { LabServer } from '../server/server.js';
 import type { ServerOptions } from '../server/options.js';
 import { createLoopModel } from '../models/loop.js';
-import { createPoolModel, POOL_MODEL_DEFAULTS } from '../models/pool.js';
+import { createPoolModel, defaultMaxQueue, POOL_MODEL_DEFAULTS } from '../models/pool.js';
 import { createThreadModel } from '../models/thread.js';
 import { MODEL, type ConcurrencyModel, type ModelName } from '../models/model.js';
 import { openDatabase, type Database, type DatabaseTarget } from '../db/index.js';
 import { startLoopMonitor, type LoopMonitor } from '../metrics/loop-monitor.js';
+import { bodyLimitFor } from './routes.js';
 
 export interface ServeOptions {
   server: Partial<ServerOptions>;
   model: ModelName;
   /** Model pool: worker threads. */
   workers: number;
+  /** Model pool: tasks that may wait for a worker (0: no limit). Default: POOL_MODEL_DEFAULTS' rule for `workers`. */
+  maxQueue?: number;
   /** Model thread: most connection threads at once. */
   maxThreads: number;
   /** null: no database; /uuid answers 503. */
@@ -57,7 +60,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     ...(server?.stats() ?? {}),
     model: { name: model?.name, ...(model?.stats() ?? {}) },
     eventLoop: loop?.read() ?? null,
-    db: database === null ? null : mainPoolUsed ? database.stats() : { url: database.stats().url, embedded: database.embedded !== null, connectionsIn: 'worker threads (see model)' },
+    db: database === null ? null : databaseStats(database, mainPoolUsed),
     memory: { rssBytes: process.memoryUsage.rss() },
   });
   try {
@@ -69,6 +72,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
         model = createPoolModel({
           workers: options.workers,
           tasksPerWorker: POOL_MODEL_DEFAULTS.tasksPerWorker,
+          maxQueue: options.maxQueue ?? defaultMaxQueue(options.workers),
           db: database === null || options.db === null ? null : { url: database.url, connections: options.db.poolSize, timeoutMs: options.db.poolTimeoutMs },
           stats,
         });
@@ -82,6 +86,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       onHandlerError: (error) => options.log(`handler error: ${error instanceof Error ? error.message : String(error)}`),
       ...(running.onConnectionOpened === undefined ? {} : { onConnectionOpened: running.onConnectionOpened }),
       ...(running.onConnectionClosed === undefined ? {} : { onConnectionClosed: running.onConnectionClosed }),
+      bodyLimit: (request) => bodyLimitFor(request.method, request.path),
     });
     await server.listen();
     loop = startLoopMonitor();
@@ -105,4 +110,13 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       await database?.close();
     },
   };
+}
+
+/**
+ * The database's figures for /stats, without its URL: /stats answers anyone who can reach the
+ * port, and a URL can carry a user and a password (issue 14). `describe()` logs where it is.
+ */
+export function databaseStats(database: Database, mainPoolUsed: boolean): Record<string, unknown> {
+  const { url: _url, ...stats } = database.stats() as unknown as Record<string, unknown>;
+  return mainPoolUsed ? stats : { embedded: database.embedded !== null, connectionsIn: 'worker threads (see model)' };
 }

@@ -6,7 +6,7 @@ import { DEFAULT_SERVER_OPTIONS } from '../server/options.js';
 import { startServe } from '../app/serve.js';
 import { POOL_DEFAULTS, resolveDatabaseTarget } from '../db/index.js';
 import { MODEL, type ModelName } from '../models/model.js';
-import { POOL_MODEL_DEFAULTS } from '../models/pool.js';
+import { defaultMaxQueue, POOL_MODEL_DEFAULTS } from '../models/pool.js';
 import { THREAD_MODEL_DEFAULTS } from '../models/thread.js';
 import { CLUSTER_ENV, isClusterWorker, startClusterPrimary } from '../server/cluster-primary.js';
 import { openDatabase, type Database } from '../db/index.js';
@@ -19,6 +19,9 @@ import type { Command } from './command.js';
 
 const D = DEFAULT_SERVER_OPTIONS;
 
+/** A default as --help shows it: "off" for 0. */
+const shown = (value: number, unit = ''): string => (value > 0 ? `${value}${unit}` : 'off');
+
 const USAGE = `Usage: socketlab serve [flags]
 
 Serve /age, /uuid/:id, /work, /healthz and /stats with the hand-written HTTP/1.1 server.
@@ -30,21 +33,42 @@ Socket:
   --port P                 port, 0 for any free one (default ${D.port})
   --backlog N              listen(2) backlog; the kernel caps it at net.core.somaxconn (default ${D.backlog})
   --accept-rate N/s        take at most N connections per second off the accept queue (default: unthrottled)
-  --max-connections N      answer 503 and close beyond N open connections (default: no limit)
-  --headers-timeout MS     a request head must arrive within this long, else 408 (default ${D.headersTimeoutMs})
-  --keep-alive-timeout MS  close a connection idle this long (default ${D.keepAliveTimeoutMs})
 
-Limits (a request over one gets the status shown):
+Limits on what clients hold (every one is on by default; "off" removes it, /stats shows them):
+  --max-connections N|off  answer 503 + Retry-After and close beyond N open connections
+                           (default ${shown(D.maxConnections)}: RLIMIT_NOFILE less a tenth kept for files,
+                           the database and threads, so the server never meets EMFILE)
+  --headers-timeout MS|off a request head must arrive within this long of its first byte,
+                           else 408 (default ${shown(D.headersTimeoutMs)}; slowloris; node:http 60000)
+  --request-timeout MS|off the whole request, body included, within this long, else 408
+                           (default ${shown(D.requestTimeoutMs)}; node:http 300000)
+  --keep-alive-timeout MS|off  close a connection idle this long (default ${shown(D.keepAliveTimeoutMs)}, as node:http)
+  --response-timeout MS|off    a handler that has not answered within this long: 503 and
+                           close (default ${shown(D.responseTimeoutMs)}; nginx proxy_read_timeout)
+  --write-timeout MS|off   destroy a connection whose peer takes none of our bytes this long
+                           (default ${shown(D.writeTimeoutMs)}; nginx send_timeout; a client that never reads)
+  --linger-timeout MS|off  after we close our side, destroy the socket if the peer has not
+                           closed its own within this long (default ${shown(D.lingerTimeoutMs)}; nginx
+                           lingering_timeout; a client that never closes held it for ever)
+  --max-pipeline N         requests read ahead of their answers on one connection
+                           (default ${D.maxPipelineDepth}: more than clients pipeline; with /work's 1 s cap,
+                           one connection can queue at most that many seconds of CPU)
+
+Request limits (a request over one gets the status shown):
   --max-head-bytes N       request line + headers (default ${DEFAULT_LIMITS.maxHeadBytes}; 431)
   --max-headers N          header count (default ${DEFAULT_LIMITS.maxHeaders}; 431)
   --max-target-bytes N     request target (default ${DEFAULT_LIMITS.maxTargetBytes}; 414)
-  --max-body-bytes N       body (default ${DEFAULT_LIMITS.maxBodyBytes}; 413)
+  --max-body-bytes N       body (default ${DEFAULT_LIMITS.maxBodyBytes}; 413); a chunked body's framing counts too;
+                           a route that reads no body (all of them) refuses any at once
 
 Concurrency (where handlers run; the main thread always owns sockets and parsing):
   --model loop|pool|thread loop: the one event loop (B); pool: a piscina pool of worker
                            threads (C); thread: a thread per connection that blocks (A)
                            (default loop)
   --workers N              pool: worker threads (default ${POOL_MODEL_DEFAULTS.workers}, one per core)
+  --max-queue N|off        pool: requests waiting for a worker; beyond it 503 + Retry-After
+                           (default 64 per worker, ${POOL_MODEL_DEFAULTS.maxQueue} here: at /work's 1 s cap, about
+                           the 60 s response timeout's worth; piscina's own default is unbounded)
   --max-threads N          thread: most connection threads; beyond it a new connection
                            gets 503 and is closed (default ${THREAD_MODEL_DEFAULTS.maxThreads})
   --cluster N              N server processes behind one port (node:cluster, round-robin);
@@ -79,7 +103,13 @@ const OPTIONS = {
   'accept-rate': { type: 'string' },
   'max-connections': { type: 'string' },
   'headers-timeout': { type: 'string' },
+  'request-timeout': { type: 'string' },
   'keep-alive-timeout': { type: 'string' },
+  'response-timeout': { type: 'string' },
+  'write-timeout': { type: 'string' },
+  'linger-timeout': { type: 'string' },
+  'max-pipeline': { type: 'string' },
+  'max-queue': { type: 'string' },
   'max-head-bytes': { type: 'string' },
   'max-headers': { type: 'string' },
   'max-target-bytes': { type: 'string' },
@@ -96,6 +126,15 @@ const OPTIONS = {
 } as const;
 
 const MODELS: readonly ModelName[] = [MODEL.LOOP, MODEL.POOL, MODEL.THREAD];
+
+/** A limit flag: "off" (or 0) turns it off, which is stored as 0. */
+function offOr(text: string | undefined, parse: (text: string | undefined) => number): number {
+  return text === 'off' ? 0 : parse(text);
+}
+
+function offOrDuration(values: Record<string, unknown>, name: string, fallbackMs: number): number {
+  return offOr(stringFlag(values as Parameters<typeof stringFlag>[0], name), (text) => parseDurationFlag(name, text, fallbackMs, 'ms'));
+}
 
 /**
  * The primary of --cluster: starts the embedded database once (workers share it), forks
@@ -189,14 +228,18 @@ export const command: Command = {
     const workersText = stringFlag(values, 'workers');
     const maxThreadsText = stringFlag(values, 'max-threads');
     if (workersText !== undefined && model !== MODEL.POOL) throw usageError('--workers applies to --model pool');
+    const maxQueueText = stringFlag(values, 'max-queue');
+    if (maxQueueText !== undefined && model !== MODEL.POOL) throw usageError('--max-queue applies to --model pool');
     if (maxThreadsText !== undefined && model !== MODEL.THREAD) throw usageError('--max-threads applies to --model thread');
     if (clusterSize > 0 && !isClusterWorker()) {
       const backlog = parseIntegerFlag('backlog', stringFlag(values, 'backlog'), D.backlog, 1, 1 << 20);
       return runClusterPrimary({ size: clusterSize, db, model, backlog, log, stopSignal });
     }
+    const workers = parseIntegerFlag('workers', workersText, POOL_MODEL_DEFAULTS.workers, 1, 1024);
     const running = await startServe({
       model,
-      workers: parseIntegerFlag('workers', workersText, POOL_MODEL_DEFAULTS.workers, 1, 1024),
+      workers,
+      maxQueue: maxQueueText === 'off' ? 0 : parseIntegerFlag('max-queue', maxQueueText, defaultMaxQueue(workers), 1, 10_000_000),
       maxThreads: parseIntegerFlag('max-threads', maxThreadsText, THREAD_MODEL_DEFAULTS.maxThreads, 1, 100_000),
       db,
       log,
@@ -205,9 +248,14 @@ export const command: Command = {
         port: parseIntegerFlag('port', stringFlag(values, 'port'), D.port, 0, 65_535),
         backlog: parseIntegerFlag('backlog', stringFlag(values, 'backlog'), D.backlog, 1, 1 << 20),
         acceptRate: acceptRateText === undefined ? null : parseRateFlag('accept-rate', acceptRateText),
-        maxConnections: parseIntegerFlag('max-connections', stringFlag(values, 'max-connections'), 0, 0, 10_000_000),
-        headersTimeoutMs: parseDurationFlag('headers-timeout', stringFlag(values, 'headers-timeout'), D.headersTimeoutMs, 'ms'),
-        keepAliveTimeoutMs: parseDurationFlag('keep-alive-timeout', stringFlag(values, 'keep-alive-timeout'), D.keepAliveTimeoutMs, 'ms'),
+        maxConnections: offOr(stringFlag(values, 'max-connections'), (text) => parseIntegerFlag('max-connections', text, D.maxConnections, 0, 10_000_000)),
+        headersTimeoutMs: offOrDuration(values, 'headers-timeout', D.headersTimeoutMs),
+        requestTimeoutMs: offOrDuration(values, 'request-timeout', D.requestTimeoutMs),
+        keepAliveTimeoutMs: offOrDuration(values, 'keep-alive-timeout', D.keepAliveTimeoutMs),
+        responseTimeoutMs: offOrDuration(values, 'response-timeout', D.responseTimeoutMs),
+        writeTimeoutMs: offOrDuration(values, 'write-timeout', D.writeTimeoutMs),
+        lingerTimeoutMs: offOrDuration(values, 'linger-timeout', D.lingerTimeoutMs),
+        maxPipelineDepth: parseIntegerFlag('max-pipeline', stringFlag(values, 'max-pipeline'), D.maxPipelineDepth, 1, 1024),
         limits: {
           maxHeadBytes: parseIntegerFlag('max-head-bytes', stringFlag(values, 'max-head-bytes'), DEFAULT_LIMITS.maxHeadBytes, 64, 1 << 24),
           maxHeaders: parseIntegerFlag('max-headers', stringFlag(values, 'max-headers'), DEFAULT_LIMITS.maxHeaders, 1, 100_000),

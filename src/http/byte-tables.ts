@@ -122,6 +122,7 @@ export const CH = {
   COLON: 0x3a,
   SEMICOLON: 0x3b,
   EQUALS: 0x3d,
+  QUESTION: 0x3f,
   BACKSLASH: 0x5c,
   LBRACKET: 0x5b,
   RBRACKET: 0x5d,

@@ -10,13 +10,24 @@
  *   chunk-ext-val  = token / quoted-string
  *
  * Each byte is handled once: the size line is consumed as it is read (its state is a few
- * numbers), chunk data is handed out as subarrays of the input without being looked at, and
- * only a trailer line cut short by the end of the input stays unconsumed, with the scanner
- * remembering how far it got.
+ * numbers), chunk data goes to a BodyBuffer without being looked at, and only a trailer line
+ * cut short by the end of the input stays unconsumed, with the scanner remembering how far it
+ * got.
+ *
+ * Limits on what a peer controls, beyond the size line's own (MAX_CHUNK_LINE_BYTES):
+ * - the body on the wire, framing included, may take at most maxBodyBytes plus one size
+ *   line's worth (so that an empty body "0\r\n" fits under a zero limit). Counting only the
+ *   decoded bytes let 1-byte chunks ("1\r\nx\r\n") send six bytes per byte of limit, and
+ *   make the recipient do per-chunk work a million times per megabyte (issue 14);
+ * - memory: the data is coalesced (BodyBuffer), never one view per chunk;
+ * - trailers: fields that decide framing, routing or the connection (Content-Length,
+ *   Transfer-Encoding, Host, ...) are refused there (RFC 9110 §6.5.1: they "cannot be
+ *   processed outside the header section"), so nothing downstream can merge them.
  */
+import type { BodyBuffer } from './body-buffer.js';
 import { CH, HEX_VALUE, NOT_HEX, OWS, QDTEXT, QUOTED_PAIR, TOKEN } from './byte-tables.js';
 import { HTTP_ERROR, MAX_CHUNK_LINE_BYTES, type HttpErrorCode } from './constants.js';
-import { decodeFieldSection, FieldLineScanner, LINE } from './field-lines.js';
+import { asciiBytes, decodeFieldSection, equalsLowercaseToken, FieldLineScanner, LINE } from './field-lines.js';
 
 const STATE = {
   /** Expecting the first hex digit of a chunk-size. */
@@ -49,8 +60,26 @@ type State = (typeof STATE)[keyof typeof STATE];
 /** Largest size before another hex digit could pass Number.MAX_SAFE_INTEGER (2^49 - 1). */
 const CHUNK_SIZE_GUARD = Math.floor(Number.MAX_SAFE_INTEGER / 16);
 
+/**
+ * Fields refused in a trailer section: framing (Content-Length, Transfer-Encoding, TE,
+ * Trailer), routing (Host), the connection (Connection, Keep-Alive, Upgrade) and request
+ * modifiers acted on before the content (Expect). RFC 9110 §6.5.1 lists these kinds as ones
+ * that "cannot be processed outside the header section"; §6.5.2 forbids merging them into it.
+ */
+const FORBIDDEN_TRAILERS = ['content-length', 'transfer-encoding', 'host', 'te', 'trailer', 'connection', 'keep-alive', 'upgrade', 'expect'].map(asciiBytes);
+
+function isForbiddenTrailer(buf: Uint8Array, lineStart: number, nameLength: number): boolean {
+  for (const name of FORBIDDEN_TRAILERS) {
+    if (name.length === nameLength && equalsLowercaseToken(buf, lineStart, name)) return true;
+  }
+  return false;
+}
+
 export interface ChunkedBudget {
-  /** Decoded body bytes allowed in total → HPE_BODY_TOO_LARGE. Infinity for none. */
+  /**
+   * Decoded body bytes allowed in total → HPE_BODY_TOO_LARGE; the body on the wire (size
+   * lines and CRLFs included) may take this plus MAX_CHUNK_LINE_BYTES. Infinity for none.
+   */
   maxBodyBytes: number;
   /** Bytes the trailer section may take (what is left of the head budget) → HPE_HEADER_OVERFLOW. */
   maxTrailerBytes: number;
@@ -68,34 +97,37 @@ export class ChunkedDecoder {
   private inExtensions = false;
   /** The last BWS run may be followed by "=" (it came right after an extension name). */
   private bwsAfterName = false;
-  private keepData = false;
+  /** Where chunk data goes; null: counted only. */
+  private body: BodyBuffer | null = null;
   private budget: ChunkedBudget = { maxBodyBytes: Infinity, maxTrailerBytes: Infinity, maxTrailers: Infinity };
+  /** Bytes of the body on the wire so far (framing and data, trailers apart), and their cap. */
+  private wireBytes = 0;
+  private maxWireBytes = Infinity;
   private readonly lines = new FieldLineScanner();
   private trailerBytes = 0;
   private trailerCount = 0;
 
   /** Decoded body bytes so far. */
   decodedBytes = 0;
-  /** The data of each chunk, as subarrays of the input, when started with keepData. */
-  pieces: Buffer[] = [];
   /** Trailer fields, flat [name, value, ...], once done; null when there were none or not kept. */
   trailers: string[] | null = null;
   error: HttpErrorCode | null = null;
 
-  /** Prepare for a new chunked body. */
-  start(keepData: boolean, budget: ChunkedBudget): void {
+  /** Prepare for a new chunked body; its data goes to `body` (reset by the caller), or is only counted. */
+  start(body: BodyBuffer | null, budget: ChunkedBudget): void {
     this.state = STATE.SIZE_START;
     this.remaining = 0;
     this.lineBytes = 0;
     this.inExtensions = false;
     this.bwsAfterName = false;
-    this.keepData = keepData;
+    this.body = body;
     this.budget = budget;
+    this.wireBytes = 0;
+    this.maxWireBytes = budget.maxBodyBytes + MAX_CHUNK_LINE_BYTES;
     this.lines.reset();
     this.trailerBytes = 0;
     this.trailerCount = 0;
     this.decodedBytes = 0;
-    this.pieces = [];
     this.trailers = null;
     this.error = null;
   }
@@ -116,6 +148,7 @@ export class ChunkedDecoder {
       if (state < STATE.SIZE_LF) {
         // Inside a size line, which is consumed as it is read: bound it (RFC 9112 §7.1.1).
         if (++this.lineBytes > MAX_CHUNK_LINE_BYTES) return this.fail(HTTP_ERROR.CHUNK_EXTENSIONS_OVERFLOW, i);
+        if (++this.wireBytes > this.maxWireBytes) return this.fail(HTTP_ERROR.BODY_TOO_LARGE, i);
       }
       const b = buf[i] as number;
       switch (state) {
@@ -125,8 +158,10 @@ export class ChunkedDecoder {
           if (digit !== NOT_HEX) {
             if (this.remaining > CHUNK_SIZE_GUARD) return this.fail(HTTP_ERROR.INVALID_CHUNK_SIZE, i);
             this.remaining = this.remaining * 16 + digit;
-            // More digits only make the size larger, so the body limit can be applied now.
-            if (this.decodedBytes + this.remaining > this.budget.maxBodyBytes) return this.fail(HTTP_ERROR.BODY_TOO_LARGE, i);
+            // More digits only make the size larger, so the body limits can be applied now.
+            if (this.decodedBytes + this.remaining > this.budget.maxBodyBytes || this.wireBytes + this.remaining > this.maxWireBytes) {
+              return this.fail(HTTP_ERROR.BODY_TOO_LARGE, i);
+            }
             state = STATE.SIZE;
           } else {
             state = state === STATE.SIZE ? this.stateAfterWord(b, false) : STATE.ERROR;
@@ -192,6 +227,7 @@ export class ChunkedDecoder {
         case STATE.SIZE_LF: {
           // RFC 9112 §7.1: the size line ends with CRLF; a bare CR is not a line ending.
           if (b !== CH.LF) return this.fail(HTTP_ERROR.LF_EXPECTED, i);
+          if (++this.wireBytes > this.maxWireBytes) return this.fail(HTTP_ERROR.BODY_TOO_LARGE, i);
           i++;
           this.lineBytes = 0;
           this.inExtensions = false;
@@ -203,8 +239,9 @@ export class ChunkedDecoder {
         }
         case STATE.DATA: {
           const take = Math.min(end - i, this.remaining);
-          if (this.keepData) this.pieces.push(buf.subarray(i, i + take));
+          if (this.body !== null) this.body.append(buf, i, i + take);
           this.decodedBytes += take;
+          this.wireBytes += take;
           this.remaining -= take;
           i += take;
           if (this.remaining === 0) state = STATE.DATA_CR;
@@ -213,12 +250,14 @@ export class ChunkedDecoder {
         case STATE.DATA_CR: {
           // RFC 9112 §7.1: chunk-data is followed by CRLF; anything else means the size lied.
           if (b !== CH.CR) return this.fail(HTTP_ERROR.CR_EXPECTED, i);
+          if (++this.wireBytes > this.maxWireBytes) return this.fail(HTTP_ERROR.BODY_TOO_LARGE, i);
           state = STATE.DATA_LF;
           i++;
           break;
         }
         case STATE.DATA_LF: {
           if (b !== CH.LF) return this.fail(HTTP_ERROR.LF_EXPECTED, i);
+          if (++this.wireBytes > this.maxWireBytes) return this.fail(HTTP_ERROR.BODY_TOO_LARGE, i);
           state = STATE.SIZE_START;
           i++;
           break;
@@ -269,7 +308,8 @@ export class ChunkedDecoder {
         return lineEnd;
       }
       if (++this.trailerCount > this.budget.maxTrailers) return this.fail(HTTP_ERROR.TOO_MANY_HEADERS, lineStart);
-      if (this.keepData) {
+      if (isForbiddenTrailer(buf, lineStart, this.lines.nameEnd)) return this.fail(HTTP_ERROR.FORBIDDEN_TRAILER, lineStart);
+      if (this.body !== null) {
         // Trailers are rare: decode each line now rather than keep its bytes around.
         const fields = decodeFieldSection(buf, lineStart, lineEnd);
         if (this.trailers === null) this.trailers = fields;

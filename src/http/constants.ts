@@ -19,7 +19,10 @@ export interface ParserLimits {
   maxHeaders: number;
   /** Bytes of the request-target → 414. */
   maxTargetBytes: number;
-  /** Body bytes after transfer decoding (chunked bodies are counted decoded) → 413. */
+  /**
+   * Body bytes after transfer decoding → 413. A chunked body is also held to this on the wire,
+   * framing included, plus one size line (see chunked-decoder.ts).
+   */
   maxBodyBytes: number;
 }
 
@@ -97,6 +100,8 @@ export const HTTP_ERROR = {
   CHUNK_EXTENSIONS_OVERFLOW: 'HPE_CHUNK_EXTENSIONS_OVERFLOW',
   /** The body is longer than `maxBodyBytes` (RFC 9110 §15.5.14: 413). */
   BODY_TOO_LARGE: 'HPE_BODY_TOO_LARGE',
+  /** A trailer field that only the header section may carry: framing, routing, connection (RFC 9110 §6.5.1). */
+  FORBIDDEN_TRAILER: 'HPE_INVALID_TRAILER',
   /** Bytes after a message that ends the connection: Connection: close, HTTP/1.0 without keep-alive, CONNECT (RFC 9112 §9.6). */
   CLOSED_CONNECTION: 'HPE_CLOSED_CONNECTION',
   // -- responses (client side) ----------------------------------------------------------------
@@ -135,6 +140,7 @@ const STATUS_FOR_ERROR: Readonly<Record<HttpErrorCode, number>> = {
   HPE_INVALID_CHUNK_EXTENSION: 400,
   HPE_CHUNK_EXTENSIONS_OVERFLOW: 413,
   HPE_BODY_TOO_LARGE: 413,
+  HPE_INVALID_TRAILER: 400,
   HPE_CLOSED_CONNECTION: 400,
   HPE_INVALID_STATUS: 502,
   HPE_INVALID_EOF_STATE: 502,
@@ -192,7 +198,10 @@ export function reasonForError(code: HttpErrorCode, limits: Partial<ParserLimits
     case HTTP_ERROR.CHUNK_EXTENSIONS_OVERFLOW:
       return `chunk size line exceeds ${MAX_CHUNK_LINE_BYTES} bytes`;
     case HTTP_ERROR.BODY_TOO_LARGE:
-      return `request body exceeds ${limit.maxBodyBytes} bytes`;
+      // A limit of 0 is what a route that reads no body gets (RFC 9110 §15.5.14).
+      return limit.maxBodyBytes === 0 ? 'this request takes no body' : `request body exceeds ${limit.maxBodyBytes} bytes`;
+    case HTTP_ERROR.FORBIDDEN_TRAILER:
+      return 'a trailer may not carry framing, routing or connection fields (Content-Length, Transfer-Encoding, Host, ...)';
     case HTTP_ERROR.CLOSED_CONNECTION:
       return 'data after a request that closes the connection';
     case HTTP_ERROR.INVALID_STATUS:

@@ -23,8 +23,9 @@
  * Strict RFC 9112: anything that could make two parsers disagree about where a message ends is
  * an error, never a guess. docs/conformance.md lists where this differs from llhttp, and why.
  */
+import { BodyBuffer } from './body-buffer.js';
 import { CH, TARGET, TOKEN, SCHEME } from './byte-tables.js';
-import { ChunkedDecoder } from './chunked-decoder.js';
+import { ChunkedDecoder, type ChunkedBudget } from './chunked-decoder.js';
 import {
   DEFAULT_LIMITS,
   HTTP_ERROR,
@@ -56,12 +57,22 @@ export interface HttpRequest {
   method: string;
   /** The request-target as sent (origin-, absolute-, authority- or asterisk-form). */
   target: string;
+  /**
+   * What to route by: the target's path and query. The same string as `target` except for an
+   * absolute-form target ("GET http://h/age?x HTTP/1.1"), whose path and query it is ("/" when
+   * the URI has no path): RFC 9112 §3.2.2, a server MUST accept that form.
+   */
+  path: string;
   versionMinor: 0 | 1;
   /** Flat [name, value, ...]: names as received, values with OWS trimmed, latin1-decoded on first access. */
   headers: readonly string[];
   /** The first value of a header, by lowercase name. */
   header(lowercaseName: string): string | undefined;
-  /** The Host header's value; null when absent (possible in HTTP/1.0 only). */
+  /**
+   * The Host header's value; for an absolute-form target, the target's authority instead
+   * (RFC 9112 §3.2.2: the recipient MUST ignore the Host field then). null when absent
+   * (possible in HTTP/1.0 only).
+   */
   host: string | null;
   /** -1 when absent. */
   contentLength: number;
@@ -89,6 +100,7 @@ export interface ParserOptions {
 class ParsedRequest extends LazyFieldSection implements HttpRequest {
   readonly method: KnownMethod;
   readonly target: string;
+  path: string;
   readonly versionMinor: 0 | 1;
   contentLength = -1;
   chunked = false;
@@ -111,6 +123,7 @@ class ParsedRequest extends LazyFieldSection implements HttpRequest {
     super(source, fieldsStart, fieldsEnd);
     this.method = method;
     this.target = target;
+    this.path = target;
     this.versionMinor = versionMinor;
   }
 
@@ -184,6 +197,9 @@ export class RequestParser extends InputBuffer {
   private begun = false;
   private method: KnownMethod = 'GET';
   private versionMinor: 0 | 1 = 1;
+  /** For an absolute-form target: where its authority starts and ends (relative to pos); -1 otherwise. */
+  private authorityStart = -1;
+  private authorityEnd = -1;
 
   // What the header fields said.
   private headerCount = 0;
@@ -198,8 +214,11 @@ export class RequestParser extends InputBuffer {
 
   // Body progress.
   private remaining = 0;
-  private pieces: Buffer[] = [];
+  /** Body bytes that came in more than one piece, coalesced (memory bounded by bytes received). */
+  private readonly body = new BodyBuffer();
   private readonly chunks = new ChunkedDecoder();
+  /** The chunked decoder's budget for the current message; one object, reused. */
+  private readonly chunkBudget: ChunkedBudget = { maxBodyBytes: 0, maxTrailerBytes: 0, maxTrailers: 0 };
 
   constructor(limits: Partial<ParserLimits> = {}, options: ParserOptions = {}) {
     super();
@@ -224,15 +243,39 @@ export class RequestParser extends InputBuffer {
   }
 
   /**
-   * Bytes this parser holds on to: input not yet consumed plus the body collected so far. Never
-   * more than maxHeadBytes + maxBodyBytes once next() has returned NEED_MORE (plus the chunk
-   * just fed, before next() runs): the number to watch for memory per connection.
+   * Bytes this parser holds on to: input not yet consumed plus the memory of the body collected
+   * so far. Never more than maxHeadBytes + maxBodyBytes once next() has returned NEED_MORE
+   * (plus the chunk just fed, before next() runs), and the body part never more than twice
+   * the bytes received plus a few hundred, however they were cut: the number to watch for
+   * memory per connection.
    */
   get retainedBytes(): number {
     let bytes = this.end - this.pos;
-    if (this.phase === PHASE.BODY_LENGTH) bytes += (this.current as ParsedRequest).contentLength - this.remaining;
-    else if (this.phase === PHASE.BODY_CHUNKED) bytes += this.chunks.decodedBytes;
+    if (this.phase === PHASE.BODY_LENGTH || this.phase === PHASE.BODY_CHUNKED) bytes += this.body.retainedBytes;
     return bytes;
+  }
+
+  /**
+   * Lower the body limit of the message whose HEAD was just returned, before calling next()
+   * again: a route that reads no body gets 0, so that it is refused with 413 at once instead
+   * of buffered up to maxBodyBytes (RFC 9110 §15.5.14). Returns false, with `error` set (ERROR
+   * is terminal), when the declared Content-Length is already over it; a chunked body is held
+   * to it as it arrives.
+   */
+  limitBody(maxBytes: number): boolean {
+    if (maxBytes >= this.limits.maxBodyBytes) return true;
+    if (this.phase === PHASE.BODY_LENGTH) {
+      if ((this.current as ParsedRequest).contentLength > maxBytes) {
+        this.fail(HTTP_ERROR.BODY_TOO_LARGE);
+        return false;
+      }
+    } else if (this.phase === PHASE.BODY_CHUNKED) {
+      // Nothing of the body is decoded yet: start the decoder again under the lower limit.
+      this.chunkBudget.maxBodyBytes = maxBytes;
+      this.body.reset(maxBytes);
+      this.chunks.start(this.body, this.chunkBudget);
+    }
+    return true;
   }
 
   private messageBytePending(): boolean {
@@ -368,11 +411,16 @@ export class RequestParser extends InputBuffer {
       ) {
         i = v + VERSION_LINE_BYTES; // the common case, checked in one go
       } else {
-        const error = this.checkVersionBytes(buf, v, i, scanEnd);
+        // A well-formed version we do not speak is refused as soon as it is read, before its
+        // CRLF is looked at: checking the line end first gave "HTTP/2.0x..." a 400 when it came
+        // whole and a 505 when cut after the version (found by the seeded fuzz).
+        const versionEnd = Math.min(scanEnd, v + VERSION_BYTES);
+        let error = this.checkVersionBytes(buf, v, i, versionEnd);
+        if (error !== null) return this.fail(error);
+        if (versionEnd === v + VERSION_BYTES && !isSupportedVersion(buf, v)) return this.fail(HTTP_ERROR.UNSUPPORTED_VERSION);
+        error = this.checkVersionBytes(buf, v, i > versionEnd ? i : versionEnd, scanEnd);
         if (error !== null) return this.fail(error);
         i = Math.min(scanEnd, v + VERSION_LINE_BYTES);
-        // A well-formed version we do not speak is refused as soon as it is read, before its CRLF.
-        if (i >= v + VERSION_BYTES && !isSupportedVersion(buf, v)) return this.fail(HTTP_ERROR.UNSUPPORTED_VERSION);
         if (i < v + VERSION_LINE_BYTES) return this.needMoreHead(i - start, scanEnd === budgetEnd);
       }
       const error = this.checkRequestLine(buf, start, v);
@@ -458,6 +506,7 @@ export class RequestParser extends InputBuffer {
     const targetStart = start + this.methodEnd + 1;
     const targetEnd = start + this.targetEnd;
     const first = buf[targetStart];
+    this.authorityStart = -1;
     if (method === 'CONNECT') {
       // RFC 9112 §3.2.3: CONNECT takes authority-form and only it.
       return isValidAuthorityForm(buf, targetStart, targetEnd) ? null : HTTP_ERROR.INVALID_URL;
@@ -476,7 +525,17 @@ export class RequestParser extends InputBuffer {
     while (i < targetEnd && SCHEME[buf[i] as number] === 1) i++;
     const hasAuthority =
       i + 3 < targetEnd && buf[i] === CH.COLON && buf[i + 1] === CH.SLASH && buf[i + 2] === CH.SLASH && buf[i + 3] !== CH.SLASH;
-    return hasAuthority ? null : HTTP_ERROR.INVALID_URL;
+    if (!hasAuthority) return HTTP_ERROR.INVALID_URL;
+    // The authority runs to the path or the query (a fragment cannot be here: '#' is not a target byte).
+    const authorityStart = i + 3;
+    let authorityEnd = authorityStart;
+    while (authorityEnd < targetEnd && buf[authorityEnd] !== CH.SLASH && buf[authorityEnd] !== CH.QUESTION) authorityEnd++;
+    // It stands in for Host, so it must be a valid one; userinfo ("user:pass@host") is
+    // deprecated in http(s) URIs and a recipient SHOULD treat it as an error (RFC 9110 §4.2.4).
+    if (authorityEnd === authorityStart || !isValidHostValue(buf, authorityStart, authorityEnd)) return HTTP_ERROR.INVALID_URL;
+    this.authorityStart = authorityStart - start;
+    this.authorityEnd = authorityEnd - start;
+    return null;
   }
 
   /** Act on the fields that matter to framing and routing, picked out by name length first. */
@@ -542,6 +601,10 @@ export class RequestParser extends InputBuffer {
     if (bodyLength > this.limits.maxBodyBytes) return this.fail(HTTP_ERROR.BODY_TOO_LARGE);
 
     const buf = this.buf;
+    // RFC 9112 §3.2.2: with an absolute-form target, its authority is the host, whatever Host says.
+    const absolute = this.authorityStart >= 0;
+    const hostStart = absolute ? this.authorityStart : this.hostStart;
+    const hostEnd = absolute ? this.authorityEnd : this.hostEnd;
     const request = new ParsedRequest(
       method,
       decodeLatin1(buf, start + this.methodEnd + 1, start + this.targetEnd),
@@ -549,9 +612,13 @@ export class RequestParser extends InputBuffer {
       buf,
       start + this.fieldsStart,
       start + headLength - 2,
-      this.hostStart < 0 ? -1 : start + this.hostStart,
-      start + this.hostEnd,
+      hostStart < 0 ? -1 : start + hostStart,
+      start + hostEnd,
     );
+    if (absolute) {
+      const path = decodeLatin1(buf, start + this.authorityEnd, start + this.targetEnd);
+      request.path = path.length === 0 || path.charCodeAt(0) !== CH.SLASH ? `/${path}` : path;
+    }
     request.contentLength = bodyLength;
     request.chunked = chunked;
     const options = this.connectionOptions;
@@ -565,16 +632,17 @@ export class RequestParser extends InputBuffer {
     this.current = request;
     this.request = request;
     if (chunked) {
-      this.chunks.start(true, {
-        maxBodyBytes: this.limits.maxBodyBytes,
-        // Trailers count against the same limits as the headers.
-        maxTrailerBytes: this.limits.maxHeadBytes - headLength,
-        maxTrailers: this.limits.maxHeaders - this.headerCount,
-      });
+      const budget = this.chunkBudget;
+      budget.maxBodyBytes = this.limits.maxBodyBytes;
+      // Trailers count against the same limits as the headers.
+      budget.maxTrailerBytes = this.limits.maxHeadBytes - headLength;
+      budget.maxTrailers = this.limits.maxHeaders - this.headerCount;
+      this.body.reset(this.limits.maxBodyBytes);
+      this.chunks.start(this.body, budget);
       this.phase = PHASE.BODY_CHUNKED;
     } else if (bodyLength > 0) {
       this.remaining = bodyLength;
-      this.pieces = [];
+      this.body.reset(bodyLength);
       this.phase = PHASE.BODY_LENGTH;
     } else {
       this.phase = PHASE.BODY_NONE;
@@ -589,19 +657,13 @@ export class RequestParser extends InputBuffer {
     const pos = this.pos;
     const available = this.end - pos;
     const remaining = this.remaining;
-    if (available >= remaining && this.pieces.length === 0) {
-      // The whole body is in the buffer: hand it out in place.
-      (this.current as ParsedRequest).body = this.buf.subarray(pos, pos + remaining);
-      this.pos = pos + remaining;
-      return this.completeMessage();
-    }
     const take = available < remaining ? available : remaining;
-    if (take > 0) this.pieces.push(this.buf.subarray(pos, pos + take));
+    // A body that is all in one piece ends up a view of it (no copy): BodyBuffer keeps the first.
+    if (take > 0) this.body.append(this.buf, pos, pos + take);
     this.pos = pos + take;
     this.remaining = remaining - take;
     if (this.remaining > 0) return PARSE.NEED_MORE;
-    (this.current as ParsedRequest).body = Buffer.concat(this.pieces);
-    this.pieces = [];
+    (this.current as ParsedRequest).body = this.body.take();
     return this.completeMessage();
   }
 
@@ -611,10 +673,8 @@ export class RequestParser extends InputBuffer {
     if (chunks.error !== null) return this.fail(chunks.error);
     if (!chunks.done) return PARSE.NEED_MORE;
     const request = this.current as ParsedRequest;
-    const pieces = chunks.pieces;
-    request.body = pieces.length === 0 ? null : pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces, chunks.decodedBytes);
+    request.body = this.body.take();
     request.trailers = chunks.trailers;
-    chunks.pieces = [];
     return this.completeMessage();
   }
 
@@ -641,6 +701,7 @@ export class RequestParser extends InputBuffer {
     this.phase = PHASE.ERROR;
     this.begun = false;
     this.discardInput();
+    this.body.take();
     return PARSE.ERROR;
   }
 }

@@ -17,6 +17,7 @@
  * Strict where framing is at stake (RFC 9112 §4, §6.3); it only counts body bytes unless built
  * with `{ keepBody: true }`, so a load generator pays nothing to look at bodies it ignores.
  */
+import { BodyBuffer } from './body-buffer.js';
 import { CH, REASON_PHRASE } from './byte-tables.js';
 import { ChunkedDecoder } from './chunked-decoder.js';
 import { DEFAULT_LIMITS, HTTP_ERROR, PARSE, type HttpErrorCode, type ParseStep, type ParserLimits } from './constants.js';
@@ -104,7 +105,8 @@ export class ResponseParser extends InputBuffer {
   private readonly lines = new FieldLineScanner();
   private readonly chunks = new ChunkedDecoder();
   private remaining = 0;
-  private pieces: Buffer[] = [];
+  /** Kept body bytes, copied (the caller reuses its read buffer) and coalesced: no view per piece. */
+  private readonly body = new BodyBuffer({ ownBytes: true });
   /** Pending expectations: true for a request whose response has no body (HEAD). */
   private readonly bodiless: boolean[] = [];
   private bodilessHead = 0;
@@ -129,6 +131,11 @@ export class ResponseParser extends InputBuffer {
    */
   expectResponseTo(method: string): void {
     this.bodiless.push(method === 'HEAD');
+  }
+
+  /** Bytes held: input not yet consumed plus the kept body's memory (at most twice the bytes received, plus a few hundred). */
+  get retainedBytes(): number {
+    return this.end - this.pos + this.body.retainedBytes;
   }
 
   /** True from the first byte of a response until it is complete (false after ERROR). */
@@ -322,7 +329,7 @@ export class ResponseParser extends InputBuffer {
     this.pos = start + headLength;
     this.current = response;
     this.response = response;
-    this.pieces = [];
+    this.body.reset(this.keepBody ? this.limits.maxBodyBytes : 0);
     this.noBodyExpected = this.bodilessHead < this.bodiless.length ? (this.bodiless[this.bodilessHead++] as boolean) : false;
     if (this.bodilessHead === this.bodiless.length) {
       this.bodiless.length = 0;
@@ -347,7 +354,7 @@ export class ResponseParser extends InputBuffer {
       if (codings.malformed || codings.chunkedNotLast) return this.fail(HTTP_ERROR.INVALID_TRANSFER_ENCODING);
       if (codings.chunkedLast) {
         response.chunked = true;
-        this.chunks.start(this.keepBody, {
+        this.chunks.start(this.keepBody ? this.body : null, {
           maxBodyBytes: this.keepBody ? this.limits.maxBodyBytes : Infinity,
           maxTrailerBytes: this.limits.maxHeadBytes - headLength,
           maxTrailers: this.limits.maxHeaders - this.headerCount,
@@ -387,11 +394,6 @@ export class ResponseParser extends InputBuffer {
     this.pos = chunks.decode(this.buf, this.pos, this.end);
     (this.current as ParsedResponse).bodyBytes += chunks.decodedBytes - before;
     if (chunks.error !== null) return this.fail(chunks.error);
-    if (this.keepBody && chunks.pieces.length > 0) {
-      // Copied now, before the caller can reuse the chunk they point into (see next()).
-      for (const piece of chunks.pieces) this.pieces.push(Buffer.from(piece));
-      chunks.pieces.length = 0;
-    }
     return chunks.done ? this.complete() : PARSE.NEED_MORE;
   }
 
@@ -409,15 +411,12 @@ export class ResponseParser extends InputBuffer {
   private takeBody(from: number, to: number): void {
     (this.current as ParsedResponse).bodyBytes += to - from;
     // Copied, not a subarray: the chunk may be reused by the caller (see next()).
-    if (this.keepBody) this.pieces.push(Buffer.from(this.buf.subarray(from, to)));
+    if (this.keepBody) this.body.append(this.buf, from, to);
   }
 
   private complete(): ParseStep {
     const response = this.current as ParsedResponse;
-    if (this.keepBody && this.pieces.length > 0) {
-      response.body = this.pieces.length === 1 ? (this.pieces[0] as Buffer) : Buffer.concat(this.pieces);
-      this.pieces = [];
-    }
+    if (this.keepBody) response.body = this.body.take();
     this.phase = PHASE.DONE;
     return PARSE.MESSAGE;
   }
@@ -426,6 +425,7 @@ export class ResponseParser extends InputBuffer {
     this.error = code;
     this.phase = PHASE.ERROR;
     this.discardInput();
+    this.body.take();
     return PARSE.ERROR;
   }
 }

@@ -17,7 +17,7 @@ export interface LoopModelOptions {
 
 export function createLoopModel(options: LoopModelOptions): ConcurrencyModel {
   const handler = (request: HttpRequest): HttpResponse | Promise<HttpResponse> => {
-    const call = matchRoute(request.method, request.target);
+    const call = matchRoute(request.method, request.path);
     if (!isRouteCall(call)) return call;
     if (call.route === ROUTE.UUID) return respondUuid(call, options.uuidStore);
     if (call.route === ROUTE.STATS) return respondJson(200, options.stats());

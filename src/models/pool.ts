@@ -24,14 +24,32 @@ export interface PoolModelOptions {
    * I/O; /work tasks run one after another on their worker either way.
    */
   tasksPerWorker: number;
+  /** Tasks that may wait for a worker; beyond it a request gets 503 + Retry-After. 0: no limit. */
+  maxQueue: number;
   db: { url: string; connections: number; timeoutMs: number | null } | null;
   stats: () => unknown;
+}
+
+/**
+ * piscina's own default queue is unbounded, and its 'auto' (workers²) is 4 on two cores.
+ * 64 per worker: with /work at its 1000 ms cap a full queue drains in about 64 s, near the
+ * server's 60 s response timeout, so nothing queued is kept waiting much past the point
+ * where it would get a 503 anyway; with fast tasks it is a queue no healthy server fills.
+ */
+const QUEUE_PER_WORKER = 64;
+
+/** The default queue bound for `workers` workers. */
+export function defaultMaxQueue(workers: number): number {
+  return QUEUE_PER_WORKER * workers;
 }
 
 export const POOL_MODEL_DEFAULTS = {
   workers: os.availableParallelism(),
   tasksPerWorker: 16,
+  maxQueue: defaultMaxQueue(os.availableParallelism()),
 } as const;
+
+const QUEUE_FULL = errorResponse(503, 'LAB_ERR_MODEL_POOL_QUEUE_FULL', 'every worker is busy and the queue is full: try again later', ['Retry-After', '1']);
 
 const WORKER_FILE = new URL('./pool-worker.js', import.meta.url).href;
 
@@ -55,6 +73,7 @@ export function createPoolModel(options: PoolModelOptions): ConcurrencyModel {
     workerData,
   });
   const dbReports = new Map<number, PoolSnapshot>();
+  let queueFull = 0;
   const channel = new BroadcastChannel(DB_STATS_CHANNEL);
   channel.onmessage = (event) => {
     const report = (event as unknown as { data: WorkerPoolReport }).data;
@@ -63,9 +82,14 @@ export function createPoolModel(options: PoolModelOptions): ConcurrencyModel {
   (channel as unknown as { unref(): void }).unref();
 
   const handler = (request: HttpRequest): HttpResponse | Promise<HttpResponse> => {
-    const call = matchRoute(request.method, request.target);
+    const call = matchRoute(request.method, request.path);
     if (!isRouteCall(call)) return call;
     if (call.route === ROUTE.STATS) return respondJson(200, options.stats());
+    // Refused here, before piscina would reject: a full queue is load, not a worker failure.
+    if (options.maxQueue > 0 && piscina.queueSize >= options.maxQueue) {
+      queueFull += 1;
+      return QUEUE_FULL;
+    }
     return piscina.run(call).catch((error: unknown) => errorResponse(500, 'LAB_ERR_MODEL_POOL', `worker failed: ${error instanceof Error ? error.message : String(error)}`));
   };
 
@@ -86,6 +110,8 @@ export function createPoolModel(options: PoolModelOptions): ConcurrencyModel {
         workers: piscina.threads.length,
         tasksPerWorker: options.tasksPerWorker,
         queueSize: piscina.queueSize,
+        maxQueue: options.maxQueue > 0 ? options.maxQueue : null,
+        queueFull,
         completed: piscina.completed,
         utilization: round(piscina.utilization),
         waitTime: summary(piscina.histogram.waitTime),

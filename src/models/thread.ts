@@ -113,7 +113,7 @@ export function createThreadModel(options: ThreadModelOptions): ConcurrencyModel
   };
 
   const handler = (request: HttpRequest, connectionId: number): HttpResponse | Promise<HttpResponse> => {
-    const call = matchRoute(request.method, request.target);
+    const call = matchRoute(request.method, request.path);
     if (!isRouteCall(call)) return call;
     if (call.route === ROUTE.STATS) return respondJson(200, options.stats());
     const thread = threads.get(connectionId);

@@ -8,10 +8,20 @@
  * - when `socket.write` reports a full buffer, reading stops until 'drain', and so does
  *   parsing ahead: a client that never reads cannot make the server buffer without bound;
  * - after a framing error the error response is the last thing sent (§9.6: the message
- *   boundary can no longer be trusted), then the connection closes.
+ *   boundary can no longer be trusted), then the connection closes;
+ * - a body the route will not read is refused with 413 as soon as the head says it is
+ *   coming (RFC 9110 §15.5.14), not buffered up to the server-wide limit;
+ * - "100 Continue" goes out only when every earlier response has been written: an interim
+ *   response ahead of them would be read as the answer to an earlier request (§9.3.2).
  *
- * Deadlines (idle, headers, whole request) are plain numbers compared by the server's
- * sweep each clock tick, so no request pays for a timer.
+ * Deadlines are plain numbers compared by the server's sweep each clock tick, so no request
+ * pays for a timer. Two run at once, one per direction:
+ * - reading: IDLE (keep-alive), HEADERS (slowloris), BODY (the whole request);
+ * - writing: RESPONSE (a handler that never answers), WRITE_STALL (a peer that takes none
+ *   of our bytes) and LINGER (after our FIN, a peer that never closes its side). Closing
+ *   is end() under allowHalfOpen, so without the last two a client that stops reading, or
+ *   never closes, held a descriptor, a FIN-WAIT-2 socket and (model thread) a thread and a
+ *   database connection for as long as it liked (issue 14).
  */
 import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -30,12 +40,20 @@ export type RequestHandler = (request: HttpRequest, connectionId: number) => Htt
 /** Why a connection's deadline is set, so the sweep knows what to do when it passes. */
 export const DEADLINE = {
   NONE: 0,
+  // The reading side (`deadline`, `deadlineKind`):
   /** Waiting for the next request on a kept-alive connection. */
   IDLE: 1,
   /** A request has begun; its head must complete. */
   HEADERS: 2,
   /** The head is in; the body must complete. */
   BODY: 3,
+  // The writing side (`writeDeadline`, `writeKind`):
+  /** The oldest request read is waiting for its handler. */
+  RESPONSE: 4,
+  /** socket.write is holding bytes the peer does not take. */
+  WRITE_STALL: 5,
+  /** Our side is closed; waiting for the peer to close its own. */
+  LINGER: 6,
 } as const;
 type DeadlineKind = (typeof DEADLINE)[keyof typeof DEADLINE];
 
@@ -51,6 +69,17 @@ interface PendingResponse {
 }
 
 const INTERNAL_ERROR = errorResponse(500, 'LAB_ERR_SERVER_HANDLER', 'the handler failed; see the server log');
+const RESPONSE_TIMEOUT = errorResponse(503, 'LAB_ERR_SERVER_RESPONSE_TIMEOUT', 'the server did not answer in time: try again later', ['Retry-After', '1']);
+
+/** RFC 9110 §15.2.1: the interim response that tells an Expect: 100-continue client to send its body. */
+const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
+
+/**
+ * A synchronous handler that ran this long makes the connection yield the event loop before
+ * its next pipelined request, so one client pipelining /work?ms=1000 cannot keep every other
+ * connection waiting 16 s (issue 14); ordinary requests take microseconds and never yield.
+ */
+const YIELD_AFTER_MS = 1;
 
 export class Connection {
   readonly socket: net.Socket;
@@ -71,8 +100,20 @@ export class Connection {
   private closing = false;
   /** socket.write said the kernel is not taking bytes as fast as we make them. */
   private writeBlocked = false;
+  /** Our side is closed (end() called): what is left is flushing and lingering. */
+  private ended = false;
+  /** An Expect: 100-continue that had to wait for earlier responses to be written. */
+  private continueOwed = false;
+  /** Reading is deferred to the next loop turn (after a slow synchronous handler). */
+  private yielded = false;
+  /** The body limit of the message being read, when its route lowered it; -1 otherwise. */
+  private bodyLimit = -1;
+  /** The reading side's deadline (IDLE, HEADERS, BODY). */
   deadline = 0;
   deadlineKind: DeadlineKind = DEADLINE.NONE;
+  /** The writing side's deadline (RESPONSE, WRITE_STALL, LINGER). */
+  writeDeadline = 0;
+  writeKind: DeadlineKind = DEADLINE.NONE;
 
   constructor(core: ServerCore, socket: net.Socket, id: number) {
     this.core = core;
@@ -83,6 +124,7 @@ export class Connection {
     this.stamps[STAGE.ACCEPTED] = this.acceptedAt;
     socket.on('data', this.onData);
     socket.on('drain', this.onDrain);
+    socket.on('finish', this.onFinish);
     socket.on('error', this.onError);
     socket.on('close', this.onClose);
     // A half-closed peer may still want its answers (RFC 9112 §9.6); we end our side after them.
@@ -96,10 +138,16 @@ export class Connection {
   }
 
   private readonly onData = (chunk: Buffer): void => {
+    // Once closing, bytes are read and dropped: the peer's FIN must still be seen.
     if (this.closing) return;
     if (!this.messageStarted) this.startMessage(performance.now());
     this.parser.feed(chunk);
-    this.readMessages();
+    if (!this.yielded) this.readMessages();
+  };
+
+  private readonly resumeAfterYield = (): void => {
+    this.yielded = false;
+    if (!this.closing && !this.socket.destroyed) this.readMessages();
   };
 
   private startMessage(at: number): void {
@@ -119,9 +167,19 @@ export class Connection {
         this.stamps[STAGE.HEAD_PARSED] = performance.now();
         const request = parser.request as HttpRequest;
         if (request.contentLength > 0 || request.chunked) {
+          const bodyLimit = this.core.bodyLimitFor(request);
+          if (bodyLimit < this.core.options.limits.maxBodyBytes) this.bodyLimit = bodyLimit;
+          if (!parser.limitBody(bodyLimit)) {
+            this.failFraming(parser.error as HttpErrorCode);
+            break;
+          }
           this.setDeadline(DEADLINE.BODY, this.core.options.requestTimeoutMs);
-          // RFC 9110 §10.1.1: a client that sent Expect: 100-continue waits for this before the body.
-          if (request.expectContinue && parser.bufferedBytes === 0) this.socket.write('HTTP/1.1 100 Continue\r\n\r\n');
+          // RFC 9110 §10.1.1: a client that sent Expect: 100-continue waits for this before the
+          // body; with responses still owed ahead of it, it must wait for them (writeReady).
+          if (request.expectContinue && parser.bufferedBytes === 0) {
+            if (this.pending.length === 0) this.socket.write(CONTINUE);
+            else this.continueOwed = true;
+          }
         }
         continue;
       }
@@ -133,10 +191,21 @@ export class Connection {
         // After a request that asked to close, or once the server is shutting down, this is
         // the last message read: its answer will carry Connection: close.
         if (!request.keepAlive || this.core.draining) this.closing = true;
+        this.continueOwed = false;
+        this.bodyLimit = -1;
         this.dispatch(request);
         // Bytes of the next pipelined request are already here: it began when they arrived.
         this.messageStarted = false;
-        if (parser.bufferedBytes > 0 && !this.closing) this.startMessage(now);
+        if (parser.bufferedBytes > 0 && !this.closing) {
+          this.startMessage(now);
+          // A stale HANDLER_DONE (async handler) is older than `now`, so this reads only a
+          // synchronous handler that just ran long: let other connections have the loop.
+          if ((this.stamps[STAGE.HANDLER_DONE] as number) - now >= YIELD_AFTER_MS) {
+            this.yielded = true;
+            setImmediate(this.resumeAfterYield);
+            break;
+          }
+        }
         continue;
       }
       this.failFraming(parser.error as HttpErrorCode);
@@ -168,6 +237,7 @@ export class Connection {
     }
     const slot: PendingResponse = { request, response: null, stamps: this.stamps.slice(), closeAfter: false };
     this.pending.push(slot);
+    if (this.writeKind === DEADLINE.NONE) this.setWriteDeadline(DEADLINE.RESPONSE, this.core.options.responseTimeoutMs);
     if (result instanceof Promise) {
       result.then(
         (response) => this.complete(slot, response),
@@ -198,6 +268,15 @@ export class Connection {
       this.writeResponse(slot.request, slot.response as HttpResponse, slot.stamps, slot.closeAfter);
     }
     if (batch) this.socket.uncork();
+    // Every earlier response is written: a waiting Expect: 100-continue may be answered now,
+    // if its body has still not started to arrive.
+    if (this.continueOwed && pending.length === 0 && !this.ended) {
+      this.continueOwed = false;
+      if (this.deadlineKind === DEADLINE.BODY && this.parser.bufferedBytes === 0) this.socket.write(CONTINUE);
+    }
+    // The head of the line changed: its RESPONSE deadline starts now.
+    if (this.writeKind === DEADLINE.RESPONSE) this.writeKind = DEADLINE.NONE;
+    this.updateWriteDeadline();
     // Room in the pipeline again: carry on with requests already buffered.
     if (!this.closing && !this.writeBlocked) {
       if (this.parser.bufferedBytes > 0) this.readMessages();
@@ -226,20 +305,61 @@ export class Connection {
     // writableLength 0: every byte went to the kernel inside write(), so it is flushed now.
     if (this.socket.writableLength === 0) {
       stamps[STAGE.FLUSHED] = performance.now();
-      if (request !== null) core.timings.record(stamps, this.requestsServed === 1, request.method, request.target, response.status);
+      if (request !== null) core.timings.record(stamps, this.requestsServed === 1, request.method, response.status);
     } else if (request !== null) {
       this.unflushed.push({ request, response, stamps: stamps === this.stamps ? stamps.slice() : stamps, closeAfter: false });
     }
     if (!ok) {
       this.writeBlocked = true;
       this.socket.pause();
+      this.updateWriteDeadline();
     }
     if (!keepAlive) {
       this.closing = true;
       this.pending.length = 0;
       this.deadlineKind = DEADLINE.NONE;
-      this.socket.end();
+      this.endOurSide();
     }
+  }
+
+  /**
+   * Send our FIN after what is queued, then linger: read and drop what the peer still sends
+   * (so its FIN is seen and our last answer is not turned into a reset by unread bytes, RFC
+   * 9112 §9.6), and destroy the socket if the peer has not closed by the deadline.
+   */
+  private endOurSide(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.continueOwed = false;
+    this.socket.end();
+    if (this.socket.isPaused()) this.socket.resume();
+    this.updateWriteDeadline();
+  }
+
+  /**
+   * The writing side's deadline follows from the state: after our FIN, WRITE_STALL while
+   * bytes are unflushed and LINGER once they are; before it, WRITE_STALL while writes are
+   * blocked, RESPONSE while the oldest request waits for its handler. A kind that is already
+   * set keeps its deadline: it runs from when that wait began.
+   */
+  private updateWriteDeadline(): void {
+    const options = this.core.options;
+    if (this.ended) {
+      if (this.socket.writableLength > 0) this.setWriteDeadline(DEADLINE.WRITE_STALL, options.writeTimeoutMs);
+      else this.setWriteDeadline(DEADLINE.LINGER, options.lingerTimeoutMs);
+    } else if (this.writeBlocked) {
+      this.setWriteDeadline(DEADLINE.WRITE_STALL, options.writeTimeoutMs);
+    } else if (this.pending.length > 0 && (this.pending[0] as PendingResponse).response === null) {
+      this.setWriteDeadline(DEADLINE.RESPONSE, options.responseTimeoutMs);
+    } else {
+      this.writeKind = DEADLINE.NONE;
+    }
+  }
+
+  private setWriteDeadline(kind: DeadlineKind, afterMs: number): void {
+    if (this.writeKind === kind) return;
+    this.writeKind = afterMs > 0 ? kind : DEADLINE.NONE;
+    this.writeDeadline = this.core.clock.now + afterMs;
   }
 
   private readonly onDrain = (): void => {
@@ -247,14 +367,23 @@ export class Connection {
     for (const slot of this.unflushed) {
       slot.stamps[STAGE.FLUSHED] = now;
       const request = slot.request as HttpRequest;
-      this.core.timings.record(slot.stamps, false, request.method, request.target, (slot.response as HttpResponse).status);
+      this.core.timings.record(slot.stamps, false, request.method, (slot.response as HttpResponse).status);
     }
     this.unflushed = [];
     if (!this.writeBlocked) return;
     this.writeBlocked = false;
+    // The peer took our bytes: a stall deadline ends here.
+    if (this.writeKind === DEADLINE.WRITE_STALL) this.writeKind = DEADLINE.NONE;
+    this.updateWriteDeadline();
     if (this.closing) return;
     this.readMessages();
     if (!this.writeBlocked && this.pending.length < this.core.options.maxPipelineDepth) this.socket.resume();
+  };
+
+  /** Everything queued has gone to the kernel after our FIN: now wait for the peer's. */
+  private readonly onFinish = (): void => {
+    if (this.writeKind === DEADLINE.WRITE_STALL) this.writeKind = DEADLINE.NONE;
+    this.updateWriteDeadline();
   };
 
   /** A framing error: answer it after whatever is still in flight, then close. */
@@ -262,14 +391,36 @@ export class Connection {
     this.core.countParseError(code);
     this.closing = true;
     this.deadlineKind = DEADLINE.NONE;
-    const slot: PendingResponse = { request: null, response: responseForParseError(code, this.core.options.limits), stamps: this.stamps.slice(), closeAfter: true };
+    const limits = this.core.options.limits;
+    // A body over its route's own limit names that limit ("this request takes no body").
+    const response = responseForParseError(code, this.bodyLimit < 0 ? limits : { ...limits, maxBodyBytes: this.bodyLimit });
+    const slot: PendingResponse = { request: null, response, stamps: this.stamps.slice(), closeAfter: true };
     this.pending.push(slot);
     this.socket.pause();
     this.writeReady();
   }
 
-  /** Called by the server's sweep when the deadline has passed. */
-  expire(): void {
+  /** Called by the server's sweep when a deadline has passed. */
+  expire(now: number): void {
+    const writeKind = this.writeKind;
+    if (writeKind !== DEADLINE.NONE && now >= this.writeDeadline) {
+      this.writeKind = DEADLINE.NONE;
+      if (writeKind === DEADLINE.RESPONSE) {
+        // The handler may still answer later; that answer is dropped (pending is cleared).
+        this.core.counters.responseTimeouts += 1;
+        this.closing = true;
+        this.deadlineKind = DEADLINE.NONE;
+        this.pending.length = 0;
+        this.writeResponse(null, RESPONSE_TIMEOUT, this.stamps, true);
+        return;
+      }
+      // A peer that takes nothing we send, or never closes its side: nothing more to say.
+      if (writeKind === DEADLINE.WRITE_STALL) this.core.counters.writeTimeouts += 1;
+      else this.core.counters.lingerTimeouts += 1;
+      this.destroy();
+      return;
+    }
+    if (now < this.deadline) return;
     const kind = this.deadlineKind;
     this.deadlineKind = DEADLINE.NONE;
     if (kind === DEADLINE.IDLE) {
@@ -289,7 +440,7 @@ export class Connection {
   close(): void {
     this.closing = true;
     this.deadlineKind = DEADLINE.NONE;
-    this.socket.end();
+    this.endOurSide();
   }
 
   destroy(): void {

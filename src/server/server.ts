@@ -8,6 +8,7 @@ import net from 'node:net';
 import { readProcText } from '../metrics/procfs.js';
 import { LAB_ERR, LabError, errnoCode } from '../errors.js';
 import type { HttpErrorCode } from '../http/constants.js';
+import type { HttpRequest } from '../http/request-parser.js';
 import { CoarseClock } from './clock.js';
 import { Connection, DEADLINE, type RequestHandler } from './connection.js';
 import { DEFAULT_SERVER_OPTIONS, type ServerOptions } from './options.js';
@@ -23,6 +24,11 @@ export interface ServerHooks {
   onConnectionOpened?(connectionId: number): HttpResponse | null;
   /** A connection is gone, whoever closed it. */
   onConnectionClosed?(connectionId: number): void;
+  /**
+   * The most body bytes this request's route will read, asked once its head announces a
+   * body; more is refused with 413 before it is read. Default: the server's maxBodyBytes.
+   */
+  bodyLimit?(request: HttpRequest): number;
 }
 
 export interface ServerCounters {
@@ -32,8 +38,30 @@ export interface ServerCounters {
   requests: number;
   idleTimeouts: number;
   requestTimeouts: number;
+  /** Answered 503 because the handler had not answered within responseTimeoutMs. */
+  responseTimeouts: number;
+  /** Destroyed because the peer took none of our bytes for writeTimeoutMs. */
+  writeTimeouts: number;
+  /** Destroyed because the peer had not closed its side lingerTimeoutMs after we closed ours. */
+  lingerTimeouts: number;
   socketErrors: number;
   handlerErrors: number;
+}
+
+/** The limits in force, as /stats shows them: null where a limit is off. */
+export interface ServerLimits {
+  maxConnections: number | null;
+  maxPipelineDepth: number;
+  headersTimeoutMs: number | null;
+  requestTimeoutMs: number | null;
+  keepAliveTimeoutMs: number | null;
+  responseTimeoutMs: number | null;
+  writeTimeoutMs: number | null;
+  lingerTimeoutMs: number | null;
+  maxHeadBytes: number;
+  maxHeaders: number;
+  maxTargetBytes: number;
+  maxBodyBytes: number;
 }
 
 export interface BacklogInfo {
@@ -52,7 +80,18 @@ export interface ServerStats {
   keeperPid: number | null;
   uptimeMs: number;
   draining: boolean;
-  connections: { open: number; total: number; rejected: number; idleTimeouts: number; requestTimeouts: number; socketErrors: number };
+  limits: ServerLimits;
+  connections: {
+    open: number;
+    total: number;
+    rejected: number;
+    idleTimeouts: number;
+    requestTimeouts: number;
+    responseTimeouts: number;
+    writeTimeouts: number;
+    lingerTimeouts: number;
+    socketErrors: number;
+  };
   /** accept(2) failures Node reported, by errno (EMFILE mostly does not get here: see listenHere). */
   acceptErrors: Record<string, number>;
   requests: { total: number; byStatus: Record<string, number>; parseErrors: Record<string, number>; handlerErrors: number };
@@ -83,6 +122,9 @@ export class LabServer {
     requests: 0,
     idleTimeouts: 0,
     requestTimeouts: 0,
+    responseTimeouts: 0,
+    writeTimeouts: 0,
+    lingerTimeouts: 0,
     socketErrors: 0,
     handlerErrors: 0,
   };
@@ -173,7 +215,7 @@ export class LabServer {
       // socket does not linger half-closed; destroying at once could turn our answer into
       // a reset if the client's request arrives after it (RFC 9112 §9.6 lingering close).
       socket.resume();
-      setTimeout(() => socket.destroy(), 5_000).unref();
+      setTimeout(() => socket.destroy(), this.options.lingerTimeoutMs > 0 ? this.options.lingerTimeoutMs : 5_000).unref();
       socket.end(serializeResponse(OVER_CAPACITY, { date: this.clock.httpDate, versionMinor: 1, keepAlive: false, head: false }));
       return;
     }
@@ -187,6 +229,13 @@ export class LabServer {
     this.connections.delete(connection);
     this.hooks.onConnectionClosed?.(connection.id);
     if (this.draining && this.connections.size === 0) this.allClosed?.();
+  }
+
+  /** The most body bytes `request` may bring (see ServerHooks.bodyLimit). */
+  bodyLimitFor(request: HttpRequest): number {
+    const limit = this.options.limits.maxBodyBytes;
+    const route = this.hooks.bodyLimit?.(request);
+    return route === undefined || route > limit ? limit : route;
   }
 
   countResponse(status: number): void {
@@ -217,14 +266,34 @@ export class LabServer {
   private sweepDeadlines(now: number): void {
     const overdue: Connection[] = [];
     for (const connection of this.connections) {
-      if (connection.deadlineKind !== DEADLINE.NONE && now >= connection.deadline) overdue.push(connection);
+      if (isOverdue(connection, now)) overdue.push(connection);
     }
     if (overdue.length === 0) return;
     setImmediate(() => {
       for (const connection of overdue) {
-        if (!connection.socket.destroyed && connection.deadlineKind !== DEADLINE.NONE && now >= connection.deadline) connection.expire();
+        if (!connection.socket.destroyed && isOverdue(connection, now)) connection.expire(now);
       }
     });
+  }
+
+  /** The limits in force (null: off), for /stats and the listening banner. */
+  limits(): ServerLimits {
+    const o = this.options;
+    const orOff = (value: number): number | null => (value > 0 ? value : null);
+    return {
+      maxConnections: orOff(o.maxConnections),
+      maxPipelineDepth: o.maxPipelineDepth,
+      headersTimeoutMs: orOff(o.headersTimeoutMs),
+      requestTimeoutMs: orOff(o.requestTimeoutMs),
+      keepAliveTimeoutMs: orOff(o.keepAliveTimeoutMs),
+      responseTimeoutMs: orOff(o.responseTimeoutMs),
+      writeTimeoutMs: orOff(o.writeTimeoutMs),
+      lingerTimeoutMs: orOff(o.lingerTimeoutMs),
+      maxHeadBytes: o.limits.maxHeadBytes,
+      maxHeaders: o.limits.maxHeaders,
+      maxTargetBytes: o.limits.maxTargetBytes,
+      maxBodyBytes: o.limits.maxBodyBytes,
+    };
   }
 
   stats(): ServerStats {
@@ -240,12 +309,16 @@ export class LabServer {
       keeperPid: this.keeperPid,
       uptimeMs: Date.now() - this.startedAt,
       draining: this.draining,
+      limits: this.limits(),
       connections: {
         open: this.connections.size,
         total: this.counters.connectionsTotal,
         rejected: this.counters.connectionsRejected,
         idleTimeouts: this.counters.idleTimeouts,
         requestTimeouts: this.counters.requestTimeouts,
+        responseTimeouts: this.counters.responseTimeouts,
+        writeTimeouts: this.counters.writeTimeouts,
+        lingerTimeouts: this.counters.lingerTimeouts,
         socketErrors: this.counters.socketErrors,
       },
       acceptErrors: Object.fromEntries(this.acceptErrors),
@@ -255,7 +328,7 @@ export class LabServer {
         parseErrors: Object.fromEntries(this.parseErrors),
         handlerErrors: this.counters.handlerErrors,
       },
-      stages: { window: this.timings.count, intervals: this.timings.summarize(), last: this.timings.lastTrace() },
+      stages: { window: this.timings.count, intervals: this.timings.summarize(this.clock.now), last: this.timings.lastTrace() },
     };
   }
 
@@ -315,6 +388,10 @@ export class LabServer {
     })();
     return this.closing;
   }
+}
+
+function isOverdue(connection: Connection, now: number): boolean {
+  return (connection.deadlineKind !== DEADLINE.NONE && now >= connection.deadline) || (connection.writeKind !== DEADLINE.NONE && now >= connection.writeDeadline);
 }
 
 function describeListenError(error: unknown, host: string, port: number): LabError {

@@ -94,7 +94,6 @@ const HOST_ONLY = [
   'uri.md#`host:port` terminated by a query string',
   'uri.md#Query URL with vertical bar character',
   'uri.md#`host:port` terminated by a space',
-  'uri.md#`host:port` and basic auth',
 ];
 
 const FRAGMENT = 'the target carries a fragment ("#hey"), which is never part of a request-target (RFC 9112 §3.2.1), so it is refused first';
@@ -124,6 +123,7 @@ export const DIFFERENCES: readonly Difference[] = [
   stricter('method.md#ANNOUNCE request with RTSP', E.INVALID_VERSION, 'RTSP/1.0 is not an HTTP-version (RFC 9112 §2.3): this server speaks HTTP only.'),
   stricter('sample.md#No HTTP version', E.INVALID_VERSION, 'An HTTP/0.9 request-line (no version) is not request-line = method SP request-target SP HTTP-version (RFC 9112 §3).'),
   stricter('uri.md#Fragment in URI', E.INVALID_URL, 'A fragment is never part of a request-target (RFC 9112 §3.2.1, origin-form = absolute-path [ "?" query ]); a hop that strips it and one that keeps it could route differently.'),
+  stricter('uri.md#`host:port` and basic auth', E.INVALID_URL, 'An absolute-form target routes by its authority, which stands in for Host (RFC 9112 §3.2.2); userinfo there ("user:pass@host") is deprecated and a recipient SHOULD treat it as an error (RFC 9110 §4.2.4).'),
   stricter('transfer-encoding.md#POST with `chunked` as last transfer-encoding', E.INVALID_URL, `${FRAGMENT}; the body would be refused next: "deflate, chunked" lists a coding we do not implement (RFC 9112 §6.1: 501).`),
   stricter('transfer-encoding.md#POST with `chunked` as last transfer-encoding (multiple headers)', E.INVALID_URL, `${FRAGMENT}; then "deflate" before "chunked" would get 501 (RFC 9112 §6.1).`),
 

@@ -10,6 +10,7 @@ import { RequestParser, type HttpRequest, type ParserLimits, type ParserOptions 
 export interface SeenRequest {
   method: string;
   target: string;
+  path: string;
   versionMinor: number;
   headers: string[];
   host: string | null;
@@ -33,6 +34,7 @@ export function snapshotRequest(request: HttpRequest): SeenRequest {
   return {
     method: request.method,
     target: request.target,
+    path: request.path,
     versionMinor: request.versionMinor,
     headers: [...request.headers],
     host: request.host,

@@ -39,6 +39,8 @@ for (const [args, pattern] of [
   [['--keep-alive-timeout', 'soon'], /--keep-alive-timeout must be a duration/],
   [['--model', 'fork'], /--model must be one of/],
   [['--frobnicate'], /Unknown option '--frobnicate'/],
+  [['--linger-timeout', 'never'], /--linger-timeout must be a duration/],
+  [['--max-queue', '5'], /--max-queue applies to --model pool/],
 ] as const) {
   test(`serve rejects ${args.join(' ')} with exit 2`, async () => {
     const result = await runCli(['serve', ...args]);
@@ -53,6 +55,12 @@ test('--help lists every flag the command accepts', async () => {
   assert.equal(result.code, 0);
   for (const flag of ['--host', '--port', '--backlog', '--accept-rate', '--max-connections', '--headers-timeout', '--keep-alive-timeout', '--model', '--workers', '--max-threads', '--db', '--pool', '--pool-timeout']) {
     assert.ok(result.stdout.includes(flag), `--help does not mention ${flag}`);
+  }
+  // Issue 14: every limit on what clients hold, with its default (and "off" where it can be off).
+  for (const flag of ['--max-connections N|off', '--request-timeout MS|off', '--response-timeout MS|off', '--write-timeout MS|off', '--linger-timeout MS|off', '--max-pipeline N', '--max-queue N|off']) {
+    const line = result.stdout.split('\n').findIndex((l) => l.includes(flag));
+    assert.ok(line >= 0, `--help does not mention ${flag}`);
+    assert.match(result.stdout.split('\n').slice(line, line + 4).join(' '), /default/, `${flag} shows no default`);
   }
   const top = await runCli(['--help']);
   assert.match(top.stdout, /serve\s+run the hand-written/);
@@ -94,6 +102,23 @@ test('--accept-rate: connections wait in the kernel accept queue and are taken a
     c.end();
   } finally {
     for (const socket of clients) socket.destroy();
+    assert.equal((await serve.stop()).code, 0);
+  }
+});
+
+test('limits can be turned off explicitly, and /stats shows what is in force', async () => {
+  const serve = await startServe(['--max-connections', 'off', '--linger-timeout', 'off', '--write-timeout', '2s', '--max-pipeline', '4']);
+  try {
+    const c = await connectRaw(serve.port);
+    await c.write('GET /stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n');
+    const text = await c.closed;
+    const stats = JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)) as { limits: Record<string, number | null> };
+    assert.equal(stats.limits.maxConnections, null);
+    assert.equal(stats.limits.lingerTimeoutMs, null);
+    assert.equal(stats.limits.writeTimeoutMs, 2000);
+    assert.equal(stats.limits.maxPipelineDepth, 4);
+    assert.equal(stats.limits.responseTimeoutMs, 60_000);
+  } finally {
     assert.equal((await serve.stop()).code, 0);
   }
 });
