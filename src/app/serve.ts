@@ -24,7 +24,14 @@ export interface ServeOptions {
   /** Model thread: most connection threads at once. */
   maxThreads: number;
   /** null: no database; /uuid answers 503. */
-  db: { target: DatabaseTarget; poolSize: number; poolTimeoutMs: number | null } | null;
+  db: {
+    target: DatabaseTarget;
+    poolSize: number;
+    /** The three database bounds (db/limits.ts); null turns one off. */
+    poolTimeoutMs: number | null;
+    poolQueue: number | null;
+    statementTimeoutMs: number | null;
+  } | null;
   log: (line: string) => void;
 }
 
@@ -49,6 +56,8 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
           db: options.db.target,
           poolSize: mainPoolUsed ? options.db.poolSize : 1,
           poolTimeoutMs: options.db.poolTimeoutMs,
+          poolQueue: options.db.poolQueue,
+          statementTimeoutMs: options.db.statementTimeoutMs,
           prewarm: mainPoolUsed,
           log: options.log,
         });
@@ -73,7 +82,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
           workers: options.workers,
           tasksPerWorker: POOL_MODEL_DEFAULTS.tasksPerWorker,
           maxQueue: options.maxQueue ?? defaultMaxQueue(options.workers),
-          db: database === null || options.db === null ? null : { url: database.url, connections: options.db.poolSize, timeoutMs: options.db.poolTimeoutMs },
+          db: database === null || options.db === null ? null : { url: database.url, connections: options.db.poolSize, timeoutMs: options.db.poolTimeoutMs, maxWaiting: options.db.poolQueue },
           stats,
         });
         break;
@@ -118,5 +127,5 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
  */
 export function databaseStats(database: Database, mainPoolUsed: boolean): Record<string, unknown> {
   const { url: _url, ...stats } = database.stats() as unknown as Record<string, unknown>;
-  return mainPoolUsed ? stats : { embedded: database.embedded !== null, connectionsIn: 'worker threads (see model)' };
+  return mainPoolUsed ? stats : { embedded: database.embedded !== null, ...database.limits, connectionsIn: 'worker threads (see model)' };
 }

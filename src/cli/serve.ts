@@ -3,8 +3,8 @@
  */
 import { DEFAULT_LIMITS } from '../http/request-parser.js';
 import { DEFAULT_SERVER_OPTIONS } from '../server/options.js';
-import { startServe } from '../app/serve.js';
-import { POOL_DEFAULTS, resolveDatabaseTarget } from '../db/index.js';
+import { startServe, type ServeOptions } from '../app/serve.js';
+import { DB_LIMIT_OFF, DB_LIMITS, POOL_DEFAULTS, resolveDatabaseTarget, resolveDbLimits } from '../db/index.js';
 import { MODEL, type ModelName } from '../models/model.js';
 import { defaultMaxQueue, POOL_MODEL_DEFAULTS } from '../models/pool.js';
 import { THREAD_MODEL_DEFAULTS } from '../models/thread.js';
@@ -79,8 +79,13 @@ Database (for /uuid/:id; without one, /uuid answers 503):
                            a postgresql:// URL: use that server (default: $DATABASE_URL)
   --pool N                 connections in the pool (default 20); model pool: shared out
                            among the workers; model thread: unused, each thread has its own
-  --pool-timeout MS        fail a request with 503 + Retry-After when no connection is free
-                           within MS (default: wait without bound, as the seed did)
+  --pool-timeout MS|off    fail a request with 503 + Retry-After when no connection is free
+                           within MS (default ${DB_LIMITS.ACQUIRE_TIMEOUT_MS}, Npgsql's; off: wait without bound)
+  --pool-queue N|off       at most N requests wait for a connection, per pool; the next one
+                           gets 503 + Retry-After at once (default ${DB_LIMITS.MAX_WAITING}; off: no bound)
+  --statement-timeout MS|off
+                           Postgres cancels a query running longer, answered 503 (default
+                           ${DB_LIMITS.STATEMENT_TIMEOUT_MS}, Npgsql's Command Timeout; off: none)
 
 Observing:
   --monitor                a live panel on stderr (a terminal): CPU, RSS, FDs, threads, context
@@ -123,6 +128,8 @@ const OPTIONS = {
   db: { type: 'string' },
   pool: { type: 'string' },
   'pool-timeout': { type: 'string' },
+  'pool-queue': { type: 'string' },
+  'statement-timeout': { type: 'string' },
 } as const;
 
 const MODELS: readonly ModelName[] = [MODEL.LOOP, MODEL.POOL, MODEL.THREAD];
@@ -142,7 +149,7 @@ function offOrDuration(values: Record<string, unknown>, name: string, fallbackMs
  */
 async function runClusterPrimary(options: {
   size: number;
-  db: { target: string; poolSize: number; poolTimeoutMs: number | null } | null;
+  db: ServeOptions['db'];
   model: ModelName;
   /** The primary listens (round-robin) with the backlog the workers ask for. */
   backlog: number;
@@ -152,7 +159,7 @@ async function runClusterPrimary(options: {
   let database: Database | null = null;
   if (options.db?.target === 'embedded') {
     // The primary only needs the cluster up and seeded; its pool stays at one connection.
-    database = await openDatabase({ db: 'embedded', poolSize: 1, prewarm: false, log: options.log });
+    database = await openDatabase({ db: 'embedded', poolSize: 1, prewarm: false, statementTimeoutMs: options.db.statementTimeoutMs, log: options.log });
     options.log(database.describe());
   }
   const env = database === null ? {} : { [CLUSTER_ENV.DB_URL]: database.url };
@@ -213,17 +220,27 @@ export const command: Command = {
     // A worker of a cluster uses the database its primary started, never one of its own.
     const clusterDbUrl = isClusterWorker() ? process.env[CLUSTER_ENV.DB_URL] : undefined;
     const dbTarget = clusterDbUrl !== undefined && clusterDbUrl !== '' ? clusterDbUrl : resolveDatabaseTarget(stringFlag(values, 'db'));
-    const poolTimeoutText = stringFlag(values, 'pool-timeout');
-    if (dbTarget === null && (stringFlag(values, 'pool') !== undefined || poolTimeoutText !== undefined)) {
-      throw usageError('--pool and --pool-timeout need a database: add --db embedded or --db postgresql://...');
-    }
-    const db =
+    const dbFlags = ['pool', 'pool-timeout', 'pool-queue', 'statement-timeout'].filter((name) => stringFlag(values, name) !== undefined);
+    if (dbTarget === null && dbFlags.length > 0) throw usageError(`--${dbFlags[0]} needs a database: add --db embedded or --db postgresql://...`);
+    /** A bound's flag: undefined when absent (the default applies), null for `off`. */
+    const limitFlag = (name: string, parse: (text: string) => number): number | null | undefined => {
+      const text = stringFlag(values, name);
+      return text === undefined ? undefined : text === DB_LIMIT_OFF ? null : parse(text);
+    };
+    const limits = resolveDbLimits({
+      acquireTimeoutMs: limitFlag('pool-timeout', (t) => parseDurationFlag('pool-timeout', t, 0, 'ms')),
+      maxWaiting: limitFlag('pool-queue', (t) => parseIntegerFlag('pool-queue', t, DB_LIMITS.MAX_WAITING, 1, 10_000_000)),
+      statementTimeoutMs: limitFlag('statement-timeout', (t) => parseDurationFlag('statement-timeout', t, 0, 'ms')),
+    });
+    const db: ServeOptions['db'] =
       dbTarget === null
         ? null
         : {
             target: dbTarget,
             poolSize: parseIntegerFlag('pool', stringFlag(values, 'pool'), POOL_DEFAULTS.SIZE, 1, 10_000),
-            poolTimeoutMs: poolTimeoutText === undefined ? null : parseDurationFlag('pool-timeout', poolTimeoutText, 0, 'ms'),
+            poolTimeoutMs: limits.acquireTimeoutMs,
+            poolQueue: limits.maxWaiting,
+            statementTimeoutMs: limits.statementTimeoutMs,
           };
     const workersText = stringFlag(values, 'workers');
     const maxThreadsText = stringFlag(values, 'max-threads');

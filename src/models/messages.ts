@@ -15,6 +15,8 @@ export interface PoolWorkerData {
   /** This worker's share of --pool. */
   dbConnections: number;
   dbTimeoutMs: number | null;
+  /** Most lookups queued for one of this worker's connections (null: no bound). */
+  dbMaxWaiting: number | null;
 }
 
 /** A piscina task is a RouteCall; the result is the HttpResponse. */

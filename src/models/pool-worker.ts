@@ -22,7 +22,7 @@ const data = workerData as PoolWorkerData;
 let pool: ConnectionPool | null = null;
 
 function openPool(url: string): ConnectionPool {
-  const opened = createPool({ url, size: data.dbConnections, acquireTimeoutMs: data.dbTimeoutMs, driver: DRIVER.JS });
+  const opened = createPool({ url, size: data.dbConnections, acquireTimeoutMs: data.dbTimeoutMs, maxWaiting: data.dbMaxWaiting, driver: DRIVER.JS });
   const channel = new BroadcastChannel(DB_STATS_CHANNEL);
   const report = setInterval(() => {
     const message: WorkerPoolReport = { threadId, snapshot: opened.snapshot() };

@@ -26,7 +26,7 @@ export interface PoolModelOptions {
   tasksPerWorker: number;
   /** Tasks that may wait for a worker; beyond it a request gets 503 + Retry-After. 0: no limit. */
   maxQueue: number;
-  db: { url: string; connections: number; timeoutMs: number | null } | null;
+  db: { url: string; connections: number; timeoutMs: number | null; maxWaiting: number | null } | null;
   stats: () => unknown;
 }
 
@@ -60,6 +60,7 @@ export function createPoolModel(options: PoolModelOptions): ConcurrencyModel {
     // connections whatever the worker count.
     dbConnections: options.db === null ? 0 : Math.max(1, Math.ceil(options.db.connections / options.workers)),
     dbTimeoutMs: options.db?.timeoutMs ?? null,
+    dbMaxWaiting: options.db?.maxWaiting ?? null,
   };
   const piscina = new Piscina<PoolTask, PoolTaskResult>({
     filename: WORKER_FILE,
