@@ -91,6 +91,12 @@ const DEFAULT_POOL = POOL_DEFAULTS.SIZE;
  * is what runs here: an exhausted pool fails a request after 15 s instead of holding it forever.
  */
 const POOL_TIMEOUT = '15s';
+/**
+ * Npgsql puts no bound on how many callers wait for a pooled connection (only on how long),
+ * so neither does this bench: socketlab's default queue bound (1,024) would turn the post's
+ * 5,000 and 7,500 VUs into 503s that the post's server never gave.
+ */
+const POOL_QUEUE = 'off';
 const DURATION = { QUICK_MS: 3_000, FULL_MS: 15_000, WARMUP_QUICK_MS: 1_000, WARMUP_FULL_MS: 3_000 } as const;
 /** Users of the warm-up on /age: enough to compile the hot path, few enough to leave no queue behind. */
 const WARMUP_VUS = 50;
@@ -300,7 +306,7 @@ function describeSetup(bench: Bench, remoteMissing: string | null): SeedSetup {
   const link = bench.link;
   return {
     server: 'socketlab serve, loop model, one process',
-    pool: `--pool ${DEFAULT_POOL} (socketlab's default) and the post's sizes, --pool-timeout ${POOL_TIMEOUT} (Npgsql's default Timeout)`,
+    pool: `--pool ${DEFAULT_POOL} (socketlab's default) and the post's sizes, --pool-timeout ${POOL_TIMEOUT} (Npgsql's default Timeout), --pool-queue ${POOL_QUEUE} (Npgsql has no bound)`,
     database: bench.cluster === null ? 'not run here' : `PostgreSQL ${bench.cluster.version}, embedded, kv 1..1000, max_connections ${bench.cluster.maxConnections}`,
     loadGenerator: `socketlab load, closed model, ${workers} worker thread${workers === 1 ? '' : 's'}, on the same machine unless remote`,
     link:
@@ -322,7 +328,7 @@ async function measureRow(bench: Bench, key: RowKey, round: number): Promise<See
   const { run, pool } = key;
   const args: string[] = [];
   if (run.remote) args.push('--host', (bench.link as { veth: Veth }).veth.hostAddress);
-  if (pool !== null) args.push('--db', (bench.cluster as EmbeddedCluster).url, '--pool', String(pool), '--pool-timeout', POOL_TIMEOUT);
+  if (pool !== null) args.push('--db', (bench.cluster as EmbeddedCluster).url, '--pool', String(pool), '--pool-timeout', POOL_TIMEOUT, '--pool-queue', POOL_QUEUE);
   const label = `round ${round + 1}/${rounds}, ${keyLabel(key)}`;
   let server: ServerProcess | null = null;
   for (let attempt = 1; server === null; attempt++) {
