@@ -21,6 +21,8 @@ export interface ShapeRuns {
   problems: string[];
   /** How many times the lab ran. */
   runs: number;
+  /** Every run, in order (behaviour such as cleanup is checked on each). */
+  all: LabTestRun[];
   /** Every run's problems and measured values, in order: the failure message. */
   report: string;
 }
@@ -33,14 +35,16 @@ export async function runLabForShape(
   const lines: string[] = [];
   let best: { run: LabTestRun; problems: string[] } | null = null;
   let runs = 0;
+  const all: LabTestRun[] = [];
   while (runs < options.attempts) {
     runs += 1;
     const run = await runLabQuick(name, { timeoutMs: options.timeoutMs, ...(options.extraArgs === undefined ? {} : { extraArgs: options.extraArgs }) });
+    all.push(run);
     const { problems, measured } = check(run);
     lines.push(`run ${runs} of at most ${options.attempts}: ${problems.length === 0 ? 'the shape holds' : problems.join('; ')}\n  measured: ${measured}`);
     if (best === null || problems.length <= best.problems.length) best = { run, problems };
     if (problems.length === 0) break;
   }
   const kept = best as { run: LabTestRun; problems: string[] };
-  return { best: kept.run, problems: kept.problems, runs, report: lines.join('\n') };
+  return { best: kept.run, problems: kept.problems, runs, all, report: lines.join('\n') };
 }
