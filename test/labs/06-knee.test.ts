@@ -16,7 +16,7 @@ import {
   type SweepStepRuns,
 } from '../../src/labs/knee-kit.js';
 import type { LabTestRun } from './run-lab.js';
-import { runLabForShape, type ShapeCheck } from './run-lab-for-shape.js';
+import { diagnoseShape, runLabForShape, type ShapeCheck } from './run-lab-for-shape.js';
 
 const step = (vus: number, rps: number, p99Ms = 1): SweepStep => ({ vus, rps, avgMs: 1, p50Ms: 1, p95Ms: 1, p99Ms });
 
@@ -189,7 +189,7 @@ function checkCurve({ result }: LabTestRun): ShapeCheck {
 
 test('knee: throughput flattens inside the sweep while p99 climbs, and every step obeys Little\'s law', { timeout: 5 * 60_000 }, async (t) => {
   const shape = await runLabForShape('knee', checkCurve, { attempts: ATTEMPTS, timeoutMs: 150_000 });
-  t.diagnostic(shape.report);
+  diagnoseShape(t, shape);
   const { result, cli } = shape.best;
   assert.equal(cli.code, 0, cli.stderr);
   const f = result.findings;

@@ -4,7 +4,7 @@ import { namespaceUnavailableReason } from '../../src/labs/netns.js';
 import { COMPARISON_ROUNDS, type Spread } from '../../src/labs/comparison.js';
 import { readExhaustion, readKeepAlive, readWaysOut, type KeepAliveReading, type NarrowRangeRun } from '../../src/labs/ports-kit.js';
 import type { LabTestRun } from './run-lab.js';
-import { runLabForShape, type ShapeCheck } from './run-lab-for-shape.js';
+import { diagnoseShape, runLabForShape, type ShapeCheck } from './run-lab-for-shape.js';
 
 // The committed full run (docs/results/data/ports-and-keepalive-*.json), as one run a mode.
 const COMMITTED: KeepAliveReading = {
@@ -132,7 +132,7 @@ function checkPorts(run: LabTestRun, namespaces: boolean): ShapeCheck {
 test('ports-and-keepalive: TIME_WAIT only without keep-alive, on the closing side; a narrow port range ends in EADDRNOTAVAIL', { timeout: 5 * 60_000 }, async (t) => {
   const unavailable = await namespaceUnavailableReason();
   const shape = await runLabForShape('ports-and-keepalive', (run) => checkPorts(run, unavailable === null), { attempts: ATTEMPTS, timeoutMs: 120_000 });
-  t.diagnostic(shape.report);
+  diagnoseShape(t, shape);
   const { result, cli } = shape.best;
   assert.equal(cli.code, 0, cli.stderr);
   const f = result.findings;

@@ -5,7 +5,7 @@ import { COMPARISON_ROUNDS, type Spread } from '../../src/labs/comparison.js';
 import { decideBottleneck, BOTTLENECK } from '../../src/labs/link-kit.js';
 import { readLocal, readMoreUsers, readPoolWait, readRemote, readVerdict, summarizePhases, type Phase } from '../../labs/08-slow-link.js';
 import type { LabTestRun } from './run-lab.js';
-import { runLabForShape, type ShapeCheck } from './run-lab-for-shape.js';
+import { diagnoseShape, runLabForShape, type ShapeCheck } from './run-lab-for-shape.js';
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 const hasTools = (() => {
@@ -164,7 +164,7 @@ function leftovers(namespace: string, device: string): string[] {
 test('slow-link: the same users behind a shaped link make fewer requests, and the link, not the database, is the limit', { timeout: 5 * 60_000 }, async (t) => {
   const linked = isRoot && hasTools;
   const shape = await runLabForShape('slow-link', (run) => (linked ? checkLink(run) : { problems: [], measured: '' }), { attempts: linked ? ATTEMPTS : 1, timeoutMs: 150_000 });
-  t.diagnostic(shape.report);
+  diagnoseShape(t, shape);
   const { result, cli } = shape.best;
   assert.equal(cli.code, 0, cli.stderr);
   const f = result.findings;

@@ -6,6 +6,7 @@
  * fewest problems) and, when even that fails, its message carries every run's measured
  * values, so a failure in CI is readable from its log alone.
  */
+import type { TestContext } from 'node:test';
 import { runLabQuick, type LabTestRun } from './run-lab.js';
 
 export interface ShapeCheck {
@@ -47,4 +48,9 @@ export async function runLabForShape(
   }
   const kept = best as { run: LabTestRun; problems: string[] };
   return { best: kept.run, problems: kept.problems, runs, all, report: lines.join('\n') };
+}
+
+/** Every run's line in the test's output (TAP diagnostics are one line each). */
+export function diagnoseShape(t: TestContext, shape: ShapeRuns): void {
+  for (const line of shape.report.split('\n')) t.diagnostic(line);
 }
