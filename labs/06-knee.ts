@@ -41,8 +41,8 @@ interface Settings {
 
 const SETTINGS: { readonly quick: Settings; readonly full: Settings } = {
   // The quick sweeps reach a few times each endpoint's N* as measured on the 2-core machine
-  // (≈ 330 users for /age, 120 for /uuid): far enough past the knee to see the plateau and
-  // the latency climb in a few seconds. The full sweep, 10 to 10,000 users, shows the rest:
+  // (≈ 330 users for /age, 120 for /uuid): far enough past the knee to see what throughput
+  // and latency do there in a few seconds. The full sweep, 10 to 10,000 users, shows the rest:
   // on two shared cores, throughput sags well past the knee.
   quick: { vus: { age: [10, 40, 160, 480, 960, 1920], uuid: [10, 30, 100, 200, 400] }, durationMs: 1000, workers: 1 },
   full: { vus: { age: [10, 30, 100, 300, 1000, 3000, 10_000], uuid: [10, 30, 100, 300, 1000, 3000, 10_000] }, durationMs: 8000, workers: 1 },
