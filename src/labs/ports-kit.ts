@@ -39,7 +39,7 @@ export async function readPortCensus(pid: number, port: number): Promise<PortCen
  * through FIN_WAIT2 would see them land in TIME_WAIT during its own window and count them as
  * its own. Returns whether the port went quiet in time.
  */
-export async function waitForPortQuiet(pid: number, port: number, deadlineMs = 3000, intervalMs = 50): Promise<boolean> {
+export async function waitForPortQuiet(pid: number, port: number, deadlineMs = 10_000, intervalMs = 50): Promise<boolean> {
   const deadline = Date.now() + deadlineMs;
   for (;;) {
     const census = await readPortCensus(pid, port);
