@@ -80,6 +80,8 @@ interface DbStats {
 }
 
 export interface Phase {
+  /** Which run: "behind the link, 32 users, run 1 of 2". */
+  label: string;
   where: 'local' | 'remote';
   vus: number;
   rps: number;
@@ -204,7 +206,8 @@ that is one round trip less per user, once.`,
 
     // 1. The same users next to the server and behind the link, and more users behind it: every
     // side run `rounds` times, interleaved, so that the machine's drift weighs on all alike.
-    const measured = await lab.step(
+    let measuredRuns: Record<Side, Phase[]> | null = null;
+    await lab.step(
       `Next to the server, then behind the link (${LINK_SHAPE.rateMbit} Mbit/s, +${LINK_SHAPE.rttMs} ms round trip, ${methodText}) with ${settings.vus} and ${settings.manyVus} users: ${rounds} interleaved runs of each`,
       async (step) => {
         const runs = await measureInterleaved(Object.keys(sides) as Side[], rounds, (side, round) => {
@@ -218,6 +221,7 @@ that is one round trip less per user, once.`,
             ...(run.remote ? { namespace: pair.namespace.name, rateMbit: LINK_SHAPE.rateMbit } : {}),
           });
         });
+        measuredRuns = runs;
         const local = summarizePhases(runs.local);
         const remote = summarizePhases(runs.remote);
         const verdict = verdictOf(runs.local, runs.remote, withDb);
@@ -237,12 +241,12 @@ that is one round trip less per user, once.`,
           reading: `${readLocal(runs.local, { vus: settings.vus, pool: SERVER.POOL, withDb })}
 ${readVerdict(verdict, settings.vus)}
 ${readRemote(runs.local, runs.remote, { vus: settings.vus, rttMs: LINK_SHAPE.rttMs })}${poolWaitLine(runs.local, runs.remote)}`,
-          measurements: { rounds, runs, local, remote, verdict },
+          measurements: { rounds, runs: [...runs.local, ...runs.remote, ...runs.many], local, remote, verdict },
         };
       },
     );
-    const runs = measured?.measurements?.runs as Record<Side, Phase[]> | undefined;
-    if (runs === undefined) return;
+    const runs = measuredRuns as Record<Side, Phase[]> | null;
+    if (runs === null) return;
 
     // 2. The link's other limit, its bandwidth: the runs with more users, taken in step 1.
     await lab.step(`More users on the same link: ${settings.manyVus} instead of ${settings.vus} (the runs of step 1)`, async () => {
@@ -295,6 +299,7 @@ async function measurePhase(
   const query = statsAfter === null ? null : phaseMean(statsBefore?.queryMs, statsAfter.queryMs);
   const downBytesPerSec = linkDelta === null || seconds <= 0 ? null : Math.round(linkDelta.txBytes / seconds);
   return {
+    label: run.label ?? `${run.where}, ${run.vus} users`,
     where: run.where,
     vus: run.vus,
     rps: Math.round(s.rps * 10) / 10,
@@ -349,6 +354,7 @@ export function summarizePhases(phases: readonly Phase[]): Phase {
           overlimits: field((p) => (pickCounters(p) as TbfCounters).overlimits) as number,
         };
   return {
+    label: `${first.where === 'local' ? 'next to the server' : 'behind the link'}, ${first.vus} users, median of ${phases.length} run${phases.length === 1 ? '' : 's'}`,
     where: first.where,
     vus: first.vus,
     rps: field((p) => p.rps) as number,

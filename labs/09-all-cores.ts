@@ -104,7 +104,10 @@ const SETTINGS: { readonly quick: Settings; readonly full: Settings } = {
 const C10K_THRESHOLDS = [POST_RULE, 'failures:count<1'] as const;
 
 export interface CompareRow {
+  /** Which run: "/age?birthdate=1993-05-01, cluster, run 2 of 2". */
+  label: string;
   route: string;
+  side: ServerSide;
   server: string;
   processes: number;
   rps: number;
@@ -153,8 +156,8 @@ to several loopback addresses so the ports do not run out, and weighs what a con
         for (const route of [{ path: ROUTES.WORK.path, vus: settings.workVus }, { path: ROUTES.AGE.path, vus: settings.ageVus }]) {
           byRoute[route.path] = await measureInterleaved(SERVER_SIDES, rounds, (side, round) =>
             side === 'one process'
-              ? compareRun(step, single, [single.pid], { route: route.path, server: side, vus: route.vus, durationMs: settings.compareMs, round })
-              : compareRun(step, cluster, [cluster.pid, ...clusterWorkers], { route: route.path, server: side, vus: route.vus, durationMs: settings.compareMs, round }),
+              ? compareRun(step, single, [single.pid], { route: route.path, side, server: side, vus: route.vus, durationMs: settings.compareMs, round, rounds })
+              : compareRun(step, cluster, [cluster.pid, ...clusterWorkers], { route: route.path, side, server: `cluster of ${cores}`, vus: route.vus, durationMs: settings.compareMs, round, rounds }),
           );
         }
       } finally {
@@ -162,36 +165,42 @@ to several loopback addresses so the ports do not run out, and weighs what a con
       }
       const work = byRoute[ROUTES.WORK.path] as Record<ServerSide, CompareRow[]>;
       const age = byRoute[ROUTES.AGE.path] as Record<ServerSide, CompareRow[]>;
+      // One row per route and side (medians; req/s with its range) for the table and the
+      // report's chart; every run, flat and named, for the results file.
+      const rows = [work, age].flatMap((sides) =>
+        SERVER_SIDES.map((side) => {
+          const runs = sides[side];
+          const first = runs[0] as CompareRow;
+          return {
+            route: first.route,
+            server: side === 'cluster' ? `cluster of ${cores}` : side,
+            vus: first.route === ROUTES.WORK.path ? settings.workVus : settings.ageVus,
+            rps: Math.round(spreadOf(runs.map((r) => r.rps)).median),
+            rpsRange: formatSpread(spreadOf(runs.map((r) => r.rps))),
+            p50Ms: medianOf(runs, (r) => r.p50Ms),
+            p99Ms: medianOf(runs, (r) => r.p99Ms),
+            failed: runs.reduce((sum, r) => sum + r.failed, 0),
+            serverCpuPercent: medianOf(runs, (r) => r.serverCpuPercent),
+            loadCpuPercent: medianOf(runs, (r) => r.loadCpuPercent),
+          };
+        }),
+      );
       return {
         table: {
           header: ['route', 'server', 'VUs', 'req/s', 'p50 ms', 'p99 ms', 'failed', 'server CPU %', 'load generator CPU %'],
-          rows: [work, age].flatMap((sides) =>
-            SERVER_SIDES.map((side) => {
-              const runs = sides[side];
-              const first = runs[0] as CompareRow;
-              return [
-                first.route,
-                side === 'cluster' ? `cluster of ${cores}` : side,
-                first.route === ROUTES.WORK.path ? settings.workVus : settings.ageVus,
-                formatSpread(spreadOf(runs.map((r) => r.rps))),
-                medianOf(runs, (r) => r.p50Ms),
-                medianOf(runs, (r) => r.p99Ms),
-                runs.reduce((sum, r) => sum + r.failed, 0),
-                medianOf(runs, (r) => r.serverCpuPercent),
-                medianOf(runs, (r) => r.loadCpuPercent),
-              ];
-            }),
-          ),
+          rows: rows.map((r) => [r.route, r.server, r.vus, r.rpsRange, r.p50Ms, r.p99Ms, r.failed, r.serverCpuPercent, r.loadCpuPercent]),
         },
         reading: `${readWorkGain(work['one process'], work.cluster, cores, ROUTES.WORK.workMs)}
 ${readAgeGain(age['one process'], age.cluster, cores)}`,
-        measurements: { cores, rounds, note: 'the table shows medians (req/s: median and range) of the runs kept here', runs: byRoute },
+        measurements: { cores, rounds, rows, runs: [work, age].flatMap((sides) => SERVER_SIDES.flatMap((side) => sides[side])) },
       };
     });
-    const byRoute = compare?.measurements?.runs as Record<string, Record<ServerSide, CompareRow[]>> | undefined;
+    const compared = (compare?.measurements?.runs as CompareRow[] | undefined) ?? [];
+    const byRoute: Record<string, Record<ServerSide, CompareRow[]>> = {};
+    for (const run of compared) ((byRoute[run.route] ??= { 'one process': [], cluster: [] })[run.side] as CompareRow[]).push(run);
     const spreadFor = (route: string, side: ServerSide): Spread | null => {
-      const runs = byRoute?.[route]?.[side];
-      return runs === undefined ? null : spreadOf(runs.map((r) => r.rps));
+      const runs = byRoute[route]?.[side] ?? [];
+      return runs.length === 0 ? null : spreadOf(runs.map((r) => r.rps));
     };
     lab.findings.clusterWorkers = cores;
     lab.findings.clusterRoute = ROUTES.WORK.path;
@@ -493,13 +502,20 @@ new connection passes through it.`
 }
 
 /** One load run against `server` with the CPU of its processes and of this (the load generator's) process measured. */
-async function compareRun(step: StepContext, server: ServerProcess, serverPids: number[], run: { route: string; server: string; vus: number; durationMs: number; round: number }): Promise<CompareRow> {
+async function compareRun(
+  step: StepContext,
+  server: ServerProcess,
+  serverPids: number[],
+  run: { route: string; side: ServerSide; server: string; vus: number; durationMs: number; round: number; rounds: number },
+): Promise<CompareRow> {
   const cpu = startCpuWindow({ pids: [...serverPids, process.pid] });
   const result = await runLabLoad(step, { url: `${server.url}${run.route}`, vus: run.vus, durationMs: run.durationMs }, `${run.server}, ${run.route}, run ${run.round + 1}`);
   const reading = await cpu.stop();
   const s = result.summary;
   return {
+    label: `${run.route}, ${run.server}, run ${run.round + 1} of ${run.rounds}`,
     route: run.route,
+    side: run.side,
     server: run.server,
     processes: serverPids.length === 1 ? 1 : serverPids.length - 1,
     rps: Math.round(s.rps * 10) / 10,

@@ -148,6 +148,7 @@ export interface KeepAliveReading {
   /** Connections the keep-alive runs opened (one per user) and the connect p50 of the per-request runs (median). */
   keepAliveConnections: number;
   connectP50Ms: number;
+  /** TIME_WAIT added: keep-alive's first run (on a port nothing else had used), the most any run of each other mode added. */
   timeWait: { keepAlive: number; clientCloses: TimeWaitSides; serverCloses: TimeWaitSides };
   /** This machine's ip_local_port_range and tcp_tw_reuse, null where unread. */
   portRange: string | null;
@@ -169,8 +170,8 @@ closed, ${formatNumber(sc.server)} server sockets when the server did`
 ${formatNumber(cc.server)} server sockets; when the server closed, ${formatNumber(sc.client)} client and ${formatNumber(sc.server)} server sockets`;
   const keepAlive =
     m.timeWait.keepAlive <= m.keepAliveConnections
-      ? `with keep-alive ${formatNumber(m.timeWait.keepAlive)} (at most one for each of its ${formatNumber(m.keepAliveConnections)} connections, closed when the run ended)`
-      : `with keep-alive ${formatNumber(m.timeWait.keepAlive)}, more than its ${formatNumber(m.keepAliveConnections)} connections (other sockets on the port closed meanwhile)`;
+      ? `with keep-alive ${formatNumber(m.timeWait.keepAlive)} in its first run (at most one for each of its ${formatNumber(m.keepAliveConnections)} connections, closed when the run ended)`
+      : `with keep-alive ${formatNumber(m.timeWait.keepAlive)} in its first run, more than its ${formatNumber(m.keepAliveConnections)} connections (other sockets on the port closed meanwhile)`;
   const portsPerMinute = Math.round(perRequest.median * 60);
   const range =
     m.rangePorts === null

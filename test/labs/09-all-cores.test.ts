@@ -12,8 +12,10 @@ const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 /** A run of step 1 shaped like the committed full run's (docs/results/data/all-cores-*.json). */
 function row(route: string, processes: number, rps: number, values: Partial<CompareRow> = {}): CompareRow {
   return {
+    label: `${route}, run`,
     route,
-    server: processes === 1 ? 'one process' : 'cluster',
+    side: processes === 1 ? 'one process' : 'cluster',
+    server: processes === 1 ? 'one process' : 'cluster of 2',
     processes,
     rps,
     p50Ms: 1,
@@ -123,6 +125,8 @@ test('all-cores: SO_REUSEPORT is said to keep the primary out only when its desc
 });
 
 interface RunRow {
+  route: string;
+  side: string;
   processes: number;
   failed: number;
   workerCpuPercent: number[];
@@ -139,8 +143,8 @@ const ATTEMPTS = 3;
 function checkCores({ result }: LabTestRun): ShapeCheck {
   const f = result.findings;
   const problems: string[] = [];
-  const runs = result.steps[0]?.measurements?.runs as Record<string, Record<string, RunRow[]>>;
-  const clusterWork = runs[f.clusterRoute as string]?.cluster ?? [];
+  const runs = result.steps[0]?.measurements?.runs as RunRow[];
+  const clusterWork = runs.filter((r) => r.route === f.clusterRoute && r.side === 'cluster');
   for (const run of clusterWork) if (!run.workerCpuPercent.every((cpu) => cpu >= 1)) problems.push(`a worker under 1% of a core: ${run.workerCpuPercent.join(', ')}`);
   const c10k = f.c10k as { failures: number; p90Ms: number; passed: boolean };
   if (!(c10k.failures === 0 && c10k.p90Ms < 500 && c10k.passed)) problems.push(`C10K: ${c10k.failures} failures, p90 ${c10k.p90Ms} ms`);
@@ -168,9 +172,10 @@ test('all-cores: a cluster spreads the work, C10K passes the post\'s rule, C100K
 
   // One process against the cluster: both served, nothing failed, every run of each side kept.
   assert.ok((f.singleRps as number) > 0 && (f.clusterRps as number) > 0, `single ${String(f.singleRps)}, cluster ${String(f.clusterRps)}`);
-  const runs = result.steps[0]?.measurements?.runs as Record<string, Record<string, RunRow[]>>;
-  for (const [route, sides] of Object.entries(runs)) {
-    for (const [side, list] of Object.entries(sides)) {
+  const runs = result.steps[0]?.measurements?.runs as RunRow[];
+  for (const route of [f.clusterRoute as string, '/age?birthdate=1993-05-01']) {
+    for (const side of ['one process', 'cluster']) {
+      const list = runs.filter((r) => r.route === route && r.side === side);
       assert.equal(list.length, COMPARISON_ROUNDS.quick, `${route} ${side}: every run kept`);
       for (const run of list) assert.equal(run.failed, 0, `${route} ${side}`);
       if (side === 'cluster') for (const run of list) assert.equal(run.workerCpuPercent.length, f.clusterWorkers);
