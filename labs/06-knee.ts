@@ -7,7 +7,22 @@ import { findPgBinaries, installHint, type EmbeddedCluster } from '../src/db/ind
 import type { LoadResult } from '../src/load/index.js';
 import { ms, pick, runLabLoad, startLabDatabase, startLabServer } from '../src/labs/kit.js';
 import { startCpuWindow } from '../src/labs/cpu-window.js';
-import { checkLittle, findKnee, KNEE, predictKnee, type Knee, type LittleCheck, type SweepStep } from '../src/labs/knee-kit.js';
+import {
+  checkLittle,
+  comparePeaks,
+  findKnee,
+  KNEE,
+  predictKnee,
+  readKnee,
+  readLittle,
+  readPastKnee,
+  readPeakCpu,
+  type EndpointPeak,
+  type Knee,
+  type LittleCheck,
+  type SweepStep,
+  type SweepStepRuns,
+} from '../src/labs/knee-kit.js';
 import type { LabContext, LabDefinition, StepContext } from '../src/labs/types.js';
 import type { ServerProcess } from '../src/server/serve-process.js';
 
@@ -26,8 +41,8 @@ interface Settings {
 
 const SETTINGS: { readonly quick: Settings; readonly full: Settings } = {
   // The quick sweeps reach a few times each endpoint's N* as measured on the 2-core machine
-  // (≈ 330 users for /age, 120 for /uuid): far enough past the knee to see the plateau and
-  // the latency climb in a few seconds. The full sweep, 10 to 10,000 users, shows the rest:
+  // (≈ 330 users for /age, 120 for /uuid): far enough past the knee to see what throughput
+  // and latency do there in a few seconds. The full sweep, 10 to 10,000 users, shows the rest:
   // on two shared cores, throughput sags well past the knee.
   quick: { vus: { age: [10, 40, 160, 480, 960, 1920], uuid: [10, 30, 100, 200, 400] }, durationMs: 1000, workers: 1 },
   full: { vus: { age: [10, 30, 100, 300, 1000, 3000, 10_000], uuid: [10, 30, 100, 300, 1000, 3000, 10_000] }, durationMs: 8000, workers: 1 },
@@ -64,6 +79,9 @@ const SWEEP = {
 
 const CORES = os.availableParallelism();
 
+/** Little's law "held" when the worst step is within this many % of N = X(R + Z). */
+const LITTLE_HELD_PERCENT = 10;
+
 const ENDPOINTS = {
   age: { path: '/age?birthdate=1993-05-01', template: null, what: 'compute only' },
   uuid: { path: '/uuid/1', template: '/uuid/{1..1000}', what: 'one Postgres query' },
@@ -71,11 +89,9 @@ const ENDPOINTS = {
 
 type EndpointKey = keyof typeof ENDPOINTS;
 
-interface MeasuredStep extends SweepStep, LittleCheck {
+interface MeasuredStep extends SweepStepRuns, LittleCheck {
   /** Which pass (1-based) this step's numbers come from. */
   pass: number;
-  /** Throughput of every pass, in order. */
-  passRps: number[];
   failed: number;
   serverCpuPercent: number | null;
   generatorCpuPercent: number | null;
@@ -98,12 +114,13 @@ export const lab: LabDefinition = {
   layer: '1,000 → 10,000',
   summary: 'a sweep of virtual users on /age and /uuid: where throughput stops growing and latency starts; Little\'s law checked',
   intro: `Add users to a server and, at first, throughput grows with them: each user's requests find the
-server partly idle. Then the server is busy all the time, and every further user only adds
-to the queue: throughput stays flat while latency grows in proportion to the users. The
-point where the curve bends is the knee; past it, "more users" means "slower", not "more
-work done". You will sweep users on /age (compute only) and /uuid (one Postgres query),
-each pausing ${SWEEP.THINK_MS} ms between requests as real users do, find each knee, and check at every
-step that users = throughput × (latency + think), Little's law, which any queue obeys.`,
+server partly idle. Once the server is busy all the time, queueing theory says every further
+user only adds to the queue: throughput stops growing (on a machine whose cores the load
+generator shares, it can even fall) while latency grows with the users. The point where the
+curve bends is the knee; past it, "more users" means "slower", not "more work done". You will
+sweep users on /age (compute only) and /uuid (one Postgres query), each pausing ${SWEEP.THINK_MS} ms between
+requests as real users do, find each knee, see what this machine does past it, and check at
+every step that users = throughput × (latency + think), Little's law, which any queue obeys.`,
 
   async run(lab: LabContext) {
     const settings = pick(lab, SETTINGS.quick, SETTINGS.full);
@@ -126,12 +143,7 @@ step that users = throughput × (latency + think), Little's law, which any queue
       const outcome = await lab.step(`/${endpoint} (${ENDPOINTS[endpoint].what}): ${settings.vus[endpoint].join(', ')} users, ${settings.durationMs / 1000} s each, ${SWEEP.PASSES} passes`, async (step) => {
         const sweep = await sweepEndpoint(step, server, pg, endpoint, settings);
         const { steps, knee } = sweep;
-        const kneeStep = steps[knee.kneeIndex] as MeasuredStep;
-        const last = steps[steps.length - 1] as MeasuredStep;
-        const first = steps[0] as MeasuredStep;
-        const worstLittle = steps.reduce((worst, s) => (Math.abs(s.errorPercent) > Math.abs(worst.errorPercent) ? s : worst), first);
-        const minShare = knee.pastKneeShares.length > 0 ? Math.min(...knee.pastKneeShares) : null;
-        const header = ['VUs', 'req/s', 'runs req/s', 'p50 ms', 'p95 ms', 'p99 ms', 'X·(R+Z)', 'Little error %', 'think seen ms', 'server CPU %', ...(endpoint === 'uuid' ? ['Postgres CPU %'] : []), 'generator CPU %', 'others CPU %', 'failed'];
+        const header = ['VUs', 'req/s', 'runs req/s', 'p50 ms', 'p95 ms', 'p99 ms', 'runs p99 ms', 'X·(R+Z)', 'Little error %', 'think seen ms', 'server CPU %', ...(endpoint === 'uuid' ? ['Postgres CPU %'] : []), 'generator CPU %', 'others CPU %', 'failed'];
         const rows = steps.map((s) => [
           s.vus,
           Math.round(s.rps),
@@ -139,6 +151,7 @@ step that users = throughput × (latency + think), Little's law, which any queue
           s.p50Ms,
           s.p95Ms,
           s.p99Ms,
+          s.passP99Ms.join(' / '),
           s.users,
           s.errorPercent,
           s.effectiveThinkMs,
@@ -148,21 +161,15 @@ step that users = throughput × (latency + think), Little's law, which any queue
           s.othersCpuPercent,
           s.failed,
         ]);
-        const p99Text = `p99 went from ${kneeStep.p99Ms} to ${last.p99Ms} ms (${ratio(last.p99Ms, kneeStep.p99Ms)}x)`;
-        const past =
-          minShare === null
-            ? `The peak is the last step: the sweep did not reach past the knee.`
-            : minShare >= 0.9
-              ? `Past it, throughput stayed within ${Math.round((1 - minShare) * 100)}% of the peak while ${p99Text}: more users only queued.`
-              : `Past it, throughput fell as low as ${Math.round(minShare * 100)}% of the peak while ${p99Text}.`;
+        const thirdRuns = steps.filter((s) => s.passRps.length > SWEEP.PASSES).length;
         return {
           table: { header, rows },
-          reading: `Knee at ${knee.kneeVus} users (the first step within ${Math.round((1 - KNEE.WITHIN_PEAK) * 100)}% of the peak, ${knee.peakRps} req/s at ${knee.peakVus}); the textbook N* = X·(R₀+Z)
-puts the bend at ${sweep.predictedKneeVus} users${knee.kneeIndex > 0 ? ` (the sweep measured ${(steps[knee.kneeIndex - 1] as MeasuredStep).vus}, then ${knee.kneeVus})` : ''}. ${past}
-Little's law ${Math.abs(worstLittle.errorPercent) <= 10 ? 'held within' : 'was off by up to'} ${Math.abs(worstLittle.errorPercent)}% (worst at ${worstLittle.vus} users): the "think seen" column is the pause users
+          reading: `${readKnee(steps, knee, sweep.predictedKneeVus)}
+${readPastKnee(steps, knee)}
+${readLittle(steps, LITTLE_HELD_PERCENT)}: the "think seen" column is the pause users
 really had, ${SWEEP.THINK_MS} ms plus timer lateness and time spent inside the load generator, which shares the ${CORES} cores.
-Each step ran ${SWEEP.PASSES} times (a third where they disagreed by over ${Math.round((SWEEP.DISAGREEMENT - 1) * 100)}%) and keeps its fastest run: other work on
-the machine only ever slows a run down.${noiseNote(steps)}`,
+Each step ran ${SWEEP.PASSES} times${thirdRuns === 0 ? '' : ` (${thirdRuns === 1 ? 'one step' : `${thirdRuns} steps`} a third time, where the runs disagreed by over ${Math.round((SWEEP.DISAGREEMENT - 1) * 100)}%)`} and keeps its fastest run, whose
+numbers fill the row: other work on the machine only ever slows a run down.${noiseNote(steps)}`,
           measurements: { endpoint, thinkMs: SWEEP.THINK_MS, durationMs: settings.durationMs, workers: settings.workers, steps, knee, predictedKneeVus: sweep.predictedKneeVus },
         };
       });
@@ -195,16 +202,32 @@ the machine only ever slows a run down.${noiseNote(steps)}`,
         });
         const age = rows.find((r) => r.sweep.endpoint === 'age');
         const uuid = rows.find((r) => r.sweep.endpoint === 'uuid');
-        const busiest = rows[rows.length - 1] as (typeof rows)[number];
-        const cpuSum = (busiest.peak.serverCpuPercent ?? 0) + (busiest.peak.postgresCpuPercent ?? 0) + (busiest.peak.generatorCpuPercent ?? 0);
+        const cpu = rows.map(({ sweep, peak }) =>
+          readPeakCpu(
+            { endpoint: sweep.endpoint, serverCpuPercent: peak.serverCpuPercent, postgresCpuPercent: peak.postgresCpuPercent, generatorCpuPercent: peak.generatorCpuPercent, othersCpuPercent: peak.othersCpuPercent },
+            CORES,
+          ),
+        );
+        const peaks = age === undefined || uuid === undefined ? '' : `${comparePeaks(peakOf(age), peakOf(uuid))}\n`;
         return {
           table: {
-            header: ['endpoint', 'knee VUs', 'predicted N*', 'peak req/s', 'p99 at knee ms', 'top step VUs', 'p99 at top ms', 'server CPU % at peak', 'Postgres CPU %', 'generator CPU %'],
-            rows: rows.map(({ sweep, peak, kneeStep, last }) => [`/${sweep.endpoint}`, sweep.knee.kneeVus, sweep.predictedKneeVus, sweep.knee.peakRps, kneeStep.p99Ms, last.vus, last.p99Ms, peak.serverCpuPercent, peak.postgresCpuPercent, peak.generatorCpuPercent]),
+            header: ['endpoint', 'knee VUs', 'predicted N*', 'peak req/s', 'peak runs req/s', 'p99 at knee ms', 'top step VUs', 'p99 at top ms', 'server CPU % at peak', 'Postgres CPU %', 'generator CPU %', 'others CPU %'],
+            rows: rows.map(({ sweep, peak, kneeStep, last }) => [
+              `/${sweep.endpoint}`,
+              sweep.knee.kneeVus,
+              sweep.predictedKneeVus,
+              sweep.knee.peakRps,
+              peak.passRps.join(' / '),
+              kneeStep.p99Ms,
+              last.vus,
+              last.p99Ms,
+              peak.serverCpuPercent,
+              peak.postgresCpuPercent,
+              peak.generatorCpuPercent,
+              peak.othersCpuPercent,
+            ]),
           },
-          reading: `${compareEndpoints(age?.sweep, uuid?.sweep)}At /${busiest.sweep.endpoint}'s peak the server used ${busiest.peak.serverCpuPercent ?? '?'}%${busiest.sweep.endpoint === 'uuid' ? `, Postgres ${busiest.peak.postgresCpuPercent ?? '?'}%` : ''} and the load generator
-${busiest.peak.generatorCpuPercent ?? '?'}% of one core (${Math.round(cpuSum)}% of the ${CORES * 100}% ${CORES} cores offer${busiest.peak.othersCpuPercent === null ? '' : `; other processes ${busiest.peak.othersCpuPercent}%`}): on this machine the
-generator competes with the server for the same cores, so these peaks are what the server could do with what was left.`,
+          reading: `${peaks}${cpu.join('\n')}`,
           measurements: { knees: rows.map(({ sweep }) => ({ endpoint: sweep.endpoint, ...sweep.knee, predictedKneeVus: sweep.predictedKneeVus })) },
         };
       });
@@ -246,6 +269,7 @@ async function sweepEndpoint(step: StepContext, server: ServerProcess, pg: Embed
       ...checkLittle(measured, SWEEP.THINK_MS),
       pass: 0,
       passRps: [],
+      passP99Ms: [],
       failed: s.failed,
       serverCpuPercent: usage.percentOf(server.pid),
       generatorCpuPercent: usage.percentOf(process.pid),
@@ -280,22 +304,16 @@ async function sweepEndpoint(step: StepContext, server: ServerProcess, pg: Embed
   // Per step, the fastest run, whole (its latencies and Little check belong to the same run).
   const steps = runs.map((stepRuns) => {
     const best = stepRuns.reduce((a, b) => (b.rps > a.rps ? b : a));
-    return { ...best, passRps: stepRuns.map((r) => Math.round(r.rps)) };
+    return { ...best, passRps: stepRuns.map((r) => Math.round(r.rps)), passP99Ms: stepRuns.map((r) => r.p99Ms) };
   });
   const knee = findKnee(steps) as Knee;
   const first = steps[0] as MeasuredStep;
   return { endpoint, steps, knee, predictedKneeVus: predictKnee(knee.peakRps, first.avgMs, SWEEP.THINK_MS) };
 }
 
-/** What the query costs, as the two peaks say it (or that the machine's noise outweighed it). */
-function compareEndpoints(age: Sweep | undefined, uuid: Sweep | undefined): string {
-  if (age === undefined || uuid === undefined) return '';
-  if (uuid.knee.peakRps < age.knee.peakRps) {
-    return `/uuid peaked at ${uuid.knee.peakRps} req/s, ${ratio(age.knee.peakRps, uuid.knee.peakRps)}x below /age's ${age.knee.peakRps}: each request also pays for a query
-(and Postgres takes its share of the cores). `;
-  }
-  return `/uuid peaked at ${uuid.knee.peakRps} req/s, no lower than /age's ${age.knee.peakRps}, although each of its requests also pays for a
-query: in this run the machine's other work moved the peaks more than the query did (see "others CPU %"). `;
+/** A sweep's peak step, as the comparison of the two endpoints needs it. */
+function peakOf({ sweep, peak }: { sweep: Sweep; peak: MeasuredStep }): EndpointPeak {
+  return { endpoint: sweep.endpoint, peakRuns: peak.passRps, othersCpuPercent: peak.othersCpuPercent };
 }
 
 /** A sentence when other work took a real share of the machine during the kept runs. */
@@ -307,6 +325,3 @@ function noiseNote(steps: readonly MeasuredStep[]): string {
 a step falls short, some of the two cores were simply not the server's.`;
 }
 
-function ratio(a: number, b: number): number {
-  return b > 0 ? Math.round((a / b) * 10) / 10 : 0;
-}

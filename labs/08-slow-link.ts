@@ -8,6 +8,8 @@ import type { LoadResult } from '../src/load/index.js';
 import type { LatencySummary } from '../src/metrics/histogram.js';
 import { fetchJson, hasCommand, ms, pick, startLabServer } from '../src/labs/kit.js';
 import { formatNumber } from '../src/report/table.js';
+import { postRun } from '../src/report/post-figures.js';
+import { compareSpreads, COMPARISON_ROUNDS, describeComparison, formatSpread, measureInterleaved, spreadOf, VERDICT } from '../src/labs/comparison.js';
 import { createNamespace, namespaceUnavailableReason } from '../src/labs/netns.js';
 import { runLoadProcess } from '../src/labs/load-process.js';
 import { startDelayRelay, type DelayRelay } from '../src/labs/delay-relay.js';
@@ -39,6 +41,10 @@ import type { ServerProcess } from '../src/server/serve-process.js';
  */
 const LINK_SHAPE = { rateMbit: 4, rttMs: 40, burst: '8kb', queueLatency: '300ms' } as const satisfies LinkShape;
 
+/** The post's /uuid runs at 1,000 users, next to its server and from a second laptop over Wi-Fi. */
+const POST_LOCAL = postRun('uuid-1000-local');
+const POST_REMOTE = postRun('uuid-1000-remote');
+
 const SERVER = {
   /** A small pool, so that next to the server the queue for a connection is what limits. */
   POOL: 4,
@@ -52,11 +58,15 @@ interface Settings {
   manyVus: number;
   localMs: number;
   remoteMs: number;
+  manyMs: number;
 }
 
 const SETTINGS: { readonly quick: Settings; readonly full: Settings } = {
-  quick: { vus: 32, manyVus: 256, localMs: 4000, remoteMs: 5000 },
-  full: { vus: 32, manyVus: 256, localMs: 15_000, remoteMs: 20_000 },
+  // Every side runs COMPARISON_ROUNDS times (interleaved), so each run is shorter than the one
+  // run a side had before: quick, 2 × (1 + 2 + 2.5) s of load where 4 + 5 + 5 s were. The runs
+  // with many users are the longest: the link's queue must fill before its use is measured.
+  quick: { vus: 32, manyVus: 256, localMs: 1000, remoteMs: 2000, manyMs: 2500 },
+  full: { vus: 32, manyVus: 256, localMs: 8000, remoteMs: 10_000, manyMs: 10_000 },
 } as const;
 
 const ROUTES = {
@@ -69,7 +79,9 @@ interface DbStats {
   queryMs: LatencySummary;
 }
 
-interface Phase {
+export interface Phase {
+  /** Which run: "behind the link, 32 users, run 1 of 2". */
+  label: string;
   where: 'local' | 'remote';
   vus: number;
   rps: number;
@@ -97,14 +109,16 @@ export const lab: LabDefinition = {
   number: 8,
   title: 'A slow link hides the database',
   layer: '1,000 → 10,000',
-  summary: 'a remote client behind a shaped veth (tbf + netem or a delaying relay): the bottleneck moves from the database to the link',
+  summary: 'a remote client behind a shaped veth (tbf + netem or a delaying relay): where the bottleneck is next to the server and behind the link',
   intro: `A load test run next to the server measures the server. Run it from a laptop on Wi-Fi and it
-measures the Wi-Fi. Here the client first runs beside the server, where /uuid is limited by the
-small database pool (requests queue for one of its connections). Then the same client runs
+measures the Wi-Fi: the post this lab follows saw ${formatNumber(POST_LOCAL.rps)} req/s for ${formatNumber(POST_LOCAL.vus)} users next to its server and
+${formatNumber(POST_REMOTE.rps)} from a second laptop, and named the bottleneck "${POST_REMOTE.bottleneck ?? ''}". Here the client first runs
+beside the server, where /uuid queues for a small database pool. Then the same client runs
 "remote": in its own network namespace, joined to this one by a veth pair whose bandwidth is
 capped by tc's token bucket (tbf) and whose round trip is lengthened by netem, or, on kernels
 without netem, by a relay that holds every chunk for half the round trip. Same users, same
-server: throughput falls, the database queue empties, and the numbers say the link is the limit.`,
+server: you will see what happens to throughput and to the database queue, and which limit
+the numbers name.`,
 
   async run(lab: LabContext) {
     const settings = pick(lab, SETTINGS.quick, SETTINGS.full);
@@ -160,36 +174,16 @@ that is one round trip less per user, once.`,
       ...(route.template === null ? [] : ['--path-template', route.template]),
     ];
 
-    // 1. Next to the server.
-    const localStep = await lab.step(`Next to the server: ${settings.vus} users on ${route.name}`, async (step) => {
-      const phase = await measurePhase(lab, step, server, null, { where: 'local', vus: settings.vus, args: loadArgs(server.port, settings.vus, settings.localMs), plannedMs: settings.localMs });
-      const limit = localLimitOf(phase, withDb);
-      const waitShare = phase.waitAvgMs !== null && phase.avgMs > 0 ? Math.round((phase.waitAvgMs / phase.avgMs) * 100) : null;
-      return {
-        table: phaseTable([phase]),
-        reading:
-          limit === BOTTLENECK.DATABASE
-            ? `Next to the server, ${settings.vus} users made ${num(phase.rps)} req/s. The average request took ${num(phase.avgMs)} ms, of
-which ${num(phase.waitAvgMs)} ms (${waitShare}%) was spent queued for one of the ${SERVER.POOL} pooled connections and
-${num(phase.queryAvgMs)} ms in the query: the queue is in front of the database. This is the number a load
-test run on the server's own machine reports.`
-            : `Next to the server, ${settings.vus} users made ${num(phase.rps)} req/s at p50 ${num(phase.p50Ms)} ms${
-                withDb
-                  ? `; the pool wait (${num(phase.waitAvgMs)} ms) was not
-longer than the query (${num(phase.queryAvgMs)} ms), so the server, not the pool, was the limit here.`
-                  : ': the server itself is the limit\n(no database here).'
-              }`,
-        measurements: { phase, localLimit: limit },
-      };
-    });
-    const local = (localStep?.measurements?.phase as Phase | undefined) ?? null;
-    const localLimit = (localStep?.measurements?.localLimit as Bottleneck | undefined) ?? BOTTLENECK.SERVER;
-    lab.findings.localRps = local === null ? null : Math.round(local.rps);
-    lab.findings.local = local;
-
-    if (linkSkipped !== null || veth === null || link === null || local === null) {
-      const reason = linkSkipped ?? 'the local run measured nothing to compare with';
-      lab.skip(`Through a ${LINK_SHAPE.rateMbit} Mbit/s link with +${LINK_SHAPE.rttMs} ms round trip`, reason);
+    if (linkSkipped !== null || veth === null || link === null) {
+      const reason = linkSkipped ?? 'the shaped link could not be built';
+      // No link to compare with: one run next to the server, which is still worth its reading.
+      await lab.step(`Next to the server: ${settings.vus} users on ${route.name}`, async (step) => {
+        const phase = await measurePhase(lab, step, server, null, { where: 'local', vus: settings.vus, args: loadArgs(server.port, settings.vus, settings.localMs), plannedMs: settings.localMs });
+        lab.findings.localRps = Math.round(phase.rps);
+        lab.findings.local = phase;
+        return { table: phaseTable([[phase]]), reading: readLocal([phase], { vus: settings.vus, pool: SERVER.POOL, withDb }), measurements: { phase } };
+      });
+      lab.skip(`Behind a ${LINK_SHAPE.rateMbit} Mbit/s link with +${LINK_SHAPE.rttMs} ms round trip`, reason);
       lab.skip(`More users on the same link`, reason);
       lab.findings.remoteRps = null;
       lab.findings.bottleneck = null;
@@ -198,79 +192,82 @@ longer than the query (${num(phase.queryAvgMs)} ms), so the server, not the pool
     }
     const shaped = link;
     const pair = veth;
+    lab.findings.namespace = pair.namespace.name;
+    lab.findings.vethDevice = pair.hostDevice;
     const remotePort = relay?.port ?? server.port;
     const methodText = shaped.delayMethod === DELAY_METHOD.NETEM ? 'netem' : 'delaying relay';
-    /** `vus` users through the link, and what limited them. */
-    const measureRemote = async (step: StepContext, vus: number): Promise<{ phase: Phase; verdict: Verdict }> => {
-      const phase = await measurePhase(lab, step, server, pair, {
-        where: 'remote',
-        vus,
-        args: loadArgs(remotePort, vus, settings.remoteMs),
-        plannedMs: settings.remoteMs,
-        namespace: pair.namespace.name,
-        rateMbit: LINK_SHAPE.rateMbit,
-      });
-      const verdict = decideBottleneck({
-        localRps: local.rps,
-        remoteRps: phase.rps,
-        vus,
-        rttMs: LINK_SHAPE.rttMs,
-        downlinkUtilisation: phase.downlinkUtilisation ?? 0,
-        localLimit,
-      });
-      return { phase, verdict };
-    };
+    const rounds = pick(lab, COMPARISON_ROUNDS.quick, COMPARISON_ROUNDS.full);
+    const sides = {
+      local: { vus: settings.vus, durationMs: settings.localMs, port: server.port, remote: false },
+      remote: { vus: settings.vus, durationMs: settings.remoteMs, port: remotePort, remote: true },
+      many: { vus: settings.manyVus, durationMs: settings.manyMs, port: remotePort, remote: true },
+    } as const;
+    type Side = keyof typeof sides;
 
-    // 2. The same users through the link.
-    const remoteStep = await lab.step(
-      `Through the link: the same ${settings.vus} users, ${LINK_SHAPE.rateMbit} Mbit/s, +${LINK_SHAPE.rttMs} ms round trip (${methodText})`,
+    // 1. The same users next to the server and behind the link, and more users behind it: every
+    // side run `rounds` times, interleaved, so that the machine's drift weighs on all alike.
+    let measuredRuns: Record<Side, Phase[]> | null = null;
+    await lab.step(
+      `Next to the server, then behind the link (${LINK_SHAPE.rateMbit} Mbit/s, +${LINK_SHAPE.rttMs} ms round trip, ${methodText}) with ${settings.vus} and ${settings.manyVus} users: ${rounds} interleaved runs of each`,
       async (step) => {
-        const { phase, verdict } = await measureRemote(step, settings.vus);
-        const factor = phase.rps > 0 ? Math.round((local.rps / phase.rps) * 10) / 10 : null;
+        const runs = await measureInterleaved(Object.keys(sides) as Side[], rounds, (side, round) => {
+          const run = sides[side];
+          return measurePhase(lab, step, server, run.remote ? pair : null, {
+            where: run.remote ? 'remote' : 'local',
+            vus: run.vus,
+            args: loadArgs(run.port, run.vus, run.durationMs),
+            plannedMs: run.durationMs,
+            label: `${side === 'local' ? 'next to the server' : 'behind the link'}, ${run.vus} users, run ${round + 1} of ${rounds}`,
+            ...(run.remote ? { namespace: pair.namespace.name, rateMbit: LINK_SHAPE.rateMbit } : {}),
+          });
+        });
+        measuredRuns = runs;
+        const local = summarizePhases(runs.local);
+        const remote = summarizePhases(runs.remote);
+        const verdict = verdictOf(runs.local, runs.remote, withDb);
+        lab.findings.localRps = Math.round(local.rps);
+        lab.findings.local = local;
+        lab.findings.remoteRps = Math.round(remote.rps);
+        lab.findings.remote = remote;
+        lab.findings.rps = { local: spreadOf(runs.local.map((p) => p.rps)), remote: spreadOf(runs.remote.map((p) => p.rps)), many: spreadOf(runs.many.map((p) => p.rps)) };
+        lab.findings.bottleneck = verdict.bottleneck;
+        lab.findings.linkLimit = verdict.linkLimit;
         return {
-          tables: [phaseTable([local, phase]), linkTable([{ label: `remote, ${settings.vus} users`, phase }]), verdictTable([{ label: `remote, ${settings.vus} users`, verdict }])],
-          reading: `${readVerdict(verdict, settings.vus)}
-The same ${settings.vus} users made ${num(phase.rps)} req/s, ${factor}x fewer than next to the server. The fastest request
-took ${num(phase.minMs)} ms: every request now pays the ${LINK_SHAPE.rttMs} ms round trip, and ${settings.vus} users who each wait that
-long can make at most ${settings.vus} ÷ ${LINK_SHAPE.rttMs / 1000} s = ${num(verdict.latencyBoundRps)} req/s (Little's law).
-${waitSentence(local, phase)}`,
-          measurements: { phase, verdict },
+          tables: [
+            phaseTable([runs.local, runs.remote]),
+            linkTable([{ label: `remote, ${settings.vus} users`, phases: runs.remote }]),
+            verdictTable([{ label: `remote, ${settings.vus} users (medians)`, verdict }]),
+          ],
+          reading: `${readLocal(runs.local, { vus: settings.vus, pool: SERVER.POOL, withDb })}
+${readVerdict(verdict, settings.vus)}
+${readRemote(runs.local, runs.remote, { vus: settings.vus, rttMs: LINK_SHAPE.rttMs })}${poolWaitLine(runs.local, runs.remote)}`,
+          measurements: { rounds, runs: [...runs.local, ...runs.remote, ...runs.many], local, remote, verdict },
         };
       },
     );
-    const remote = (remoteStep?.measurements?.phase as Phase | undefined) ?? null;
-    const verdict = (remoteStep?.measurements?.verdict as Verdict | undefined) ?? null;
-    lab.findings.remoteRps = remote === null ? null : Math.round(remote.rps);
-    lab.findings.bottleneck = verdict?.bottleneck ?? null;
-    lab.findings.linkLimit = verdict?.linkLimit ?? null;
-    lab.findings.remote = remote;
-    if (remote === null) return;
+    const runs = measuredRuns as Record<Side, Phase[]> | null;
+    if (runs === null) return;
 
-    // 3. More users: the link's other limit, its bandwidth.
-    await lab.step(`More users on the same link: ${settings.manyVus} instead of ${settings.vus}`, async (step) => {
-      const { phase, verdict: many } = await measureRemote(step, settings.manyVus);
-      const usersFactor = settings.manyVus / settings.vus;
-      const rpsFactor = remote.rps > 0 ? Math.round((phase.rps / remote.rps) * 10) / 10 : null;
-      const used = percent(phase.downlinkUtilisation);
-      const capRps = phase.rps > 0 && phase.downBytesPerSec !== null && phase.downBytesPerSec > 0 ? Math.round(((LINK_SHAPE.rateMbit * 1e6) / 8 / phase.downBytesPerSec) * phase.rps) : null;
-      lab.findings.manyUsers = { vus: settings.manyVus, rps: Math.round(phase.rps), p50Ms: phase.p50Ms, downlinkUtilisation: phase.downlinkUtilisation, bottleneck: many.bottleneck, linkLimit: many.linkLimit, capRps };
+    // 2. The link's other limit, its bandwidth: the runs with more users, taken in step 1.
+    await lab.step(`More users on the same link: ${settings.manyVus} instead of ${settings.vus} (the runs of step 1)`, async () => {
+      const many = summarizePhases(runs.many);
+      const verdict = verdictOf(runs.local, runs.many, withDb);
+      const capRps = many.rps > 0 && many.downBytesPerSec !== null && many.downBytesPerSec > 0 ? Math.round(((LINK_SHAPE.rateMbit * 1e6) / 8 / many.downBytesPerSec) * many.rps) : null;
+      lab.findings.manyUsers = { vus: settings.manyVus, rps: Math.round(many.rps), p50Ms: many.p50Ms, failed: many.failed, downlinkUtilisation: many.downlinkUtilisation, bottleneck: verdict.bottleneck, linkLimit: verdict.linkLimit, capRps };
       return {
         tables: [
-          phaseTable([remote, phase]),
+          phaseTable([runs.remote, runs.many]),
           linkTable([
-            { label: `remote, ${settings.vus} users`, phase: remote },
-            { label: `remote, ${settings.manyVus} users`, phase },
+            { label: `remote, ${settings.vus} users`, phases: runs.remote },
+            { label: `remote, ${settings.manyVus} users`, phases: runs.many },
           ]),
           verdictTable([
-            ...(verdict === null ? [] : [{ label: `remote, ${settings.vus} users`, verdict }]),
-            { label: `remote, ${settings.manyVus} users`, verdict: many },
+            { label: `remote, ${settings.vus} users (medians)`, verdict: verdictOf(runs.local, runs.remote, withDb) },
+            { label: `remote, ${settings.manyVus} users (medians)`, verdict },
           ]),
         ],
-        reading: `${usersFactor}x the users bought ${rpsFactor}x the throughput: ${num(phase.rps)} req/s, where their round trips alone
-would allow ${num(many.latencyBoundRps)}. Server → client, the link ran at ${used}% of its ${LINK_SHAPE.rateMbit} Mbit/s (tbf held
-packets back ${num(phase.tbfDown?.overlimits ?? null)} times, dropped ${num(phase.tbfDown?.dropped ?? null)}): at these response sizes that is about ${num(capRps)}
-req/s. p50 grew from ${num(remote.p50Ms)} to ${num(phase.p50Ms)} ms. ${readManyVerdict(many, phase)}`,
-        measurements: { phase, verdict: many },
+        reading: readMoreUsers(runs.remote, runs.many, { vus: settings.vus, manyVus: settings.manyVus, rateMbit: LINK_SHAPE.rateMbit, rttMs: LINK_SHAPE.rttMs, verdict, capRps }),
+        measurements: { many, verdict, capRps },
       };
     });
   },
@@ -282,7 +279,7 @@ async function measurePhase(
   step: StepContext,
   server: ServerProcess,
   veth: Veth | null,
-  run: { where: 'local' | 'remote'; vus: number; args: string[]; plannedMs: number; namespace?: string; rateMbit?: number },
+  run: { where: 'local' | 'remote'; vus: number; args: string[]; plannedMs: number; label?: string; namespace?: string; rateMbit?: number },
 ): Promise<Phase> {
   const statsBefore = await readDbStats(server);
   const linkBefore = veth === null ? null : readLinkCounters(veth.hostDevice);
@@ -290,7 +287,7 @@ async function measurePhase(
   const result: LoadResult = await runLoadProcess(lab, step, run.args, {
     ...(run.namespace === undefined ? {} : { namespace: run.namespace }),
     deadlineMs: run.plannedMs + 60_000,
-    label: `${run.where}, ${run.vus} users`,
+    label: run.label ?? `${run.where}, ${run.vus} users`,
     plannedMs: run.plannedMs,
   });
   const statsAfter = await readDbStats(server);
@@ -302,6 +299,7 @@ async function measurePhase(
   const query = statsAfter === null ? null : phaseMean(statsBefore?.queryMs, statsAfter.queryMs);
   const downBytesPerSec = linkDelta === null || seconds <= 0 ? null : Math.round(linkDelta.txBytes / seconds);
   return {
+    label: run.label ?? `${run.where}, ${run.vus} users`,
     where: run.where,
     vus: run.vus,
     rps: Math.round(s.rps * 10) / 10,
@@ -337,46 +335,234 @@ function phaseMean(before: LatencySummary | undefined, after: LatencySummary): n
   return ms(Math.max(0, total / count));
 }
 
-/** Next to the server, /uuid is database-bound when its requests wait longer for a connection than they spend in the query. */
-function localLimitOf(phase: Phase, withDb: boolean): Bottleneck {
-  if (!withDb || phase.waitAvgMs === null || phase.queryAvgMs === null) return BOTTLENECK.SERVER;
-  return phase.waitAvgMs > phase.queryAvgMs ? BOTTLENECK.DATABASE : BOTTLENECK.SERVER;
-}
-
-function phaseTable(phases: Phase[]): { header: string[]; rows: (string | number | null)[][] } {
+/**
+ * The runs of one side as one row: each number the median of its runs (a failure count, the
+ * sum), so that a table or a reading of several runs shows the middle, not a lucky one.
+ */
+export function summarizePhases(phases: readonly Phase[]): Phase {
+  const first = phases[0];
+  if (first === undefined) throw new RangeError('no runs to summarize');
+  const median = (values: (number | null)[]): number | null => (values.some((v) => v === null) ? null : spreadOf(values as number[]).median);
+  const field = (pickValue: (p: Phase) => number | null): number | null => median(phases.map(pickValue));
+  const tbf = (pickCounters: (p: Phase) => TbfCounters | null): TbfCounters | null =>
+    phases.some((p) => pickCounters(p) === null)
+      ? null
+      : {
+          sentBytes: field((p) => (pickCounters(p) as TbfCounters).sentBytes) as number,
+          sentPackets: field((p) => (pickCounters(p) as TbfCounters).sentPackets) as number,
+          dropped: field((p) => (pickCounters(p) as TbfCounters).dropped) as number,
+          overlimits: field((p) => (pickCounters(p) as TbfCounters).overlimits) as number,
+        };
   return {
-    header: ['client', 'VUs', 'req/s', 'p50 ms', 'p99 ms', 'fastest ms', 'failed', 'pool wait avg ms', 'query avg ms'],
-    rows: phases.map((p) => [p.where === 'local' ? 'next to the server' : 'behind the link', p.vus, Math.round(p.rps), p.p50Ms, p.p99Ms, p.minMs, p.failed, p.waitAvgMs, p.queryAvgMs]),
+    label: `${first.where === 'local' ? 'next to the server' : 'behind the link'}, ${first.vus} users, median of ${phases.length} run${phases.length === 1 ? '' : 's'}`,
+    where: first.where,
+    vus: first.vus,
+    rps: field((p) => p.rps) as number,
+    p50Ms: field((p) => p.p50Ms) as number,
+    p99Ms: field((p) => p.p99Ms) as number,
+    // The fastest request of all runs: the floor the link sets shows in the least of them.
+    minMs: Math.min(...phases.map((p) => p.minMs)),
+    avgMs: field((p) => p.avgMs) as number,
+    failed: phases.reduce((sum, p) => sum + p.failed, 0),
+    waitAvgMs: field((p) => p.waitAvgMs),
+    queryAvgMs: field((p) => p.queryAvgMs),
+    downBytesPerSec: field((p) => p.downBytesPerSec),
+    upBytesPerSec: field((p) => p.upBytesPerSec),
+    downlinkUtilisation: field((p) => p.downlinkUtilisation),
+    tbfDown: tbf((p) => p.tbfDown),
+    tbfUp: tbf((p) => p.tbfUp),
   };
 }
 
-function linkTable(runs: { label: string; phase: Phase }[]): { header: string[]; rows: (string | number | null)[][] } {
+/**
+ * Next to the server, /uuid is database-bound when its requests wait longer for a connection
+ * than they spend in the query, in every run (the two spreads apart).
+ */
+export function localLimitOf(phases: readonly Phase[], withDb: boolean): Bottleneck {
+  const waits = phases.map((p) => p.waitAvgMs);
+  const queries = phases.map((p) => p.queryAvgMs);
+  if (!withDb || waits.some((v) => v === null) || queries.some((v) => v === null)) return BOTTLENECK.SERVER;
+  return compareSpreads(spreadOf(waits as number[]), spreadOf(queries as number[])) === VERDICT.HIGHER ? BOTTLENECK.DATABASE : BOTTLENECK.SERVER;
+}
+
+/** Which limit bound the remote runs, decided on the medians of the runs of each side. */
+function verdictOf(local: readonly Phase[], remote: readonly Phase[], withDb: boolean): Verdict {
+  const l = summarizePhases(local);
+  const r = summarizePhases(remote);
+  return decideBottleneck({ localRps: l.rps, remoteRps: r.rps, vus: r.vus, rttMs: LINK_SHAPE.rttMs, downlinkUtilisation: r.downlinkUtilisation ?? 0, localLimit: localLimitOf(local, withDb) });
+}
+
+/** What limited the runs next to the server. */
+export function readLocal(phases: readonly Phase[], setup: { vus: number; pool: number; withDb: boolean }): string {
+  const p = summarizePhases(phases);
+  const runs = phases.length > 1 ? ` (medians of ${phases.length} runs)` : '';
+  const made = `Next to the server, ${setup.vus} users made ${num(p.rps)} req/s${runs}.`;
+  if (!setup.withDb || p.waitAvgMs === null || p.queryAvgMs === null) return `${made} The server itself is the limit there (no database here).`;
+  const waits = spreadOf(phases.map((x) => x.waitAvgMs as number));
+  const queries = spreadOf(phases.map((x) => x.queryAvgMs as number));
+  const verdict = compareSpreads(waits, queries);
+  const share = p.avgMs > 0 ? Math.round((p.waitAvgMs / p.avgMs) * 100) : null;
+  if (verdict === VERDICT.HIGHER) {
+    return `${made} The average request took ${num(p.avgMs)} ms, of which ${num(p.waitAvgMs)} ms (${share}%) was spent
+queued for one of the ${setup.pool} pooled connections and ${num(p.queryAvgMs)} ms in the query, longer in every run: the queue
+is in front of the database. This is the number a load test run on the server's own machine reports.`;
+  }
+  if (verdict === VERDICT.LOWER) {
+    return `${made} The pool wait (${num(p.waitAvgMs)} ms) was shorter than the query (${num(p.queryAvgMs)} ms) in every run,
+so the server, not the pool, was the limit here.`;
+  }
+  return `${made} The pool wait (${num(p.waitAvgMs)} ms) and the query (${num(p.queryAvgMs)} ms) overlap across the runs:
+neither is clearly where requests wait.`;
+}
+
+/** The same users behind the link against next to the server: throughput, and the floor the round trip sets. */
+export function readRemote(local: readonly Phase[], remote: readonly Phase[], link: { vus: number; rttMs: number }): string {
+  const comparison = describeComparison(
+    { label: 'next to the server', spread: spreadOf(local.map((p) => p.rps)) },
+    { label: 'behind the link', spread: spreadOf(remote.map((p) => p.rps)) },
+    'req/s',
+  );
+  const fastest = Math.min(...remote.map((p) => p.minMs));
+  const bound = link.vus / (link.rttMs / 1000);
+  const floor =
+    fastest >= 0.9 * link.rttMs
+      ? `The fastest request behind the link took ${num(fastest)} ms: every request paid the ${link.rttMs} ms round trip, and ${link.vus} users who each
+wait that long can make at most ${link.vus} ÷ ${link.rttMs / 1000} s = ${num(bound)} req/s (Little's law).`
+      : `The fastest request behind the link took ${num(fastest)} ms, less than the ${link.rttMs} ms round trip: some requests did not pay
+all of it, so ${link.vus} ÷ ${link.rttMs / 1000} s = ${num(bound)} req/s (Little's law) is not a hard bound here.`;
+  return `${comparison}\n${floor}`;
+}
+
+/** The share of a request's time spent waiting for a pooled connection. */
+function waitShare(phase: Phase): number | null {
+  return phase.waitAvgMs === null || phase.avgMs <= 0 ? null : phase.waitAvgMs / phase.avgMs;
+}
+
+/**
+ * Where requests waited, next to the server and behind the link: the database stops being
+ * that place only when the remote runs' share of time in the pool queue is below the local
+ * runs' in every run, and small.
+ */
+export function readPoolWait(local: readonly Phase[], remote: readonly Phase[]): string {
+  const localShares = local.map(waitShare);
+  const remoteShares = remote.map(waitShare);
+  if (localShares.some((v) => v === null) || remoteShares.some((v) => v === null)) return '';
+  const l = spreadOf(localShares as number[]);
+  const r = spreadOf(remoteShares as number[]);
+  const lp = summarizePhases(local);
+  const rp = summarizePhases(remote);
+  const pct = (phase: Phase): string => `${Math.round((waitShare(phase) ?? 0) * 100)}%`;
+  const values = `Waiting for a pool connection was ${num(lp.waitAvgMs)} ms of a ${num(lp.avgMs)} ms request next to the server (${pct(lp)})
+and ${num(rp.waitAvgMs)} ms of ${num(rp.avgMs)} ms behind the link (${pct(rp)})`;
+  const verdict = compareSpreads(r, l);
+  if (verdict === VERDICT.LOWER && r.max < SMALL_WAIT_SHARE) return `${values}: the database is no longer where requests wait.`;
+  if (verdict === VERDICT.LOWER) return `${values}: less of each request behind the link, but the pool queue is still there.`;
+  if (verdict === VERDICT.OVERLAP) return `${values}: the shares overlap across the runs, so the link made no measurable difference to the pool queue.`;
+  return `${values}: a larger share behind the link, so the pool queue grew.`;
+}
+
+/** A request that spends less than this share of its time queued for the pool is not waiting on the database. */
+const SMALL_WAIT_SHARE = 0.1;
+
+function poolWaitLine(local: readonly Phase[], remote: readonly Phase[]): string {
+  const text = readPoolWait(local, remote);
+  return text === '' ? '' : `\n${text}`;
+}
+
+/** More users on the same link: what they bought, and which limit binds now. */
+export function readMoreUsers(
+  remote: readonly Phase[],
+  many: readonly Phase[],
+  link: { vus: number; manyVus: number; rateMbit: number; rttMs: number; verdict: Verdict; capRps: number | null },
+): string {
+  const m = summarizePhases(many);
+  const r = summarizePhases(remote);
+  const comparison = describeComparison(
+    { label: `${link.manyVus} users`, spread: spreadOf(many.map((p) => p.rps)) },
+    { label: `${link.vus} users`, spread: spreadOf(remote.map((p) => p.rps)) },
+    'req/s',
+  );
+  const p50 = compareSpreads(spreadOf(many.map((p) => p.p50Ms)), spreadOf(remote.map((p) => p.p50Ms)));
+  const p50Text =
+    p50 === VERDICT.HIGHER
+      ? `p50 grew from ${num(r.p50Ms)} to ${num(m.p50Ms)} ms (every run).`
+      : p50 === VERDICT.LOWER
+        ? `p50 fell from ${num(r.p50Ms)} to ${num(m.p50Ms)} ms (every run).`
+        : `p50 (${num(r.p50Ms)} against ${num(m.p50Ms)} ms) did not change measurably.`;
+  return `${formatNumber(link.manyVus / link.vus)}x the users behind the same link: ${comparison}
+Their round trips alone would allow ${num(link.verdict.latencyBoundRps)} req/s. Server → client, the link ran at ${percent(m.downlinkUtilisation)}% of its ${link.rateMbit} Mbit/s
+(tbf held packets back ${num(m.tbfDown?.overlimits ?? null)} times, dropped ${num(m.tbfDown?.dropped ?? null)}): at these response sizes the cap is about ${num(link.capRps)} req/s.
+${p50Text} ${readManyVerdict(link.verdict, m)}`;
+}
+
+/** One row per side: throughput as median (min–max) of its runs, the rest medians (failures summed). */
+function phaseTable(sides: Phase[][]): { header: string[]; rows: (string | number | null)[][] } {
+  return {
+    header: ['client', 'VUs', 'runs', 'req/s', 'p50 ms', 'p99 ms', 'fastest ms', 'failed', 'pool wait avg ms', 'query avg ms'],
+    rows: sides.map((phases) => {
+      const p = summarizePhases(phases);
+      const rps = spreadOf(phases.map((x) => x.rps));
+      return [p.where === 'local' ? 'next to the server' : 'behind the link', p.vus, phases.length, formatSpread(rps), ms(p.p50Ms), ms(p.p99Ms), ms(p.minMs), p.failed, nullableMs(p.waitAvgMs), nullableMs(p.queryAvgMs)];
+    }),
+  };
+}
+
+function nullableMs(value: number | null): number | null {
+  return value === null ? null : ms(value);
+}
+
+/** The link's counters per side, medians of its runs. */
+function linkTable(runs: { label: string; phases: Phase[] }[]): { header: string[]; rows: (string | number | null)[][] } {
   const capKBps = (LINK_SHAPE.rateMbit * 1e6) / 8 / 1000;
   const kb = (bytes: number | null): number | null => (bytes === null ? null : Math.round(bytes / 100) / 10);
   return {
-    header: ['run', 'direction', 'KB/s on the wire', 'cap KB/s', 'used %', 'tbf held back', 'tbf dropped'],
-    rows: runs.flatMap(({ label, phase }) => [
+    header: ['runs (medians)', 'direction', 'KB/s on the wire', 'cap KB/s', 'used %', 'tbf held back', 'tbf dropped'],
+    rows: runs.flatMap(({ label, phases }) => {
+      const phase = summarizePhases(phases);
+      return [
       [label, 'server → client', kb(phase.downBytesPerSec), capKBps, percent(phase.downlinkUtilisation), phase.tbfDown?.overlimits ?? null, phase.tbfDown?.dropped ?? null],
       [label, 'client → server', kb(phase.upBytesPerSec), capKBps, phase.upBytesPerSec === null ? null : Math.round((phase.upBytesPerSec / (capKBps * 1000)) * 100), phase.tbfUp?.overlimits ?? null, phase.tbfUp?.dropped ?? null],
-    ]),
+      ];
+    }),
   };
 }
 
-function readVerdict(verdict: Verdict, vus: number): string {
+/** A limit used to this share of what it allows binds: the runs were at it, not near it. */
+const SATURATED = 0.9;
+
+/** The highest of the three utilisations decideBottleneck weighed. */
+function topUtilisation(verdict: Verdict): number {
   const u = verdict.utilisation;
-  if (verdict.bottleneck !== BOTTLENECK.LINK) {
-    return `The link did not bind these ${vus} users: the server side made ${percent(u.serverSide)}% of its local throughput,
-more than the link's round trip (${percent(u.latency)}%) or bandwidth (${percent(u.bandwidth)}%) allowed for. Bottleneck: the ${verdict.bottleneck}.`;
-  }
-  return verdict.linkLimit === LINK_LIMIT.LATENCY
-    ? `Bottleneck: the link's round trip (${percent(u.latency)}% of users ÷ RTT), not its bandwidth (${percent(u.bandwidth)}% used).`
-    : `Bottleneck: the link's bandwidth (${percent(u.bandwidth)}% used).`;
+  return Math.max(u.bandwidth, u.latency, u.serverSide);
 }
 
-function readManyVerdict(verdict: Verdict, phase: Phase): string {
-  if (verdict.linkLimit === LINK_LIMIT.BANDWIDTH) return 'The pipe is full: more users only queue in it.';
-  if (verdict.linkLimit === LINK_LIMIT.LATENCY) return `The round trip still binds first (${percent(verdict.utilisation.latency)}% of users ÷ RTT).`;
-  return `The server side binds again: ${percent(verdict.utilisation.serverSide)}% of the local throughput${
+/** Which limit the remote runs met: named a bottleneck only when it was used to SATURATED. */
+export function readVerdict(verdict: Verdict, vus: number): string {
+  const u = verdict.utilisation;
+  const saturated = topUtilisation(verdict) >= SATURATED;
+  const none = `no limit was reached (the highest is at ${percent(topUtilisation(verdict))}%), so part of each request's time went elsewhere`;
+  if (verdict.bottleneck !== BOTTLENECK.LINK) {
+    return `The link did not bind these ${vus} users: the server side made ${percent(u.serverSide)}% of its local throughput,
+more than the link's round trip (${percent(u.latency)}%) or bandwidth (${percent(u.bandwidth)}%) allowed for. ${saturated ? `Bottleneck: the ${verdict.bottleneck}.` : `Still, ${none}.`}`;
+  }
+  if (verdict.linkLimit === LINK_LIMIT.LATENCY) {
+    return saturated
+      ? `Bottleneck: the link's round trip (${percent(u.latency)}% of users ÷ RTT), not its bandwidth (${percent(u.bandwidth)}% used).`
+      : `Closest limit: the link's round trip (${percent(u.latency)}% of users ÷ RTT), ahead of its bandwidth (${percent(u.bandwidth)}% used), but
+${none}.`;
+  }
+  return saturated ? `Bottleneck: the link's bandwidth (${percent(u.bandwidth)}% used).` : `Closest limit: the link's bandwidth (${percent(u.bandwidth)}% used), but ${none}.`;
+}
+
+export function readManyVerdict(verdict: Verdict, phase: Phase): string {
+  const saturated = topUtilisation(verdict) >= SATURATED;
+  if (verdict.linkLimit === LINK_LIMIT.BANDWIDTH) {
+    return saturated ? 'The pipe is full: more users only queue in it.' : `The bandwidth is the closest limit, yet only ${percent(verdict.utilisation.bandwidth)}% used: the pipe is not full.`;
+  }
+  if (verdict.linkLimit === LINK_LIMIT.LATENCY) {
+    return `The round trip ${saturated ? 'still binds first' : 'is still the closest limit, though not reached'} (${percent(verdict.utilisation.latency)}% of users ÷ RTT).`;
+  }
+  return `The server side ${saturated ? 'binds again' : 'is the closest limit again'}: ${percent(verdict.utilisation.serverSide)}% of the local throughput${
     phase.waitAvgMs === null ? '' : `, with the pool wait back up to ${num(phase.waitAvgMs)} ms (query ${num(phase.queryAvgMs)} ms)`
   }.`;
 }
@@ -393,17 +579,6 @@ function verdictTable(runs: { label: string; verdict: Verdict }[]): { header: st
       verdict.linkLimit === null ? verdict.bottleneck : `link (${verdict.linkLimit})`,
     ]),
   };
-}
-
-function waitSentence(local: Phase, remote: Phase): string {
-  if (local.waitAvgMs === null || remote.waitAvgMs === null) return '';
-  return `Waiting for a pool connection was ${num(local.waitAvgMs)} ms of a ${num(local.avgMs)} ms request next to the server (${share(local)}%)
-and ${num(remote.waitAvgMs)} ms of ${num(remote.avgMs)} ms behind the link (${share(remote)}%): the database is no longer where requests wait.`;
-}
-
-/** The share of a request's time spent waiting for a pooled connection, in %. */
-function share(phase: Phase): number | null {
-  return phase.waitAvgMs === null || phase.avgMs <= 0 ? null : Math.round((phase.waitAvgMs / phase.avgMs) * 100);
 }
 
 /** A number for a reading: thousands separated, at most 3 significant decimals, '?' when not measured. */

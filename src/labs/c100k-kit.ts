@@ -204,15 +204,3 @@ function loopbackAddress(n: number): string {
   const last = ((n - 1) % perBlock) + 1;
   return `127.0.${block}.${last}`;
 }
-
-/**
- * net.Server's `reusePort` (SO_REUSEPORT: one listening socket per process, the kernel
- * spreading connections among them by a hash of the 4-tuple) arrived in Node 23.1 and 22.12.
- */
-export function reusePortSupport(version: string = process.versions.node): { available: boolean; reason: string } {
-  const [major = 0, minor = 0] = version.split('.').map(Number);
-  const available = major >= 23 ? major > 23 || minor >= 1 : major === 22 && minor >= 12;
-  return available
-    ? { available: true, reason: `Node ${version} has net.Server's reusePort option, but socketlab serve has no --reuse-port flag yet` }
-    : { available: false, reason: `net.Server's reusePort option (SO_REUSEPORT) needs Node 22.12 or 23.1+; this is Node ${version}` };
-}
