@@ -1,0 +1,117 @@
+/**
+ * The ramp's shape and when it stops, as pure functions of the steps measured so far: the
+ * users of each ramp step, the finer sweep around the knee, the stop rule, and where the
+ * knee is. runDiagnose (run.ts) asks these after every step.
+ */
+import { formatNumber } from '../report/table.js';
+import { RAMP, STOP, THRESHOLD, type StopReason } from './constants.js';
+import type { Evidence, Knee, StepMeasurement } from './types.js';
+
+/** 1, 4, 16, ... while below maxVus, then maxVus itself. */
+export function planRampVus(maxVus: number): number[] {
+  const vus: number[] = [];
+  for (let v = 1; v < maxVus; v *= RAMP.FACTOR) vus.push(v);
+  vus.push(maxVus);
+  return vus;
+}
+
+/**
+ * Up to RAMP.CONFIRM_POINTS users strictly between `lower` and `upper`, evenly spaced on a
+ * log scale (16 → 64 gives 23, 32, 45): the finer sweep that places the knee between two
+ * ramp steps. Fewer when there are not that many whole numbers in between.
+ */
+export function planConfirmVus(lower: number, upper: number, points: number = RAMP.CONFIRM_POINTS): number[] {
+  const out = new Set<number>();
+  for (let i = 1; i <= points; i++) {
+    const v = Math.round(lower * (upper / lower) ** (i / (points + 1)));
+    if (v > lower && v < upper) out.add(v);
+  }
+  return [...out].sort((a, b) => a - b);
+}
+
+/** Steps in the order of their users (ramp before confirm at equal users, then as run). */
+export function orderSteps(steps: readonly StepMeasurement[]): StepMeasurement[] {
+  return [...steps].sort((a, b) => a.vus - b.vus || (a.phase === b.phase ? 0 : a.phase === 'ramp' ? -1 : 1) || a.index - b.index);
+}
+
+/** The steps with fewer users than `step`: what its throughput is compared with. */
+export function stepsBelow(steps: readonly StepMeasurement[], step: StepMeasurement): StepMeasurement[] {
+  return steps.filter((s) => s.vus < step.vus);
+}
+
+/** The step with the most throughput among `steps`, or null when there is none. */
+export function bestStep(steps: readonly StepMeasurement[]): StepMeasurement | null {
+  let best: StepMeasurement | null = null;
+  for (const s of steps) if (best === null || s.load.rps > best.load.rps) best = s;
+  return best;
+}
+
+/**
+ * `step`'s throughput over the best of the steps with fewer users, minus one (0.02 = 2%
+ * more); null when there is no step below it or the best made nothing.
+ */
+export function growthOver(step: StepMeasurement, below: readonly StepMeasurement[]): number | null {
+  const best = bestStep(below);
+  if (best === null || best.load.rps <= 0) return null;
+  return step.load.rps / best.load.rps - 1;
+}
+
+export function isFlat(step: StepMeasurement, below: readonly StepMeasurement[]): boolean {
+  const growth = growthOver(step, below);
+  return growth !== null && growth <= THRESHOLD.PLATEAU_GROWTH;
+}
+
+const percent = (fraction: number): string => `${formatNumber(Math.round(fraction * 1000) / 10)}%`;
+
+/** The sentence that says how `step`'s throughput compares with the best below it. */
+export function describeGrowth(step: StepMeasurement, below: readonly StepMeasurement[]): string {
+  const best = bestStep(below);
+  const growth = growthOver(step, below);
+  if (best === null || growth === null) return `${formatNumber(step.vus)} VUs made ${formatNumber(step.load.rps)} req/s`;
+  const change = growth >= 0 ? `${percent(growth)} more than` : `${percent(-growth)} less than`;
+  return `${formatNumber(step.vus)} VUs made ${formatNumber(step.load.rps)} req/s, ${change} the ${formatNumber(best.load.rps)} req/s of ${formatNumber(best.vus)} VUs`;
+}
+
+/**
+ * Whether to stop after `step`, and why, in the issue's order: the generator at its own
+ * limit (its evidence is passed in, see signals.ts), requests failing, the rule broken,
+ * throughput flat. `below` are the steps with fewer users.
+ */
+export function decideStop(step: StepMeasurement, below: readonly StepMeasurement[], generatorEvidence: readonly Evidence[] | null): { reason: StopReason; text: string } | null {
+  if (generatorEvidence !== null && generatorEvidence.length > 0) {
+    return { reason: STOP.GENERATOR, text: `the load generator reached its own limit at ${formatNumber(step.vus)} VUs: ${(generatorEvidence[0] as Evidence).text}` };
+  }
+  if (step.load.requests > 0 && step.load.failureRate >= THRESHOLD.FAILURE_RATE) {
+    const kinds = Object.entries(step.load.failures)
+      .sort((a, b) => (b[1] ?? 0) - (a[1] ?? 0))
+      .map(([kind, n]) => `${kind} ${formatNumber(n ?? 0)}`)
+      .join(', ');
+    return {
+      reason: STOP.FAILURES,
+      text: `${percent(step.load.failureRate)} of the requests at ${formatNumber(step.vus)} VUs failed (${kinds}), at least ${percent(THRESHOLD.FAILURE_RATE)}`,
+    };
+  }
+  const broken = step.load.thresholds.filter((t) => !t.passed);
+  if (broken.length > 0) {
+    return { reason: STOP.RULE, text: `the rule ${broken.map((t) => `${t.expression} (measured ${formatNumber(t.actual)})`).join(', ')} broke at ${formatNumber(step.vus)} VUs` };
+  }
+  if (isFlat(step, below)) {
+    return { reason: STOP.PLATEAU, text: `throughput stopped growing: ${describeGrowth(step, below)} (at most ${percent(THRESHOLD.PLATEAU_GROWTH)} counts as flat)` };
+  }
+  return null;
+}
+
+/**
+ * The knee: the first step, in order of users, whose throughput is flat against the steps
+ * below it, and the best step below it. Null when throughput grew at every step.
+ */
+export function findKnee(steps: readonly StepMeasurement[]): Knee | null {
+  const ordered = orderSteps(steps);
+  for (const step of ordered) {
+    const below = stepsBelow(ordered, step);
+    if (!isFlat(step, below)) continue;
+    const best = bestStep(below) as StepMeasurement;
+    return { lastGrowingVus: best.vus, lastGrowingRps: best.load.rps, flatVus: step.vus, flatRps: step.load.rps };
+  }
+  return null;
+}
