@@ -3,7 +3,7 @@
  * users of each ramp step, the finer sweep around the knee, the stop rule, and where the
  * knee is. runDiagnose (run.ts) asks these after every step.
  */
-import { formatNumber } from '../report/table.js';
+import { formatShare, formatValue as formatNumber } from './format.js';
 import { RAMP, STOP, THRESHOLD, type StopReason } from './constants.js';
 import type { Evidence, Knee, StepMeasurement } from './types.js';
 
@@ -61,7 +61,7 @@ export function isFlat(step: StepMeasurement, below: readonly StepMeasurement[])
   return growth !== null && growth <= THRESHOLD.PLATEAU_GROWTH;
 }
 
-const percent = (fraction: number): string => `${formatNumber(Math.round(fraction * 1000) / 10)}%`;
+const percent = formatShare;
 
 /** The sentence that says how `step`'s throughput compares with the best below it. */
 export function describeGrowth(step: StepMeasurement, below: readonly StepMeasurement[]): string {

@@ -4,7 +4,8 @@
  * of the recorded steps and the context; every sentence is built from the numbers it names.
  * verdict.ts orders the crossings; plan.ts asks the load generator's rule after each step.
  */
-import { formatBytes, formatNumber } from '../report/table.js';
+import { formatBytes } from '../report/table.js';
+import { formatMs, formatPercent, formatShare, formatValue } from './format.js';
 import { LAYER, SIGNAL, THRESHOLD, type WatchedLayer } from './constants.js';
 import { describeGrowth, isFlat } from './plan.js';
 import type { DiagnoseContext, Evidence, ProcessStep, RuledOut, StepMeasurement, ThreadLoad } from './types.js';
@@ -33,10 +34,10 @@ const maxOf = (...values: (number | null)[]): number | null => {
   return present.length === 0 ? null : Math.max(...present);
 };
 
-const num = formatNumber;
-const pct = (value: number): string => `${num(Math.round(value * 10) / 10)}%`;
-const share = (fraction: number): string => pct(fraction * 100);
-const ms = (value: number): string => `${num(Math.round(value * 100) / 100)} ms`;
+const num = formatValue;
+const pct = formatPercent;
+const share = formatShare;
+const ms = formatMs;
 const users = (vus: number): string => `${num(vus)} VUs`;
 
 function processLabel(p: ProcessStep): string {

@@ -13,7 +13,7 @@
  * - Nothing crossed: `link` when a remote target's throughput sat at users ÷ round trip
  *   (the link's latency bound), else `none`.
  */
-import { formatNumber } from '../report/table.js';
+import { formatValue as formatNumber } from './format.js';
 import { LAYER, LEVERS, PRECEDENCE, STOP, THRESHOLD, type Layer, type StopReason, type WatchedLayer } from './constants.js';
 import { describeGrowth, findKnee, orderSteps, stepsBelow } from './plan.js';
 import { LAYER_RULES, latencyBound } from './signals.js';

@@ -1,0 +1,25 @@
+/**
+ * How diagnose writes its numbers in sentences: percentages and milliseconds with at most
+ * one or two decimals, so that "2.6%" reads as measured, not as "2.60%" (report/table.ts's
+ * formatNumber pads fractions to a fixed count of digits for aligned table columns).
+ */
+
+/** 2.6 → "2.6%", 0.5 → "0.5%", 1234.5 → "1,234.5%". */
+export function formatPercent(value: number): string {
+  return `${value.toLocaleString('en-US', { maximumFractionDigits: 1 })}%`;
+}
+
+/** A fraction as a percentage: 0.026 → "2.6%". */
+export function formatShare(fraction: number): string {
+  return formatPercent(fraction * 100);
+}
+
+/** 3.684 → "3.68 ms". */
+export function formatMs(value: number): string {
+  return `${value.toLocaleString('en-US', { maximumFractionDigits: 2 })} ms`;
+}
+
+/** A plain measured number with at most two decimals: 6.1 → "6.1", 1606 → "1,606". */
+export function formatValue(value: number): string {
+  return value.toLocaleString('en-US', { maximumFractionDigits: 2 });
+}
