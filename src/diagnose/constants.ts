@@ -133,10 +133,10 @@ export const THRESHOLD = {
   THREAD_RUNNABLE: 0.9,
   /**
    * ... and it ran at least half a core itself. Every wakeup of a thread waits in the run
-   * queue on a crowded machine, so a thread doing little but woken thousands of times a
-   * second can look runnable most of the time while it ran 7% (measured on a 2-core machine
-   * beside four compilers). Under half a core, the machine is crowded; the thread is not
-   * what limits.
+   * queue on a crowded machine, so a thread doing little but woken often can look runnable
+   * most of the time (measured on the 2-core development machine beside four compilers: the
+   * generator's main thread at one user, runnable 65.8% of a step, on a CPU 7.3%). Under
+   * half a core, the machine is crowded; the thread is not what limits.
    */
   THREAD_RUN_MIN: 0.5,
   /** A multi-threaded process is CPU-bound when it uses 90% of every core of the machine. */

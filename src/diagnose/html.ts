@@ -55,8 +55,16 @@ function line(steps: readonly StepMeasurement[], name: string, read: (s: StepMea
 export function diagnoseCharts(result: DiagnoseResult): LineChartSpec[] {
   const steps = orderSteps(result.steps);
   const markers: { x: number; label: string }[] = [];
-  if (result.knee !== null) markers.push({ x: result.knee.flatVus, label: `flat at ${formatNumber(result.knee.flatVus)}` });
-  if (result.bottleneck.vus !== null && result.bottleneck.vus !== result.knee?.flatVus) markers.push({ x: result.bottleneck.vus, label: `${result.bottleneck.layer} at ${formatNumber(result.bottleneck.vus)}` });
+  const flat = result.knee?.flatVus ?? null;
+  const gave = result.bottleneck.vus;
+  const gaveLabel = `${result.bottleneck.layer} at ${formatNumber(gave ?? 0)}`;
+  // Two markers closer than 2x in users would print their labels over each other: one then.
+  if (gave !== null && flat !== null && Math.max(gave, flat) / Math.min(gave, flat) < 2) {
+    markers.push({ x: gave, label: gave === flat ? gaveLabel : `${gaveLabel}; flat at ${formatNumber(flat)}` });
+  } else {
+    if (flat !== null) markers.push({ x: flat, label: `flat at ${formatNumber(flat)}` });
+    if (gave !== null) markers.push({ x: gave, label: gaveLabel });
+  }
   const x = { label: 'virtual users', log: 'auto' as const };
   const charts: LineChartSpec[] = [
     {
@@ -85,6 +93,9 @@ export function diagnoseCharts(result: DiagnoseResult): LineChartSpec[] {
     .map((rule) => line(steps, rule.layer, (s) => rule.pressure(s, result.context)))
     .filter((s) => s.points.length > 0);
   if (pressure.length > 0) {
+    const xs = steps.map((s) => s.vus);
+    // The threshold itself, as a line at 1 across the ramp.
+    pressure.push({ name: 'threshold', points: [[Math.min(...xs), 1], [Math.max(...xs), 1]] });
     charts.push({
       kind: 'line',
       id: 'diagnose-thresholds',

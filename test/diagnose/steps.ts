@@ -2,7 +2,10 @@
  * Synthetic steps and contexts for the verdict's unit tests: a healthy baseline where every
  * layer is far from its threshold, and small patches that plant one signal at a time.
  */
-import type { DiagnoseContext, ProcessStep, StepMeasurement, ThreadLoad } from '../../src/diagnose/types.js';
+import { DIAGNOSE_SCHEMA, STOP } from '../../src/diagnose/constants.js';
+import { findKnee } from '../../src/diagnose/plan.js';
+import type { DiagnoseContext, DiagnoseResult, ProcessStep, StepMeasurement, ThreadLoad } from '../../src/diagnose/types.js';
+import { decideBottleneck } from '../../src/diagnose/verdict.js';
 
 export const SERVER_PID = 4321;
 export const GENERATOR_PID = 9999;
@@ -110,3 +113,25 @@ export function step(vus: number, patch: StepPatch = {}): StepMeasurement {
 
 /** A thread saturated as the verdict counts it: runnable 99%, on a CPU 95%. */
 export const SATURATED = { busiestThread: thread(99, 95) } as const;
+
+/** A whole result around `steps`, as runDiagnose would write it (for the output tests). */
+export function resultFrom(steps: StepMeasurement[], ctx: DiagnoseContext = context(), stop: DiagnoseResult['stop'] = { reason: STOP.PLATEAU, text: 'throughput stopped growing', vus: steps[steps.length - 1]?.vus ?? 0 }): DiagnoseResult {
+  const verdict = decideBottleneck(steps, ctx, stop);
+  return {
+    schema: DIAGNOSE_SCHEMA,
+    url: 'http://127.0.0.1:3000/age?birthdate=1993-05-01',
+    pathTemplate: '/age?birthdate=1993-05-01',
+    options: { pids: ctx.targetPids, maxVus: 256, stepDurationMs: 1000, rules: [], allowRemote: false, keepAlive: true, workers: 1, timeoutMs: 10_000, confirm: true },
+    context: ctx,
+    startedAt: '2026-01-01T00:00:00.000Z',
+    durationMs: 12_345,
+    steps,
+    stop,
+    knee: findKnee(steps),
+    bottleneck: { layer: verdict.layer, vus: verdict.vus, evidence: verdict.evidence, alsoCrossed: verdict.alsoCrossed, lever: verdict.lever, lab: verdict.lab },
+    ruledOut: verdict.ruledOut,
+    unseen: verdict.unseen,
+    notes: ['the target does not answer GET /stats as socketlab serve does: its event-loop delay and database pool are not seen'],
+    verdict: verdict.sentences,
+  };
+}
