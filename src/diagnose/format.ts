@@ -14,12 +14,18 @@ export function formatShare(fraction: number): string {
   return formatPercent(fraction * 100);
 }
 
-/** 3.684 → "3.68 ms". */
-export function formatMs(value: number): string {
-  return `${value.toLocaleString('en-US', { maximumFractionDigits: 2 })} ms`;
+/** Decimals that say something at this size: 3.68, 41.6, 1,025. */
+function digitsFor(value: number): number {
+  const abs = Math.abs(value);
+  return abs >= 100 ? 0 : abs >= 10 ? 1 : 2;
 }
 
-/** A plain measured number with at most two decimals: 6.1 → "6.1", 1606 → "1,606". */
+/** 3.684 → "3.68 ms", 1024.51 → "1,025 ms". */
+export function formatMs(value: number): string {
+  return `${formatValue(value)} ms`;
+}
+
+/** A measured number, as many decimals as its size warrants: 6.1 → "6.1", 13506.5 → "13,507". */
 export function formatValue(value: number): string {
-  return value.toLocaleString('en-US', { maximumFractionDigits: 2 });
+  return value.toLocaleString('en-US', { maximumFractionDigits: digitsFor(value) });
 }

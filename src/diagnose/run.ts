@@ -95,7 +95,7 @@ export async function runDiagnose(options: DiagnoseOptions, hooks: DiagnoseHooks
   const steps: StepMeasurement[] = [];
   let stop: { reason: StopReason; text: string; vus: number } | null = null;
   const runStep = async (vus: number, phase: 'ramp' | 'confirm', durationMs: number, position: number, count: number): Promise<StepMeasurement> => {
-    const probe = await watcher.startStep();
+    const probe = await watcher.startStep(durationMs);
     const stepStarted = new Date().toISOString();
     const result = await runLoad(
       // With fewer users than worker threads, one thread is enough.

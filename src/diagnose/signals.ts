@@ -78,28 +78,42 @@ function noPidReason(ctx: DiagnoseContext, what: string): string | null {
 }
 
 /**
- * Saturation of a process: its busiest thread's runnable share when that thread is
- * saturated (runnable long enough and ran at least THREAD_RUN_MIN of a core), and all its
- * threads together in cores.
+ * How sure a saturation must be. The layers named before the others (the generator, the
+ * database) need the strict form, the thread having run half a core itself: a thread merely
+ * woken often on a crowded machine must not outrank every other layer. The target's CPU
+ * needs throughput flat besides, which waiting for a CPU alone does not cause, so the
+ * runnable share is enough there: on a machine crowded by other work, a server thread that
+ * always has work is still the one that limits what this machine gives it.
  */
-function saturation(p: ProcessStep): { runnable: number | null; cores: number | null } {
+export type Proof = 'strict' | 'runnable';
+
+/**
+ * Saturation of a process: its busiest thread's runnable share when that thread is
+ * saturated, and all its threads together in cores.
+ */
+function saturation(p: ProcessStep, proof: Proof): { runnable: number | null; cores: number | null } {
   return {
-    runnable: threadSaturated(p.busiestThread) ? (p.busiestThread as ThreadLoad).runnablePercent : null,
+    runnable: threadSaturated(p.busiestThread, proof) ? (p.busiestThread as ThreadLoad).runnablePercent : null,
     cores: p.cpuPercent === null ? null : p.cpuPercent / 100,
   };
 }
 
-/** Runnable at least THREAD_RUNNABLE of the step, having run at least THREAD_RUN_MIN of a core. */
-export function threadSaturated(thread: ThreadLoad | null): boolean {
-  return thread !== null && thread.runnablePercent >= THRESHOLD.THREAD_RUNNABLE * 100 && thread.cpuPercent >= THRESHOLD.THREAD_RUN_MIN * 100;
+/** Runnable at least THREAD_RUNNABLE of the step; strictly, having also run THREAD_RUN_MIN of a core. */
+export function threadSaturated(thread: ThreadLoad | null, proof: Proof): boolean {
+  if (thread === null || thread.runnablePercent < THRESHOLD.THREAD_RUNNABLE * 100) return false;
+  return proof === 'runnable' || thread.cpuPercent >= THRESHOLD.THREAD_RUN_MIN * 100;
 }
 
 /** The rule for a saturated thread, in words. */
-const SATURATED_TEXT = `saturated is runnable ${THRESHOLD.THREAD_RUNNABLE * 100}% having run ${THRESHOLD.THREAD_RUN_MIN * 100}% of a core`;
+function saturatedText(proof: Proof): string {
+  return proof === 'strict'
+    ? `saturated is runnable ${THRESHOLD.THREAD_RUNNABLE * 100}% having run ${THRESHOLD.THREAD_RUN_MIN * 100}% of a core`
+    : `saturated is runnable ${THRESHOLD.THREAD_RUNNABLE * 100}%`;
+}
 
 /** "runnable at most R% of a step (on a CPU C%, at V VUs; saturated is ...)". */
-function describeThreadPeak(thread: ThreadLoad, vus: number): string {
-  return `runnable at most ${pct(thread.runnablePercent)} of a step (on a CPU ${pct(thread.cpuPercent)}, at ${users(vus)}; ${SATURATED_TEXT})`;
+function describeThreadPeak(thread: ThreadLoad, vus: number, proof: Proof): string {
+  return `runnable at most ${pct(thread.runnablePercent)} of a step (on a CPU ${pct(thread.cpuPercent)}, at ${users(vus)}; ${saturatedText(proof)})`;
 }
 
 const loadGenerator: LayerRule = {
@@ -126,7 +140,7 @@ const loadGenerator: LayerRule = {
     // A generator that spins reconnecting after failures is busy because of them, not the
     // reason for them: its CPU counts only while requests succeed.
     if (step.load.failureRate < THRESHOLD.FAILURE_RATE) {
-      const s = saturation(g);
+      const s = saturation(g, 'strict');
       if (s.runnable !== null && s.runnable >= THRESHOLD.THREAD_RUNNABLE * 100) {
         found.push(
           evidence(
@@ -150,7 +164,7 @@ const loadGenerator: LayerRule = {
     const fds = peakOver(steps, (s) => (s.generator.fdsPeak === null ? null : s.generator), (g) => g.fdsPeak as number);
     const limit = fds?.item.fdLimit ?? ctx.generatorFdLimit;
     const parts = [
-      cpu === null ? "the generator's threads were not readable" : `the generator's busiest thread was ${describeThreadPeak(cpu.item, cpu.step.vus)}`,
+      cpu === null ? "the generator's threads were not readable" : `the generator's busiest thread was ${describeThreadPeak(cpu.item, cpu.step.vus, 'strict')}`,
       fds === null ? null : `it held at most ${num(fds.value)} descriptors${limit === null ? '' : ` of ${num(limit)}`}`,
       'no EMFILE',
     ].filter((p): p is string => p !== null);
@@ -291,7 +305,7 @@ const database: LayerRule = {
     const db = step.database;
     if (db === null) return null;
     const found: Evidence[] = [];
-    if (db.busiest !== null && threadSaturated(db.busiest)) {
+    if (db.busiest !== null && threadSaturated(db.busiest, 'strict')) {
       found.push(
         evidence(
           LAYER.DATABASE,
@@ -316,7 +330,7 @@ const database: LayerRule = {
     const text =
       top === null
         ? "the Postgres processes' CPU was not readable"
-        : `the busiest Postgres process was ${describeThreadPeak(top.item, top.step.vus)}${cores === null ? '' : `, all of them together at most ${num(Math.round(cores.value * 100) / 100)} cores`}`;
+        : `the busiest Postgres process was ${describeThreadPeak(top.item, top.step.vus, 'strict')}${cores === null ? '' : `, all of them together at most ${num(Math.round(cores.value * 100) / 100)} cores`}`;
     return ruledOut(LAYER.DATABASE, SIGNAL.DATABASE_RUNNABLE, top, THRESHOLD.THREAD_RUNNABLE * 100, '% of the step', text);
   },
 };
@@ -376,7 +390,7 @@ const cpu: LayerRule = {
     if (!isFlat(step, below)) return null;
     const found: Evidence[] = [];
     for (const t of step.targets) {
-      const s = saturation(t);
+      const s = saturation(t, 'runnable');
       if (s.runnable !== null && s.runnable >= THRESHOLD.THREAD_RUNNABLE * 100) {
         found.push(
           evidence(
@@ -405,7 +419,7 @@ const cpu: LayerRule = {
     const text =
       top === null
         ? "the target's threads were not readable"
-        : `the busiest thread of the target (${threadLabel(top.item)}) was ${describeThreadPeak(top.item.busiestThread as ThreadLoad, top.step.vus)}, and counts only while throughput is flat`;
+        : `the busiest thread of the target (${threadLabel(top.item)}) was ${describeThreadPeak(top.item.busiestThread as ThreadLoad, top.step.vus, 'runnable')}, and counts only while throughput is flat`;
     return ruledOut(LAYER.CPU, SIGNAL.TARGET_THREAD_RUNNABLE, top, THRESHOLD.THREAD_RUNNABLE * 100, '% of the step', text);
   },
 };
@@ -457,7 +471,9 @@ const acceptQueue: LayerRule = {
       const overflows = k?.listenOverflows ?? 0;
       const full = l.backlog !== null && l.queuedPeak >= THRESHOLD.ACCEPT_QUEUE_SHARE * l.backlog;
       const deepWithOverflows = overflows > 0 && (l.backlog === null ? l.queuedPeak > 0 : l.queuedPeak >= THRESHOLD.ACCEPT_QUEUE_SHARE_WITH_OVERFLOWS * l.backlog);
-      if (!full && !deepWithOverflows) return null;
+      // The sampler may miss a queue that is full only briefly; our own connects do not.
+      const retriedWithOverflows = overflows > 0 && (step.load.connectMs?.p99 ?? 0) >= 1000;
+      if (!full && !deepWithOverflows && !retriedWithOverflows) return null;
       found.push(
         evidence(
           LAYER.ACCEPT_QUEUE,

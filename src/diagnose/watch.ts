@@ -27,8 +27,13 @@ export interface StepProbe {
 }
 
 export interface Watcher {
-  /** Take the step's opening readings; the load starts once this resolves. */
-  startStep(): Promise<StepProbe>;
+  /**
+   * Take the step's opening readings; the load starts once this resolves and is planned to
+   * run `plannedMs`. The rates (CPU per thread, the machine's CPU, the link's bytes) are read
+   * again when that time is up, before the step's last requests drain: a drain in which the
+   * server has less and less to do is not part of what the step asked of it.
+   */
+  startStep(plannedMs: number): Promise<StepProbe>;
   /** What could not be read, in words (from the sampler). */
   unavailable(): string[];
   /** Stop the sampler. Safe to call more than once. */
@@ -44,17 +49,32 @@ const COUNTERS = {
 } as const;
 
 const MEMINFO_POLL_MS = 250;
+/** The load's engines start about this long after runLoad is called (src/load/run.ts START_LEAD_MS, plus setup). */
+const LOAD_LEAD_MS = 20;
+/**
+ * The rates skip the step's first fifth: the engines' start, the connections opening (a
+ * busy server accepts them late), during which the server is not yet asked what the step
+ * asks. Measured: over a whole 1 s step, a server thread that never slept once loaded read
+ * 80-88% runnable on a crowded machine.
+ */
+const WARM_UP_SHARE = 0.2;
+
+/** The readings that are rates over the step's planned window. */
+interface RateReadings {
+  monoMs: number;
+  threads: Map<number, Map<number, ThreadTimes> | null>;
+  machineBusyMs: number | null;
+  link: { rx: number; tx: number } | null;
+}
 const PAGE_BYTES = 4096;
 
 interface Opening {
   wallStart: number;
-  monoStart: number;
-  threads: Map<number, Map<number, ThreadTimes> | null>;
+  /** Replaced by a fresh reading once the step's warm-up is over. */
+  rates: RateReadings;
   ctxSwitches: Map<number, { voluntary: number; involuntary: number } | null>;
   counters: CounterValues | null;
-  machineBusyMs: number | null;
   swapInPages: number | null;
-  link: { rx: number; tx: number } | null;
   stats: ServeStats | null;
   databaseProcesses: number[];
 }
@@ -75,18 +95,22 @@ export async function startWatcher(ctx: DiagnoseContext, baseUrl: string): Promi
   const databaseProcesses = (): number[] => [...new Set(ctx.databasePids.flatMap((pm) => [pm, ...findChildPids(pm)]))];
   const readStats = (): Promise<ServeStats | null> => (ctx.serve ? fetchServeStats(baseUrl, DIAGNOSE_DEFAULTS.STATS_TIMEOUT_MS) : Promise.resolve(null));
 
-  async function startStep(): Promise<StepProbe> {
+  const readRates = (pids: readonly number[]): RateReadings => ({
+    monoMs: performance.now(),
+    threads: new Map(pids.map((pid) => [pid, readThreadTimes(pid)])),
+    machineBusyMs: readMachineBusyMs(),
+    link: ctx.link === null ? null : readInterfaceBytes(ctx.link.device),
+  });
+
+  async function startStep(plannedMs: number): Promise<StepProbe> {
     const stats = await readStats();
     const dbPids = databaseProcesses();
     const opening: Opening = {
       wallStart: Date.now(),
-      monoStart: performance.now(),
-      threads: new Map([...watched, ...dbPids].map((pid) => [pid, readThreadTimes(pid)])),
+      rates: readRates([...watched, ...dbPids]),
       ctxSwitches: new Map(watched.map((pid) => [pid, readContextSwitches(pid)])),
       counters: countersNow(),
-      machineBusyMs: readMachineBusyMs(),
       swapInPages: readSwapInPages(),
-      link: ctx.link === null ? null : readInterfaceBytes(ctx.link.device),
       stats,
       databaseProcesses: dbPids,
     };
@@ -96,18 +120,29 @@ export async function startWatcher(ctx: DiagnoseContext, baseUrl: string): Promi
       if (available !== undefined && (memAvailableMin === null || available < memAvailableMin)) memAvailableMin = available;
     }, MEMINFO_POLL_MS);
     memTimer.unref();
+    let rates: RateReadings | null = null;
+    const pidsNow = (): number[] => [...new Set([...watched, ...opening.databaseProcesses, ...databaseProcesses()])];
+    const takeRates = (): void => {
+      rates ??= readRates(pidsNow());
+    };
+    const warmedUp = setTimeout(() => {
+      if (rates === null) opening.rates = readRates(pidsNow());
+    }, LOAD_LEAD_MS + WARM_UP_SHARE * plannedMs);
+    const cutoff = setTimeout(takeRates, LOAD_LEAD_MS + plannedMs);
 
     return {
       async finish() {
         clearInterval(memTimer);
-        const wallMs = performance.now() - opening.monoStart;
+        clearTimeout(warmedUp);
+        clearTimeout(cutoff);
+        takeRates();
+        const { monoMs, threads: threadsAfter, machineBusyMs, link: linkAfter } = rates as unknown as RateReadings;
+        const start = opening.rates;
+        const wallMs = monoMs - start.monoMs;
         const wallEnd = Date.now();
-        const dbNow = [...new Set([...opening.databaseProcesses, ...databaseProcesses()])];
-        const threadsAfter = new Map([...watched, ...dbNow].map((pid) => [pid, readThreadTimes(pid)]));
+        const dbNow = [...threadsAfter.keys()].filter((pid) => !watched.includes(pid));
         const counters = countersNow();
-        const machineBusyMs = readMachineBusyMs();
         const swapInPages = readSwapInPages();
-        const linkAfter = ctx.link === null ? null : readInterfaceBytes(ctx.link.device);
         const endMemory = readMemInfo()?.availableBytes;
         if (endMemory !== undefined && (memAvailableMin === null || endMemory < memAvailableMin)) memAvailableMin = endMemory;
         const samples = sampler.samples().filter((s) => s.at >= opening.wallStart && s.at <= wallEnd);
@@ -129,7 +164,7 @@ export async function startWatcher(ctx: DiagnoseContext, baseUrl: string): Promi
             }
             return best;
           };
-          const cpu = diffThreadTimes(opening.threads.get(pid) ?? null, threadsAfter.get(pid) ?? null, wallMs);
+          const cpu = diffThreadTimes(start.threads.get(pid) ?? null, threadsAfter.get(pid) ?? null, wallMs);
           const switchesBefore = opening.ctxSwitches.get(pid) ?? null;
           const switchesAfter = end.alive ? readContextSwitches(pid) : null;
           const soft = end.fdLimit?.soft ?? [...own].reverse().find((p) => p.fdLimit !== null)?.fdLimit?.soft ?? null;
@@ -153,7 +188,7 @@ export async function startWatcher(ctx: DiagnoseContext, baseUrl: string): Promi
           let cpuPercent = 0;
           let busiest: NonNullable<StepMeasurement['database']>['busiest'] = null;
           for (const pid of dbNow) {
-            const load = diffThreadTimes(opening.threads.get(pid) ?? new Map(), threadsAfter.get(pid) ?? null, wallMs);
+            const load = diffThreadTimes(start.threads.get(pid) ?? new Map(), threadsAfter.get(pid) ?? null, wallMs);
             cpuPercent += load.cpuPercent ?? 0;
             if (load.busiest !== null && (busiest === null || load.busiest.runnablePercent > busiest.runnablePercent)) busiest = { ...load.busiest, pid };
           }
@@ -182,16 +217,17 @@ export async function startWatcher(ctx: DiagnoseContext, baseUrl: string): Promi
           kernel,
           client: clientPeak(samples, endCensus),
           machine: {
-            cpuPercent: opening.machineBusyMs === null || machineBusyMs === null || wallMs <= 0 ? null : Math.round(((machineBusyMs - opening.machineBusyMs) / wallMs) * 1000) / 10,
+            cpuPercent: start.machineBusyMs === null || machineBusyMs === null || wallMs <= 0 ? null : Math.round(((machineBusyMs - start.machineBusyMs) / wallMs) * 1000) / 10,
             memAvailableMinBytes: memAvailableMin,
-            swapInBytesPerSec: opening.swapInPages === null || swapInPages === null || seconds <= 0 ? null : Math.round(((swapInPages - opening.swapInPages) * PAGE_BYTES) / seconds),
+            swapInBytesPerSec:
+              opening.swapInPages === null || swapInPages === null || wallEnd <= opening.wallStart ? null : Math.round(((swapInPages - opening.swapInPages) * PAGE_BYTES) / ((wallEnd - opening.wallStart) / 1000)),
           },
           serve: diffServeStats(opening.stats, stats),
           database,
           link:
-            opening.link === null || linkAfter === null || seconds <= 0
+            start.link === null || linkAfter === null || seconds <= 0
               ? null
-              : { rxBytesPerSec: Math.round((linkAfter.rx - opening.link.rx) / seconds), txBytesPerSec: Math.round((linkAfter.tx - opening.link.tx) / seconds) },
+              : { rxBytesPerSec: Math.round((linkAfter.rx - start.link.rx) / seconds), txBytesPerSec: Math.round((linkAfter.tx - start.link.tx) / seconds) },
         };
       },
     };

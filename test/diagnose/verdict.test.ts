@@ -32,7 +32,7 @@ const CASES: Case[] = [
   { name: 'cpu: the busiest thread saturated while throughput is flat', steps: rampFlatAt16({ target: SATURATED }), layer: 'cpu', vus: 16, signals: ['target.busiest-thread.runnable', 'throughput'] },
   { name: 'cpu, contrary: saturated but throughput still grew 4x', steps: [step(1), step(4, { target: SATURATED })], layer: 'none' },
   { name: 'cpu, contrary: flat but the thread was runnable 85%', steps: rampFlatAt16({ target: { busiestThread: thread(85, 80) } }), layer: 'none' },
-  { name: 'cpu, contrary: runnable 99% but ran 20% of a core (a crowded machine)', steps: rampFlatAt16({ target: { busiestThread: thread(99, 20) } }), layer: 'none' },
+  { name: 'cpu: runnable 99% having run 20% of a core (a crowded machine) still limits while flat', steps: rampFlatAt16({ target: { busiestThread: thread(99, 20) } }), layer: 'cpu', signals: ['target.busiest-thread.runnable'] },
   { name: 'cpu: a multi-threaded target using 1.9 of 2 cores while flat', steps: rampFlatAt16({ target: { cpuPercent: 190, busiestThread: thread(60, 55) } }), layer: 'cpu', signals: ['target.cpu.cores'] },
   // event-loop
   {
@@ -62,6 +62,12 @@ const CASES: Case[] = [
     name: 'accept-queue, contrary: overflows elsewhere in the namespace while our queue held 2 of 8',
     steps: [step(1), step(4, { listener: { port: 3000, queuedPeak: 2, backlog: 8, sockets: 1 }, kernel: { listenOverflows: 800 } })],
     layer: 'none',
+  },
+  {
+    name: 'accept-queue: the sampler saw the queue at 1, but overflows rose and our connects took a second',
+    steps: [step(1), step(16, { listener: { port: 3000, queuedPeak: 1, backlog: 8, sockets: 1 }, kernel: { listenOverflows: 5, synRetransmits: 5 }, load: { connectMs: { min: 0.1, p50: 0.2, p99: 1020 } } })],
+    layer: 'accept-queue',
+    signals: ['listener.accept-queue', 'TcpExt.ListenOverflows', 'load.connect.p99'],
   },
   { name: 'accept-queue: half full with overflows rising', steps: [step(1), step(4, { listener: { port: 3000, queuedPeak: 5, backlog: 8, sockets: 1 }, kernel: { listenOverflows: 3 } })], layer: 'accept-queue', vus: 4 },
   {
@@ -160,6 +166,17 @@ const CASES: Case[] = [
     steps: [step(1), step(4, { generator: { busiestThread: thread(97, 92, GENERATOR_PID) } })],
     layer: 'load-generator',
     signals: ['generator.busiest-thread.runnable'],
+  },
+  {
+    name: 'load-generator, contrary: runnable 99% having run 20% of a core is a crowded machine, not its limit',
+    steps: [step(1), step(4, { generator: { busiestThread: thread(99, 20, GENERATOR_PID) } })],
+    layer: 'none',
+  },
+  {
+    name: 'database, contrary: a backend runnable 95% having run 30% of a core',
+    ctx: { databasePids: [POSTGRES_PID] },
+    steps: [step(1), step(4, { database: { processes: 3, cpuPercent: 60, busiest: { ...thread(95, 30, 6000), pid: 6000 } } })],
+    layer: 'none',
   },
   {
     name: 'load-generator, contrary: busy spinning on failed connects is not its limit',
