@@ -69,6 +69,8 @@ export const SIGNAL = {
   TARGET_THREAD_RUNNABLE: 'target.busiest-thread.runnable',
   /** The target process over all its threads, in cores. */
   TARGET_CORES: 'target.cpu.cores',
+  /** socketlab serve --model pool: mean wait of a task for a worker thread over the step (piscina, GET /stats). */
+  TASK_WAIT: 'serve.pool.task-wait',
   /** The target's RSS. */
   TARGET_RSS: 'target.rss',
   /** The target's open descriptors against its own soft RLIMIT_NOFILE. */

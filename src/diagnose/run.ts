@@ -102,7 +102,10 @@ export async function runDiagnose(options: DiagnoseOptions, hooks: DiagnoseHooks
       { ...baseLoad, vus, durationMs, workers: Math.min(options.workers, vus) },
       {
         ...(hooks.signal === undefined ? {} : { signal: hooks.signal }),
-        onProgress: (p) => hooks.onProgress?.({ phase, step: position, steps: count, vus, elapsedMs: p.elapsedMs, durationMs, rps: p.rps, errors: p.errors }),
+        // Whole seconds only: the last, partial one is the graceful drain, not the step's rate.
+        onProgress: (p) => {
+          if (p.last.lengthMs >= 1000 && p.elapsedMs <= durationMs) hooks.onProgress?.({ phase, step: position, steps: count, vus, elapsedMs: p.elapsedMs, durationMs, rps: p.rps, errors: p.errors });
+        },
       },
     );
     const watched = await probe.finish();

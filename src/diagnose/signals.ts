@@ -400,7 +400,7 @@ const cpu: LayerRule = {
             s.runnable,
             THRESHOLD.THREAD_RUNNABLE * 100,
             '% of the step',
-            `${threadLabel(t)} was runnable ${pct(s.runnable)} of the step at ${users(step.vus)} (on a CPU ${pct(t.busiestThread?.cpuPercent ?? 0)}): a core's worth of work with no idle moment`,
+            `${threadLabel(t)} was runnable ${pct(s.runnable)} of the step at ${users(step.vus)} (on a CPU ${pct(t.busiestThread?.cpuPercent ?? 0)}, waiting for one the rest): it always had work, so more users only queue`,
           ),
         );
       } else if (s.cores !== null && s.cores >= THRESHOLD.CORES_SHARE * ctx.cores) {
@@ -409,6 +409,10 @@ const cpu: LayerRule = {
     }
     if (found.length === 0) return null;
     found.push(evidence(LAYER.CPU, SIGNAL.THROUGHPUT, step, step.load.rps, null, 'req/s', describeGrowth(step, below)));
+    const taskWait = step.serve?.taskWaitAvgMs ?? null;
+    if (taskWait !== null && taskWait > 0) {
+      found.push(evidence(LAYER.CPU, SIGNAL.TASK_WAIT, step, taskWait, null, 'ms', `socketlab serve's tasks waited ${ms(taskWait)} on average for a worker thread of its pool (piscina's queue)`));
+    }
     return found;
   },
   ruleOut(steps) {

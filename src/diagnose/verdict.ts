@@ -140,5 +140,5 @@ export function describeCrowding(steps: readonly StepMeasurement[], ctx: Diagnos
   }
   if (crowded.length === 0) return null;
   const worst = crowded.reduce((a, b) => (b.watched / b.machine < a.watched / a.machine ? b : a));
-  return `the machine was crowded by other processes at ${crowded.map((c) => num(c.vus)).join(', ')} VUs: at ${num(worst.vus)} VUs its cores were ${num(Math.round(worst.machine / ctx.cores))}% busy and the watched processes used ${num(Math.round(worst.watched))}% of one core of it; every reading here was squeezed by that`;
+  return `the machine was crowded by other processes at ${crowded.map((c) => num(c.vus)).join(', ')} VUs: at ${num(worst.vus)} VUs its cores were ${num(Math.min(100, Math.round(worst.machine / ctx.cores)))}% busy and the watched processes used ${num(Math.round(worst.watched))}% of one core of it; every reading here was squeezed by that`;
 }

@@ -12,6 +12,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { findPgBinaries } from '../../src/db/index.js';
 import { createNamespace, namespaceUnavailableReason } from '../../src/labs/netns.js';
 import { createVeth, shapeLink } from '../../src/labs/link-kit.js';
@@ -34,6 +37,8 @@ async function expectVerdict(t: { diagnostic(message: string): void }, layers: r
     runs.push(run);
     t.diagnostic(`attempt ${i + 1}: ${run.result?.bottleneck.layer ?? 'no result'} in ${(run.elapsedMs / 1000).toFixed(1)} s`);
     if (run.result !== null && layers.includes(run.result.bottleneck.layer)) break;
+    // What the missed attempt measured, for whoever reads the log of a passing run too.
+    t.diagnostic(run.stdout.split('\n').filter((line) => /^\s+(vus|\d+)\s|^verdict|stopped:/.test(line)).join('\n'));
   }
   const run = runs[runs.length - 1] as DiagnoseRun;
   const all = runs.map(explain).join('\n---\n');
@@ -67,10 +72,18 @@ test('cpu: a node:http server burning CPU on every request', { timeout: 120_000 
     // thread whose saturation is the plant (the verdict also needs it to run half a core).
     const prefix = isRoot() && hasCommand('nice') ? ['nice', '-n', '-10'] : [];
     const server = scope.server(await startFixtureServer(['--kind', 'cpu', '--work-ms', '3'], { prefix }));
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'socketlab-diagnose-html-'));
+    scope.track({ name: `folder ${dir}`, stop: async () => rmSync(dir, { recursive: true, force: true }) });
+    const html = path.join(dir, 'diagnose.html');
     const run = await expectVerdict(t, ['cpu', 'event-loop'], ['target.busiest-thread.runnable', 'target.cpu.cores', 'serve.event-loop.delay'], () =>
-      runDiagnoseCli([`${server.url}/`, '--pid', String(server.pid), ...RAMP]),
+      runDiagnoseCli([`${server.url}/`, '--pid', String(server.pid), ...RAMP, '--html', html]),
     );
     const result = run.result!;
+    // The page of the same run: its verdict and the ramp's charts (test/diagnose/output.test.ts
+    // checks such a page in a browser).
+    const page = readFileSync(html, 'utf8');
+    assert.ok(page.includes(`<span id="bottleneck-layer">${result.bottleneck.layer}</span>`));
+    assert.ok((page.match(/<svg [^>]*class="chart"/g) ?? []).length >= 3, 'the ramp charts are on the page');
     // node:http is not socketlab serve: the run says what it could not see.
     assert.ok(result.unseen.some((u) => u.layer === 'event-loop'), 'the event loop of a foreign server is listed as unseen');
     assert.ok(result.ruledOut.some((r) => r.layer === 'accept-queue'), 'the accept queue was watched and ruled out');
@@ -96,8 +109,13 @@ test('accept-queue: socketlab serve --backlog 8 --accept-rate 20/s', { timeout: 
     );
     const result = run.result!;
     assert.equal(result.context.serve, true, 'socketlab serve is recognised by its /stats');
-    const queue = result.bottleneck.evidence.find((e) => e.signal === 'listener.accept-queue');
-    if (queue !== undefined) assert.ok(queue.value >= 8, `the queue held ${queue.value} against a backlog of 8`);
+    // The queue seen at its backlog of 8, or (when the sampler missed the moment) the kernel's
+    // overflows with this run's own connects retried after a second.
+    const e = new Map(result.bottleneck.evidence.map((x) => [x.signal, x.value]));
+    assert.ok(
+      (e.get('listener.accept-queue') ?? 0) >= 8 || ((e.get('TcpExt.ListenOverflows') ?? 0) > 0 && (e.get('load.connect.p99') ?? 0) >= 1000),
+      `evidence: ${JSON.stringify([...e])}`,
+    );
   });
 });
 

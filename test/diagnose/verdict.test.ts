@@ -33,6 +33,13 @@ const CASES: Case[] = [
   { name: 'cpu, contrary: saturated but throughput still grew 4x', steps: [step(1), step(4, { target: SATURATED })], layer: 'none' },
   { name: 'cpu, contrary: flat but the thread was runnable 85%', steps: rampFlatAt16({ target: { busiestThread: thread(85, 80) } }), layer: 'none' },
   { name: 'cpu: runnable 99% having run 20% of a core (a crowded machine) still limits while flat', steps: rampFlatAt16({ target: { busiestThread: thread(99, 20) } }), layer: 'cpu', signals: ['target.busiest-thread.runnable'] },
+  {
+    name: 'cpu: socketlab serve --model pool, its workers using the cores and tasks queued for them',
+    ctx: { serve: true },
+    steps: rampFlatAt16({ target: { cpuPercent: 185, busiestThread: thread(80, 75) }, serve: { taskWaitAvgMs: 12 } }),
+    layer: 'cpu',
+    signals: ['target.cpu.cores', 'serve.pool.task-wait'],
+  },
   { name: 'cpu: a multi-threaded target using 1.9 of 2 cores while flat', steps: rampFlatAt16({ target: { cpuPercent: 190, busiestThread: thread(60, 55) } }), layer: 'cpu', signals: ['target.cpu.cores'] },
   // event-loop
   {
@@ -282,13 +289,13 @@ test('the sentences are built from the numbers measured', () => {
   const steps = rampFlatAt16({ target: SATURATED });
   const verdict = decideBottleneck(steps, context(), { reason: STOP.PLATEAU, text: 'throughput stopped growing' });
   const text = verdict.sentences.join(' ');
-  assert.match(text, /^The first layer to give way was cpu, at 16 VUs: the main thread "node" of pid 4321 \(node\) was runnable 99% of the step at 16 VUs \(on a CPU 95%\)/);
+  assert.match(text, /^The first layer to give way was cpu, at 16 VUs: the main thread "node" of pid 4321 \(node\) was runnable 99% of the step at 16 VUs \(on a CPU 95%, waiting for one the rest\): it always had work/);
   assert.match(text, /16 VUs made 4,000 req\/s, 2\.6% more than the 3,900 req\/s of 4 VUs/);
   assert.match(text, /Throughput peaked at 3,900 req\/s with 4 VUs and was flat at 16 VUs \(4,000 req\/s\)/);
   assert.match(text, /socketlab lab all-cores/);
   // Change the numbers and the sentence changes with them.
   const other = decideBottleneck(rampFlatAt16({ target: { busiestThread: thread(93.5, 71) } }), context());
-  assert.match(other.sentences[0] as string, /runnable 93\.5% of the step at 16 VUs \(on a CPU 71%\)/);
+  assert.match(other.sentences[0] as string, /runnable 93\.5% of the step at 16 VUs \(on a CPU 71%, waiting/);
 });
 
 test('none says why: max-vus reached, or a limit no watched layer explains', () => {
