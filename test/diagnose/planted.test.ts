@@ -16,6 +16,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { findPgBinaries } from '../../src/db/index.js';
+import { findSocketOwner } from '../../src/diagnose/target.js';
+import { isUnavailable, readListenQueues } from '../../src/metrics/index.js';
 import { createNamespace, namespaceUnavailableReason } from '../../src/labs/netns.js';
 import { createVeth, shapeLink } from '../../src/labs/link-kit.js';
 import { startServeProcess } from '../../src/server/serve-process.js';
@@ -132,11 +134,22 @@ test('db-pool: socketlab serve --db embedded --pool 2 on /uuid', { timeout: 180_
   }
   await withScope(async (scope) => {
     const server = scope.server(await startServeProcess(['--db', 'embedded', '--pool', '2'], { startTimeoutMs: 90_000 }));
+    // The postmaster too, found by its listening port as a user would (ss -ltnp), so that the
+    // database is watched and must be ruled out: the queue is in front of it, not in it.
+    const stats = (await (await fetch(`${server.url}/stats`)).json()) as { db: { url: string } };
+    const pgPort = Number(new URL(stats.db.url).port);
+    const listeners = readListenQueues([pgPort]);
+    const postmaster = isUnavailable(listeners) || listeners[0] === undefined ? null : findSocketOwner(listeners[0].inode);
+    assert.ok(postmaster !== null, `the postmaster listening on ${pgPort} was found`);
     const run = await expectVerdict(t, ['db-pool'], ['serve.db.pool-wait'], () =>
-      runDiagnoseCli([`${server.url}/`, '--path-template', '/uuid/{1..1000}', '--pid', String(server.pid), ...RAMP]),
+      runDiagnoseCli([`${server.url}/`, '--path-template', '/uuid/{1..1000}', '--pid', String(server.pid), '--pid', String(postmaster), ...RAMP]),
     );
-    const wait = run.result!.bottleneck.evidence.find((e) => e.signal === 'serve.db.pool-wait')!;
+    const result = run.result!;
+    const wait = result.bottleneck.evidence.find((e) => e.signal === 'serve.db.pool-wait')!;
     assert.ok(wait.threshold !== null && wait.value >= wait.threshold, `pool wait ${wait.value} ms against ${wait.threshold} ms`);
+    assert.deepEqual(result.context.databasePids, [postmaster]);
+    assert.ok(result.steps.some((s) => (s.database?.processes ?? 0) > 1), "the postmaster's backends were watched");
+    assert.ok(result.ruledOut.some((r) => r.layer === 'database'), 'the database itself is ruled out');
   });
 });
 
