@@ -79,7 +79,15 @@ export function decideBottleneck(steps: readonly StepMeasurement[], ctx: Diagnos
     }
   }
   const alsoCrossed = crossings.slice(first === undefined ? 0 : 1).map((c) => ({ layer: c.layer, vus: c.vus, signal: (c.evidence[0] as Evidence).signal }));
-  const { lever, lab } = LEVERS[layer];
+  let { lever, lab } = LEVERS[layer];
+  if (layer === LAYER.NONE && stop !== null && stop.reason !== STOP.MAX_VUS && stop.reason !== STOP.INTERRUPTED) {
+    // A limit was met that no watched layer explains: more users would not say more.
+    lever =
+      unseen.length > 0
+        ? `make visible what this run could not see (${unseen.map((u) => u.layer).join(', ')}: see why below) and diagnose again`
+        : 'look outside the watched processes: other work on this machine, or a layer behind the target that it calls';
+    lab = null;
+  }
   const verdict: Verdict = { layer, vus, evidence, alsoCrossed, ruledOut: layer === LAYER.LINK ? ruledOut.filter((r) => r.layer !== LAYER.LINK) : ruledOut, unseen, lever, lab, sentences: [] };
   verdict.sentences = describeVerdict(verdict, steps, stop);
   return verdict;
@@ -100,7 +108,8 @@ export function describeVerdict(verdict: Verdict, steps: readonly StepMeasuremen
     else if (stop === null || stop.reason === STOP.MAX_VUS || stop.reason === STOP.INTERRUPTED) {
       sentences.push(`Nothing gave way within ${num(maxVus)} VUs: ${describeGrowth(last, stepsBelow(ordered, last))}.`);
     } else {
-      sentences.push(`The ramp found a limit at ${num(maxVus)} VUs, but no layer this run could see crossed its threshold: the limit is in a layer it could not see${unseen}, or in what other processes on this machine took.`);
+      const what = stop.reason === STOP.RULE ? 'The rule broke' : stop.reason === STOP.FAILURES ? 'Requests failed' : 'Throughput stopped growing';
+      sentences.push(`${what} at ${num(maxVus)} VUs, but no layer this run could see crossed its threshold: the limit is in a layer it could not see${unseen}, or in what other processes on this machine took.`);
     }
     if (failing !== undefined) {
       const kinds = Object.entries(failing.load.failures)

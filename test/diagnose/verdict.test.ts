@@ -303,7 +303,10 @@ test('none says why: max-vus reached, or a limit no watched layer explains', () 
   assert.match(growing.sentences[0] as string, /^Nothing gave way within 4 VUs: 4 VUs made 4,000 req\/s, 300% more than/);
   const hidden = decideBottleneck([step(1), step(4, { rps: 1010 })], context({ targetPids: [] }), { reason: STOP.PLATEAU, text: 'flat' });
   assert.equal(hidden.layer, 'none');
-  assert.match(hidden.sentences[0] as string, /no layer this run could see crossed its threshold: the limit is in a layer it could not see \(descriptors, database, db-pool, cpu, event-loop\)/);
+  assert.match(hidden.sentences[0] as string, /^Throughput stopped growing at 4 VUs, but no layer this run could see crossed its threshold: the limit is in a layer it could not see \(descriptors, database, db-pool, cpu, event-loop\)/);
+  assert.match(hidden.lever, /^make visible what this run could not see \(descriptors, database, db-pool, cpu, event-loop/);
+  assert.equal(hidden.lab, null);
+  assert.match(growing.lever, /raise --max-vus/);
 });
 
 test('findCrossings lists each visible layer once, ordered by users then precedence', () => {
