@@ -204,6 +204,12 @@ export const RAMP = {
   FACTOR: 4,
   /** Points in the finer sweep between the last growing step and the step that stopped the ramp. */
   CONFIRM_POINTS: 3,
+  /**
+   * How often a plateau that the finer sweep beats lets the ramp go on: a busy moment on a
+   * shared machine makes one step dip, and the sweep's fewer users then make more. Bounded,
+   * so that a noisy machine cannot keep a ramp going.
+   */
+  RESUMES: 2,
   /** Confirm steps last half a ramp step, at least this long: a shorter step ends before the slowest requests of a loaded server do. */
   CONFIRM_MIN_MS: 1000,
 } as const;

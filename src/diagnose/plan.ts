@@ -102,16 +102,34 @@ export function decideStop(step: StepMeasurement, below: readonly StepMeasuremen
 }
 
 /**
- * The knee: the first step, in order of users, whose throughput is flat against the steps
- * below it, and the best step below it. Null when throughput grew at every step.
+ * The knee: the first step, in order of users, from which throughput never again grew more
+ * than PLATEAU_GROWTH above the best of the steps before it; and that best step. A step
+ * that dipped by chance and was beaten later is not a knee. Null when throughput grew to the
+ * last step.
  */
 export function findKnee(steps: readonly StepMeasurement[]): Knee | null {
   const ordered = orderSteps(steps);
-  for (const step of ordered) {
+  for (let at = 0; at < ordered.length; at++) {
+    const step = ordered[at] as StepMeasurement;
     const below = stepsBelow(ordered, step);
-    if (!isFlat(step, below)) continue;
-    const best = bestStep(below) as StepMeasurement;
-    return { lastGrowingVus: best.vus, lastGrowingRps: best.load.rps, flatVus: step.vus, flatRps: step.load.rps };
+    const best = bestStep(below);
+    if (best === null || best.load.rps <= 0) continue;
+    const ceiling = (1 + THRESHOLD.PLATEAU_GROWTH) * best.load.rps;
+    if (ordered.slice(at).every((s) => s.load.rps <= ceiling)) {
+      return { lastGrowingVus: best.vus, lastGrowingRps: best.load.rps, flatVus: step.vus, flatRps: step.load.rps };
+    }
   }
   return null;
+}
+
+/**
+ * Whether the finer sweep refutes a plateau: one of its steps (fewer users than the one that
+ * stopped the ramp) made more than PLATEAU_GROWTH above every ramp step below the stop. The
+ * flat step was then a dip (a busy moment on a shared machine), and the ramp goes on.
+ */
+export function sweepRefutesPlateau(rampBelowStop: readonly StepMeasurement[], sweep: readonly StepMeasurement[]): StepMeasurement | null {
+  const best = bestStep(rampBelowStop);
+  if (best === null) return null;
+  const top = bestStep(sweep);
+  return top !== null && top.load.rps > (1 + THRESHOLD.PLATEAU_GROWTH) * best.load.rps ? top : null;
 }

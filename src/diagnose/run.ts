@@ -14,7 +14,7 @@ import { EXIT, LAB_ERR, LabError } from '../errors.js';
 import { FAILURE, resolveLoadPlan, runLoad, type LoadOptions, type LoadResult } from '../load/index.js';
 import { formatNumber } from '../report/table.js';
 import { DIAGNOSE_DEFAULTS, DIAGNOSE_SCHEMA, RAMP, STOP, type StopReason } from './constants.js';
-import { decideStop, findKnee, planConfirmVus, planRampVus, stepsBelow } from './plan.js';
+import { decideStop, findKnee, planConfirmVus, planRampVus, stepsBelow, sweepRefutesPlateau } from './plan.js';
 import { ruleFor } from './signals.js';
 import { inspectTarget } from './target.js';
 import type { DiagnoseContext, DiagnoseOptions, DiagnoseResult, LoadStep, StepMeasurement } from './types.js';
@@ -125,43 +125,54 @@ export async function runDiagnose(options: DiagnoseOptions, hooks: DiagnoseHooks
     const below = stepsBelow(steps, step);
     const exited = step.targets.find((t) => !t.alive);
     if (exited !== undefined) return { reason: STOP.TARGET_EXITED, text: `pid ${exited.pid} exited during the step at ${formatNumber(step.vus)} VUs` };
-    return decideStop(step, below, ruleFor('load-generator').cross(step, below, context));
+    return decideStop(step, below, ruleFor('load-generator').cross(step, below, context, steps));
   };
 
+  const resumes: string[] = [];
   try {
     const ramp = planRampVus(options.maxVus);
-    for (const [i, vus] of ramp.entries()) {
-      const step = await runStep(vus, 'ramp', options.stepDurationMs, i + 1, ramp.length);
-      if (steps.length === 1 && nothingAnswered(step)) {
-        const kinds = Object.entries(step.load.failures).map(([kind, n]) => `${kind} ${formatNumber(n ?? 0)}`).join(', ');
-        throw new LabError(LAB_ERR.NOT_FOUND, `socketlab diagnose: nothing answered at ${options.url} (${kinds}); is the server running?`, { exitCode: EXIT.FAILURE });
+    let next = 0;
+    for (;;) {
+      stop = null;
+      for (; next < ramp.length && stop === null; next++) {
+        const vus = ramp[next] as number;
+        const step = await runStep(vus, 'ramp', options.stepDurationMs, next + 1, ramp.length);
+        if (steps.length === 1 && nothingAnswered(step)) {
+          const kinds = Object.entries(step.load.failures).map(([kind, n]) => `${kind} ${formatNumber(n ?? 0)}`).join(', ');
+          throw new LabError(LAB_ERR.NOT_FOUND, `socketlab diagnose: nothing answered at ${options.url} (${kinds}); is the server running?`, { exitCode: EXIT.FAILURE });
+        }
+        if (hooks.signal?.aborted) stop = { reason: STOP.INTERRUPTED, text: `the run was interrupted at ${formatNumber(vus)} VUs`, vus };
+        else {
+          const decided = stopAfter(step);
+          if (decided !== null) stop = { ...decided, vus };
+        }
       }
-      if (hooks.signal?.aborted) {
-        stop = { reason: STOP.INTERRUPTED, text: `the run was interrupted at ${formatNumber(vus)} VUs`, vus };
-        break;
-      }
-      const decided = stopAfter(step);
-      if (decided !== null) {
-        stop = { ...decided, vus };
-        break;
-      }
-    }
-    const rampSteps = steps.filter((s) => s.phase === 'ramp');
-    const last = rampSteps[rampSteps.length - 1] as StepMeasurement;
-    stop ??= { reason: STOP.MAX_VUS, text: `the ramp reached --max-vus ${formatNumber(options.maxVus)} with throughput still growing`, vus: last.vus };
+      const stopIndex = next - 1;
+      const last = ramp[stopIndex] as number;
+      stop ??= { reason: STOP.MAX_VUS, text: `the ramp reached --max-vus ${formatNumber(options.maxVus)} with throughput still growing`, vus: last };
 
-    // The finer sweep: between the last ramp step below the stop and the stop itself.
-    const refinable: readonly StopReason[] = [STOP.PLATEAU, STOP.RULE, STOP.FAILURES];
-    if (options.confirm && refinable.includes(stop.reason) && rampSteps.length >= 2) {
-      const lower = (rampSteps[rampSteps.length - 2] as StepMeasurement).vus;
-      const points = planConfirmVus(lower, stop.vus);
+      // The finer sweep: between the ramp step below the stop and the stop itself.
+      const refinable: readonly StopReason[] = [STOP.PLATEAU, STOP.RULE, STOP.FAILURES];
+      if (!options.confirm || !refinable.includes(stop.reason) || stopIndex < 1 || hooks.signal?.aborted) break;
+      const points = planConfirmVus(ramp[stopIndex - 1] as number, stop.vus);
       const confirmMs = Math.max(RAMP.CONFIRM_MIN_MS, Math.round(options.stepDurationMs / 2));
+      const sweep: StepMeasurement[] = [];
       for (const [i, vus] of points.entries()) {
         if (hooks.signal?.aborted) break;
         const step = await runStep(vus, 'confirm', confirmMs, i + 1, points.length);
+        sweep.push(step);
         // Once the finer sweep meets the stop rule again, the knee is placed.
         if (stopAfter(step) !== null) break;
       }
+      // A plateau the sweep beats was a dip, not a knee: the ramp goes on (a bounded number of times).
+      const stopVus = stop.vus;
+      const rampBelow = steps.filter((s) => s.phase === 'ramp' && s.vus < stopVus);
+      const refuting = stop.reason === STOP.PLATEAU && next < ramp.length && resumes.length < RAMP.RESUMES ? sweepRefutesPlateau(rampBelow, sweep) : null;
+      if (refuting === null) break;
+      const best = rampBelow.reduce((a, b) => (b.load.rps > a.load.rps ? b : a));
+      resumes.push(
+        `throughput looked flat at ${formatNumber(stop.vus)} VUs, but ${formatNumber(refuting.vus)} VUs then made ${formatNumber(refuting.load.rps)} req/s, more than the ${formatNumber(best.load.rps)} req/s of ${formatNumber(best.vus)} VUs: the ramp went on`,
+      );
     }
   } finally {
     await watcher.stop();
@@ -194,7 +205,7 @@ export async function runDiagnose(options: DiagnoseOptions, hooks: DiagnoseHooks
     bottleneck: { layer: verdict.layer, vus: verdict.vus, evidence: verdict.evidence, alsoCrossed: verdict.alsoCrossed, lever: verdict.lever, lab: verdict.lab },
     ruledOut: verdict.ruledOut,
     unseen: verdict.unseen,
-    notes: [...notes, ...(crowding === null ? [] : [crowding]), ...sampling.map((reason) => `sampler: ${reason}`)],
+    notes: [...notes, ...resumes, ...(crowding === null ? [] : [crowding]), ...sampling.map((reason) => `sampler: ${reason}`)],
     verdict: verdict.sentences,
   };
 }

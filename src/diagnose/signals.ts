@@ -7,15 +7,18 @@
 import { formatBytes } from '../report/table.js';
 import { formatMs, formatPercent, formatShare, formatValue } from './format.js';
 import { LAYER, SIGNAL, THRESHOLD, type WatchedLayer } from './constants.js';
-import { describeGrowth, isFlat } from './plan.js';
+import { describeGrowth, findKnee, isFlat } from './plan.js';
 import type { DiagnoseContext, Evidence, ProcessStep, RuledOut, StepMeasurement, ThreadLoad } from './types.js';
 
 export interface LayerRule {
   layer: WatchedLayer;
   /** Why this run cannot see the layer, or null when it can. */
   unseen(ctx: DiagnoseContext): string | null;
-  /** The evidence at `step`, given the steps with fewer users; null when nothing crossed. */
-  cross(step: StepMeasurement, below: readonly StepMeasurement[], ctx: DiagnoseContext): Evidence[] | null;
+  /**
+   * The evidence at `step`, given the steps with fewer users (and all the steps, for a rule
+   * that needs the whole curve); null when nothing crossed.
+   */
+  cross(step: StepMeasurement, below: readonly StepMeasurement[], ctx: DiagnoseContext, steps: readonly StepMeasurement[]): Evidence[] | null;
   /** What the whole ramp measured for this layer, as the reason it is ruled out. */
   ruleOut(steps: readonly StepMeasurement[], ctx: DiagnoseContext): RuledOut;
   /**
@@ -385,9 +388,11 @@ const cpu: LayerRule = {
   layer: LAYER.CPU,
   pressure: (step) => maxOf(...step.targets.map((t) => ratio(t.busiestThread?.runnablePercent, THRESHOLD.THREAD_RUNNABLE * 100))),
   unseen: (ctx) => noPidReason(ctx, "the target's threads and their CPU"),
-  cross(step, below, ctx) {
-    // Saturation alone is not a bottleneck: it must coincide with throughput that stopped growing.
-    if (!isFlat(step, below)) return null;
+  cross(step, below, ctx, steps) {
+    // Saturation alone is not a bottleneck: it must coincide with throughput that stopped
+    // growing for good (at or past the knee), not with one step that dipped by chance.
+    const knee = findKnee(steps);
+    if (knee === null || step.vus < knee.flatVus || !isFlat(step, below)) return null;
     const found: Evidence[] = [];
     for (const t of step.targets) {
       const s = saturation(t, 'runnable');

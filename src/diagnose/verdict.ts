@@ -35,7 +35,7 @@ export function findCrossings(steps: readonly StepMeasurement[], ctx: DiagnoseCo
     if (rule.unseen(ctx) !== null) continue;
     for (let at = 0; at < ordered.length; at++) {
       const step = ordered[at] as StepMeasurement;
-      const evidence = rule.cross(step, stepsBelow(ordered, step), ctx);
+      const evidence = rule.cross(step, stepsBelow(ordered, step), ctx, ordered);
       if (evidence === null) continue;
       crossings.push({ layer: rule.layer, at, vus: step.vus, evidence });
       break;

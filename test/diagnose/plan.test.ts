@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decideStop, findKnee, growthOver, orderSteps, planConfirmVus, planRampVus, stepsBelow } from '../../src/diagnose/plan.js';
+import { decideStop, findKnee, growthOver, orderSteps, planConfirmVus, planRampVus, stepsBelow, sweepRefutesPlateau } from '../../src/diagnose/plan.js';
 import { STOP } from '../../src/diagnose/constants.js';
 import type { Evidence } from '../../src/diagnose/types.js';
 import { step } from './steps.js';
@@ -73,4 +73,13 @@ test('the knee: the best step before the first flat one', () => {
   // A confirm step between two ramp steps can place the flat point earlier.
   const knee = findKnee([step(16, { rps: 4000 }), step(64, { rps: 4100 }), step(23, { phase: 'confirm', rps: 4050 })]);
   assert.equal(knee?.flatVus, 23);
+});
+
+test('a dip that later steps beat is no knee; the sweep that beats a plateau refutes it', () => {
+  // 4 users dipped on a busy moment; 2 and 16 users made more: the knee is at 64.
+  const steps = [step(1, { rps: 996 }), step(4, { rps: 604 }), step(2, { phase: 'confirm', rps: 2049 }), step(3, { phase: 'confirm', rps: 1190 }), step(16, { rps: 3000 }), step(64, { rps: 3050 })];
+  assert.deepEqual(findKnee(steps), { lastGrowingVus: 16, lastGrowingRps: 3000, flatVus: 64, flatRps: 3050 });
+  assert.equal(sweepRefutesPlateau([step(1, { rps: 996 })], [step(2, { phase: 'confirm', rps: 2049 }), step(3, { phase: 'confirm', rps: 1190 })])?.vus, 2);
+  // A sweep within 5% of the best ramp step confirms the plateau.
+  assert.equal(sweepRefutesPlateau([step(1, { rps: 1000 }), step(4, { rps: 3800 })], [step(6, { phase: 'confirm', rps: 3950 })]), null);
 });

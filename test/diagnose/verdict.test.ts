@@ -31,6 +31,11 @@ const CASES: Case[] = [
   // cpu
   { name: 'cpu: the busiest thread saturated while throughput is flat', steps: rampFlatAt16({ target: SATURATED }), layer: 'cpu', vus: 16, signals: ['target.busiest-thread.runnable', 'throughput'] },
   { name: 'cpu, contrary: saturated but throughput still grew 4x', steps: [step(1), step(4, { target: SATURATED })], layer: 'none' },
+  {
+    name: 'cpu, contrary: a saturated step that dipped, then more users made more (no knee yet)',
+    steps: [step(1, { rps: 1000 }), step(4, { rps: 900, target: SATURATED }), step(16, { rps: 4000, target: SATURATED })],
+    layer: 'none',
+  },
   { name: 'cpu, contrary: flat but the thread was runnable 85%', steps: rampFlatAt16({ target: { busiestThread: thread(85, 80) } }), layer: 'none' },
   { name: 'cpu: runnable 99% having run 20% of a core (a crowded machine) still limits while flat', steps: rampFlatAt16({ target: { busiestThread: thread(99, 20) } }), layer: 'cpu', signals: ['target.busiest-thread.runnable'] },
   {
