@@ -67,6 +67,7 @@ interface RateReadings {
   machineBusyMs: number | null;
   link: { rx: number; tx: number } | null;
 }
+/** pswpin counts pages: 4 KiB on x86-64 and on most arm64 kernels (a 64 KiB-page kernel under-reads 16x). */
 const PAGE_BYTES = 4096;
 
 interface Opening {
@@ -130,6 +131,9 @@ export async function startWatcher(ctx: DiagnoseContext, baseUrl: string): Promi
       if (rates === null) opening.rates = readRates(pidsNow());
     }, LOAD_LEAD_MS + WARM_UP_SHARE * plannedMs);
     const cutoff = setTimeout(takeRates, LOAD_LEAD_MS + plannedMs);
+    // A step whose load failed never calls finish(): its timers must not hold the process.
+    warmedUp.unref();
+    cutoff.unref();
 
     return {
       async finish() {
