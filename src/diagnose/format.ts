@@ -29,3 +29,8 @@ export function formatMs(value: number): string {
 export function formatValue(value: number): string {
   return value.toLocaleString('en-US', { maximumFractionDigits: digitsFor(value) });
 }
+
+/** 1 → "1 VU", 16 → "16 VUs", 4096 → "4,096 VUs". */
+export function formatVus(vus: number): string {
+  return `${formatValue(vus)} ${vus === 1 ? 'VU' : 'VUs'}`;
+}

@@ -11,6 +11,7 @@ import { renderChart, type LineChartSpec, type LineSeries } from '../report/char
 import { renderTable } from '../report/html.js';
 import { escapeXml } from '../report/svg.js';
 import { formatNumber, type Cell } from '../report/table.js';
+import { formatVus } from './format.js';
 import { orderSteps } from './plan.js';
 import { LAYER_RULES } from './signals.js';
 import { describeRamp, describeWatched } from './summary-text.js';
@@ -71,7 +72,7 @@ export function diagnoseCharts(result: DiagnoseResult): LineChartSpec[] {
       kind: 'line',
       id: 'diagnose-throughput',
       title: 'Throughput against virtual users',
-      caption: `Requests per second at each step; ${result.bottleneck.layer === 'none' ? 'nothing gave way' : `${result.bottleneck.layer} gave way at ${formatNumber(result.bottleneck.vus ?? 0)} VUs`}.`,
+      caption: `Requests per second at each step; ${result.bottleneck.layer === 'none' ? 'nothing gave way' : `${result.bottleneck.layer} gave way at ${formatVus(result.bottleneck.vus ?? 0)}`}.`,
       x,
       y: { label: 'requests/s' },
       series: [line(steps, 'requests/s', (s) => s.load.rps)],
@@ -158,7 +159,7 @@ export function renderDiagnoseHtml(result: DiagnoseResult): string {
     `<p class="meta">Ramp: ${escapeXml(describeRamp(result))}. Watched: ${escapeXml(describeWatched(result))}.</p>`,
     '</header>',
     '<main>',
-    `<section class="verdict" id="verdict"><p class="layer">Bottleneck: <span id="bottleneck-layer">${escapeXml(b.layer)}</span>${b.vus === null ? '' : ` at ${formatNumber(b.vus)} VUs`}</p>`,
+    `<section class="verdict" id="verdict"><p class="layer">Bottleneck: <span id="bottleneck-layer">${escapeXml(b.layer)}</span>${b.vus === null ? '' : ` at ${formatVus(b.vus)}`}</p>`,
     ...result.verdict.map((s) => `<p>${escapeXml(s)}</p>`),
     '</section>',
     '<h2>Evidence</h2>',

@@ -3,7 +3,7 @@
  * users of each ramp step, the finer sweep around the knee, the stop rule, and where the
  * knee is. runDiagnose (run.ts) asks these after every step.
  */
-import { formatShare, formatValue as formatNumber } from './format.js';
+import { formatShare, formatValue as formatNumber, formatVus } from './format.js';
 import { RAMP, STOP, THRESHOLD, type StopReason } from './constants.js';
 import type { Evidence, Knee, StepMeasurement } from './types.js';
 
@@ -67,9 +67,9 @@ const percent = formatShare;
 export function describeGrowth(step: StepMeasurement, below: readonly StepMeasurement[]): string {
   const best = bestStep(below);
   const growth = growthOver(step, below);
-  if (best === null || growth === null) return `${formatNumber(step.vus)} VUs made ${formatNumber(step.load.rps)} req/s`;
+  if (best === null || growth === null) return `${formatVus(step.vus)} made ${formatNumber(step.load.rps)} req/s`;
   const change = growth >= 0 ? `${percent(growth)} more than` : `${percent(-growth)} less than`;
-  return `${formatNumber(step.vus)} VUs made ${formatNumber(step.load.rps)} req/s, ${change} the ${formatNumber(best.load.rps)} req/s of ${formatNumber(best.vus)} VUs`;
+  return `${formatVus(step.vus)} made ${formatNumber(step.load.rps)} req/s, ${change} the ${formatNumber(best.load.rps)} req/s of ${formatVus(best.vus)}`;
 }
 
 /**
@@ -79,7 +79,7 @@ export function describeGrowth(step: StepMeasurement, below: readonly StepMeasur
  */
 export function decideStop(step: StepMeasurement, below: readonly StepMeasurement[], generatorEvidence: readonly Evidence[] | null): { reason: StopReason; text: string } | null {
   if (generatorEvidence !== null && generatorEvidence.length > 0) {
-    return { reason: STOP.GENERATOR, text: `the load generator reached its own limit at ${formatNumber(step.vus)} VUs: ${(generatorEvidence[0] as Evidence).text}` };
+    return { reason: STOP.GENERATOR, text: `the load generator reached its own limit at ${formatVus(step.vus)}: ${(generatorEvidence[0] as Evidence).text}` };
   }
   if (step.load.requests > 0 && step.load.failureRate >= THRESHOLD.FAILURE_RATE) {
     const kinds = Object.entries(step.load.failures)
@@ -88,12 +88,12 @@ export function decideStop(step: StepMeasurement, below: readonly StepMeasuremen
       .join(', ');
     return {
       reason: STOP.FAILURES,
-      text: `${percent(step.load.failureRate)} of the requests at ${formatNumber(step.vus)} VUs failed (${kinds}), at least ${percent(THRESHOLD.FAILURE_RATE)}`,
+      text: `${percent(step.load.failureRate)} of the requests at ${formatVus(step.vus)} failed (${kinds}), at least ${percent(THRESHOLD.FAILURE_RATE)}`,
     };
   }
   const broken = step.load.thresholds.filter((t) => !t.passed);
   if (broken.length > 0) {
-    return { reason: STOP.RULE, text: `the rule ${broken.map((t) => `${t.expression} (measured ${formatNumber(t.actual)})`).join(', ')} broke at ${formatNumber(step.vus)} VUs` };
+    return { reason: STOP.RULE, text: `the rule ${broken.map((t) => `${t.expression} (measured ${formatNumber(t.actual)})`).join(', ')} broke at ${formatVus(step.vus)}` };
   }
   if (isFlat(step, below)) {
     return { reason: STOP.PLATEAU, text: `throughput stopped growing: ${describeGrowth(step, below)} (at most ${percent(THRESHOLD.PLATEAU_GROWTH)} counts as flat)` };

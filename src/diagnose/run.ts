@@ -13,6 +13,7 @@
 import { EXIT, LAB_ERR, LabError } from '../errors.js';
 import { FAILURE, resolveLoadPlan, runLoad, type LoadOptions, type LoadResult } from '../load/index.js';
 import { formatNumber } from '../report/table.js';
+import { formatVus } from './format.js';
 import { DIAGNOSE_DEFAULTS, DIAGNOSE_SCHEMA, RAMP, STOP, type StopReason } from './constants.js';
 import { decideStop, findKnee, planConfirmVus, planRampVus, stepsBelow, sweepRefutesPlateau } from './plan.js';
 import { ruleFor } from './signals.js';
@@ -124,7 +125,7 @@ export async function runDiagnose(options: DiagnoseOptions, hooks: DiagnoseHooks
   const stopAfter = (step: StepMeasurement): { reason: StopReason; text: string } | null => {
     const below = stepsBelow(steps, step);
     const exited = step.targets.find((t) => !t.alive);
-    if (exited !== undefined) return { reason: STOP.TARGET_EXITED, text: `pid ${exited.pid} exited during the step at ${formatNumber(step.vus)} VUs` };
+    if (exited !== undefined) return { reason: STOP.TARGET_EXITED, text: `pid ${exited.pid} exited during the step at ${formatVus(step.vus)}` };
     return decideStop(step, below, ruleFor('load-generator').cross(step, below, context, steps));
   };
 
@@ -141,7 +142,7 @@ export async function runDiagnose(options: DiagnoseOptions, hooks: DiagnoseHooks
           const kinds = Object.entries(step.load.failures).map(([kind, n]) => `${kind} ${formatNumber(n ?? 0)}`).join(', ');
           throw new LabError(LAB_ERR.NOT_FOUND, `socketlab diagnose: nothing answered at ${options.url} (${kinds}); is the server running?`, { exitCode: EXIT.FAILURE });
         }
-        if (hooks.signal?.aborted) stop = { reason: STOP.INTERRUPTED, text: `the run was interrupted at ${formatNumber(vus)} VUs`, vus };
+        if (hooks.signal?.aborted) stop = { reason: STOP.INTERRUPTED, text: `the run was interrupted at ${formatVus(vus)}`, vus };
         else {
           const decided = stopAfter(step);
           if (decided !== null) stop = { ...decided, vus };
@@ -171,7 +172,7 @@ export async function runDiagnose(options: DiagnoseOptions, hooks: DiagnoseHooks
       if (refuting === null) break;
       const best = rampBelow.reduce((a, b) => (b.load.rps > a.load.rps ? b : a));
       resumes.push(
-        `throughput looked flat at ${formatNumber(stop.vus)} VUs, but ${formatNumber(refuting.vus)} VUs then made ${formatNumber(refuting.load.rps)} req/s, more than the ${formatNumber(best.load.rps)} req/s of ${formatNumber(best.vus)} VUs: the ramp went on`,
+        `throughput looked flat at ${formatVus(stop.vus)}, but ${formatVus(refuting.vus)} then made ${formatNumber(refuting.load.rps)} req/s, more than the ${formatNumber(best.load.rps)} req/s of ${formatVus(best.vus)}: the ramp went on`,
       );
     }
   } finally {

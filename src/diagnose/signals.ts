@@ -5,7 +5,7 @@
  * verdict.ts orders the crossings; plan.ts asks the load generator's rule after each step.
  */
 import { formatBytes } from '../report/table.js';
-import { formatMs, formatPercent, formatShare, formatValue } from './format.js';
+import { formatMs, formatPercent, formatShare, formatValue, formatVus } from './format.js';
 import { LAYER, SIGNAL, THRESHOLD, type WatchedLayer } from './constants.js';
 import { describeGrowth, findKnee, isFlat } from './plan.js';
 import type { DiagnoseContext, Evidence, ProcessStep, RuledOut, StepMeasurement, ThreadLoad } from './types.js';
@@ -41,7 +41,7 @@ const num = formatValue;
 const pct = formatPercent;
 const share = formatShare;
 const ms = formatMs;
-const users = (vus: number): string => `${num(vus)} VUs`;
+const users = (vus: number): string => `${formatVus(vus)}`;
 
 function processLabel(p: ProcessStep): string {
   return `pid ${p.pid}${p.name === null ? '' : ` (${p.name})`}`;

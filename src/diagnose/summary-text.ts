@@ -4,6 +4,7 @@
  * what was ruled out (with its numbers), what could not be seen, and the run's limits.
  */
 import { formatBytes, formatNumber, renderTable, type Cell } from '../report/table.js';
+import { formatVus } from './format.js';
 import { orderSteps } from './plan.js';
 import { formatRate } from './signals.js';
 import type { DiagnoseResult, ProcessStep, StepMeasurement } from './types.js';
@@ -86,10 +87,10 @@ export function renderDiagnoseSummary(result: DiagnoseResult): string {
   out.push(renderStepTable(result));
   out.push('', '  "target thread %" and "generator %": the busiest thread\'s time on a CPU or waiting for one, as a share of the step.');
   out.push(`  stopped: ${result.stop.text}`);
-  if (result.knee !== null) out.push(`  knee: ${formatNumber(result.knee.lastGrowingRps)} req/s at ${formatNumber(result.knee.lastGrowingVus)} VUs, flat at ${formatNumber(result.knee.flatVus)} VUs`);
+  if (result.knee !== null) out.push(`  knee: ${formatNumber(result.knee.lastGrowingRps)} req/s at ${formatVus(result.knee.lastGrowingVus)}, flat at ${formatVus(result.knee.flatVus)}`);
   out.push('');
   const b = result.bottleneck;
-  out.push(`verdict: ${b.layer}${b.vus === null ? '' : ` at ${formatNumber(b.vus)} VUs`}`);
+  out.push(`verdict: ${b.layer}${b.vus === null ? '' : ` at ${formatVus(b.vus)}`}`);
   for (const sentence of result.verdict) out.push(`  ${sentence}`);
   if (b.evidence.length > 0) {
     out.push('', '  evidence');

@@ -15,6 +15,7 @@ import type { LoadPlan } from '../load/index.js';
 import { countPortRange, isUnavailable, readListenQueues, readSysctls, createCapacityLookup, type ListenQueue } from '../metrics/index.js';
 import { fdLimitFrom, readLimits } from '../metrics/process-stats.js';
 import { formatNumber } from '../report/table.js';
+import { formatVus } from './format.js';
 import { DIAGNOSE_DEFAULTS } from './constants.js';
 import { readMemInfo } from './host-stats.js';
 import { lookupRoute, readLinkRate } from './link-watch.js';
@@ -177,7 +178,7 @@ export async function inspectTarget(options: DiagnoseOptions, plan: LoadPlan): P
   }
   if (!serve) notes.push('the target does not answer GET /stats as socketlab serve does: its event-loop delay and database pool are not seen');
   if (generatorFdLimit !== null && options.maxVus > generatorFdLimit - 64) {
-    notes.push(`this process may open ${formatNumber(generatorFdLimit)} descriptors (ulimit -n): steps near ${formatNumber(Math.max(1, generatorFdLimit - 64))} VUs measure the generator's limit, not the server's`);
+    notes.push(`this process may open ${formatNumber(generatorFdLimit)} descriptors (ulimit -n): steps near ${formatVus(Math.max(1, generatorFdLimit - 64))} measure the generator's limit, not the server's`);
   }
   return { context, address, notes };
 }

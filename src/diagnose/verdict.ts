@@ -13,7 +13,7 @@
  * - Nothing crossed: `link` when a remote target's throughput sat at users ÷ round trip
  *   (the link's latency bound), else `none`.
  */
-import { formatValue as formatNumber } from './format.js';
+import { formatValue as formatNumber, formatVus } from './format.js';
 import { LAYER, LEVERS, PRECEDENCE, STOP, THRESHOLD, type Layer, type StopReason, type WatchedLayer } from './constants.js';
 import { describeGrowth, findKnee, orderSteps, stepsBelow } from './plan.js';
 import { LAYER_RULES, latencyBound } from './signals.js';
@@ -106,29 +106,29 @@ export function describeVerdict(verdict: Verdict, steps: readonly StepMeasuremen
     const unseen = verdict.unseen.length > 0 ? ` (${verdict.unseen.map((u) => u.layer).join(', ')})` : '';
     if (last === undefined) sentences.push('No step ran: there is nothing to judge.');
     else if (stop === null || stop.reason === STOP.MAX_VUS || stop.reason === STOP.INTERRUPTED) {
-      sentences.push(`Nothing gave way within ${num(maxVus)} VUs: ${describeGrowth(last, stepsBelow(ordered, last))}.`);
+      sentences.push(`Nothing gave way within ${formatVus(maxVus)}: ${describeGrowth(last, stepsBelow(ordered, last))}.`);
     } else {
       const what = stop.reason === STOP.RULE ? 'The rule broke' : stop.reason === STOP.FAILURES ? 'Requests failed' : 'Throughput stopped growing';
-      sentences.push(`${what} at ${num(maxVus)} VUs, but no layer this run could see crossed its threshold: the limit is in a layer it could not see${unseen}, or in what other processes on this machine took.`);
+      sentences.push(`${what} at ${formatVus(maxVus)}, but no layer this run could see crossed its threshold: the limit is in a layer it could not see${unseen}, or in what other processes on this machine took.`);
     }
     if (failing !== undefined) {
       const kinds = Object.entries(failing.load.failures)
         .map(([kind, n]) => `${kind} ${num(n ?? 0)}`)
         .join(', ');
-      sentences.push(`${num(failing.load.failed)} requests failed at ${num(failing.vus)} VUs (${kinds}).`);
+      sentences.push(`${num(failing.load.failed)} requests failed at ${formatVus(failing.vus)} (${kinds}).`);
     }
   } else {
     const [head, ...rest] = verdict.evidence;
-    sentences.push(`The first layer to give way was ${verdict.layer}, at ${num(verdict.vus ?? 0)} VUs: ${head === undefined ? '' : head.text}.`);
+    sentences.push(`The first layer to give way was ${verdict.layer}, at ${formatVus(verdict.vus ?? 0)}: ${head === undefined ? '' : head.text}.`);
     if (rest.length > 0) sentences.push(`At the same step, ${rest.map((e) => e.text).join('; ')}.`);
   }
   if (stop !== null) sentences.push(`The ramp stopped because ${stop.text}.`);
   const knee = findKnee(steps);
   if (knee !== null) {
-    sentences.push(`Throughput peaked at ${num(knee.lastGrowingRps)} req/s with ${num(knee.lastGrowingVus)} VUs and was flat at ${num(knee.flatVus)} VUs (${num(knee.flatRps)} req/s).`);
+    sentences.push(`Throughput peaked at ${num(knee.lastGrowingRps)} req/s with ${formatVus(knee.lastGrowingVus)} and was flat at ${formatVus(knee.flatVus)} (${num(knee.flatRps)} req/s).`);
   }
   if (verdict.alsoCrossed.length > 0) {
-    sentences.push(`Later (or lower in precedence), ${verdict.alsoCrossed.map((c) => `${c.layer} crossed at ${num(c.vus)} VUs`).join(', ')}.`);
+    sentences.push(`Later (or lower in precedence), ${verdict.alsoCrossed.map((c) => `${c.layer} crossed at ${formatVus(c.vus)}`).join(', ')}.`);
   }
   sentences.push(verdict.lab === null ? `The lever: ${verdict.lever}.` : `The lever: ${verdict.lever}; socketlab lab ${verdict.lab} shows it.`);
   return sentences;
@@ -149,5 +149,5 @@ export function describeCrowding(steps: readonly StepMeasurement[], ctx: Diagnos
   }
   if (crowded.length === 0) return null;
   const worst = crowded.reduce((a, b) => (b.watched / b.machine < a.watched / a.machine ? b : a));
-  return `the machine was crowded by other processes at ${crowded.map((c) => num(c.vus)).join(', ')} VUs: at ${num(worst.vus)} VUs its cores were ${num(Math.min(100, Math.round(worst.machine / ctx.cores)))}% busy and the watched processes used ${num(Math.round(worst.watched))}% of one core of it; every reading here was squeezed by that`;
+  return `the machine was crowded by other processes at ${crowded.length === 1 ? formatVus((crowded[0] as { vus: number }).vus) : `${crowded.map((c) => num(c.vus)).join(', ')} VUs`}: at ${formatVus(worst.vus)} its cores were ${num(Math.min(100, Math.round(worst.machine / ctx.cores)))}% busy and the watched processes used ${num(Math.round(worst.watched))}% of one core of it; every reading here was squeezed by that`;
 }

@@ -328,6 +328,6 @@ test('findCrossings lists each visible layer once, ordered by users then precede
 
 test('a crowded machine is stated: cores busy, watched processes a small share', () => {
   const crowded = [step(1, { machine: { cpuPercent: 195 }, target: { cpuPercent: 20 }, generator: { cpuPercent: 10 } }), step(4)];
-  assert.match(describeCrowding(crowded, context()) ?? '', /crowded by other processes at 1 VUs: at 1 VUs its cores were 98% busy and the watched processes used 30% of one core/);
+  assert.match(describeCrowding(crowded, context()) ?? '', /crowded by other processes at 1 VU: at 1 VU its cores were 98% busy and the watched processes used 30% of one core/);
   assert.equal(describeCrowding([step(1, { machine: { cpuPercent: 195 }, target: { cpuPercent: 150 } })], context()), null);
 });
