@@ -10,6 +10,7 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   serve: () => import('./cli/serve.js'),
   inspect: () => import('./cli/inspect.js'),
   load: () => import('./cli/load.js'),
+  diagnose: () => import('./cli/diagnose.js'),
   db: () => import('./cli/db.js'),
   labs: () => import('./cli/labs.js'),
   lab: () => import('./cli/lab.js'),

@@ -20,6 +20,16 @@ Example:
   socketlab tour --quick --yes
 `;
 
+/** Where the tour leaves the user: the same instruments, on a server of their own. */
+const NEXT_STEP = `
+Next, on your own server: every layer the tour showed, watched while a ramp finds the first
+one that gives way, with its evidence and the lever that moves it:
+
+  npx socketlab diagnose http://127.0.0.1:PORT/your/route --pid PID --html diagnose.html
+
+(loopback only unless you add --allow-remote: a ramp is a load test; see docs/diagnose.md)
+`;
+
 export const command: Command = {
   name: 'tour',
   summary: 'the guided tour: every lab in order (what npm start runs)',
@@ -41,7 +51,7 @@ export const command: Command = {
       }
       if (result.outcome === 'failed') failed += 1;
     }
-    process.stdout.write(`\nTour complete${failed > 0 ? `, ${failed} lab(s) failed (see above)` : ''}. Results are in ${options.resultsDir}/.\n`);
+    process.stdout.write(`\nTour complete${failed > 0 ? `, ${failed} lab(s) failed (see above)` : ''}. Results are in ${options.resultsDir}/.\n${NEXT_STEP}`);
     return failed > 0 ? EXIT.FAILURE : EXIT.OK;
   },
 };
