@@ -8,7 +8,7 @@ import { DB_LIMIT_OFF, DB_LIMITS, POOL_DEFAULTS, resolveDatabaseTarget, resolveD
 import { MODEL, type ModelName } from '../models/model.js';
 import { defaultMaxQueue, POOL_MODEL_DEFAULTS } from '../models/pool.js';
 import { THREAD_MODEL_DEFAULTS } from '../models/thread.js';
-import { CLUSTER_ENV, isClusterWorker, startClusterPrimary } from '../server/cluster-primary.js';
+import { announceListening, CLUSTER_ENV, isClusterWorker, probeReusePort, reusePortOfWorker, startClusterPrimary } from '../server/cluster-primary.js';
 import { openDatabase, type Database } from '../db/index.js';
 import { resolveBacklog } from '../server/server.js';
 import { EXIT, usageError } from '../errors.js';
@@ -73,6 +73,8 @@ Concurrency (where handlers run; the main thread always owns sockets and parsing
                            gets 503 and is closed (default ${THREAD_MODEL_DEFAULTS.maxThreads})
   --cluster N              N server processes behind one port (node:cluster, round-robin);
                            each is a full server with the flags above (default: one process)
+  --reuse-port             with --cluster: each worker listens on the port itself with
+                           SO_REUSEPORT and the kernel spreads connections (Node 22.12+)
 
 Database (for /uuid/:id; without one, /uuid answers 503):
   --db embedded|URL        embedded: start a throwaway PostgreSQL (stopped on exit);
@@ -123,6 +125,7 @@ const OPTIONS = {
   workers: { type: 'string' },
   'max-threads': { type: 'string' },
   cluster: { type: 'string' },
+  'reuse-port': { type: 'boolean' },
   monitor: { type: 'boolean' },
   json: { type: 'string' },
   db: { type: 'string' },
@@ -153,6 +156,8 @@ async function runClusterPrimary(options: {
   model: ModelName;
   /** The primary listens (round-robin) with the backlog the workers ask for. */
   backlog: number;
+  /** SO_REUSEPORT: the address every worker binds itself; null for round-robin through the primary. */
+  reusePort: { host: string; port: number } | null;
   log: (line: string) => void;
   stopSignal: Promise<NodeJS.Signals>;
 }): Promise<number> {
@@ -165,7 +170,7 @@ async function runClusterPrimary(options: {
   const env = database === null ? {} : { [CLUSTER_ENV.DB_URL]: database.url };
   let running;
   try {
-    running = await startClusterPrimary({ size: options.size, env, log: options.log });
+    running = await startClusterPrimary({ size: options.size, env, log: options.log, reusePort: options.reusePort });
   } catch (error) {
     await database?.close();
     throw error;
@@ -173,7 +178,7 @@ async function runClusterPrimary(options: {
   const host = running.host.includes(':') ? `[${running.host}]` : running.host;
   const backlog = resolveBacklog(options.backlog);
   process.stdout.write(
-    `listening on http://${host}:${running.port} pid=${process.pid} backlog=${backlog.effective} model=${options.model} cluster=${options.size} workers=${running.workerPids.join(',')}\n`,
+    `listening on http://${host}:${running.port} pid=${process.pid} backlog=${backlog.effective} model=${options.model} cluster=${options.size}${running.reusePort ? ' reuse-port' : ''} workers=${running.workerPids.join(',')}\n`,
   );
   const signal = await options.stopSignal;
   options.log(`${signal}: stopping ${options.size} workers`);
@@ -248,11 +253,17 @@ export const command: Command = {
     const maxQueueText = stringFlag(values, 'max-queue');
     if (maxQueueText !== undefined && model !== MODEL.POOL) throw usageError('--max-queue applies to --model pool');
     if (maxThreadsText !== undefined && model !== MODEL.THREAD) throw usageError('--max-threads applies to --model thread');
+    const reusePort = booleanFlag(values, 'reuse-port');
+    if (reusePort && clusterSize === 0) throw usageError('--reuse-port spreads connections over the workers of a cluster: add --cluster N');
     if (clusterSize > 0 && !isClusterWorker()) {
       const backlog = parseIntegerFlag('backlog', stringFlag(values, 'backlog'), D.backlog, 1, 1 << 20);
-      return runClusterPrimary({ size: clusterSize, db, model, backlog, log, stopSignal });
+      if (reusePort && !(await probeReusePort())) throw usageError(`--reuse-port needs net.Server's reusePort option (SO_REUSEPORT), Node 22.12 or 23.1+; this is Node ${process.versions.node}`);
+      const listenOn = reusePort ? { host: stringFlag(values, 'host') ?? D.host, port: parseIntegerFlag('port', stringFlag(values, 'port'), D.port, 0, 65_535) } : null;
+      return runClusterPrimary({ size: clusterSize, db, model, backlog, reusePort: listenOn, log, stopSignal });
     }
     const workers = parseIntegerFlag('workers', workersText, POOL_MODEL_DEFAULTS.workers, 1, 1024);
+    // A worker of a --reuse-port cluster binds the port its primary holds, with SO_REUSEPORT.
+    const workerPort = reusePortOfWorker();
     const running = await startServe({
       model,
       workers,
@@ -262,7 +273,8 @@ export const command: Command = {
       log,
       server: {
         host: stringFlag(values, 'host') ?? D.host,
-        port: parseIntegerFlag('port', stringFlag(values, 'port'), D.port, 0, 65_535),
+        port: workerPort ?? parseIntegerFlag('port', stringFlag(values, 'port'), D.port, 0, 65_535),
+        reusePort: workerPort !== null,
         backlog: parseIntegerFlag('backlog', stringFlag(values, 'backlog'), D.backlog, 1, 1 << 20),
         acceptRate: acceptRateText === undefined ? null : parseRateFlag('accept-rate', acceptRateText),
         maxConnections: offOr(stringFlag(values, 'max-connections'), (text) => parseIntegerFlag('max-connections', text, D.maxConnections, 0, 10_000_000)),
@@ -290,6 +302,7 @@ export const command: Command = {
     const banner = `listening on http://${host}:${address.port} pid=${process.pid} backlog=${backlog.effective} (asked ${backlog.requested}, ${cap}) model=${running.model.name}${paced}`;
     // In a cluster the primary speaks for everyone: one listening line, not N.
     if (!isClusterWorker()) process.stdout.write(`${banner}\n`);
+    else announceListening({ host: address.host, port: address.port });
     const monitor = booleanFlag(values, 'monitor') ? startMonitorPanel({ pids: [process.pid], ports: [address.port] }) : null;
     const signal = await stopSignal;
     log(`${signal}: shutting down: taking what is already queued, then finishing ${server.openConnections}+ open connection(s)`);

@@ -37,6 +37,8 @@ export interface ServerOptions {
   maxPipelineDepth: number;
   /** Graceful shutdown gives in-flight requests this long before closing what is left. */
   shutdownTimeoutMs: number;
+  /** Bind with SO_REUSEPORT (Node 22.12+): one listening socket per process of a --reuse-port cluster. */
+  reusePort: boolean;
   limits: ParserLimits;
 }
 
@@ -85,5 +87,6 @@ export const DEFAULT_SERVER_OPTIONS: ServerOptions = {
   // by default), and 16 x /work?ms=1000 already lets one connection queue 16 s of CPU.
   maxPipelineDepth: 16,
   shutdownTimeoutMs: 10_000,
+  reusePort: false,
   limits: DEFAULT_LIMITS,
 };

@@ -191,7 +191,9 @@ export class LabServer {
     this.server = server;
     return new Promise((resolve, reject) => {
       server.once('error', reject);
-      server.listen({ host, port, backlog: this.options.backlog }, () => {
+      // reusePort is in Node's ListenOptions from 22.12 (this project's @types/node is 20's).
+      const listenOptions = { host, port, backlog: this.options.backlog, ...(this.options.reusePort ? { reusePort: true } : {}) } as net.ListenOptions;
+      server.listen(listenOptions, () => {
         server.off('error', reject);
         // From here on an 'error' is a failed accept(2): count it and keep serving. EMFILE
         // rarely lands here: libuv keeps a spare descriptor for it, closes that, accepts and
