@@ -23,6 +23,7 @@ import {
   type DescriptorPoint,
 } from '../src/labs/fd-kit.js';
 import { LAB_ERR, LabError } from '../src/errors.js';
+import { startPoolServer } from '../src/labs/db-pool-kit.js';
 import type { LoadResult } from '../src/load/index.js';
 import { formatNumber } from '../src/report/table.js';
 import type { ServerProcess } from '../src/server/serve-process.js';
@@ -283,7 +284,17 @@ async function accountDescriptors(lab: LabContext, step: StepContext): Promise<{
   for (const pool of pools) {
     step.progress(`pool of ${pool}: starting the server`);
     const baseline = readDescriptors(null, cluster.postmasterPid);
-    const server = await startLabServer(lab, ['--db', cluster.url, '--pool', String(pool)]);
+    const server = await startPoolServer(
+      async () => {
+        // After a failed start, its connections' backends exit before the next try.
+        await waitUntil(() => readDescriptors(null, cluster.postmasterPid).backends === 0, ACCOUNTING.drainDeadlineMs);
+        return startLabServer(lab, ['--db', cluster.url, '--pool', String(pool)]);
+      },
+      (reason) => {
+        step.progress(`pool of ${pool}: the pool did not open in time (${reason}); starting the server again`);
+        lab.findings.poolStartRetries = [...((lab.findings.poolStartRetries as string[] | undefined) ?? []), `pool of ${pool}: ${reason}`];
+      },
+    );
     const atRest = readDescriptors(server.pid, cluster.postmasterPid);
     const watch = watchDescriptors(server.pid, cluster.postmasterPid, ACCOUNTING.watchEveryMs);
     let load: LoadResult;
