@@ -274,7 +274,18 @@ Each cell is the median (min–max) of ${rounds} interleaved runs; the second ta
         ];
       }),
     );
-    lab.findings.matrix = matrix.map((p) => ({ pool: p.pool, vus: p.vus, rps: p.rps.runs, p99Ms: p.p99Ms.runs, maxMs: p.maxMs.runs, waitP99Ms: p.waitP99Ms.runs, queryP99Ms: p.queryP99Ms.runs, postgresCpuPercent: p.postgresCpuPercent.runs }));
+    // Medians where a number stands for the cell (the report charts them), every run beside them.
+    lab.findings.matrix = matrix.map((p) => ({
+      pool: p.pool,
+      vus: p.vus,
+      rps: Math.round(p.rps.median),
+      p99Ms: p.p99Ms.median,
+      maxMs: p.maxMs.max,
+      waitP99Ms: p.waitP99Ms.median,
+      queryP99Ms: p.queryP99Ms.median,
+      postgresCpuPercent: p.postgresCpuPercent.median,
+      runs: { rps: p.rps.runs, p99Ms: p.p99Ms.runs, maxMs: p.maxMs.runs, waitP99Ms: p.waitP99Ms.runs, queryP99Ms: p.queryP99Ms.runs, postgresCpuPercent: p.postgresCpuPercent.runs },
+    }));
 
     // The post's slowest request, against this run's at the nearest user count.
     const tailVus = [...settings.vus].sort((a, b) => Math.abs(a - POST.vus) - Math.abs(b - POST.vus))[0] as number;
@@ -599,12 +610,14 @@ export function readPools(m: { small: PhaseRuns; large: PhaseRuns }): string {
   const where = compareSpreads(small.waitAvgMs, small.queryAvgMs);
   const verdict =
     where === VERDICT.HIGHER
-      ? `the queue in front of ${small.pool} connections, not Postgres, is where requests spent their time`
+      ? `in every run requests waited longer for one of the ${small.pool} connections than Postgres took to answer`
       : where === VERDICT.LOWER
-        ? 'Postgres answering took longer than the wait for a connection'
+        ? 'in every run Postgres answering took longer than the wait for a connection'
         : 'the wait and the query took about as long (their ranges overlap)';
+  // The rest of the average request went by outside the pool; say so when it was the larger part.
+  const outside = compareSpreads(small.elsewhereAvgMs, small.waitAvgMs) === VERDICT.HIGHER ? `; more still went by outside the pool (${percentOf(small.elsewhereAvgMs.median, avg)}%)` : '';
   lines.push(`Of the average request (${formatNumber(avg)} ms), ${percentOf(small.waitAvgMs.median, avg)}% was waiting for a connection (wait p99 ${spreadText(small.waitP99Ms)} ms)
-and ${percentOf(small.queryAvgMs.median, avg)}% the query (p99 ${spreadText(small.queryP99Ms)} ms): ${verdict}.
+and ${percentOf(small.queryAvgMs.median, avg)}% the query (p99 ${spreadText(small.queryP99Ms)} ms): ${verdict}${outside}.
 Postgres's processes used ${spreadText(small.postgresCpuPercent)}% of one core meanwhile.`);
   const queries = compareSpreads(large.queryP99Ms, small.queryP99Ms);
   const queryText =
