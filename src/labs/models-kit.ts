@@ -974,11 +974,13 @@ export function queueOf(cell: CellResult): string {
       }
       // A worker takes several tasks at once; on /work it runs them one after another, so a
       // task's time well over the work itself is time queued inside the worker.
+      // piscina's queue is named only when its wait is measurable (a millisecond or more).
       const inWorker = cell.route === 'work' && (stats?.runTime?.p99Ms ?? 0) > 2 * WORK_MS;
+      const inPiscina = (stats?.waitTime?.p99Ms ?? 0) >= 1;
       const piscina = `piscina's queue (wait p99 ${fmt(stats?.waitTime?.p99Ms)} ms)`;
-      return inWorker
-        ? `in the pool: ${piscina}, then each worker's own, which takes up to ${fmt(stats?.tasksPerWorker)} tasks at once (task time p99 ${fmt(stats?.runTime?.p99Ms)} ms for ${WORK_MS} ms of work)`
-        : `in the pool: ${piscina}; task time p99 ${fmt(stats?.runTime?.p99Ms)} ms`;
+      const worker = `each worker's own, which takes up to ${fmt(stats?.tasksPerWorker)} tasks at once (task time p99 ${fmt(stats?.runTime?.p99Ms)} ms for ${WORK_MS} ms of work)`;
+      if (inWorker) return inPiscina ? `in the pool: ${piscina}, then ${worker}` : `in the pool: in ${worker}; ${piscina} hardly held them`;
+      return `in the pool: ${piscina}; task time p99 ${fmt(stats?.runTime?.p99Ms)} ms`;
     }
     case MODEL.THREAD: {
       const inv = perThousand(cell.ctxSwitches.involuntary, cell.responses);
