@@ -14,9 +14,13 @@ import { postPoolSize, postRun } from '../src/report/post-figures.js';
 import { formatNumber } from '../src/report/table.js';
 import type { LabContext, LabDefinition, StepContext } from '../src/labs/types.js';
 
-const POOL_SIZES = [5, 20, 100] as const;
+/** The smallest pool (the post's trap, and the one the pool timeout is tried on) and the largest (its backends' memory is read). */
+const SMALL_POOL = 5;
+const LARGE_POOL = 100;
 
 interface Settings {
+  /** Pool sizes, rising: the first is SMALL_POOL, the last LARGE_POOL. */
+  pools: readonly number[];
   /** Virtual users per phase, rising. */
   vus: readonly number[];
   durationMs: number;
@@ -26,12 +30,14 @@ interface Settings {
  * Every phase (a pool size against a number of users, and the pool timeout's run) is
  * measured COMPARISON_ROUNDS times, interleaved, so that a row compared with another is a
  * median with its range, not one run's luck. That multiplies the runs, so the quick form
- * keeps one user count (the post's 1,000) and 1.5 s phases (8 phases, 12 s of load, against
- * 7 phases and 14 s before the rounds), and the full form runs 6 s phases.
+ * keeps one user count (the post's 1,000), the smallest and the largest pool, and 1.5 s
+ * phases: 6 phases and 9 s of load, against 7 phases and 14 s before the rounds (with the
+ * pool of 20 as well, 8 phases took a fifth longer than those 7). The full form runs every
+ * pool against every user count, in 6 s phases.
  */
 const SETTINGS: { readonly quick: Settings; readonly full: Settings } = {
-  quick: { vus: [1000], durationMs: 1500 },
-  full: { vus: [100, 1000, 10_000], durationMs: 6000 },
+  quick: { pools: [SMALL_POOL, LARGE_POOL], vus: [1000], durationMs: 1500 },
+  full: { pools: [SMALL_POOL, 20, LARGE_POOL], vus: [100, 1000, 10_000], durationMs: 6000 },
 } as const;
 
 const LIMITS = {
@@ -169,7 +175,7 @@ export const lab: LabDefinition = {
   summary: 'pool sizes against rising load: pool wait vs query time, fast 503s, memory per Postgres backend, max_connections',
   intro: `The post this project reproduces saw /uuid requests take up to ${formatNumber((POST.maxMs ?? 0) / 1000)} s at ${formatNumber(POST.vus)} virtual users,
 and put it down to requests queueing for one of its pool's ${postPoolSize(POST.vus)} connections. Here the same
-server runs with pools of ${POOL_SIZES.join(', ')} connections under many virtual users, and the pool itself reports two
+server runs with pools of ${SMALL_POOL} to ${LARGE_POOL} connections under many virtual users, and the pool itself reports two
 clocks per request: the wait (queued for a connection) and the query (Postgres answering). From
 them you see how much of the slowest request the pool can account for, and how much came from
 outside it. Then a pool timeout turns long waits into quick 503s, you see what one Postgres
@@ -195,16 +201,16 @@ it allows.`,
     // Every phase, the pool timeout's included, interleaved: the timeout's run is compared
     // with the unbounded pool of the same size, so it is measured in the same rounds.
     const phases: PhaseSide[] = [
-      ...POOL_SIZES.flatMap((pool) => settings.vus.map((vus) => ({ pool, vus, poolTimeoutMs: null }))),
-      { pool: POOL_SIZES[0], vus: topVus, poolTimeoutMs: LIMITS.POOL_TIMEOUT_MS },
+      ...settings.pools.flatMap((pool) => settings.vus.map((vus) => ({ pool, vus, poolTimeoutMs: null }))),
+      { pool: SMALL_POOL, vus: topVus, poolTimeoutMs: LIMITS.POOL_TIMEOUT_MS },
     ];
     const byKey = new Map(phases.map((side) => [sideKey(side), side]));
     let summaries: PhaseRuns[] = [];
-    const matrixTitle = `Pools of ${POOL_SIZES.join(', ')} against ${settings.vus.join(', ')} virtual users on /uuid (${rounds} interleaved runs each)`;
+    const matrixTitle = `Pools of ${settings.pools.join(', ')} against ${settings.vus.join(', ')} virtual users on /uuid (${rounds} interleaved runs each)`;
     await lab.step(matrixTitle, async (step) => {
       const runs = await measureInterleaved([...byKey.keys()], rounds, async (key, round) => {
         const side = byKey.get(key) as PhaseSide;
-        const largest = side.pool === POOL_SIZES[POOL_SIZES.length - 1] && side.vus === topVus && side.poolTimeoutMs === null;
+        const largest = side.pool === LARGE_POOL && side.vus === topVus && side.poolTimeoutMs === null;
         const bounded = side.poolTimeoutMs !== null;
         // A fresh server per run: its pool histograms start empty, so each row's wait and
         // query percentiles are that run's alone.
@@ -226,8 +232,8 @@ it allows.`,
       });
       summaries = phases.map((side) => summarizePhase(runs[sideKey(side)] ?? []));
       const matrix = summaries.filter((s) => s.poolTimeoutMs === null);
-      const small = matrix.find((p) => p.pool === POOL_SIZES[0] && p.vus === topVus) as PhaseRuns;
-      const large = matrix.find((p) => p.pool === POOL_SIZES[POOL_SIZES.length - 1] && p.vus === topVus) as PhaseRuns;
+      const small = matrix.find((p) => p.pool === SMALL_POOL && p.vus === topVus) as PhaseRuns;
+      const large = matrix.find((p) => p.pool === LARGE_POOL && p.vus === topVus) as PhaseRuns;
       return {
         tables: [
           {
@@ -249,7 +255,7 @@ Each cell is the median (min–max) of ${rounds} interleaved runs; the second ta
     const at = (pool: number, vus: number): PhaseRuns | undefined => matrix.find((x) => x.pool === pool && x.vus === vus);
     lab.findings.rounds = rounds;
     lab.findings.pools = Object.fromEntries(
-      POOL_SIZES.map((pool) => {
+      settings.pools.map((pool) => {
         const p = at(pool, topVus);
         return [
           String(pool),
@@ -322,9 +328,9 @@ Each cell is the median (min–max) of ${rounds} interleaved runs; the second ta
       };
     });
 
-    const unbounded = at(POOL_SIZES[0], topVus) as PhaseRuns;
+    const unbounded = at(SMALL_POOL, topVus) as PhaseRuns;
     const bounded = summaries.find((s) => s.poolTimeoutMs !== null) as PhaseRuns;
-    await lab.step(`A pool timeout: pool of ${POOL_SIZES[0]}, ${topVus} users, --pool-timeout ${LIMITS.POOL_TIMEOUT_MS}`, async () => {
+    await lab.step(`A pool timeout: pool of ${SMALL_POOL}, ${topVus} users, --pool-timeout ${LIMITS.POOL_TIMEOUT_MS}`, async () => {
       const seen = probe as Probe | null;
       const row = (name: string, p: PhaseRuns): (string | number | null)[] => [
         name,
@@ -359,7 +365,7 @@ Each cell is the median (min–max) of ${rounds} interleaved runs; the second ta
       };
       return {
         table: {
-          header: [`pool of ${POOL_SIZES[0]}, ${topVus} VUs`, 'ok req/s', '503s', 'p50 ms', 'p99 ms', 'max ms', 'wait p99 ms', 'wait max ms', 'pool timeouts', 'server CPU %'],
+          header: [`pool of ${SMALL_POOL}, ${topVus} VUs`, 'ok req/s', '503s', 'p50 ms', 'p99 ms', 'max ms', 'wait p99 ms', 'wait max ms', 'pool timeouts', 'server CPU %'],
           rows: [row('unbounded wait (step 1)', unbounded), row(`--pool-timeout ${LIMITS.POOL_TIMEOUT_MS}`, bounded)],
         },
         reading: readPoolTimeout({ poolTimeoutMs: LIMITS.POOL_TIMEOUT_MS, unbounded, bounded, probe: seen }),
@@ -367,7 +373,7 @@ Each cell is the median (min–max) of ${rounds} interleaved runs; the second ta
       };
     });
 
-    await lab.step(`Memory per Postgres backend (${POOL_SIZES[POOL_SIZES.length - 1]} connections, after load)`, async () => {
+    await lab.step(`Memory per Postgres backend (${LARGE_POOL} connections, after load)`, async () => {
       const read = memory ?? readPostgresMemory(pg.postmasterPid);
       const rss = summarizeMemory(read.backends, 'rssKb');
       const pss = summarizeMemory(read.backends, 'pssKb');
