@@ -7,7 +7,7 @@ import { readAcceptOrder, readAfterLeave, readAtRest, readOneRequest, readSyscal
 const hasStrace = hasCommand('strace');
 
 test('request-cycle: every stage of one real request is timed, and syscalls are counted per request', { timeout: 300_000 }, async () => {
-  const { result, cli } = await runLabQuick('request-cycle');
+  const { result, cli } = await runLabQuick('request-cycle', { timeoutMs: 280_000 });
   assert.equal(cli.code, 0, cli.stderr);
   const stages = result.findings.stages as Record<string, number>;
   assert.ok(stages !== null && typeof stages === 'object');
