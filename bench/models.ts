@@ -12,7 +12,9 @@
  * marked: that is where the model gave way, and its larger counts are skipped with the reason.
  *
  * Run: node dist/bench/models.js [--quick] [--connections 10,100,1000] [--routes age,work,uuid]
- *      [--models thread,loop,pool] [--seconds 3] [--deadline 45] [--json FILE]
+ *      [--models thread,loop,pool] [--seconds 3] [--deadline 45] [--rounds N] [--json FILE]
+ * --rounds N measures every steady cell N times, interleaved, and shows median (min–max); where
+ * each model gives way is judged only then (one run a cell is noise on a 2-core machine).
  * Full grid: 4-7 minutes on this 2-core machine (436 s with the default 45 s deadline while the
  * machine was busy, 246 s with --deadline 30), most of it Model A starting threads and the
  * loop model taking 1000 connections; --quick (10 and 50 connections, 1 s windows) about 1.5.
@@ -30,7 +32,7 @@ import {
   gridTable,
   mib,
   ratioTable,
-  runGrid,
+  runGridRounds,
   threadRssSlope,
   threadSpawn,
   type CellResult,
@@ -48,6 +50,7 @@ const { values } = parseArgs({
     models: { type: 'string' },
     seconds: { type: 'string' },
     deadline: { type: 'string' },
+    rounds: { type: 'string' },
     json: { type: 'string' },
   },
 });
@@ -58,6 +61,7 @@ const routes = list(values.routes, ['age', 'work', 'uuid']).filter((r): r is Rou
 const models = list(values.models, [...MODELS_IN_ORDER]).filter((m): m is ModelName => (Object.values(MODEL) as string[]).includes(m));
 const measureSeconds = Number(values.seconds ?? (values.quick ? 1 : 3));
 const warmupDeadlineMs = Number(values.deadline ?? (values.quick ? 15 : 45)) * 1000;
+const rounds = Math.max(1, Math.floor(Number(values.rounds ?? 1)));
 
 async function main(): Promise<void> {
   const started = Date.now();
@@ -79,17 +83,18 @@ async function main(): Promise<void> {
   );
   let cells: CellResult[] = [];
   try {
-    cells = await runGrid(
+    cells = await runGridRounds(
       { models, connections, routes, measureSeconds, warmupDeadlineMs },
+      rounds,
       {
         dbUrl: cluster?.url ?? null,
         postmasterPid: cluster?.postmasterPid ?? null,
         startServer: (args) => startSocketlab(args),
         stopServer: (server) => server.stop('SIGTERM', MODELS_SETUP.stopDeadlineMs),
       },
-      (cell) =>
+      (cell, round) =>
         out(
-          `  ${cell.model.padEnd(6)} ${String(cell.connections).padStart(5)} ${MODEL_ROUTES[cell.route].label.padEnd(11)} ` +
+          `  ${rounds > 1 ? `round ${round + 1} ` : ''}${cell.model.padEnd(6)} ${String(cell.connections).padStart(5)} ${MODEL_ROUTES[cell.route].label.padEnd(11)} ` +
             `${cell.status === 'skipped' ? `skipped: ${cell.note}` : `${Math.round(cell.rps)} req/s, p99 ${cell.latency.p99Ms} ms, ${cell.end.threads} threads, ${mib(cell.end.rssBytes)} MiB, ready after ${cell.warmupMs / 1000} s${cell.note === null ? '' : ` (${cell.status}: ${cell.note})`}`}\n`,
         ),
     );
@@ -109,16 +114,20 @@ async function main(): Promise<void> {
     if (slope !== null) out(`  RSS per connection thread: ${formatBytes(slope.bytesPerThread)} (slope from ${slope.from} to ${slope.to} connections on ${MODEL_ROUTES[slope.route].label})\n`);
     for (const s of spawn) out(`  start-up with ${s.connections} starting at once (${MODEL_ROUTES[s.route].label}): p50 ${s.p50Ms} ms, p99 ${s.p99Ms} ms over ${s.count} threads\n`);
   }
-  out('\nWhere each model gives way:\n');
-  for (const route of routes) {
-    for (const model of models) {
-      const found = findGiveWay(cells, model, route);
-      if (found !== null) out(`  - ${found.text}\n`);
+  if (rounds < 2) {
+    out('\nWhere each model gives way is not judged from one run a cell: pass --rounds 3.\n');
+  } else {
+    out(`\nWhere each model gives way (${rounds} interleaved runs a cell):\n`);
+    for (const route of routes) {
+      for (const model of models) {
+        const found = findGiveWay(cells, model, route);
+        if (found !== null) out(`  - ${found.text}\n`);
+      }
     }
   }
   out(`\n${cells.length} cells in ${Math.round((Date.now() - started) / 1000)} s; load average at the end ${load()}\n`);
   if (values.json !== undefined) {
-    writeFileSync(values.json, `${JSON.stringify({ machine, options: { models, connections, routes, measureSeconds, warmupDeadlineMs }, cells }, null, 2)}\n`);
+    writeFileSync(values.json, `${JSON.stringify({ machine, options: { models, connections, routes, measureSeconds, warmupDeadlineMs, rounds }, cells }, null, 2)}\n`);
   }
 }
 

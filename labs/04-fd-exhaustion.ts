@@ -23,6 +23,7 @@ import {
   type DescriptorPoint,
 } from '../src/labs/fd-kit.js';
 import { LAB_ERR, LabError } from '../src/errors.js';
+import { startPoolServer } from '../src/labs/db-pool-kit.js';
 import type { LoadResult } from '../src/load/index.js';
 import { formatNumber } from '../src/report/table.js';
 import type { ServerProcess } from '../src/server/serve-process.js';
@@ -49,16 +50,28 @@ const FD_SAMPLE_MS = 50;
 /** The held connections never send a request: the server must not time them out first. */
 const PATIENT_SERVER = ['--keep-alive-timeout', '60000', '--headers-timeout', '60000'];
 
-const ACCOUNTING = {
-  vus: 200,
-  pools: [20, 200],
-  quickMs: 2_000,
-  fullMs: 8_000,
+/**
+ * Many concurrent /uuid requests through a small pool, then through a pool as large as the
+ * requests (a connection per request). The quick form halves the counts: a pool opens all
+ * its connections at start, concurrently, and 200 PostgreSQL backends forking at once on a
+ * busy two-core machine can outlast a connect timeout; 100 show the same accounting.
+ */
+interface AccountingSize {
+  vus: number;
+  /** The small pool, then one connection per request. */
+  pools: readonly [number, number];
+  durationMs: number;
+}
+
+const ACCOUNTING: { quick: AccountingSize; full: AccountingSize; watchEveryMs: number; drainDeadlineMs: number } = {
+  quick: { vus: 100, pools: [10, 100], durationMs: 2_000 },
+  full: { vus: 200, pools: [20, 200], durationMs: 8_000 },
   watchEveryMs: 100,
   drainDeadlineMs: 10_000,
-} as const;
+};
 
 interface ServerStatsView {
+  pid: number;
   connections: { total: number; open: number };
   acceptErrors: Record<string, number>;
   uptimeMs: number;
@@ -84,8 +97,8 @@ RLIMIT_NOFILE of them (ulimit -n). Here the server starts with a limit of ${FD_L
 clients than that connect and stay. The kernel still completes every handshake; it is the
 server's accept() that fails, with EMFILE. You will see how many clients got in, what the others
 saw, whether the process survived, and how soon it served again once clients left. Then the same
-accounting for the database: 200 concurrent /uuid requests through a pool of 20 connections, and
-through a connection per request, counting the descriptors (and processes) on both sides.`,
+accounting for the database: many concurrent /uuid requests through a small pool of connections,
+and through a connection per request, counting the descriptors (and processes) on both sides.`,
 
   async run(lab: LabContext) {
     const hold = pick(lab, HOLD.quick, HOLD.full);
@@ -169,10 +182,21 @@ through a connection per request, counting the descriptors (and processes) on bo
           },
           probeTable(probes),
         ],
-        reading: `At rest the server held ${atRest ?? '?'} of its ${limit} descriptors, leaving ${atRest === null ? '?' : limit - atRest} for clients. All ${s.connected} of ${s.connects} handshakes completed
-(the kernel does that alone), but only ${s.openAtEnd} connections stayed: the server reached ${peak} descriptors${full ? '' : ' (never its limit)'} and ${closedEarly} clients
-were closed without a byte. Requests sent meanwhile: ${probesServed} of ${probes.length} answered (${describeOutcomes(probes)}).
-The process ${aliveWhileFull ? 'stayed up' : 'DIED'}: out of descriptors, it turns clients away; it does not crash.`,
+        reading: readExhaustion({
+          limit,
+          atRest,
+          connects: s.connects,
+          connected: s.connected,
+          stayed: s.openAtEnd,
+          peak,
+          reachedLimit: full,
+          closedEarly,
+          otherFailures,
+          probesTried: probes.length,
+          probesServed,
+          probeOutcomes: describeOutcomes(probes),
+          alive: aliveWhileFull,
+        }),
         measurements: { limit, atRest, peak, inheritedAbove, fdSeries: fdPoints, load: load.summary, probes, reachedLimit: full },
       };
     });
@@ -210,15 +234,21 @@ The process ${aliveWhileFull ? 'stayed up' : 'DIED'}: out of descriptors, it tur
             ['server uptime (ms): the same process throughout', stats.uptimeMs],
           ],
         },
-        reading: `${recovery === null ? `No answer within ${RECOVERY_DEADLINE_MS} ms of the clients leaving: the server did NOT recover.` : `The server answered ${recoveryMs} ms after the clients left, with ${fdsAfter ?? '?'} descriptors open again: no restart, it simply had room.`}
-${kernelEmfile === null ? `strace could not run, so the kernel's EMFILE answers were not counted; the server heard of ${nodeEmfile}.` : `accept4() failed with EMFILE ${kernelEmfile} times, yet the server heard of ${nodeEmfile}: on EMFILE libuv closes a spare descriptor it keeps for
-this, accepts every waiting connection and closes it at once, and reports nothing when that works.`} So the turned-away
-clients are visible only on their side (${run.load.summary.failed} failed), never in the server's own error counts.`,
+        reading: readRecovery({
+          recoveryMs,
+          deadlineMs: RECOVERY_DEADLINE_MS,
+          fdsAfter,
+          sameProcess: stats.pid === server.pid,
+          kernelEmfile,
+          nodeEmfile,
+          clientsFailed: run.load.summary.failed,
+        }),
         measurements: { recoveryMs, fdsAfter, stats, kernelEmfile, nodeEmfile },
       };
     });
 
-    const accountingTitle = `${ACCOUNTING.vus} concurrent /uuid requests: a pool of ${ACCOUNTING.pools[0]} vs a connection per request`;
+    const accounting = pick<AccountingSize>(lab, ACCOUNTING.quick, ACCOUNTING.full);
+    const accountingTitle = `${accounting.vus} concurrent /uuid requests: a pool of ${accounting.pools[0]} vs a connection per request`;
     if (findPgBinaries() === null) {
       const reason = 'PostgreSQL server binaries were not found (apt-get install postgresql)';
       lab.skip(accountingTitle, reason);
@@ -245,18 +275,32 @@ interface AccountingRun {
 async function accountDescriptors(lab: LabContext, step: StepContext): Promise<{ tables: StepTable[]; reading: string; measurements: Record<string, unknown> }> {
   step.progress('starting PostgreSQL');
   const cluster = await startLabDatabase(lab);
-  const durationMs = pick(lab, ACCOUNTING.quickMs, ACCOUNTING.fullMs);
+  const { vus, pools, durationMs } = pick<AccountingSize>(lab, ACCOUNTING.quick, ACCOUNTING.full);
+  // One run a side, not interleaved rounds: what this step compares are counts (backends,
+  // processes, descriptors at the peak), which the pool size sets exactly and the machine's
+  // speed does not move. Throughput is not compared here: one run of it would be noise (lab 2
+  // and lab 5 compare it, with rounds).
   const runs: AccountingRun[] = [];
-  for (const pool of ACCOUNTING.pools) {
+  for (const pool of pools) {
     step.progress(`pool of ${pool}: starting the server`);
     const baseline = readDescriptors(null, cluster.postmasterPid);
-    const server = await startLabServer(lab, ['--db', cluster.url, '--pool', String(pool)]);
+    const server = await startPoolServer(
+      async () => {
+        // After a failed start, its connections' backends exit before the next try.
+        await waitUntil(() => readDescriptors(null, cluster.postmasterPid).backends === 0, ACCOUNTING.drainDeadlineMs);
+        return startLabServer(lab, ['--db', cluster.url, '--pool', String(pool)]);
+      },
+      (reason) => {
+        step.progress(`pool of ${pool}: the pool did not open in time (${reason}); starting the server again`);
+        lab.findings.poolStartRetries = [...((lab.findings.poolStartRetries as string[] | undefined) ?? []), `pool of ${pool}: ${reason}`];
+      },
+    );
     const atRest = readDescriptors(server.pid, cluster.postmasterPid);
     const watch = watchDescriptors(server.pid, cluster.postmasterPid, ACCOUNTING.watchEveryMs);
     let load: LoadResult;
     let series: DescriptorPoint[];
     try {
-      load = await runLabLoad(step, { url: `${server.url}/uuid/1`, pathTemplate: '/uuid/{1..1000}', vus: ACCOUNTING.vus, durationMs, keepAlive: true }, `pool of ${pool}`);
+      load = await runLabLoad(step, { url: `${server.url}/uuid/1`, pathTemplate: '/uuid/{1..1000}', vus, durationMs, keepAlive: true }, `pool of ${pool}`);
     } finally {
       series = watch.stop();
     }
@@ -278,9 +322,9 @@ async function accountDescriptors(lab: LabContext, step: StepContext): Promise<{
   lab.findings.fdsPooled = summary(pooled);
   lab.findings.fdsUnpooled = summary(unpooled);
   lab.findings.postgresMaxConnections = cluster.maxConnections;
+  lab.findings.accounting = { vus, pools };
   const perBackend = (run: AccountingRun): number | null =>
     run.peak.backends === 0 ? null : Math.round(((run.peak.postgresFds - run.baseline.postgresFds) / run.peak.backends) * 10) / 10;
-  const ratio = (a: number, b: number): string => (b === 0 ? '?' : `${Math.round((a / b) * 10) / 10}x`);
   const column = (run: AccountingRun): (number | null)[] => [
     run.peak.backends,
     run.peak.fds,
@@ -288,8 +332,6 @@ async function accountDescriptors(lab: LabContext, step: StepContext): Promise<{
     run.peak.postgresFds,
     perBackend(run),
     run.peak.fds + run.peak.postgresFds,
-    Math.round(run.load.summary.rps),
-    run.load.summary.latency.total.p99Ms,
     run.load.summary.failed,
   ];
   const labels = [
@@ -299,12 +341,17 @@ async function accountDescriptors(lab: LabContext, step: StepContext): Promise<{
     'PostgreSQL descriptors at the peak (all processes)',
     'descriptors per backend',
     'descriptors, both sides',
-    'req/s',
-    'p99 ms',
     'failed requests',
   ];
-  const p = summary(pooled);
-  const u = summary(unpooled);
+  const side = (run: AccountingRun): AccountingSide => ({
+    pool: run.pool,
+    backends: run.peak.backends,
+    serverFds: run.peak.fds,
+    postgresFds: run.peak.postgresFds,
+    postgresBaselineFds: run.baseline.postgresFds,
+    postgresProcesses: run.peak.postgresProcesses,
+    failed: run.load.summary.failed,
+  });
   return {
     tables: [
       {
@@ -312,9 +359,7 @@ async function accountDescriptors(lab: LabContext, step: StepContext): Promise<{
         rows: labels.map((label, i) => [label, column(pooled)[i] ?? null, column(unpooled)[i] ?? null]),
       },
     ],
-    reading: `${ACCOUNTING.vus} requests at once through a pool of ${pooled.pool}: ${p.backends} backends, ${n(p.total)} descriptors on both sides. A connection per request: ${u.backends} backends
-(of max_connections ${cluster.maxConnections}), ${u.postgresProcesses} PostgreSQL processes and ${n(u.total)} descriptors, ${ratio(u.total ?? 0, p.total ?? 0)} as many: each connection is one
-descriptor in the server plus a process with about ${perBackend(unpooled) ?? '?'} of its own in PostgreSQL, for ${n(Math.round(unpooled.load.summary.rps))} req/s against ${n(Math.round(pooled.load.summary.rps))}.`,
+    reading: readAccounting({ vus, maxConnections: cluster.maxConnections, pooled: side(pooled), unpooled: side(unpooled) }),
     measurements: {
       durationMs,
       runs: runs.map((run) => ({ pool: run.pool, baseline: run.baseline, atRest: run.atRest, peak: run.peak, poolOpen: run.poolOpen, load: run.load.summary, series: run.series })),
@@ -388,5 +433,112 @@ function isAlive(pid: number): boolean {
 }
 
 const n = (value: number | null | undefined): string => (value === null || value === undefined ? '?' : formatNumber(value));
+
+// ── Readings: each a pure function of what was measured, so a test can feed it other numbers ──
+
+export interface ExhaustionReading {
+  limit: number;
+  atRest: number | null;
+  connects: number;
+  /** Handshakes the kernel completed (the client's connect() succeeded). */
+  connected: number;
+  /** Connections still open at the end: the ones the server accepted and kept. */
+  stayed: number;
+  peak: number;
+  /** Did the server's descriptors reach the limit (less one) while the clients held on? */
+  reachedLimit: boolean;
+  closedEarly: number;
+  otherFailures: number;
+  probesTried: number;
+  probesServed: number;
+  probeOutcomes: string;
+  alive: boolean;
+}
+
+export function readExhaustion(m: ExhaustionReading): string {
+  const free = m.atRest === null ? '?' : String(m.limit - m.atRest);
+  const handshakes =
+    m.connected === m.connects
+      ? `All ${n(m.connected)} of ${n(m.connects)} handshakes completed (the kernel does that alone)`
+      : `${n(m.connected)} of ${n(m.connects)} handshakes completed`;
+  const stayed =
+    m.stayed < m.connected
+      ? `,\nbut only ${n(m.stayed)} connections stayed: the server reached ${n(m.peak)} descriptors${m.reachedLimit ? ' (its limit)' : ' (never its limit)'}`
+      : `,\nand all ${n(m.stayed)} stayed: the server reached ${n(m.peak)} descriptors${m.reachedLimit ? ' (its limit)' : ' (never its limit)'}`;
+  const closed = m.closedEarly > 0 ? ` and ${n(m.closedEarly)} clients were closed without a byte` : '';
+  const other = m.otherFailures > 0 ? ` (${n(m.otherFailures)} other failures)` : '';
+  const probes = `Requests sent meanwhile: ${m.probesServed} of ${m.probesTried} answered${m.probeOutcomes === '' ? '' : ` (${m.probeOutcomes})`}.`;
+  const process = m.alive
+    ? 'The process stayed up: out of descriptors, it turned clients away and did not crash.'
+    : 'The process DIED while it was out of descriptors.';
+  return `At rest the server held ${m.atRest ?? '?'} of its ${m.limit} descriptors, leaving ${free} for clients.
+${handshakes}${stayed}${closed}${other}.
+${probes}
+${process}`;
+}
+
+export interface RecoveryReading {
+  /** From the clients leaving to the first answer; null: none within the deadline. */
+  recoveryMs: number | null;
+  deadlineMs: number;
+  fdsAfter: number | null;
+  /** Was /stats answered by the process that ran out of descriptors (same pid)? */
+  sameProcess: boolean;
+  /** accept4() calls that failed with EMFILE (strace); null: not traced. */
+  kernelEmfile: number | null;
+  /** EMFILE accept errors the server's own /stats counted. */
+  nodeEmfile: number;
+  clientsFailed: number;
+}
+
+export function readRecovery(m: RecoveryReading): string {
+  const lines: string[] = [];
+  if (m.recoveryMs === null) lines.push(`No answer within ${m.deadlineMs} ms of the clients leaving: the server did NOT recover.`);
+  else {
+    lines.push(
+      `The server answered ${m.recoveryMs} ms after the clients left, with ${m.fdsAfter ?? '?'} descriptors open again${m.sameProcess ? ': the same process, no restart; it simply had room' : ', but /stats came from another process'}.`,
+    );
+  }
+  if (m.kernelEmfile === null) lines.push(`strace could not run, so the kernel's EMFILE answers were not counted; the server heard of ${m.nodeEmfile}.`);
+  else if (m.kernelEmfile === 0) lines.push(`accept4() never failed with EMFILE (strace counted none); the server heard of ${m.nodeEmfile}.`);
+  else if (m.nodeEmfile < m.kernelEmfile) {
+    lines.push(`accept4() failed with EMFILE ${m.kernelEmfile} times, yet the server heard of ${m.nodeEmfile}: on EMFILE libuv closes a spare descriptor it keeps for
+this, accepts every waiting connection and closes it at once, and reports nothing when that works.`);
+  } else lines.push(`accept4() failed with EMFILE ${m.kernelEmfile} times and the server heard of ${m.nodeEmfile}.`);
+  if (m.clientsFailed > 0 && m.nodeEmfile === 0) lines.push(`So the turned-away clients are visible only on their side (${n(m.clientsFailed)} failed), never in the server's own error counts.`);
+  else if (m.clientsFailed > 0) lines.push(`The clients saw ${n(m.clientsFailed)} failures; the server counted ${n(m.nodeEmfile)} accept errors.`);
+  return lines.join('\n');
+}
+
+export interface AccountingSide {
+  pool: number;
+  /** The peaks over the run. */
+  backends: number;
+  serverFds: number;
+  postgresFds: number;
+  /** PostgreSQL's descriptors before this run's server started. */
+  postgresBaselineFds: number;
+  postgresProcesses: number;
+  failed: number;
+}
+
+export function readAccounting(m: { vus: number; maxConnections: number; pooled: AccountingSide; unpooled: AccountingSide }): string {
+  const { pooled: p, unpooled: u } = m;
+  const total = (side: AccountingSide): number => side.serverFds + side.postgresFds;
+  const lines = [
+    `${m.vus} requests at once through a pool of ${p.pool}: ${p.backends} backends, ${n(total(p))} descriptors on both sides. A connection per request: ${u.backends} backends
+(of max_connections ${m.maxConnections}), ${u.postgresProcesses} PostgreSQL processes and ${n(total(u))} descriptors${total(p) > 0 ? `, ${Math.round((total(u) / total(p)) * 10) / 10}x as many` : ''}.`,
+  ];
+  const extraBackends = u.backends - p.backends;
+  if (extraBackends > 0) {
+    const serverEach = Math.round(((u.serverFds - p.serverFds) / extraBackends) * 10) / 10;
+    const postgresEach = Math.round(((u.postgresFds - u.postgresBaselineFds - (p.postgresFds - p.postgresBaselineFds)) / extraBackends) * 10) / 10;
+    lines.push(`Each extra connection cost about ${n(serverEach)} descriptor${serverEach === 1 ? '' : 's'} in the server and a process with about ${n(postgresEach)} of its own in PostgreSQL.`);
+  } else {
+    lines.push(`The larger pool held no more backends at its peak (${u.backends} against ${p.backends}): these requests never needed more connections at once.`);
+  }
+  if (p.failed > 0 || u.failed > 0) lines.push(`Failed requests: ${n(p.failed)} through the pool of ${p.pool}, ${n(u.failed)} with a connection per request.`);
+  return lines.join('\n');
+}
 
 const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

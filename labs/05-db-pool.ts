@@ -8,20 +8,36 @@ import type { LoadResult } from '../src/load/index.js';
 import type { LatencySummary } from '../src/metrics/histogram.js';
 import { fetchJson, ms, pick, runLabLoad, startLabDatabase, startLabServer, stopLabServer } from '../src/labs/kit.js';
 import { startCpuWindow } from '../src/labs/cpu-window.js';
-import { postgresComplaint, readPostgresMemory, summarizeMemory, type PostgresMemory } from '../src/labs/db-pool-kit.js';
+import { COMPARISON_ROUNDS, compareSpreads, describeComparison, formatSpread, measureInterleaved, spreadOf, VERDICT, type Spread } from '../src/labs/comparison.js';
+import { postgresComplaint, readPostgresMemory, startPoolServer, summarizeMemory, type PostgresMemory } from '../src/labs/db-pool-kit.js';
+import { postPoolSize, postRun } from '../src/report/post-figures.js';
+import { formatNumber } from '../src/report/table.js';
 import type { LabContext, LabDefinition, StepContext } from '../src/labs/types.js';
 
-const POOL_SIZES = [5, 20, 100] as const;
+/** The smallest pool (the post's trap, and the one the pool timeout is tried on) and the largest (its backends' memory is read). */
+const SMALL_POOL = 5;
+const LARGE_POOL = 100;
 
 interface Settings {
+  /** Pool sizes, rising: the first is SMALL_POOL, the last LARGE_POOL. */
+  pools: readonly number[];
   /** Virtual users per phase, rising. */
   vus: readonly number[];
   durationMs: number;
 }
 
+/**
+ * Every phase (a pool size against a number of users, and the pool timeout's run) is
+ * measured COMPARISON_ROUNDS times, interleaved, so that a row compared with another is a
+ * median with its range, not one run's luck. That multiplies the runs, so the quick form
+ * keeps one user count (the post's 1,000), the smallest and the largest pool, and 1.5 s
+ * phases: 6 phases and 9 s of load, against 7 phases and 14 s before the rounds (with the
+ * pool of 20 as well, 8 phases took a fifth longer than those 7). The full form runs every
+ * pool against every user count, in 6 s phases.
+ */
 const SETTINGS: { readonly quick: Settings; readonly full: Settings } = {
-  quick: { vus: [50, 1000], durationMs: 2000 },
-  full: { vus: [100, 1000, 10_000], durationMs: 10_000 },
+  quick: { pools: [SMALL_POOL, LARGE_POOL], vus: [1000], durationMs: 1500 },
+  full: { pools: [SMALL_POOL, 20, LARGE_POOL], vus: [100, 1000, 10_000], durationMs: 6000 },
 } as const;
 
 const LIMITS = {
@@ -43,6 +59,9 @@ const LIMITS = {
 
 const UUID_PATH = '/uuid/{1..1000}';
 
+/** The post's run whose long tail this lab checks: /uuid at 1,000 VUs, on its own machine. */
+const POST = postRun('uuid-1000-local');
+
 interface DbStats {
   size: number;
   acquired: number;
@@ -52,7 +71,7 @@ interface DbStats {
   queryMs: LatencySummary;
 }
 
-interface Phase {
+export interface Phase {
   pool: number;
   vus: number;
   poolTimeoutMs: number | null;
@@ -85,19 +104,83 @@ interface Phase {
   failures: Record<string, number>;
 }
 
+/** One phase's every run, and the spread of each number a reading or a table compares. */
+export interface PhaseRuns {
+  pool: number;
+  vus: number;
+  poolTimeoutMs: number | null;
+  runs: Phase[];
+  rps: Spread;
+  okRps: Spread;
+  p50Ms: Spread;
+  p99Ms: Spread;
+  maxMs: Spread;
+  avgMs: Spread;
+  waitP99Ms: Spread;
+  waitAvgMs: Spread;
+  queryP99Ms: Spread;
+  queryAvgMs: Spread;
+  elsewhereAvgMs: Spread;
+  postgresCpuPercent: Spread;
+  serverCpuPercent: Spread | null;
+  /** The largest of every run: a maximum is the worst any run saw. */
+  waitMaxMs: number;
+  queryMaxMs: number;
+  peakWaiting: number;
+  status503: number;
+  responses: number;
+  poolTimeouts: number;
+}
+
+/** Spreads over the runs of one phase. */
+export function summarizePhase(runs: readonly Phase[]): PhaseRuns {
+  const first = runs[0];
+  if (first === undefined) throw new RangeError('a phase needs at least one run');
+  const spread = (read: (p: Phase) => number): Spread => spreadOf(runs.map(read));
+  const cpu = runs.map((p) => p.serverCpuPercent).filter((v): v is number => v !== null);
+  const sum = (read: (p: Phase) => number): number => runs.reduce((total, p) => total + read(p), 0);
+  const max = (read: (p: Phase) => number): number => Math.max(...runs.map(read));
+  return {
+    pool: first.pool,
+    vus: first.vus,
+    poolTimeoutMs: first.poolTimeoutMs,
+    runs: [...runs],
+    rps: spread((p) => p.rps),
+    okRps: spread((p) => p.okRps),
+    p50Ms: spread((p) => p.p50Ms),
+    p99Ms: spread((p) => p.p99Ms),
+    maxMs: spread((p) => p.maxMs),
+    avgMs: spread((p) => p.avgMs),
+    waitP99Ms: spread((p) => p.waitP99Ms),
+    waitAvgMs: spread((p) => p.waitAvgMs),
+    queryP99Ms: spread((p) => p.queryP99Ms),
+    queryAvgMs: spread((p) => p.queryAvgMs),
+    elsewhereAvgMs: spread((p) => p.elsewhereAvgMs),
+    postgresCpuPercent: spread((p) => p.postgresCpuPercent),
+    serverCpuPercent: cpu.length === runs.length ? spreadOf(cpu) : null,
+    waitMaxMs: max((p) => p.waitMaxMs),
+    queryMaxMs: max((p) => p.queryMaxMs),
+    peakWaiting: max((p) => p.peakWaiting),
+    status503: sum((p) => p.status503),
+    responses: sum((p) => p.responses),
+    poolTimeouts: sum((p) => p.poolTimeouts),
+  };
+}
+
 export const lab: LabDefinition = {
   id: 'db-pool',
   number: 5,
   title: 'The database pool: waiting is not querying',
   layer: '1,000 → 10,000',
   summary: 'pool sizes against rising load: pool wait vs query time, fast 503s, memory per Postgres backend, max_connections',
-  intro: `The seed project saw /uuid requests take 15.7 s. Postgres answers that lookup in well under a
-millisecond: the requests were waiting for one of the pool's connections, in a queue with no
-bound, while the database sat almost idle. Here the same server runs with pools of 5, 20 and
-100 connections under a rising number of virtual users, and the pool itself reports two
-clocks per request: the wait (queued for a connection) and the query (Postgres answering).
-Then a pool timeout turns long waits into quick 503s, you see what one Postgres backend costs
-in memory, and what happens when a pool asks Postgres for more connections than it allows.`,
+  intro: `The post this project reproduces saw /uuid requests take up to ${formatNumber((POST.maxMs ?? 0) / 1000)} s at ${formatNumber(POST.vus)} virtual users,
+and put it down to requests queueing for one of its pool's ${postPoolSize(POST.vus)} connections. Here the same
+server runs with pools of ${SMALL_POOL} to ${LARGE_POOL} connections under many virtual users, and the pool itself reports two
+clocks per request: the wait (queued for a connection) and the query (Postgres answering). From
+them you see how much of the slowest request the pool can account for, and how much came from
+outside it. Then a pool timeout turns long waits into quick 503s, you see what one Postgres
+backend costs in memory, and what happens when a pool asks Postgres for more connections than
+it allows.`,
 
   async run(lab: LabContext) {
     if (findPgBinaries() === null) {
@@ -109,105 +192,188 @@ in memory, and what happens when a pool asks Postgres for more connections than 
       return;
     }
     const settings = pick(lab, SETTINGS.quick, SETTINGS.full);
+    const rounds = pick(lab, COMPARISON_ROUNDS.quick, COMPARISON_ROUNDS.full);
     const topVus = settings.vus[settings.vus.length - 1] as number;
     const pg = await startLabDatabase(lab);
     let memory: PostgresMemory | null = null;
+    let probe: Probe | null = null;
 
-    const matrix = await lab.step(`Pools of ${POOL_SIZES.join(', ')} against ${settings.vus.join(', ')} virtual users on /uuid`, async (step) => {
-      const phases: Phase[] = [];
-      for (const pool of POOL_SIZES) {
-        for (const vus of settings.vus) {
-          // A fresh server per phase: its pool histograms start empty, so each row's wait and
-          // query percentiles are that phase's alone.
-          phases.push(
-            await runPhase(lab, step, pg, { pool, vus, poolTimeoutMs: null, durationMs: settings.durationMs }, {
-              whileWarm: async () => {
-                // While the largest pool is open and warm, read what its backends hold.
-                if (pool === POOL_SIZES[POOL_SIZES.length - 1] && vus === topVus) memory = readPostgresMemory(pg.postmasterPid);
-              },
-            }),
-          );
-        }
-      }
-      const small = phases.find((p) => p.pool === POOL_SIZES[0] && p.vus === topVus) as Phase;
-      const large = phases.find((p) => p.pool === POOL_SIZES[POOL_SIZES.length - 1] && p.vus === topVus) as Phase;
-      const share = (part: number, whole: number): number => (whole > 0 ? Math.round((part / whole) * 100) : 0);
-      const slowest = phases.reduce((a, b) => (b.maxMs > a.maxMs ? b : a));
+    // Every phase, the pool timeout's included, interleaved: the timeout's run is compared
+    // with the unbounded pool of the same size, so it is measured in the same rounds.
+    const phases: PhaseSide[] = [
+      ...settings.pools.flatMap((pool) => settings.vus.map((vus) => ({ pool, vus, poolTimeoutMs: null }))),
+      { pool: SMALL_POOL, vus: topVus, poolTimeoutMs: LIMITS.POOL_TIMEOUT_MS },
+    ];
+    const byKey = new Map(phases.map((side) => [sideKey(side), side]));
+    let summaries: PhaseRuns[] = [];
+    const matrixTitle = `Pools of ${settings.pools.join(', ')} against ${settings.vus.join(', ')} virtual users on /uuid (${rounds} interleaved runs each)`;
+    await lab.step(matrixTitle, async (step) => {
+      const runs = await measureInterleaved([...byKey.keys()], rounds, async (key, round) => {
+        const side = byKey.get(key) as PhaseSide;
+        const largest = side.pool === LARGE_POOL && side.vus === topVus && side.poolTimeoutMs === null;
+        const bounded = side.poolTimeoutMs !== null;
+        // A fresh server per run: its pool histograms start empty, so each row's wait and
+        // query percentiles are that run's alone.
+        return runPhase(lab, step, pg, { ...side, durationMs: settings.durationMs }, `round ${round + 1} of ${rounds}`, {
+          whileWarm: async () => {
+            // While the largest pool is open and warm, read what its backends hold.
+            if (largest && memory === null) memory = readPostgresMemory(pg.postmasterPid);
+          },
+          ...(bounded && round === 0
+            ? {
+                duringLoad: async (url: string, signal: AbortSignal) => {
+                  // The load generator counts statuses but keeps no headers: ask ourselves while the
+                  // pool is saturated, and keep the first 503 to show its Retry-After.
+                  probe = await probeFor503(url, signal);
+                },
+              }
+            : {}),
+        });
+      });
+      summaries = phases.map((side) => summarizePhase(runs[sideKey(side)] ?? []));
+      const matrix = summaries.filter((s) => s.poolTimeoutMs === null);
+      const small = matrix.find((p) => p.pool === SMALL_POOL && p.vus === topVus) as PhaseRuns;
+      const large = matrix.find((p) => p.pool === LARGE_POOL && p.vus === topVus) as PhaseRuns;
       return {
         tables: [
           {
-            header: ['pool', 'VUs', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'server CPU %', 'Postgres CPU %', 'generator CPU %', 'others CPU %'],
-            rows: phases.map((p) => [p.pool, p.vus, Math.round(p.rps), p.p50Ms, p.p99Ms, p.maxMs, p.serverCpuPercent, p.postgresCpuPercent, p.generatorCpuPercent, p.othersCpuPercent]),
+            header: ['pool', 'VUs', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'server CPU %', 'Postgres CPU %'],
+            rows: matrix.map((p) => [p.pool, p.vus, spreadText(p.rps, 0), spreadText(p.p50Ms), spreadText(p.p99Ms), spreadText(p.maxMs), p.serverCpuPercent === null ? null : spreadText(p.serverCpuPercent), spreadText(p.postgresCpuPercent)]),
           },
           {
             header: ['pool', 'VUs', 'avg ms', '= wait avg', '+ query avg', '+ elsewhere', 'wait p99', 'wait max', 'query p99', 'most queued'],
-            rows: phases.map((p) => [p.pool, p.vus, p.avgMs, p.waitAvgMs, p.queryAvgMs, p.elsewhereAvgMs, p.waitP99Ms, p.waitMaxMs, p.queryP99Ms, p.peakWaiting]),
+            rows: matrix.map((p) => [p.pool, p.vus, p.avgMs.median, p.waitAvgMs.median, p.queryAvgMs.median, p.elsewhereAvgMs.median, p.waitP99Ms.median, p.waitMaxMs, p.queryP99Ms.median, p.peakWaiting]),
           },
         ],
-        reading: `Pool of ${small.pool}, ${small.vus} users: p99 ${small.p99Ms} ms (max ${small.maxMs} ms). Of the average request, ${share(small.waitAvgMs, small.avgMs)}% was waiting for a
-connection (wait p99 ${small.waitP99Ms} ms) and ${share(small.queryAvgMs, small.avgMs)}% the query (p99 ${small.queryP99Ms} ms), while Postgres's ${small.postgresProcesses} processes used
-${small.postgresCpuPercent}% of one core${small.postgresCpuPercent < 100 ? `: the database was not busy, the queue in front of ${small.pool} connections was` : `: busy too, yet the queue in front of ${small.pool} connections was the longer wait`}. With ${large.pool}
-connections: wait p99 ${large.waitP99Ms} ms, query p99 ${large.queryP99Ms} ms (more queries in flight at once), ${Math.round(large.rps)} req/s vs ${Math.round(small.rps)}.
-The slowest request of all took ${slowest.maxMs} ms (pool ${slowest.pool}, ${slowest.vus} users); no query took over ${slowest.queryMaxMs} ms in that run.
-"Elsewhere" is time outside the pool: the server's event loop and the kernel's socket queues.`,
-        measurements: { durationMs: settings.durationMs, phases },
+        reading: `${readPools({ small, large })}
+Each cell is the median (min–max) of ${rounds} interleaved runs; the second table shows medians, and the largest wait of any run.`,
+        measurements: { durationMs: settings.durationMs, rounds, phases: summaries },
       };
     });
-    const phases = (matrix?.measurements?.phases as Phase[] | undefined) ?? [];
+    if (summaries.length === 0) return;
+    const matrix = summaries.filter((s) => s.poolTimeoutMs === null);
+    const at = (pool: number, vus: number): PhaseRuns | undefined => matrix.find((x) => x.pool === pool && x.vus === vus);
+    lab.findings.rounds = rounds;
     lab.findings.pools = Object.fromEntries(
-      POOL_SIZES.map((pool) => {
-        const p = phases.find((x) => x.pool === pool && x.vus === topVus);
-        return [String(pool), p === undefined ? null : { vus: p.vus, rps: Math.round(p.rps), p99Ms: p.p99Ms, maxMs: p.maxMs, waitP99Ms: p.waitP99Ms, waitMaxMs: p.waitMaxMs, queryP99Ms: p.queryP99Ms, waitAvgMs: p.waitAvgMs, queryAvgMs: p.queryAvgMs, avgMs: p.avgMs, serverCpuPercent: p.serverCpuPercent, postgresCpuPercent: p.postgresCpuPercent }];
+      settings.pools.map((pool) => {
+        const p = at(pool, topVus);
+        return [
+          String(pool),
+          p === undefined
+            ? null
+            : {
+                vus: p.vus,
+                rps: Math.round(p.rps.median),
+                p99Ms: p.p99Ms.median,
+                maxMs: p.maxMs.max,
+                waitP99Ms: p.waitP99Ms.median,
+                waitMaxMs: p.waitMaxMs,
+                queryP99Ms: p.queryP99Ms.median,
+                waitAvgMs: p.waitAvgMs.median,
+                queryAvgMs: p.queryAvgMs.median,
+                avgMs: p.avgMs.median,
+                peakWaiting: p.peakWaiting,
+                serverCpuPercent: p.serverCpuPercent?.median ?? null,
+                postgresCpuPercent: p.postgresCpuPercent.median,
+                runs: p.runs.length,
+              },
+        ];
       }),
     );
-    lab.findings.matrix = phases.map((p) => ({ pool: p.pool, vus: p.vus, rps: Math.round(p.rps), p99Ms: p.p99Ms, maxMs: p.maxMs, waitP99Ms: p.waitP99Ms, queryP99Ms: p.queryP99Ms, postgresCpuPercent: p.postgresCpuPercent }));
+    // Medians where a number stands for the cell (the report charts them), every run beside them.
+    lab.findings.matrix = matrix.map((p) => ({
+      pool: p.pool,
+      vus: p.vus,
+      rps: Math.round(p.rps.median),
+      p99Ms: p.p99Ms.median,
+      maxMs: p.maxMs.max,
+      waitP99Ms: p.waitP99Ms.median,
+      queryP99Ms: p.queryP99Ms.median,
+      postgresCpuPercent: p.postgresCpuPercent.median,
+      runs: { rps: p.rps.runs, p99Ms: p.p99Ms.runs, maxMs: p.maxMs.runs, waitP99Ms: p.waitP99Ms.runs, queryP99Ms: p.queryP99Ms.runs, postgresCpuPercent: p.postgresCpuPercent.runs },
+    }));
 
-    await lab.step(`A pool timeout: pool of ${POOL_SIZES[0]}, ${topVus} users, --pool-timeout ${LIMITS.POOL_TIMEOUT_MS}`, async (step) => {
-      // The unbounded reference is step 1's row with the same pool and users.
-      const unbounded = phases.find((p) => p.pool === POOL_SIZES[0] && p.vus === topVus) as Phase;
-      let probe: Probe | null = null;
-      const bounded = await runPhase(lab, step, pg, { pool: POOL_SIZES[0], vus: topVus, durationMs: settings.durationMs, poolTimeoutMs: LIMITS.POOL_TIMEOUT_MS }, {
-        duringLoad: async (url, signal) => {
-          // The load generator counts statuses but keeps no headers: ask ourselves while the
-          // pool is saturated, and keep the first 503 to show its Retry-After.
-          probe = await probeFor503(url, signal);
+    // The post's slowest request, against this run's at the nearest user count.
+    const tailVus = [...settings.vus].sort((a, b) => Math.abs(a - POST.vus) - Math.abs(b - POST.vus))[0] as number;
+    await lab.step(`The post's ${formatNumber((POST.maxMs ?? 0) / 1000)} s: the pool, or outside it? (${formatNumber(tailVus)} users here)`, async () => {
+      const slowest = matrix
+        .filter((p) => p.vus === tailVus)
+        .flatMap((p) => p.runs)
+        .reduce((a, b) => (b.maxMs > a.maxMs ? b : a));
+      const tail: TailReading = {
+        postMaxMs: POST.maxMs ?? null,
+        postVus: POST.vus,
+        postPool: postPoolSize(POST.vus),
+        vus: slowest.vus,
+        pool: slowest.pool,
+        maxMs: slowest.maxMs,
+        waitMaxMs: slowest.waitMaxMs,
+        queryMaxMs: slowest.queryMaxMs,
+        elsewhereAvgMs: slowest.elsewhereAvgMs,
+      };
+      lab.findings.tail = { ...tail, ...tailShares(tail) };
+      return {
+        table: {
+          header: ['the slowest request', 'the post', 'here'],
+          rows: [
+            ['virtual users', POST.vus, slowest.vus],
+            ['pool connections', postPoolSize(POST.vus), slowest.pool],
+            ['max latency ms', POST.maxMs ?? null, slowest.maxMs],
+            ['longest wait for a connection ms (the pool)', null, slowest.waitMaxMs],
+            ['longest query ms (Postgres)', null, slowest.queryMaxMs],
+          ],
         },
-      });
+        reading: readTail(tail),
+        measurements: { tail, run: slowest },
+      };
+    });
+
+    const unbounded = at(SMALL_POOL, topVus) as PhaseRuns;
+    const bounded = summaries.find((s) => s.poolTimeoutMs !== null) as PhaseRuns;
+    await lab.step(`A pool timeout: pool of ${SMALL_POOL}, ${topVus} users, --pool-timeout ${LIMITS.POOL_TIMEOUT_MS}`, async () => {
       const seen = probe as Probe | null;
-      const turnedAway = bounded.responses > 0 ? Math.round((bounded.status503 / bounded.responses) * 100) : 0;
-      const row = (name: string, p: Phase): (string | number | null)[] => [name, Math.round(p.okRps), p.status503, p.p50Ms, p.p99Ms, p.maxMs, p.waitP99Ms, p.waitMaxMs, p.poolTimeouts, p.serverCpuPercent];
-      const probeText =
-        seen === null || seen.tries === 0
-          ? ''
-          : seen.elapsedMs !== null
-            ? ` (a side request got 503 with Retry-After: ${seen.retryAfter ?? '(none)'} in ${seen.elapsedMs} ms)`
-            : ` (${seen.tries} side requests got ${Object.entries(seen.statuses).map(([status, n]) => `${n}× ${status}`).join(', ')}, no 503)`;
-      // Which way p99 went depends on the machine and on what the clients do after a 503: say which.
-      const p99Text =
-        bounded.p99Ms < unbounded.p99Ms
-          ? `p99 fell from ${unbounded.p99Ms} to ${bounded.p99Ms} ms.`
-          : `p99 did not fall (${unbounded.p99Ms} → ${bounded.p99Ms} ms): these users retry at once, and a 503 costs this server
-a response write like any answer (server CPU ${unbounded.serverCpuPercent ?? '?'}% → ${bounded.serverCpuPercent ?? '?'}%). Real clients back off as Retry-After asks.`;
+      const row = (name: string, p: PhaseRuns): (string | number | null)[] => [
+        name,
+        spreadText(p.okRps, 0),
+        p.status503,
+        spreadText(p.p50Ms),
+        spreadText(p.p99Ms),
+        spreadText(p.maxMs),
+        spreadText(p.waitP99Ms),
+        p.waitMaxMs,
+        p.poolTimeouts,
+        p.serverCpuPercent === null ? null : spreadText(p.serverCpuPercent),
+      ];
+      const turnedAwayPercent = bounded.responses > 0 ? Math.round((bounded.status503 / bounded.responses) * 100) : 0;
+      const side = (p: PhaseRuns): Record<string, unknown> => ({
+        okRps: Math.round(p.okRps.median),
+        p50Ms: p.p50Ms.median,
+        p99Ms: p.p99Ms.median,
+        maxMs: p.maxMs.max,
+        waitP99Ms: p.waitP99Ms.median,
+        waitMaxMs: p.waitMaxMs,
+        status503: p.status503,
+        poolTimeouts: p.poolTimeouts,
+        runs: p.runs.length,
+      });
       lab.findings.poolTimeout = {
         poolTimeoutMs: LIMITS.POOL_TIMEOUT_MS,
         vus: topVus,
-        unbounded: { okRps: Math.round(unbounded.okRps), p50Ms: unbounded.p50Ms, p99Ms: unbounded.p99Ms, maxMs: unbounded.maxMs, waitP99Ms: unbounded.waitP99Ms, waitMaxMs: unbounded.waitMaxMs, status503: unbounded.status503 },
-        bounded: { okRps: Math.round(bounded.okRps), p50Ms: bounded.p50Ms, p99Ms: bounded.p99Ms, maxMs: bounded.maxMs, waitP99Ms: bounded.waitP99Ms, waitMaxMs: bounded.waitMaxMs, status503: bounded.status503, poolTimeouts: bounded.poolTimeouts, turnedAwayPercent: turnedAway },
+        unbounded: side(unbounded),
+        bounded: { ...side(bounded), turnedAwayPercent },
         probe: seen,
       };
       return {
         table: {
-          header: [`pool of ${POOL_SIZES[0]}, ${topVus} VUs`, 'ok req/s', '503s', 'p50 ms', 'p99 ms', 'max ms', 'wait p99 ms', 'wait max ms', 'pool timeouts', 'server CPU %'],
+          header: [`pool of ${SMALL_POOL}, ${topVus} VUs`, 'ok req/s', '503s', 'p50 ms', 'p99 ms', 'max ms', 'wait p99 ms', 'wait max ms', 'pool timeouts', 'server CPU %'],
           rows: [row('unbounded wait (step 1)', unbounded), row(`--pool-timeout ${LIMITS.POOL_TIMEOUT_MS}`, bounded)],
         },
-        reading: `With --pool-timeout ${LIMITS.POOL_TIMEOUT_MS} the wait for a connection is capped: wait p99 ${unbounded.waitP99Ms} → ${bounded.waitP99Ms} ms. ${turnedAway}% of requests
-were turned away with 503${probeText} instead of queueing; p50 went ${unbounded.p50Ms} → ${bounded.p50Ms} ms and ${Math.round(bounded.okRps)} req/s
-still succeeded (${Math.round(unbounded.okRps)} unbounded)${bounded.okRps < unbounded.okRps / 2 ? ': the server spent its time saying no' : ''}. ${p99Text}`,
+        reading: readPoolTimeout({ poolTimeoutMs: LIMITS.POOL_TIMEOUT_MS, unbounded, bounded, probe: seen }),
         measurements: { unbounded, bounded, probe: seen },
       };
     });
 
-    await lab.step(`Memory per Postgres backend (${POOL_SIZES[POOL_SIZES.length - 1]} connections, after load)`, async () => {
+    await lab.step(`Memory per Postgres backend (${LARGE_POOL} connections, after load)`, async () => {
       const read = memory ?? readPostgresMemory(pg.postmasterPid);
       const rss = summarizeMemory(read.backends, 'rssKb');
       const pss = summarizeMemory(read.backends, 'pssKb');
@@ -219,7 +385,6 @@ still succeeded (${Math.round(unbounded.okRps)} unbounded)${bounded.okRps < unbo
       lab.findings.backendPrivateMb = priv.avgMb;
       lab.findings.backends = rss.count;
       lab.findings.memorySource = read.source;
-      const sharedFactor = rss.avgMb !== null && pss.avgMb !== null && pss.avgMb > 0 ? Math.round((rss.avgMb / pss.avgMb) * 10) / 10 : null;
       return {
         table: {
           header: ['processes', 'count', 'RSS avg MB', 'RSS sum MB', 'Pss avg MB', 'Pss sum MB', 'private avg MB', 'private sum MB'],
@@ -228,13 +393,7 @@ still succeeded (${Math.round(unbounded.okRps)} unbounded)${bounded.okRps < unbo
             ['background processes', auxRss.count, auxRss.avgMb, auxRss.totalMb, auxPss.avgMb, auxPss.totalMb, null, null],
           ],
         },
-        reading:
-          pss.avgMb === null
-            ? `Each backend shows ${rss.avgMb} MB resident (RSS, ${read.source}); RSS counts shared pages in every process, so the sum
-(${rss.totalMb} MB for ${rss.count}) overstates what they occupy together.`
-            : `Each backend shows ${rss.avgMb} MB resident, but RSS counts shared memory (shared_buffers, the binary) in every
-process: its fair share (Pss) is ${pss.avgMb} MB and only ${priv.avgMb} MB is its own. ${rss.count} connections cost ${priv.totalMb} MB of
-private memory (the RSS sum, ${rss.totalMb} MB, is ${sharedFactor}x too much); at max_connections ${pg.maxConnections}, ~${Math.round((priv.avgMb ?? 0) * pg.maxConnections)} MB before any query sorts.`,
+        reading: readBackendMemory({ source: read.source, count: rss.count, rssAvgMb: rss.avgMb, rssTotalMb: rss.totalMb, pssAvgMb: pss.avgMb, privateAvgMb: priv.avgMb, privateTotalMb: priv.totalMb, maxConnections: pg.maxConnections }),
         measurements: { source: read.source, backends: read.backends, auxiliary: read.auxiliary },
       };
     });
@@ -273,28 +432,42 @@ private memory (the RSS sum, ${rss.totalMb} MB, is ${sharedFactor}x too much); a
             ['  Postgres said', lazy.complaint ?? '-'],
           ],
         },
-        reading: `Postgres accepted ${lazy.opened} of the ${LIMITS.OVERSIZED_POOL} connections the pool wanted and refused ${lazy.connectFailures}${lazy.complaint === null ? '' : ` (${lazy.complaint})`}:
-${lazy.failed} lookups failed while ${lazy.ok} were served by the connections that did open${serveOutcome.started ? '' : `; serve, which opens its pool up front, refused to start`}.
-Every pool of every server instance draws on one max_connections: size pools so their sum fits.`,
+        reading: readMaxConnections({
+          wanted: LIMITS.OVERSIZED_POOL,
+          opened: lazy.opened,
+          connectFailures: lazy.connectFailures,
+          complaint: lazy.complaint,
+          ok: lazy.ok,
+          failed: lazy.failed,
+          serveStarted: serveOutcome.started,
+        }),
         measurements: { serve: serveOutcome, lazy },
       };
     });
   },
 };
 
+
 /** One server, one load run, the pool's own histograms and the CPU of both sides. */
 async function runPhase(
   lab: LabContext,
   step: StepContext,
   pg: EmbeddedCluster,
-  phase: { pool: number; vus: number; poolTimeoutMs: number | null; durationMs: number },
+  phase: PhaseSide & { durationMs: number },
+  round: string,
   hooks: { whileWarm?: () => Promise<void>; duringLoad?: (url: string, signal: AbortSignal) => Promise<void> } = {},
 ): Promise<Phase> {
-  const label = `pool ${phase.pool}, ${phase.vus} VUs${phase.poolTimeoutMs === null ? '' : `, timeout ${phase.poolTimeoutMs} ms`}`;
+  const label = `${sideKey(phase)} (${round})`;
   step.progress(`${label}: starting the server`);
   const args = ['--db', pg.url, '--pool', String(phase.pool), '--backlog', String(LIMITS.BACKLOG)];
   if (phase.poolTimeoutMs !== null) args.push('--pool-timeout', String(phase.poolTimeoutMs));
-  const server = await startLabServer(lab, args);
+  const server = await startPoolServer(
+    () => startLabServer(lab, args),
+    (reason) => {
+      step.progress(`${label}: the pool did not open in time (${reason}); starting the server again`);
+      lab.findings.poolStartRetries = [...((lab.findings.poolStartRetries as string[] | undefined) ?? []), `${label}: ${reason}`];
+    },
+  );
   try {
     const cpu = startCpuWindow({ pids: [server.pid, process.pid], childrenOf: [pg.postmasterPid] });
     const side = new AbortController();
@@ -416,4 +589,188 @@ async function hammerLazyPool(cluster: EmbeddedCluster, signal: AbortSignal): Pr
   } finally {
     await pool.close();
   }
+}
+
+interface PhaseSide {
+  pool: number;
+  vus: number;
+  poolTimeoutMs: number | null;
+}
+
+const sideKey = (side: PhaseSide): string => `pool ${side.pool}, ${side.vus} VUs${side.poolTimeoutMs === null ? '' : `, timeout ${side.poolTimeoutMs} ms`}`;
+
+/** A spread as a cell or in a sentence: the value alone when every run agreed. */
+function spreadText(spread: Spread, digits?: 0): string {
+  const round = digits === 0 ? Math.round : (value: number): number => value;
+  return spread.min === spread.max ? formatNumber(round(spread.median)) : formatSpread(spread, round);
+}
+
+// ── Readings: each a pure function of what was measured, so a test can feed it other numbers ──
+
+const percentOf = (part: number, whole: number): number => (whole > 0 ? Math.round((part / whole) * 100) : 0);
+
+export function readPools(m: { small: PhaseRuns; large: PhaseRuns }): string {
+  const { small, large } = m;
+  const lines = [`Pool of ${small.pool}, ${formatNumber(small.vus)} users: p99 ${spreadText(small.p99Ms)} ms (max ${formatNumber(small.maxMs.max)} ms).`];
+  const avg = small.avgMs.median;
+  const where = compareSpreads(small.waitAvgMs, small.queryAvgMs);
+  const verdict =
+    where === VERDICT.HIGHER
+      ? `in every run requests waited longer for one of the ${small.pool} connections than Postgres took to answer`
+      : where === VERDICT.LOWER
+        ? 'in every run Postgres answering took longer than the wait for a connection'
+        : 'the wait and the query took about as long (their ranges overlap)';
+  // The rest of the average request went by outside the pool; say so when it was the larger part.
+  const outside = compareSpreads(small.elsewhereAvgMs, small.waitAvgMs) === VERDICT.HIGHER ? `; more still went by outside the pool (${percentOf(small.elsewhereAvgMs.median, avg)}%)` : '';
+  lines.push(`Of the average request (${formatNumber(avg)} ms), ${percentOf(small.waitAvgMs.median, avg)}% was waiting for a connection (wait p99 ${spreadText(small.waitP99Ms)} ms)
+and ${percentOf(small.queryAvgMs.median, avg)}% the query (p99 ${spreadText(small.queryP99Ms)} ms): ${verdict}${outside}.
+Postgres's processes used ${spreadText(small.postgresCpuPercent)}% of one core meanwhile.`);
+  const queries = compareSpreads(large.queryP99Ms, small.queryP99Ms);
+  const queryText =
+    queries === VERDICT.HIGHER
+      ? ' (queries took longer: more of them in flight at once)'
+      : queries === VERDICT.LOWER
+        ? ' (queries took less long)'
+        : ' (no measurable change in query time)';
+  lines.push(`With ${large.pool} connections: wait p99 ${spreadText(large.waitP99Ms)} ms, query p99 ${spreadText(large.queryP99Ms)} ms${queryText}.`);
+  lines.push(`Throughput: ${describeComparison({ label: `pool ${large.pool}`, spread: large.rps }, { label: `pool ${small.pool}`, spread: small.rps }, 'req/s')}`);
+  lines.push('"Elsewhere" is time outside the pool: the server\'s event loop and the kernel\'s socket queues.');
+  return lines.join('\n');
+}
+
+export interface TailReading {
+  /** The post's slowest request and its set-up (null: the post gave no max). */
+  postMaxMs: number | null;
+  postVus: number;
+  postPool: number;
+  /** This lab's run with the slowest request at the user count nearest the post's. */
+  vus: number;
+  pool: number;
+  maxMs: number;
+  /** The longest any request of that run waited for a connection, and queried (the server's /stats). */
+  waitMaxMs: number;
+  queryMaxMs: number;
+  elsewhereAvgMs: number;
+}
+
+/**
+ * How much of the slowest request the pool can account for. No request of the run waited
+ * longer than waitMax nor queried longer than queryMax, so the slowest request spent at most
+ * their sum in the pool's hands and at least the rest outside it.
+ */
+export function tailShares(t: TailReading): { poolAtMostMs: number; outsideAtLeastMs: number; outsideShare: number } {
+  const poolAtMostMs = Math.min(t.maxMs, t.waitMaxMs + t.queryMaxMs);
+  const outsideAtLeastMs = Math.max(0, t.maxMs - poolAtMostMs);
+  return { poolAtMostMs: ms(poolAtMostMs), outsideAtLeastMs: ms(outsideAtLeastMs), outsideShare: t.maxMs > 0 ? outsideAtLeastMs / t.maxMs : 0 };
+}
+
+export function readTail(t: TailReading): string {
+  const post =
+    t.postMaxMs === null
+      ? `The post gives no slowest request for ${formatNumber(t.postVus)} users.`
+      : `The post's claim: its slowest /uuid request at ${formatNumber(t.postVus)} users took ${formatNumber(t.postMaxMs / 1000)} s, put down to requests queueing for one of
+its ${t.postPool} pooled connections (the post published no pool wait to check that against).`;
+  const { poolAtMostMs, outsideAtLeastMs, outsideShare } = tailShares(t);
+  const here = `Measured here at ${formatNumber(t.vus)} users, the slowest request took ${formatNumber(t.maxMs)} ms (pool of ${t.pool}).
+In that run no request waited more than ${formatNumber(t.waitMaxMs)} ms for a connection nor queried more than ${formatNumber(t.queryMaxMs)} ms`;
+  let verdict: string;
+  if (outsideAtLeastMs === 0) {
+    verdict = `: the pool's wait and the query can account for all of it. Here the long tail came from the pool.`;
+  } else if (outsideShare >= 0.5) {
+    verdict = `,
+so at least ${formatNumber(outsideAtLeastMs)} ms of it (${Math.round(outsideShare * 100)}%) went by outside the pool: in the accept queue or a SYN retransmission
+(1 s each, lab 3), the server's event loop, or the load generator. Here the long tail came from outside the pool.`;
+  } else {
+    verdict = `:
+the pool accounts for at most ${formatNumber(poolAtMostMs)} ms of it, and at least ${formatNumber(outsideAtLeastMs)} ms (${Math.round(outsideShare * 100)}%) went by outside it.
+Here the long tail came mostly from the pool.`;
+  }
+  return `${post}
+${here}${verdict}`;
+}
+
+export function readPoolTimeout(m: { poolTimeoutMs: number; unbounded: PhaseRuns; bounded: PhaseRuns; probe: Probe | null }): string {
+  const { unbounded: u, bounded: b } = m;
+  const lines: string[] = [];
+  lines.push(
+    compareSpreads(b.waitP99Ms, u.waitP99Ms) === VERDICT.LOWER
+      ? `With --pool-timeout ${m.poolTimeoutMs} the wait for a connection is capped: wait p99 ${spreadText(u.waitP99Ms)} → ${spreadText(b.waitP99Ms)} ms (longest ${formatNumber(b.waitMaxMs)} ms).`
+      : `With --pool-timeout ${m.poolTimeoutMs}, wait p99 ${spreadText(u.waitP99Ms)} → ${spreadText(b.waitP99Ms)} ms: the ranges overlap, no measurable difference at this noise level.`,
+  );
+  const probeText =
+    m.probe === null || m.probe.tries === 0
+      ? ''
+      : m.probe.elapsedMs !== null
+        ? ` (a side request got 503 with Retry-After: ${m.probe.retryAfter ?? '(none)'} in ${m.probe.elapsedMs} ms)`
+        : ` (${m.probe.tries} side requests got ${Object.entries(m.probe.statuses)
+            .map(([status, n]) => `${n}× ${status}`)
+            .join(', ')}, no 503)`;
+  lines.push(
+    b.status503 > 0
+      ? `${percentOf(b.status503, b.responses)}% of requests were turned away with 503${probeText} instead of queueing;
+p50 ${spreadText(u.p50Ms)} → ${spreadText(b.p50Ms)} ms.`
+      : `No request was turned away (0 503s)${probeText}; p50 ${spreadText(u.p50Ms)} → ${spreadText(b.p50Ms)} ms.`,
+  );
+  const saidNo = b.okRps.max < u.okRps.min / 2;
+  lines.push(`${spreadText(b.okRps, 0)} req/s still succeeded (${spreadText(u.okRps, 0)} unbounded)${saidNo ? ': the server spent its time saying no' : ''}.`);
+  const p99 = compareSpreads(b.p99Ms, u.p99Ms);
+  const cpu = (p: PhaseRuns): string => (p.serverCpuPercent === null ? '?' : spreadText(p.serverCpuPercent));
+  if (p99 === VERDICT.LOWER) lines.push(`p99 fell from ${spreadText(u.p99Ms)} to ${spreadText(b.p99Ms)} ms.`);
+  else if (p99 === VERDICT.HIGHER) {
+    lines.push(`p99 rose (${spreadText(u.p99Ms)} → ${spreadText(b.p99Ms)} ms): these users retry at once, and a 503 costs this server
+a response write like any answer (server CPU ${cpu(u)}% → ${cpu(b)}%). Real clients back off as Retry-After asks.`);
+  } else lines.push(`p99 ${spreadText(u.p99Ms)} → ${spreadText(b.p99Ms)} ms: the ranges overlap, no measurable difference.`);
+  return lines.join('\n');
+}
+
+export interface BackendMemoryReading {
+  source: string;
+  count: number;
+  rssAvgMb: number | null;
+  rssTotalMb: number | null;
+  pssAvgMb: number | null;
+  privateAvgMb: number | null;
+  privateTotalMb: number | null;
+  maxConnections: number;
+}
+
+export function readBackendMemory(m: BackendMemoryReading): string {
+  if (m.count === 0) return 'No client backend was running when memory was read: nothing to measure.';
+  if (m.pssAvgMb === null || m.rssAvgMb === null) {
+    return `Each backend shows ${m.rssAvgMb ?? '?'} MB resident (RSS, ${m.source}); RSS counts shared pages in every process, so the sum
+(${mb(m.rssTotalMb)} MB for ${m.count}) overstates what they occupy together.`;
+  }
+  const perConnection = m.privateAvgMb === null ? '' : ` At max_connections ${m.maxConnections}, ~${Math.round(m.privateAvgMb * m.maxConnections)} MB before any query sorts.`;
+  if (m.pssAvgMb < m.rssAvgMb) {
+    const factor = m.privateTotalMb !== null && m.privateTotalMb > 0 && m.rssTotalMb !== null ? Math.round((m.rssTotalMb / m.privateTotalMb) * 10) / 10 : null;
+    return `Each backend shows ${m.rssAvgMb} MB resident, but RSS counts shared memory (shared_buffers, the binary) in every
+process: its fair share (Pss) is ${m.pssAvgMb} MB and only ${m.privateAvgMb ?? '?'} MB is its own. ${m.count} connections cost ${mb(m.privateTotalMb)} MB of
+private memory${factor === null ? '' : ` (the RSS sum, ${mb(m.rssTotalMb)} MB, is ${factor}x that)`}.${perConnection}`;
+  }
+  return `Each backend shows ${m.rssAvgMb} MB resident and a fair share (Pss) of ${m.pssAvgMb} MB: these backends share next to nothing. ${m.count} connections
+cost ${mb(m.privateTotalMb)} MB of private memory.${perConnection}`;
+}
+
+const mb = (value: number | null): string => (value === null ? '?' : formatNumber(value));
+
+export interface MaxConnectionsReading {
+  wanted: number;
+  opened: number;
+  connectFailures: number;
+  complaint: string | null;
+  ok: number;
+  failed: number;
+  serveStarted: boolean;
+}
+
+export function readMaxConnections(m: MaxConnectionsReading): string {
+  const lines: string[] = [];
+  if (m.connectFailures === 0) lines.push(`Postgres accepted all ${m.opened} connections the pool opened (it wanted up to ${m.wanted}); ${m.ok} lookups were served, ${m.failed} failed.`);
+  else {
+    lines.push(`Postgres accepted ${m.opened} of the ${m.wanted} connections the pool wanted and refused ${m.connectFailures}${m.complaint === null ? '' : ` (${m.complaint})`}:
+${m.failed} lookups failed while ${m.ok} were served by the connections that did open.`);
+  }
+  lines.push(m.serveStarted ? 'serve, which opens its pool up front, started anyway.' : 'serve, which opens its pool up front, refused to start.');
+  if (m.connectFailures > 0 || !m.serveStarted) lines.push('Every pool of every server instance draws on one max_connections: size pools so their sum fits.');
+  return lines.join('\n');
 }

@@ -22,17 +22,19 @@
  * model on /work lasts 2 ms × the connections it already has, so the last of N connections
  * waits about N² ms for its first answer. The time to "all answered" is in every table.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import { Engine } from '../load/engine.js';
 import { FAILURE_KINDS, resolveLoadPlan, type FailureKind } from '../load/index.js';
 import { createHistogram, mergeHistogram, summarizeHistogram, type LatencySummary } from '../metrics/histogram.js';
-import { findChildPids, readProcessSample } from '../metrics/index.js';
+import { findChildPids, isUnavailable, readListenQueues, readProcessSample } from '../metrics/index.js';
 import { MODEL, type ModelName } from '../models/model.js';
 import type { ServerProcess } from '../server/serve-process.js';
 import { formatBytes, formatNumber, type Cell } from '../report/table.js';
 import type { StepTable } from './types.js';
+import { compareSpreads, formatSpread, measureInterleaved, spreadOf, VERDICT, type Spread } from './comparison.js';
 
 /** The handler time of the CPU-bound route: small enough that thousands fit in a second on one core. */
 export const WORK_MS = 2;
@@ -173,6 +175,22 @@ export interface CellResult {
   /** SIGTERM to exit. */
   shutdownMs: number;
   exit: string;
+  /** A cell measured in several rounds: the spread of the numbers readings compare (its other fields are medians, or the median run's). */
+  spread?: CellSpread;
+  /** Every run of a cell measured in rounds, in the order taken. */
+  runs?: CellResult[];
+}
+
+/** Where a cell's runs fell: what a comparison between two cells needs. */
+export interface CellSpread {
+  runs: number;
+  rps: Spread;
+  p50Ms: Spread;
+  p99Ms: Spread;
+  warmupMs: Spread;
+  rssBytes: Spread | null;
+  cpuMsPerRequest: Spread | null;
+  involuntaryPerThousand: Spread | null;
 }
 
 const round = (value: number, digits = 1): number => {
@@ -492,6 +510,8 @@ export interface GridPlan {
   models: readonly ModelName[];
   connections: readonly number[];
   routes: readonly RouteKey[];
+  /** Run a route only at these counts (default: every count). */
+  routeConnections?: Partial<Record<RouteKey, readonly number[]>>;
   measureSeconds: number;
   warmupDeadlineMs: number;
 }
@@ -515,6 +535,8 @@ export async function runGrid(plan: GridPlan, env: CellEnvironment, onCell?: (ce
     const gaveWay = new Map<RouteKey | '*', string>();
     for (const connections of plan.connections) {
       for (const route of plan.routes) {
+        const only = plan.routeConnections?.[route];
+        if (only !== undefined && !only.includes(connections)) continue;
         const spec: CellSpec = { model, connections, route, measureSeconds: plan.measureSeconds, warmupDeadlineMs: plan.warmupDeadlineMs };
         if (MODEL_ROUTES[route].needsDb && env.dbUrl === null) {
           push(skippedCell(spec, 'no PostgreSQL'));
@@ -543,6 +565,159 @@ export async function runGrid(plan: GridPlan, env: CellEnvironment, onCell?: (ce
     }
   }
   return cells;
+}
+
+// ─── rounds ──────────────────────────────────────────────────────────────────────────────
+
+const cellKey = (c: Pick<CellResult, 'model' | 'route' | 'connections'>): string => `${c.model} ${c.route} ${c.connections}`;
+
+/**
+ * The grid, then every steady cell again, `rounds` runs in all, interleaved (the first
+ * round runs the grid in order, the next in reverse, and so on), so that a comparison
+ * between two cells is a median with its range, not one run's luck. A cell that gave way
+ * (its warm-up ran out, memory ran low) or was skipped is not repeated: that is a state,
+ * not a number with noise, and at 1000 connections one such cell costs 45 s.
+ * Returns one combined cell per cell of the grid (combineRuns).
+ */
+export async function runGridRounds(plan: GridPlan, rounds: number, env: CellEnvironment, onCell?: (cell: CellResult, round: number) => void): Promise<CellResult[]> {
+  const first = await runGrid(plan, env, (cell) => onCell?.(cell, 0));
+  const runs = new Map(first.map((cell) => [cellKey(cell), [cell]]));
+  const specs = new Map(first.map((cell) => [cellKey(cell), { model: cell.model, route: cell.route, connections: cell.connections, measureSeconds: plan.measureSeconds, warmupDeadlineMs: plan.warmupDeadlineMs }]));
+  const repeat = first.filter((cell) => cell.status === CELL_STATUS.MEASURED).map(cellKey);
+  if (rounds > 1 && repeat.length > 0) {
+    // The grid ran in order: the next round starts from its end.
+    const more = await measureInterleaved([...repeat].reverse(), rounds - 1, async (key, round) => {
+      const cell = await measureCell(specs.get(key) as CellSpec, env);
+      onCell?.(cell, round + 1);
+      return cell;
+    });
+    for (const [key, cells] of Object.entries(more)) runs.get(key)?.push(...(cells as CellResult[]));
+  }
+  return first.map((cell) => combineRuns(runs.get(cellKey(cell)) as CellResult[]));
+}
+
+const STATUS_RANK: Record<CellStatus, number> = { measured: 0, 'not-ready': 1, memory: 2, skipped: 3 };
+
+/**
+ * One cell from its runs: the numbers readings use are medians (the spread keeps their
+ * range), the status is the worst any run had, and the rest (the model's /stats, notes)
+ * comes from the run whose throughput is nearest the median.
+ */
+export function combineRuns(runs: readonly CellResult[]): CellResult {
+  const first = runs[0];
+  if (first === undefined) throw new RangeError('a cell needs at least one run');
+  const all = (read: (c: CellResult) => number | null): number[] | null => {
+    const values = runs.map(read);
+    return values.every((v): v is number => v !== null && Number.isFinite(v)) ? values : null;
+  };
+  const spreadOrNull = (read: (c: CellResult) => number | null): Spread | null => {
+    const values = all(read);
+    return values === null ? null : spreadOf(values);
+  };
+  const median = (read: (c: CellResult) => number | null, fallback: number | null): number | null => spreadOrNull(read)?.median ?? fallback;
+  const rps = spreadOf(runs.map((c) => c.rps));
+  const typical = [...runs].sort((a, b) => Math.abs(a.rps - rps.median) - Math.abs(b.rps - rps.median))[0] as CellResult;
+  const worst = [...runs].sort((a, b) => STATUS_RANK[b.status] - STATUS_RANK[a.status])[0] as CellResult;
+  const spread: CellSpread = {
+    runs: runs.length,
+    rps,
+    p50Ms: spreadOf(runs.map((c) => c.latency.p50Ms)),
+    p99Ms: spreadOf(runs.map((c) => c.latency.p99Ms)),
+    warmupMs: spreadOf(runs.map((c) => c.warmupMs)),
+    rssBytes: spreadOrNull((c) => c.end.rssBytes),
+    cpuMsPerRequest: spreadOrNull((c) => c.cpuMsPerRequest),
+    involuntaryPerThousand: spreadOrNull((c) => perThousand(c.ctxSwitches.involuntary, c.responses)),
+  };
+  return {
+    ...typical,
+    status: worst.status,
+    note: worst.note ?? typical.note,
+    warmupMs: spread.warmupMs.median,
+    rps: rps.median,
+    responses: Math.round(median((c) => c.responses, typical.responses) as number),
+    latency: { ...typical.latency, p50Ms: spread.p50Ms.median, p99Ms: spread.p99Ms.median },
+    end: {
+      ...typical.end,
+      threads: median((c) => c.end.threads, typical.end.threads),
+      rssBytes: median((c) => c.end.rssBytes, typical.end.rssBytes),
+    },
+    ctxSwitches: {
+      voluntary: median((c) => c.ctxSwitches.voluntary, typical.ctxSwitches.voluntary),
+      involuntary: median((c) => c.ctxSwitches.involuntary, typical.ctxSwitches.involuntary),
+    },
+    cpuMsPerRequest: spread.cpuMsPerRequest?.median ?? typical.cpuMsPerRequest,
+    pgBackends: median((c) => c.pgBackends, typical.pgBackends),
+    spread,
+    runs: [...runs],
+  };
+}
+
+/** A cell's spread of one number; a single run's value when the cell was measured once. */
+export const rpsSpreadOf = (cell: CellResult): Spread => cell.spread?.rps ?? spreadOf([cell.rps]);
+
+/** "12,300 (11,900–12,800)", or the value alone when every run agreed or there was one. */
+export function spreadText(spread: Spread, round: (value: number) => number = (value) => value): string {
+  return spread.min === spread.max ? fmt(round(spread.median)) : formatSpread(spread, round);
+}
+
+// ─── how a busy loop accepts ─────────────────────────────────────────────────────────────
+
+export interface AcceptsPerTurn {
+  /** Connections waiting in the accept queue when the loop came back. */
+  waiting: number;
+  accepted: number;
+  /** Loop turns (setImmediate ticks) over which they were accepted. */
+  turns: number;
+  maxPerTurn: number;
+}
+
+/**
+ * How many connections this Node's loop takes off the accept queue per turn when many
+ * wait, measured rather than assumed (libuv's answer changed across versions). A child
+ * process opens `waiting` connections while this loop is held busy, synchronously, until
+ * the kernel shows them all queued; then the loop runs, and each 'connection' is counted
+ * against the turn (a setImmediate tick) it came in. The server runs on the same Node.
+ * null where the accept queue cannot be read (no /proc/net/tcp).
+ */
+export async function measureAcceptsPerTurn(waiting: number): Promise<AcceptsPerTurn | null> {
+  let turn = 0;
+  let accepted = 0;
+  const perTurn = new Map<number, number>();
+  let allIn: () => void = () => undefined;
+  const done = new Promise<void>((resolve) => (allIn = resolve));
+  const server = net.createServer((socket) => {
+    perTurn.set(turn, (perTurn.get(turn) ?? 0) + 1);
+    accepted += 1;
+    socket.destroy();
+    if (accepted >= waiting) allIn();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ port: 0, host: '127.0.0.1', backlog: waiting * 2 }, () => resolve());
+  });
+  const port = (server.address() as net.AddressInfo).port;
+  const script = `const net=require('node:net');for(let i=0;i<${waiting};i++)net.connect(${port},'127.0.0.1').on('error',()=>{});setTimeout(()=>{},10000)`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: 'ignore' });
+  try {
+    // Hold this loop, as a busy server's is held, until the kernel has queued every connection.
+    const deadline = performance.now() + 5000;
+    let queued = 0;
+    while (queued < waiting && performance.now() < deadline) {
+      const listeners = readListenQueues([port], undefined, [4]);
+      if (isUnavailable(listeners)) return null;
+      queued = listeners.reduce((sum, l) => sum + l.queued, 0);
+    }
+    const tick = (): void => {
+      turn += 1;
+      if (accepted < waiting && turn < 100_000) setImmediate(tick);
+    };
+    setImmediate(tick);
+    await Promise.race([done, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
+    return { waiting: queued, accepted, turns: perTurn.size, maxPerTurn: Math.max(0, ...perTurn.values()) };
+  } finally {
+    child.kill();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
 }
 
 // ─── what the numbers say ────────────────────────────────────────────────────────────────
@@ -625,9 +800,10 @@ export function gridTable(cells: readonly CellResult[], options: { modelColumn?:
       MODEL_ROUTES[c.route].label,
       c.connections,
       c.status === CELL_STATUS.SKIPPED ? null : c.status === CELL_STATUS.MEASURED ? c.warmupMs / 1000 : `> ${c.warmupMs / 1000}`,
-      ok ? Math.round(c.rps) : null,
-      ok ? c.latency.p50Ms : null,
-      ok ? c.latency.p99Ms : null,
+      // Cells measured in rounds show the median and the range of their runs.
+      ok ? (c.spread !== undefined && c.spread.runs > 1 ? spreadText(c.spread.rps, Math.round) : Math.round(c.rps)) : null,
+      ok ? (c.spread !== undefined && c.spread.runs > 1 ? spreadText(c.spread.p50Ms) : c.latency.p50Ms) : null,
+      ok ? (c.spread !== undefined && c.spread.runs > 1 ? spreadText(c.spread.p99Ms) : c.latency.p99Ms) : null,
       c.end.threads ?? c.idle.threads,
       mib(c.end.rssBytes ?? c.peakRssBytes),
       c.ctxSwitches.voluntary,
@@ -677,21 +853,26 @@ export interface GiveWay {
   route: RouteKey;
   /** The connection count at which it gave way, or null when it held up to the largest count. */
   connections: number | null;
-  /** saturated: throughput flat while connections grew; failed; not-ready; memory; held. */
-  kind: 'saturated' | 'failed' | 'not-ready' | 'memory' | 'held';
+  /**
+   * saturated: throughput grew less than 1.25x in every pairing of runs while connections grew
+   * 2x or more; failed; not-ready; memory; held; unclear: the runs' ranges allow both.
+   */
+  kind: 'saturated' | 'failed' | 'not-ready' | 'memory' | 'held' | 'unclear';
   text: string;
 }
 
 /** How much throughput must grow, at least, when connections double or more, for a model to count as not yet saturated. */
 const SATURATION_GROWTH = 1.25;
-/** Below this the model did worse with more connections, not merely no better (noise on a shared machine moves throughput by ±10%). */
-const LOST_GROWTH = 0.75;
 
 /**
  * Where a model gives way on a route, from its cells in ascending connection count: the first
  * count where requests failed, the warm-up never finished, memory ran low, or throughput grew
- * less than 1.25× while connections grew 2× or more (the extra connections only queue; by
- * Little's law latency then grows with the connections).
+ * less than 1.25x while connections grew 2x or more (the extra connections only queue; by
+ * Little's law latency then grows with the connections). With cells measured in rounds the
+ * growth is judged on the ranges: saturated only if even the best pairing of runs grew less
+ * than 1.25x, "lost throughput" only if every run at the larger count is below every run at
+ * the smaller, still scaling only if even the worst pairing grew 1.25x; anything between is
+ * said to be unclear at this noise level.
  */
 export function findGiveWay(cells: readonly CellResult[], model: ModelName, route: RouteKey): GiveWay | null {
   const first = firstGiveWay(cells, model, route);
@@ -713,6 +894,7 @@ function firstGiveWay(cells: readonly CellResult[], model: ModelName, route: Rou
   const skippedAfter = cells
     .filter((c) => c.model === model && c.route === route && c.status === CELL_STATUS.SKIPPED && c.connections > last.connections && c.note !== 'no PostgreSQL')
     .sort((a, b) => a.connections - b.connections)[0];
+  let unclear: GiveWay | null = null;
   for (let i = 0; i < series.length; i++) {
     const cur = series[i] as CellResult;
     if (cur.status === CELL_STATUS.MEMORY) return { model, route, connections: cur.connections, kind: 'memory', text: `${name} on ${where} gave way at ${cur.connections} connections: ${cur.note}` };
@@ -725,30 +907,56 @@ function firstGiveWay(cells: readonly CellResult[], model: ModelName, route: Rou
     }
     const prev = series[i - 1];
     if (prev === undefined || prev.rps === 0) continue;
-    const growth = cur.rps / prev.rps;
     const more = cur.connections / prev.connections;
-    if (more >= 2 && growth < SATURATION_GROWTH) {
-      const p50Growth = prev.latency.p50Ms === 0 ? 0 : cur.latency.p50Ms / prev.latency.p50Ms;
-      return {
+    if (more < 2) continue;
+    const lo = rpsSpreadOf(prev);
+    const hi = rpsSpreadOf(cur);
+    const bestGrowth = lo.min > 0 ? hi.max / lo.min : Infinity;
+    const worstGrowth = lo.max > 0 ? hi.min / lo.max : Infinity;
+    const growth = `${fmt(round(more, 1))}× the connections of ${fmt(prev.connections)} gave ${growthText(worstGrowth, bestGrowth)} the throughput (${spreadText(lo, Math.round)} → ${spreadText(hi, Math.round)} req/s)`;
+    if (worstGrowth >= SATURATION_GROWTH) continue;
+    if (bestGrowth >= SATURATION_GROWTH) {
+      unclear ??= {
         model,
         route,
         connections: cur.connections,
-        kind: 'saturated',
-        text: `${name} on ${where} ${growth < LOST_GROWTH ? 'lost throughput' : 'stopped scaling'} at ${fmt(cur.connections)} connections: ${fmt(round(more, 1))}× the connections of ${fmt(prev.connections)} gave ${fmt(round(growth, 2))}× the throughput (${fmt(Math.round(prev.rps))} → ${fmt(Math.round(cur.rps))} req/s) and ${fmt(round(p50Growth, 1))}× the p50 (${fmt(prev.latency.p50Ms)} → ${fmt(cur.latency.p50Ms)} ms): the extra connections only wait, ${queueOf(cur)}`,
+        kind: 'unclear',
+        text: `${name} on ${where}, from ${fmt(prev.connections)} to ${fmt(cur.connections)} connections: ${growth}; whether it still scales there cannot be told at this noise level`,
       };
+      continue;
     }
+    const lost = compareSpreads(hi, lo) === VERDICT.LOWER;
+    const p50Growth = prev.latency.p50Ms === 0 ? 0 : cur.latency.p50Ms / prev.latency.p50Ms;
+    return {
+      model,
+      route,
+      connections: cur.connections,
+      kind: 'saturated',
+      text: `${name} on ${where} ${lost ? 'lost throughput' : 'stopped scaling'} at ${fmt(cur.connections)} connections: ${growth} and ${fmt(round(p50Growth, 1))}× the p50 (${fmt(prev.latency.p50Ms)} → ${fmt(cur.latency.p50Ms)} ms): the extra connections only wait, ${queueOf(cur)}`,
+    };
   }
   const first = series[0] as CellResult;
   if (skippedAfter !== undefined) {
     return { model, route, connections: skippedAfter.connections, kind: 'not-ready', text: `${name} on ${where} was not run at ${fmt(skippedAfter.connections)} connections: ${skippedAfter.note?.replace(/^not run: /, '')}` };
+  }
+  if (unclear !== null) return unclear;
+  if (series.length === 1) {
+    return { model, route, connections: null, kind: 'held', text: `${name} on ${where} was measured at ${fmt(first.connections)} connections only: ${spreadText(rpsSpreadOf(first), Math.round)} req/s, p99 ${fmt(first.latency.p99Ms)} ms` };
   }
   return {
     model,
     route,
     connections: null,
     kind: 'held',
-    text: `${name} on ${where} held up to ${fmt(last.connections)} connections: throughput ${fmt(Math.round(first.rps))} → ${fmt(Math.round(last.rps))} req/s from ${fmt(first.connections)} connections, p99 ${fmt(last.latency.p99Ms)} ms`,
+    text: `${name} on ${where} held up to ${fmt(last.connections)} connections: throughput ${spreadText(rpsSpreadOf(first), Math.round)} → ${spreadText(rpsSpreadOf(last), Math.round)} req/s from ${fmt(first.connections)} connections, p99 ${fmt(last.latency.p99Ms)} ms`,
   };
+}
+
+/** "1.02×", or "0.95–1.10×" when the runs allow a range. */
+function growthText(worst: number, best: number): string {
+  const a = fmt(round(worst, 2));
+  const b = fmt(round(best, 2));
+  return a === b ? `${a}×` : `${a}–${b}×`;
 }
 
 /** Where a saturated model's requests wait, named from what the server and the kernel reported. */
@@ -760,11 +968,20 @@ export function queueOf(cell: CellResult): string {
         return `in the database pool's queue (${MODELS_SETUP.dbPool} connections; wait p99 ${fmt(cell.dbWaitP99Ms)} ms > query p99 ${fmt(cell.dbQueryP99Ms)} ms)`;
       }
       return `in the one event loop's queue (one core; loop delay p99 ${fmt(cell.eventLoopDelayP99Ms)} ms)`;
-    case MODEL.POOL:
+    case MODEL.POOL: {
       if (cell.route === 'uuid' && cell.dbWaitP99Ms !== null && cell.dbQueryP99Ms !== null && cell.dbWaitP99Ms > cell.dbQueryP99Ms) {
         return `in the workers' database pools (wait p99 ${fmt(cell.dbWaitP99Ms)} ms > query p99 ${fmt(cell.dbQueryP99Ms)} ms)`;
       }
-      return `in the pool: piscina's queue (wait p99 ${fmt(stats?.waitTime?.p99Ms)} ms), then each worker's own, which takes up to ${fmt(stats?.tasksPerWorker)} tasks at once (task time p99 ${fmt(stats?.runTime?.p99Ms)} ms${cell.route === 'work' ? ` for ${WORK_MS} ms of work` : ''})`;
+      // A worker takes several tasks at once; on /work it runs them one after another, so a
+      // task's time well over the work itself is time queued inside the worker.
+      // piscina's queue is named only when its wait is measurable (a millisecond or more).
+      const inWorker = cell.route === 'work' && (stats?.runTime?.p99Ms ?? 0) > 2 * WORK_MS;
+      const inPiscina = (stats?.waitTime?.p99Ms ?? 0) >= 1;
+      const piscina = `piscina's queue (wait p99 ${fmt(stats?.waitTime?.p99Ms)} ms)`;
+      const worker = `each worker's own, which takes up to ${fmt(stats?.tasksPerWorker)} tasks at once (task time p99 ${fmt(stats?.runTime?.p99Ms)} ms for ${WORK_MS} ms of work)`;
+      if (inWorker) return inPiscina ? `in the pool: ${piscina}, then ${worker}` : `in the pool: in ${worker}; ${piscina} hardly held them`;
+      return `in the pool: ${piscina}; task time p99 ${fmt(stats?.runTime?.p99Ms)} ms`;
+    }
     case MODEL.THREAD: {
       const inv = perThousand(cell.ctxSwitches.involuntary, cell.responses);
       return `in the kernel's run queue (${fmt(cell.end.threads)} threads for ${os.availableParallelism()} cores; ${fmt(inv)} involuntary context switches per 1,000 requests)`;
