@@ -9,7 +9,7 @@ import type { LatencySummary } from '../src/metrics/histogram.js';
 import { fetchJson, ms, pick, runLabLoad, startLabDatabase, startLabServer, stopLabServer } from '../src/labs/kit.js';
 import { startCpuWindow } from '../src/labs/cpu-window.js';
 import { COMPARISON_ROUNDS, compareSpreads, describeComparison, formatSpread, measureInterleaved, spreadOf, VERDICT, type Spread } from '../src/labs/comparison.js';
-import { postgresComplaint, readPostgresMemory, startPoolServer, summarizeMemory, type PostgresMemory } from '../src/labs/db-pool-kit.js';
+import { postgresComplaint, readPostgresMemory, summarizeMemory, type PostgresMemory } from '../src/labs/db-pool-kit.js';
 import { postPoolSize, postRun } from '../src/report/post-figures.js';
 import { formatNumber } from '../src/report/table.js';
 import type { LabContext, LabDefinition, StepContext } from '../src/labs/types.js';
@@ -460,14 +460,11 @@ async function runPhase(
   const label = `${sideKey(phase)} (${round})`;
   step.progress(`${label}: starting the server`);
   const args = ['--db', pg.url, '--pool', String(phase.pool), '--backlog', String(LIMITS.BACKLOG)];
-  if (phase.poolTimeoutMs !== null) args.push('--pool-timeout', String(phase.poolTimeoutMs));
-  const server = await startPoolServer(
-    () => startLabServer(lab, args),
-    (reason) => {
-      step.progress(`${label}: the pool did not open in time (${reason}); starting the server again`);
-      lab.findings.poolStartRetries = [...((lab.findings.poolStartRetries as string[] | undefined) ?? []), `${label}: ${reason}`];
-    },
-  );
+  // The only bound on the wait is the one a phase asks for: no --pool-timeout means none at all
+  // (serve's default is 15 s), and no phase caps how many may queue (serve's default is 1,024),
+  // so the unbounded queue and the timeout are each seen on their own.
+  args.push('--pool-timeout', phase.poolTimeoutMs === null ? 'off' : String(phase.poolTimeoutMs), '--pool-queue', 'off');
+  const server = await startLabServer(lab, args);
   try {
     const cpu = startCpuWindow({ pids: [server.pid, process.pid], childrenOf: [pg.postmasterPid] });
     const side = new AbortController();

@@ -126,7 +126,9 @@ every step that users = throughput × (latency + think), Little's law, which any
     const settings = pick(lab, SETTINGS.quick, SETTINGS.full);
     const withDb = findPgBinaries() !== null;
     const pg = withDb ? await startLabDatabase(lab) : null;
-    const server = await startLabServer(lab, ['--backlog', String(SWEEP.BACKLOG), ...(pg === null ? [] : ['--db', pg.url])]);
+    // --pool-queue off: past the knee thousands of users queue for the pool, and the sweep shows
+    // that queue growing; serve's default bound (1,024) would answer the rest 503 instead.
+    const server = await startLabServer(lab, ['--backlog', String(SWEEP.BACKLOG), ...(pg === null ? [] : ['--db', pg.url, '--pool-queue', 'off'])]);
     lab.findings.thinkMs = SWEEP.THINK_MS;
     lab.findings.vus = { age: [...settings.vus.age], uuid: [...settings.vus.uuid] };
     lab.findings.series = {};

@@ -126,26 +126,3 @@ export function postgresComplaint(text: string): string | null {
   const match = /(FATAL|ERROR):\s*([^\n]+)/.exec(text);
   return match === null ? null : `${match[1]}: ${(match[2] as string).trim()}`;
 }
-
-/** How many times a lab tries to start a server whose pool could not open in time. */
-const POOL_START_ATTEMPTS = 3;
-
-/**
- * Start a server that opens its whole pool before it listens, trying again (at most
- * POOL_START_ATTEMPTS in all) when that failed on a connect timeout. serve opens every
- * connection of its pool at once, each with a 2 s connect timeout (libpq's least), and
- * PostgreSQL forks a backend per connection: a pool of 100 or 200 on a two-core machine
- * that something else keeps busy can run past that timeout, and the lab is not about that.
- * Any other failure is thrown at once; `onRetry` says why a start was tried again.
- */
-export async function startPoolServer<T>(start: () => Promise<T>, onRetry: (reason: string) => void): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await start();
-    } catch (error) {
-      const text = error instanceof Error ? error.message : String(error);
-      if (attempt >= POOL_START_ATTEMPTS || !/connect timed out|timeout expired/.test(text)) throw error;
-      onRetry(/cannot connect[^\n]*/.exec(text)?.[0] ?? 'a connect timed out');
-    }
-  }
-}

@@ -259,7 +259,12 @@ export function serverArgs(spec: Pick<CellSpec, 'model' | 'connections' | 'warmu
   // longer than any warm-up.
   const args = ['--model', spec.model, '--keep-alive-timeout', String(spec.warmupDeadlineMs + 30_000)];
   if (dbUrl !== null) args.push('--db', dbUrl, '--pool', String(MODELS_SETUP.dbPool));
-  if (spec.model === MODEL.POOL) args.push('--workers', String(MODELS_SETUP.poolWorkers));
+  // The production bounds that would answer 503 instead of queueing are turned off: the lab
+  // compares where each model queues work, so none may turn a queue into refusals (the pool
+  // model's task queue, default 64 per worker; a reply slower than the 60 s response timeout
+  // while Model A starts hundreds of threads on two cores).
+  args.push('--response-timeout', 'off');
+  if (spec.model === MODEL.POOL) args.push('--workers', String(MODELS_SETUP.poolWorkers), '--max-queue', 'off');
   // The default ceiling is 1000 threads: leave room for the client's N plus a /stats request.
   if (spec.model === MODEL.THREAD) args.push('--max-threads', String(Math.max(1000, spec.connections + 16)));
   return args;

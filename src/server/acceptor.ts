@@ -3,10 +3,11 @@
  * the kernel's accept queue, so the queue fills behind it exactly as it does behind a
  * server too busy to call accept(2).
  *
- * Node has no way to pause a listening socket: libuv accepts in a loop until EAGAIN the
- * moment the socket is readable. What it can do is close its descriptor. So the server
- * listens on a descriptor, closes it inside the 'connection' callback (libuv's accept loop
- * sees fd -1 and stops after that one connection), and listens again when the next
+ * Node has no way to pause a listening socket: libuv accepts the moment the socket is
+ * readable, on every turn of the loop (one connection a turn since libuv 1.45, as lab 2
+ * measures; a loop until EAGAIN before that). What it can do is close its descriptor. So
+ * the server listens on a descriptor, closes it inside the 'connection' callback (libuv
+ * sees fd -1 and accepts nothing more from it), and listens again when the next
  * accept is due on a fresh descriptor of the same socket. The fresh descriptors come from
  * a keeper process (listen-socket-keeper.ts) that holds one more reference, which is also
  * what keeps the socket and its queue alive in between: calling listen(2) on a socket that
@@ -83,7 +84,7 @@ export async function startAcceptor(options: AcceptorOptions, onSocket: (socket:
   };
 
   server.on('connection', (socket) => {
-    // Close our descriptor before returning to libuv: its accept loop stops at this one.
+    // Close our descriptor before returning to libuv: whatever its version, it takes no more.
     server.close();
     accepted += 1;
     onSocket(socket);
