@@ -137,8 +137,9 @@ const ATTEMPTS = 3;
 
 /**
  * The measured shape: every worker of the cluster computed part of the CPU-bound work (at
- * least 1% of a core in every run), and C10K met the post's rule: nothing failed, p90 under
- * 500 ms.
+ * least 1% of a core in every run), and C10K held every user with nothing failing. Whether
+ * p90 met the post's rule is the lab's finding, not the test's: it depends on how fast this
+ * machine is, which a test must not (the reading tests above check both ways of the sentence).
  */
 function checkCores({ result }: LabTestRun): ShapeCheck {
   const f = result.findings;
@@ -146,8 +147,8 @@ function checkCores({ result }: LabTestRun): ShapeCheck {
   const runs = result.steps[0]?.measurements?.runs as RunRow[];
   const clusterWork = runs.filter((r) => r.route === f.clusterRoute && r.side === 'cluster');
   for (const run of clusterWork) if (!run.workerCpuPercent.every((cpu) => cpu >= 1)) problems.push(`a worker under 1% of a core: ${run.workerCpuPercent.join(', ')}`);
-  const c10k = f.c10k as { failures: number; p90Ms: number; passed: boolean };
-  if (!(c10k.failures === 0 && c10k.p90Ms < 500 && c10k.passed)) problems.push(`C10K: ${c10k.failures} failures, p90 ${c10k.p90Ms} ms`);
+  const c10k = f.c10k as { failures: number; p90Ms: number };
+  if (c10k.failures !== 0) problems.push(`C10K: ${c10k.failures} failures (p90 ${c10k.p90Ms} ms)`);
   return { problems, measured: `worker CPU % per cluster run on ${String(f.clusterRoute)}: ${clusterWork.map((r) => r.workerCpuPercent.join('+')).join(', ')}; C10K ${JSON.stringify(f.c10k)}` };
 }
 
