@@ -79,3 +79,31 @@ export async function exchange(port: number, bytes: string | Buffer, host = '127
   await connection.write(bytes);
   return connection.closed;
 }
+
+export interface RawResponse {
+  status: number;
+  head: string;
+  body: string;
+}
+
+/** The response that starts at `start` in `text`, once its whole body (Content-Length) is there. */
+function frameResponse(text: string, start: number): RawResponse | null {
+  const headEnd = text.indexOf('\r\n\r\n', start);
+  if (headEnd < 0) return null;
+  const head = text.slice(start, headEnd);
+  const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+  if (text.length < headEnd + 4 + length) return null;
+  return { status: Number(head.slice(9, 12)), head, body: text.slice(headEnd + 4, headEnd + 4 + length) };
+}
+
+/**
+ * Send one request on an open keep-alive connection and resolve with its response, framed by
+ * its Content-Length. Responses must be read in order: whatever was received before the
+ * request is taken as already read.
+ */
+export async function askOn(connection: RawConnection, request: string, timeoutMs?: number): Promise<RawResponse> {
+  const start = connection.received().length;
+  await connection.write(request);
+  const text = await connection.until((received) => frameResponse(received, start) !== null, timeoutMs);
+  return frameResponse(text, start) as RawResponse;
+}
