@@ -43,3 +43,21 @@ export async function waitForEvent<T extends unknown[] = unknown[]>(emitter: Eve
     throw error;
   }
 }
+
+/**
+ * `promise`, or an error naming `what` once `timeoutMs` has passed: a bound for something that
+ * must settle by itself (a timeout firing, a close), so that a broken one fails the test with
+ * a reason instead of hanging it. The bound only catches hangs: keep it far above any real
+ * duration, never use it to assert a speed.
+ */
+export async function within<T>(what: string, promise: Promise<T>, timeoutMs = 10_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([promise, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
