@@ -79,6 +79,9 @@ describe('connection pool on a real cluster', () => {
 
   test('the acquire timeout fails fast with POOL_TIMEOUT and leaves the queue; /uuid maps it to 503 + Retry-After', async () => {
     const p = pool({ url: cluster.url, size: 1, acquireTimeoutMs: 50 });
+    // Connected first (prewarm is not bound by the timeout): on a busy machine a connect alone
+    // can take longer than 50 ms, and this acquire must not be the one that times out.
+    await p.prewarm();
     const held = await p.acquire();
     const started = performance.now();
     // The bound only turns a timeout that never fires into a failure instead of a hang.

@@ -52,8 +52,8 @@ describe('stages', () => {
       ];
       const requestsBefore = server.requests;
       const running = runLoad({ url: server.url, stages, workers });
-      await waitFor('10 VU connections at the first plateau', () => server.open === 10, { timeoutMs: 5000, intervalMs: 10 });
-      await waitFor('3 VU connections at the second plateau', () => server.open === 3, { timeoutMs: 5000, intervalMs: 10 });
+      await waitFor('10 VU connections at the first plateau', () => server.open === 10, { intervalMs: 10 });
+      await waitFor('3 VU connections at the second plateau', () => server.open === 3, { intervalMs: 10 });
       const result = await running;
       await waitFor('all VU connections closed', () => server.open === 0);
       assert.equal(result.summary.vusMax, 10);

@@ -93,11 +93,12 @@ test('thread model: one thread per open connection, up and back down', async () 
     assert.equal((await readStats()).model.connectionThreads, 1, 'the stats connection has its thread');
     const baseTasks = taskCount(serve.pid);
     for (let i = 0; i < 20; i++) connections.push(await connectRaw(serve.port));
-    // Each connection answers once: its thread exists and works.
+    // Each connection answers once: its thread exists and works. Twenty isolates starting at
+    // once can take tens of seconds on a busy 2-core machine.
     await Promise.all(
       connections.map(async (c) => {
         await c.write('GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n');
-        await c.until((text) => text.endsWith('ok'));
+        await c.until((text) => text.endsWith('ok'), 60_000);
       }),
     );
     const up = await readStats();

@@ -3,7 +3,7 @@
  * them) and read back everything the server sends until it closes or a condition holds.
  */
 import net from 'node:net';
-import { waitForEvent } from './wait.js';
+import { WAIT_DEFAULT_MS, waitForEvent } from './wait.js';
 
 export interface RawConnection {
   socket: net.Socket;
@@ -43,7 +43,7 @@ export async function connectRaw(port: number, host = '127.0.0.1'): Promise<RawC
     socket,
     received: () => text,
     closed,
-    until(predicate, timeoutMs = 10_000) {
+    until(predicate, timeoutMs = WAIT_DEFAULT_MS) {
       if (predicate(text)) return Promise.resolve(text);
       return new Promise<string>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`timed out; received so far: ${JSON.stringify(text.slice(0, 500))}`)), timeoutMs);
