@@ -13,8 +13,9 @@ interface SeriesShape {
   samples: { processes: { pid: number; fds: number | null; threads: number | null }[] }[];
 }
 
-test('serve --monitor --json and load --monitor PID,:PORT --json record the sampled series', async () => {
+test('serve --monitor --json and load --monitor PID,:PORT --json record the sampled series', async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'socketlab-monitor-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const serveJson = path.join(dir, 'serve.json');
   const loadJson = path.join(dir, 'load.json');
   const serve = await startServe(['--monitor', '--json', serveJson]);
@@ -35,5 +36,4 @@ test('serve --monitor --json and load --monitor PID,:PORT --json record the samp
   assert.ok(served.stats.requests.total > 0);
   // serve sampled for its whole life, which spans the load command's start, run and exit.
   assert.ok(served.monitor.samples.length >= 2, `serve: ${served.monitor.samples.length} samples`);
-  rmSync(dir, { recursive: true, force: true });
 });
