@@ -87,11 +87,12 @@ export interface RawResponse {
 }
 
 /** The response that starts at `start` in `text`, once its whole body (Content-Length) is there. */
-function frameResponse(text: string, start: number): RawResponse | null {
+function frameResponse(text: string, start: number, bodyless: boolean): RawResponse | null {
   const headEnd = text.indexOf('\r\n\r\n', start);
   if (headEnd < 0) return null;
   const head = text.slice(start, headEnd);
-  const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+  // RFC 9110 §9.3.2: the answer to HEAD has the headers of a GET, Content-Length included, and no body.
+  const length = bodyless ? 0 : Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
   if (text.length < headEnd + 4 + length) return null;
   return { status: Number(head.slice(9, 12)), head, body: text.slice(headEnd + 4, headEnd + 4 + length) };
 }
@@ -103,7 +104,8 @@ function frameResponse(text: string, start: number): RawResponse | null {
  */
 export async function askOn(connection: RawConnection, request: string, timeoutMs?: number): Promise<RawResponse> {
   const start = connection.received().length;
+  const bodyless = request.startsWith('HEAD ');
   await connection.write(request);
-  const text = await connection.until((received) => frameResponse(received, start) !== null, timeoutMs);
-  return frameResponse(text, start) as RawResponse;
+  const text = await connection.until((received) => frameResponse(received, start, bodyless) !== null, timeoutMs);
+  return frameResponse(text, start, bodyless) as RawResponse;
 }
