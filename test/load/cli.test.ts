@@ -44,14 +44,18 @@ describe('socketlab load (CLI)', () => {
     [['load', 'http://127.0.0.1:1/', '--local-address', 'nowhere'], /--local-address takes IP addresses/],
     [['load', 'http://127.0.0.1:1/', '--vuz', '5'], /Unknown option/],
   ];
-  for (const [args, message] of usageErrors) {
-    it(`${args.slice(1).join(' ') || '(no URL)'} → exit 2 with a clear message, no stack`, async () => {
-      const { code, stderr } = await runCli(args);
-      assert.equal(code, 2, stderr);
-      assert.match(stderr, message);
-      assert.doesNotMatch(stderr, /\n\s+at /);
-    });
-  }
+  // Each case is a process of its own that exits at once: run side by side, they take the
+  // time of a few rather than of all of them.
+  describe('usage errors', { concurrency: true }, () => {
+    for (const [args, message] of usageErrors) {
+      it(`${args.slice(1).join(' ') || '(no URL)'} → exit 2 with a clear message, no stack`, async () => {
+        const { code, stderr } = await runCli(args);
+        assert.equal(code, 2, stderr);
+        assert.match(stderr, message);
+        assert.doesNotMatch(stderr, /\n\s+at /);
+      });
+    }
+  });
 
   it('writes the full result with --json and exits 99 when a threshold fails', async () => {
     const jsonFile = path.join(dir, 'nested', 'result.json');
