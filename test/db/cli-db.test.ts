@@ -17,7 +17,9 @@ import { readKv } from './support.js';
 describe('socketlab db', () => {
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'socketlab-cli-db-'));
   const env = { SOCKETLAB_STATE_DIR: stateDir };
-  const db = (...args: string[]) => runCli(['db', ...args], { env, timeoutMs: 60_000 });
+  // A fresh state folder pays for initdb: tens of seconds on a busy machine. The bound only
+  // catches a hang.
+  const db = (...args: string[]) => runCli(['db', ...args], { env, timeoutMs: 180_000 });
   let postmasterPid = 0;
   let clusterRoot: string | null = null;
 
