@@ -17,7 +17,9 @@ import { readKv } from './support.js';
 describe('socketlab db', () => {
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'socketlab-cli-db-'));
   const env = { SOCKETLAB_STATE_DIR: stateDir };
-  const db = (...args: string[]) => runCli(['db', ...args], { env, timeoutMs: 60_000 });
+  // A fresh state folder pays for initdb: tens of seconds on a busy machine. The bound only
+  // catches a hang.
+  const db = (...args: string[]) => runCli(['db', ...args], { env, timeoutMs: 180_000 });
   let postmasterPid = 0;
   let clusterRoot: string | null = null;
 
@@ -45,14 +47,17 @@ describe('socketlab db', () => {
     { args: ['stop', '--rows', '5'], error: /--rows only applies to db start/ },
     { args: ['start', '--bogus'], error: /Unknown option '--bogus'/ },
   ];
-  for (const { args, error } of usageCases) {
-    test(`db ${args.join(' ') || '(no action)'} is a usage error (exit 2, one line)`, async () => {
-      const result = await db(...args);
-      assert.equal(result.code, 2);
-      assert.match(result.stderr, error);
-      assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
-    });
-  }
+  // Each case is a process of its own that exits before touching any cluster: side by side.
+  describe('usage errors', { concurrency: true }, () => {
+    for (const { args, error } of usageCases) {
+      test(`db ${args.join(' ') || '(no action)'} is a usage error (exit 2, one line)`, async () => {
+        const result = await db(...args);
+        assert.equal(result.code, 2);
+        assert.match(result.stderr, error);
+        assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+      });
+    }
+  });
 
   test('start keeps a cluster up after the command returns, status sees it, stop ends it', async () => {
     assert.equal((await db('status')).code, 1, 'nothing runs yet');

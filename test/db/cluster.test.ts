@@ -14,7 +14,7 @@ import { LAB_ERR, LabError } from '../../src/errors.js';
 import { liveClusters, startEmbeddedCluster, stateDir, type EmbeddedCluster } from '../../src/db/index.js';
 import { isPidAlive } from '../../src/db/processes.js';
 import { resolveClusterRoot, resolveRunAsUser } from '../../src/db/cluster.js';
-import { waitFor } from '../support/wait.js';
+import { waitFor, waitForEvent } from '../support/wait.js';
 import { assertNoPostgresLeft, readKv, runSql } from './support.js';
 
 const CLUSTER_MODULE = new URL('../../src/db/cluster.js', import.meta.url).href;
@@ -26,6 +26,14 @@ describe('embedded cluster', () => {
   const cleanups: (() => void)[] = [];
 
   after(async () => {
+    // A cluster owner a failed test left running: SIGTERM makes it stop its cluster first.
+    await Promise.all(
+      [...owners].map(async (owner) => {
+        if (owner.exitCode !== null || owner.signalCode !== null) return;
+        owner.kill('SIGTERM');
+        await waitForEvent(owner, 'exit', 30_000).catch(() => owner.kill('SIGKILL'));
+      }),
+    );
     await Promise.all(started.map((c) => c.stop()));
     await assertNoPostgresLeft(pids);
     for (const cleanup of cleanups) cleanup();
@@ -163,6 +171,9 @@ describe('embedded cluster', () => {
   });
 });
 
+/** Every cluster owner spawned, so that the after hook can stop those a failed test left. */
+const owners = new Set<ChildProcess>();
+
 /**
  * Another process that starts a cluster, reports it on stdout, then runs `then` (its way of
  * ending). No close() is ever called: what stops the postmaster is socketlab's safety net.
@@ -184,6 +195,7 @@ function spawnClusterOwner(then: string): {
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
+  owners.add(child);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   let output = '';
   child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));

@@ -14,6 +14,7 @@ import { describe, it } from 'node:test';
 import { FAILURE, runLoad, type FailureKind, type LoadResult } from '../../src/load/index.js';
 import { CLI_PATH } from '../support/cli.js';
 import { waitFor, waitForEvent } from '../support/wait.js';
+import { runUntilServed } from './run-until.js';
 import { closedPort, startTestServer, type Behaviour } from './servers.js';
 
 /** Every failure is of `kind` and there is at least `min` of them. */
@@ -34,8 +35,9 @@ describe('failure kinds', () => {
     it(c.name, async () => {
       const server = await startTestServer(c.behaviour);
       try {
-        const options = { url: server.url, vus: 3, durationMs: 400, ...(c.timeoutMs === undefined ? {} : { timeoutMs: c.timeoutMs }) };
-        const result = await runLoad(options);
+        const options = { url: server.url, vus: 3, ...(c.timeoutMs === undefined ? {} : { timeoutMs: c.timeoutMs }) };
+        // Until the server has seen 3 requests: each fails, in flight ones included (drained).
+        const result = await runUntilServed(server, options, 3);
         assertOnly(result, c.kind, 3);
         assert.equal(result.summary.responses, 0);
         assert.equal(result.summary.requests, result.summary.failed);
@@ -59,11 +61,12 @@ describe('failure kinds', () => {
     const failing = await startTestServer({ kind: 'ok', status: 503, body: 'busy' });
     const redirecting = await startTestServer({ kind: 'ok', status: 301, body: '' });
     try {
-      const bad = await runLoad({ url: failing.url, vus: 2, durationMs: 300 });
+      const bad = await runUntilServed(failing, { url: failing.url, vus: 2 }, 10);
       assertOnly(bad, FAILURE.HTTP_STATUS, 10);
       assert.equal(bad.summary.failures.http_status, bad.summary.responses);
       assert.deepEqual(bad.summary.non2xx, { '503': bad.summary.responses });
-      const moved = await runLoad({ url: redirecting.url, vus: 2, durationMs: 300 });
+      const moved = await runUntilServed(redirecting, { url: redirecting.url, vus: 2 }, 10);
+      assert.ok(moved.summary.responses >= 10);
       assert.equal(moved.summary.failed, 0);
       assert.equal(moved.summary.ok, moved.summary.responses);
       assert.deepEqual(moved.summary.non2xx, { '301': moved.summary.responses });

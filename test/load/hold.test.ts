@@ -20,7 +20,7 @@ describe('hold model and source addresses', () => {
   it('opens N connections with bounded concurrency and holds them all until the end', async () => {
     const connections = 400;
     const running = runLoad({ url: server.url, connections, connectConcurrency: 50, durationMs: 1500 });
-    await waitFor('the server to hold every connection', () => server.open === connections, { timeoutMs: 5000 });
+    await waitFor('the server to hold every connection', () => server.open === connections);
     const result = await running;
     const s = result.summary;
     assert.equal(s.connects, connections);

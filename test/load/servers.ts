@@ -31,8 +31,11 @@ export interface TestServer {
   paths: string[];
   /** Remote addresses of accepted connections. */
   remoteAddresses: Set<string>;
-  /** Hold every response back for `ms`, then send them all. */
-  pauseFor(ms: number): void;
+  /**
+   * Hold every response back for `ms`, then send them all. Resolves once they are sent, with
+   * how many requests were held.
+   */
+  pauseFor(ms: number): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -44,6 +47,7 @@ export async function startTestServer(behaviour: Behaviour = { kind: 'ok' }): Pr
   const sockets = new Set<net.Socket>();
   const held: { socket: net.Socket; bytes: Buffer }[] = [];
   let pausedUntil = 0;
+  let heldRequests = 0;
   const okBytes = behaviour.kind === 'ok' ? response(behaviour.status ?? 200, behaviour.body ?? 'hello') : Buffer.alloc(0);
 
   const server = net.createServer({ noDelay: true }, (socket) => {
@@ -69,7 +73,10 @@ export async function startTestServer(behaviour: Behaviour = { kind: 'ok' }): Pr
       switch (behaviour.kind) {
         case 'ok': {
           const bytes = heads === 1 ? okBytes : Buffer.concat(Array.from({ length: heads }, () => okBytes));
-          if (Date.now() < pausedUntil) held.push({ socket, bytes });
+          if (Date.now() < pausedUntil) {
+            held.push({ socket, bytes });
+            heldRequests += heads;
+          }
           // RFC 9112 §9.6: after a request with Connection: close, answer and close.
           else if (close) socket.end(bytes);
           else socket.write(bytes);
@@ -112,10 +119,14 @@ export async function startTestServer(behaviour: Behaviour = { kind: 'ok' }): Pr
     remoteAddresses: new Set(),
     pauseFor(ms: number) {
       pausedUntil = Date.now() + ms;
-      setTimeout(() => {
-        pausedUntil = 0;
-        for (const { socket, bytes } of held.splice(0)) if (!socket.destroyed) socket.write(bytes);
-      }, ms);
+      heldRequests = 0;
+      return new Promise<number>((resolve) =>
+        setTimeout(() => {
+          pausedUntil = 0;
+          for (const { socket, bytes } of held.splice(0)) if (!socket.destroyed) socket.write(bytes);
+          resolve(heldRequests);
+        }, ms),
+      );
     },
     async close() {
       for (const socket of sockets) socket.destroy();

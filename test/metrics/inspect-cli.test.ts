@@ -8,7 +8,9 @@ import { runCli, startServe } from '../support/cli.js';
 import { connectRaw } from '../support/raw-client.js';
 
 test('inspect PID and :PORT on a live server, with --json', async () => {
-  const serve = await startServe();
+  // The held connection sends nothing: the default 5 s idle timeout would close it while a
+  // busy machine still starts the inspect commands.
+  const serve = await startServe(['--keep-alive-timeout', '120000']);
   const held = await connectRaw(serve.port);
   try {
     const byPid = await runCli(['inspect', String(serve.pid), '--json']);

@@ -13,8 +13,9 @@ interface SeriesShape {
   samples: { processes: { pid: number; fds: number | null; threads: number | null }[] }[];
 }
 
-test('serve --monitor --json and load --monitor PID,:PORT --json record the sampled series', async () => {
+test('serve --monitor --json and load --monitor PID,:PORT --json record the sampled series', async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'socketlab-monitor-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const serveJson = path.join(dir, 'serve.json');
   const loadJson = path.join(dir, 'load.json');
   const serve = await startServe(['--monitor', '--json', serveJson]);
@@ -23,7 +24,9 @@ test('serve --monitor --json and load --monitor PID,:PORT --json record the samp
     assert.equal(load.code, 0, load.stderr);
     const loaded = JSON.parse(readFileSync(loadJson, 'utf8')) as { summary: { ok: number }; monitor: SeriesShape };
     assert.ok(loaded.summary.ok > 0);
-    assert.ok(loaded.monitor.samples.length >= 2, `load: ${loaded.monitor.samples.length} samples`);
+    // One a second from when the sampler's thread is up: a 2.5 s run on a busy machine may
+    // get only one, and that one must hold the server.
+    assert.ok(loaded.monitor.samples.length >= 1, `load: ${loaded.monitor.samples.length} samples`);
     const seen = loaded.monitor.samples.flatMap((s) => s.processes).filter((p) => p.pid === serve.pid);
     assert.ok(seen.some((p) => (p.fds ?? 0) > 0 && (p.threads ?? 0) > 0), 'the server was sampled');
   } finally {
@@ -31,6 +34,6 @@ test('serve --monitor --json and load --monitor PID,:PORT --json record the samp
   }
   const served = JSON.parse(readFileSync(serveJson, 'utf8')) as { stats: { requests: { total: number } }; monitor: SeriesShape };
   assert.ok(served.stats.requests.total > 0);
+  // serve sampled for its whole life, which spans the load command's start, run and exit.
   assert.ok(served.monitor.samples.length >= 2, `serve: ${served.monitor.samples.length} samples`);
-  rmSync(dir, { recursive: true, force: true });
 });

@@ -20,7 +20,7 @@ test('socketlab report turns a results folder into the HTML page, the charts, th
     mkdirSync(path.join(docs, 'results', 'data'), { recursive: true });
     writeFileSync(path.join(docs, 'results', 'data', 'stale-2019.json'), '{}');
 
-    const cli = await runCli(['report', '--results', results, '--out', docs], { timeoutMs: 20_000 });
+    const cli = await runCli(['report', '--results', results, '--out', docs]);
     assert.equal(cli.code, 0, cli.stderr);
     assert.match(cli.stdout, /Read 10 lab results from .*; used 9:/);
     assert.match(cli.stdout, /6\. knee: knee-2026-11-27T20-04-57-500Z\.json \(full run, completed/);
@@ -49,7 +49,7 @@ test('socketlab report turns a results folder into the HTML page, the charts, th
 
     // Run again with one lab's results gone: its copy goes, and its section says it has none.
     rmSync(path.join(results, names.find((n) => n.startsWith('all-cores')) as string));
-    const again = await runCli(['report', '--results', results, '--out', docs], { timeoutMs: 20_000 });
+    const again = await runCli(['report', '--results', results, '--out', docs]);
     assert.equal(again.code, 0, again.stderr);
     assert.ok(!readdirSync(path.join(docs, 'results', 'data')).some((n) => n.startsWith('all-cores')));
     assert.match(readFileSync(path.join(docs, 'layers', '05-10000-to-100000.md'), 'utf8'), /\*\*No results yet\.\*\* Run `socketlab lab all-cores`/);
@@ -61,13 +61,13 @@ test('socketlab report turns a results folder into the HTML page, the charts, th
 test('socketlab report with no results still writes pages that say so; bad flags exit 2', async () => {
   const root = mkdtempSync(path.join(os.tmpdir(), 'socketlab-report-'));
   try {
-    const cli = await runCli(['report', '--results', path.join(root, 'none'), '--out', path.join(root, 'docs')], { timeoutMs: 20_000 });
+    const cli = await runCli(['report', '--results', path.join(root, 'none'), '--out', path.join(root, 'docs')]);
     assert.equal(cli.code, 0, cli.stderr);
     assert.match(readFileSync(path.join(root, 'docs', 'results', 'index.html'), 'utf8'), /No lab results yet/);
-    const bad = await runCli(['report', '--nope'], { timeoutMs: 10_000 });
+    const bad = await runCli(['report', '--nope']);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /socketlab report: .*--nope/);
-    const help = await runCli(['report', '--help'], { timeoutMs: 10_000 });
+    const help = await runCli(['report', '--help']);
     assert.equal(help.code, 0);
     assert.match(help.stdout, /--results DIR/);
   } finally {
@@ -76,30 +76,30 @@ test('socketlab report with no results still writes pages that say so; bad flags
 });
 
 test('socketlab bench lists the programs with what each measures, explains one, and passes arguments through', async () => {
-  const list = await runCli(['bench'], { timeoutMs: 10_000 });
+  const list = await runCli(['bench']);
   assert.equal(list.code, 0, list.stderr);
   for (const name of ['parser', 'serve', 'load', 'db', 'seed']) assert.match(list.stdout, new RegExp(`^  ${name}\\s+\\S`, 'm'), name);
   assert.match(list.stdout, /seed\s+The post's seven load runs on this machine/);
 
-  const help = await runCli(['bench', '--help'], { timeoutMs: 10_000 });
+  const help = await runCli(['bench', '--help']);
   assert.equal(help.code, 0);
   assert.match(help.stdout, /^Usage: socketlab bench \[NAME\]/);
 
-  const doc = await runCli(['bench', 'seed', '--help'], { timeoutMs: 10_000 });
+  const doc = await runCli(['bench', 'seed', '--help']);
   assert.equal(doc.code, 0);
   assert.match(doc.stdout, /--reference/);
 
   // Arguments after the name (and after an optional --) reach the program.
   for (const args of [['seed', '--reference'], ['seed', '--', '--reference']]) {
-    const run = await runCli(['bench', ...args], { timeoutMs: 20_000 });
+    const run = await runCli(['bench', ...args]);
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /uuid-7500-local\s+post\s+300\s+14,228\s+263\s+-\s+505\s+673\s+2,180\s+0/);
   }
-  const failing = await runCli(['bench', 'seed', '--', '--no-such-flag'], { timeoutMs: 20_000 });
+  const failing = await runCli(['bench', 'seed', '--', '--no-such-flag']);
   assert.equal(failing.code, 2, 'the program\'s own exit status comes back');
   assert.match(failing.stderr, /--no-such-flag/);
 
-  const unknown = await runCli(['bench', 'nope'], { timeoutMs: 10_000 });
+  const unknown = await runCli(['bench', 'nope']);
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /no program named "nope": choose one of parser, serve/);
 });

@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { readFileSync } from 'node:fs';
@@ -31,24 +31,29 @@ test('a port in use: one clear line, exit 2, no stack trace', async () => {
   }
 });
 
-for (const [args, pattern] of [
-  [['--port', 'http'], /--port must be a whole number/],
-  [['--port', '70000'], /--port must be between 0 and 65535/],
-  [['--backlog', '-1'], /--backlog/],
-  [['--accept-rate', 'fast'], /--accept-rate must be a rate/],
-  [['--keep-alive-timeout', 'soon'], /--keep-alive-timeout must be a duration/],
-  [['--model', 'fork'], /--model must be one of/],
-  [['--frobnicate'], /Unknown option '--frobnicate'/],
-  [['--linger-timeout', 'never'], /--linger-timeout must be a duration/],
-  [['--max-queue', '5'], /--max-queue applies to --model pool/],
-] as const) {
-  test(`serve rejects ${args.join(' ')} with exit 2`, async () => {
-    const result = await runCli(['serve', ...args]);
-    assert.equal(result.code, 2, result.stderr);
-    assert.match(result.stderr, pattern);
-    assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
-  });
-}
+// Each case is a process of its own that exits at once: side by side.
+describe('serve rejects bad flags', { concurrency: true }, () => {
+  for (const [args, pattern] of [
+    [['--port', 'http'], /--port must be a whole number/],
+    [['--port', '70000'], /--port must be between 0 and 65535/],
+    [['--backlog', '-1'], /--backlog/],
+    [['--accept-rate', 'fast'], /--accept-rate must be a rate/],
+    [['--keep-alive-timeout', 'soon'], /--keep-alive-timeout must be a duration/],
+    [['--model', 'fork'], /--model must be one of/],
+    [['--frobnicate'], /Unknown option '--frobnicate'/],
+    [['--linger-timeout', 'never'], /--linger-timeout must be a duration/],
+    [['--max-queue', '5'], /--max-queue applies to --model pool/],
+    [['--pool-queue', '5'], /--pool-queue needs a database/],
+    [['--reuse-port'], /--reuse-port spreads connections over the workers of a cluster/],
+  ] as const) {
+    test(`serve rejects ${args.join(' ')} with exit 2`, async () => {
+      const result = await runCli(['serve', ...args]);
+      assert.equal(result.code, 2, result.stderr);
+      assert.match(result.stderr, pattern);
+      assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
+    });
+  }
+});
 
 test('--help lists every flag the command accepts', async () => {
   const result = await runCli(['serve', '--help']);

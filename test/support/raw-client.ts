@@ -3,7 +3,7 @@
  * them) and read back everything the server sends until it closes or a condition holds.
  */
 import net from 'node:net';
-import { waitForEvent } from './wait.js';
+import { WAIT_DEFAULT_MS, waitForEvent } from './wait.js';
 
 export interface RawConnection {
   socket: net.Socket;
@@ -43,7 +43,7 @@ export async function connectRaw(port: number, host = '127.0.0.1'): Promise<RawC
     socket,
     received: () => text,
     closed,
-    until(predicate, timeoutMs = 10_000) {
+    until(predicate, timeoutMs = WAIT_DEFAULT_MS) {
       if (predicate(text)) return Promise.resolve(text);
       return new Promise<string>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`timed out; received so far: ${JSON.stringify(text.slice(0, 500))}`)), timeoutMs);
@@ -78,4 +78,34 @@ export async function exchange(port: number, bytes: string | Buffer, host = '127
   const connection = await connectRaw(port, host);
   await connection.write(bytes);
   return connection.closed;
+}
+
+export interface RawResponse {
+  status: number;
+  head: string;
+  body: string;
+}
+
+/** The response that starts at `start` in `text`, once its whole body (Content-Length) is there. */
+function frameResponse(text: string, start: number, bodyless: boolean): RawResponse | null {
+  const headEnd = text.indexOf('\r\n\r\n', start);
+  if (headEnd < 0) return null;
+  const head = text.slice(start, headEnd);
+  // RFC 9110 §9.3.2: the answer to HEAD has the headers of a GET, Content-Length included, and no body.
+  const length = bodyless ? 0 : Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+  if (text.length < headEnd + 4 + length) return null;
+  return { status: Number(head.slice(9, 12)), head, body: text.slice(headEnd + 4, headEnd + 4 + length) };
+}
+
+/**
+ * Send one request on an open keep-alive connection and resolve with its response, framed by
+ * its Content-Length. Responses must be read in order: whatever was received before the
+ * request is taken as already read.
+ */
+export async function askOn(connection: RawConnection, request: string, timeoutMs?: number): Promise<RawResponse> {
+  const start = connection.received().length;
+  const bodyless = request.startsWith('HEAD ');
+  await connection.write(request);
+  const text = await connection.until((received) => frameResponse(received, start, bodyless) !== null, timeoutMs);
+  return frameResponse(text, start, bodyless) as RawResponse;
 }
