@@ -33,6 +33,9 @@ Socket:
   --port P                 port, 0 for any free one (default ${D.port})
   --backlog N              listen(2) backlog; the kernel caps it at net.core.somaxconn (default ${D.backlog})
   --accept-rate N/s        take at most N connections per second off the accept queue (default: unthrottled)
+  --accept-descriptors N   listen on N descriptors of the one listening socket, so a busy event
+                           loop accepts up to N connections per turn, not one (libuv >= 1.45);
+                           1: a plain listen (default ${D.acceptDescriptors})
 
 Limits on what clients hold (every one is on by default; "off" removes it, /stats shows them):
   --max-connections N|off  answer 503 + Retry-After and close beyond N open connections
@@ -108,6 +111,7 @@ const OPTIONS = {
   port: { type: 'string' },
   backlog: { type: 'string' },
   'accept-rate': { type: 'string' },
+  'accept-descriptors': { type: 'string' },
   'max-connections': { type: 'string' },
   'headers-timeout': { type: 'string' },
   'request-timeout': { type: 'string' },
@@ -277,6 +281,7 @@ export const command: Command = {
         reusePort: workerPort !== null,
         backlog: parseIntegerFlag('backlog', stringFlag(values, 'backlog'), D.backlog, 1, 1 << 20),
         acceptRate: acceptRateText === undefined ? null : parseRateFlag('accept-rate', acceptRateText),
+        acceptDescriptors: parseIntegerFlag('accept-descriptors', stringFlag(values, 'accept-descriptors'), D.acceptDescriptors, 1, 1024),
         maxConnections: offOr(stringFlag(values, 'max-connections'), (text) => parseIntegerFlag('max-connections', text, D.maxConnections, 0, 10_000_000)),
         headersTimeoutMs: offOrDuration(values, 'headers-timeout', D.headersTimeoutMs),
         requestTimeoutMs: offOrDuration(values, 'request-timeout', D.requestTimeoutMs),

@@ -5,6 +5,7 @@
  * RequestHandler.
  */
 import net from 'node:net';
+import cluster from 'node:cluster';
 import { readProcText } from '../metrics/procfs.js';
 import { LAB_ERR, LabError, errnoCode } from '../errors.js';
 import type { HttpErrorCode } from '../http/constants.js';
@@ -14,6 +15,7 @@ import { Connection, DEADLINE, type RequestHandler } from './connection.js';
 import { DEFAULT_SERVER_OPTIONS, type ServerOptions } from './options.js';
 import { StageTimings, type RequestTrace, type StageSummary } from './stage-timings.js';
 import { startAcceptor, type Acceptor } from './acceptor.js';
+import { listenFannedOut } from './accept-fanout.js';
 import { errorResponse, serializeResponse, type HttpResponse } from '../http/response-writer.js';
 
 /** What a concurrency model may hear about besides requests. */
@@ -76,6 +78,8 @@ export interface ServerStats {
   pid: number;
   address: { host: string; port: number } | null;
   backlog: BacklogInfo;
+  /** Descriptors of the listening socket this process accepts on (accept-fanout.ts). */
+  acceptDescriptors: number;
   acceptRate: number | null;
   keeperPid: number | null;
   uptimeMs: number;
@@ -109,6 +113,12 @@ export function resolveBacklog(requested: number): BacklogInfo {
   return { requested, somaxconn, effective: somaxconn === null ? requested : Math.min(requested, somaxconn) };
 }
 
+/**
+ * allowHalfOpen: a client that shuts down its sending side still gets its answers (we end
+ * our side ourselves); noDelay: small responses leave at once, no Nagle wait.
+ */
+const SERVER_OPTIONS: net.ServerOpts = { allowHalfOpen: true, noDelay: true };
+
 /** The answer for a connection over --max-connections (before any request is read). */
 const OVER_CAPACITY = errorResponse(503, 'LAB_ERR_SERVER_FULL', 'too many open connections: try again later', ['Retry-After', '1']);
 
@@ -137,7 +147,8 @@ export class LabServer {
   private readonly acceptErrors = new Map<string, number>();
   private readonly startedAt = Date.now();
   private readonly hooks: ServerHooks;
-  private server: net.Server | null = null;
+  /** One per descriptor of the listening socket (accept-fanout.ts); empty under --accept-rate. */
+  private listeners: net.Server[] = [];
   private acceptor: Acceptor | null = null;
   private nextConnectionId = 1;
   private boundAddress: { host: string; port: number } | null = null;
@@ -174,6 +185,16 @@ export class LabServer {
       if (this.options.acceptRate !== null) {
         this.acceptor = await startAcceptor({ host, port, backlog: this.options.backlog, rate: this.options.acceptRate }, (socket) => this.accept(socket));
         this.boundAddress = { host, port: this.acceptor.port };
+      } else if (this.options.acceptDescriptors > 1 && !this.options.reusePort && !cluster.isWorker) {
+        // A cluster worker's listen goes through its primary, a --reuse-port worker binds a
+        // socket of its own: both take the plain path.
+        const fanned = await listenFannedOut(
+          { host, port, backlog: this.options.backlog, descriptors: this.options.acceptDescriptors, serverOptions: SERVER_OPTIONS },
+          (socket) => this.accept(socket),
+          (error) => this.countAcceptError(errnoCode(error) ?? 'UNKNOWN'),
+        );
+        this.listeners = [...fanned.servers];
+        this.boundAddress = fanned.address;
       } else {
         this.boundAddress = await this.listenHere(host, port);
       }
@@ -185,10 +206,8 @@ export class LabServer {
   }
 
   private listenHere(host: string, port: number): Promise<{ host: string; port: number }> {
-    // allowHalfOpen: a client that shuts down its sending side still gets its answers
-    // (we end our side ourselves); noDelay: small responses leave at once, no Nagle wait.
-    const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
-    this.server = server;
+    const server = net.createServer(SERVER_OPTIONS, (socket) => this.accept(socket));
+    this.listeners = [server];
     return new Promise((resolve, reject) => {
       server.once('error', reject);
       // reusePort is in Node's ListenOptions from 22.12 (this project's @types/node is 20's).
@@ -307,6 +326,7 @@ export class LabServer {
       pid: process.pid,
       address: this.boundAddress,
       backlog: this.backlog,
+      acceptDescriptors: this.listeners.length,
       acceptRate: this.options.acceptRate,
       keeperPid: this.keeperPid,
       uptimeMs: Date.now() - this.startedAt,
@@ -362,7 +382,7 @@ export class LabServer {
             setImmediate(closeWhenQueueEmpty);
             return;
           }
-          this.server?.close();
+          for (const listener of this.listeners) listener.close();
           void (this.acceptor?.stop() ?? Promise.resolve()).then(resolve);
           setImmediate(() => {
             for (const connection of this.connections) if (connection.idle) connection.close();
