@@ -69,7 +69,15 @@ export function defaultMaxConnections(softLimit: number | 'unlimited' | null = r
 export const DEFAULT_SERVER_OPTIONS: ServerOptions = {
   host: '127.0.0.1',
   port: 3000,
-  backlog: 511,
+  // The kernel caps it at net.core.somaxconn, 4096 by default since Linux 5.4 ("net:
+  // increase SOMAXCONN to 4096": 128 was too small for bursts); Go's net.Listen passes
+  // somaxconn itself, Node and nginx 511. Measured here with 10,000 closed-model users
+  // connecting at once to /age: at 511 the SYN queue overflowed into syncookies, 254 requests
+  // were reset and 4,179 were still waiting unaccepted when the run ended; at 4096 none
+  // failed and every connection was accepted. A queued connection costs the kernel one
+  // socket, which --max-connections (18,000 here) is sized to hold anyway; a dropped SYN costs
+  // its client a 1 s retransmit, then 3 s. Lab 3 asks for a small backlog to show overflow.
+  backlog: 4096,
   maxConnections: defaultMaxConnections(),
   // Tighter than node:http's 60 s because the lab shows slowloris; nginx's
   // client_header_timeout is 60 s too.
