@@ -93,6 +93,9 @@ Database (for /uuid/:id; without one, /uuid answers 503):
                            ${DB_LIMITS.STATEMENT_TIMEOUT_MS}, Npgsql's Command Timeout; off: none)
 
 Observing:
+  --stage-sample N         time the stages (/stats stages, lab 1) of every connection's first
+                           request and of one in N of the others, each weighted N (default
+                           ${D.stageSampleEvery}; 1: every request). Request and status counts are always exact
   --monitor                a live panel on stderr (a terminal): CPU, RSS, FDs, threads, context
                            switches, accept queue, TCP states; sampled on a worker thread, so the
                            request path does no sampling work
@@ -130,6 +133,7 @@ const OPTIONS = {
   'max-threads': { type: 'string' },
   cluster: { type: 'string' },
   'reuse-port': { type: 'boolean' },
+  'stage-sample': { type: 'string' },
   monitor: { type: 'boolean' },
   json: { type: 'string' },
   db: { type: 'string' },
@@ -289,6 +293,7 @@ export const command: Command = {
         responseTimeoutMs: offOrDuration(values, 'response-timeout', D.responseTimeoutMs),
         writeTimeoutMs: offOrDuration(values, 'write-timeout', D.writeTimeoutMs),
         lingerTimeoutMs: offOrDuration(values, 'linger-timeout', D.lingerTimeoutMs),
+        stageSampleEvery: parseIntegerFlag('stage-sample', stringFlag(values, 'stage-sample'), D.stageSampleEvery, 1, 65_535),
         maxPipelineDepth: parseIntegerFlag('max-pipeline', stringFlag(values, 'max-pipeline'), D.maxPipelineDepth, 1, 1024),
         limits: {
           maxHeadBytes: parseIntegerFlag('max-head-bytes', stringFlag(values, 'max-head-bytes'), DEFAULT_LIMITS.maxHeadBytes, 64, 1 << 24),

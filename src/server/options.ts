@@ -11,6 +11,7 @@
  */
 import { DEFAULT_LIMITS, type ParserLimits } from '../http/request-parser.js';
 import { readFdLimit } from '../metrics/process-stats.js';
+import { DEFAULT_STAGE_SAMPLE_EVERY } from './stage-timings.js';
 
 export interface ServerOptions {
   host: string;
@@ -41,6 +42,11 @@ export interface ServerOptions {
   acceptDescriptors: number;
   /** Requests parsed ahead of their responses on one connection before reading pauses. */
   maxPipelineDepth: number;
+  /**
+   * Stage timings: one request in this many is timed, besides every connection's first
+   * (stage-timings.ts); 1 times every request. Counts of requests are exact either way.
+   */
+  stageSampleEvery: number;
   /** Graceful shutdown gives in-flight requests this long before closing what is left. */
   shutdownTimeoutMs: number;
   /** Bind with SO_REUSEPORT (Node 22.12+): one listening socket per process of a --reuse-port cluster. */
@@ -103,6 +109,7 @@ export const DEFAULT_SERVER_OPTIONS: ServerOptions = {
   // Sixteen requests ahead: more than any pipelining client sends (undici's pipelining is 1
   // by default), and 16 x /work?ms=1000 already lets one connection queue 16 s of CPU.
   maxPipelineDepth: 16,
+  stageSampleEvery: DEFAULT_STAGE_SAMPLE_EVERY,
   shutdownTimeoutMs: 10_000,
   reusePort: false,
   limits: DEFAULT_LIMITS,

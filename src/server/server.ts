@@ -99,7 +99,12 @@ export interface ServerStats {
   /** accept(2) failures Node reported, by errno (EMFILE mostly does not get here: see listenHere). */
   acceptErrors: Record<string, number>;
   requests: { total: number; byStatus: Record<string, number>; parseErrors: Record<string, number>; handlerErrors: number };
-  stages: { window: number; intervals: StageSummary; last: RequestTrace | null };
+  /**
+   * Stage percentiles (stage-timings.ts): `window` timed requests, each connection's first
+   * and one in `sampleEvery` of the others weighted by it, so each summary's count estimates
+   * the requests it covers; `last` is the most recent timed request.
+   */
+  stages: { window: number; sampleEvery: number; intervals: StageSummary; last: RequestTrace | null };
 }
 
 /** The kernel's cap on any listen backlog (net.core.somaxconn), or null off Linux. */
@@ -125,7 +130,7 @@ const OVER_CAPACITY = errorResponse(503, 'LAB_ERR_SERVER_FULL', 'too many open c
 export class LabServer {
   readonly options: ServerOptions;
   readonly clock = new CoarseClock();
-  readonly timings = new StageTimings();
+  readonly timings: StageTimings;
   readonly counters: ServerCounters = {
     connectionsTotal: 0,
     connectionsRejected: 0,
@@ -159,6 +164,7 @@ export class LabServer {
 
   constructor(options: Partial<ServerOptions>, handler: RequestHandler, hooks: ServerHooks = {}) {
     this.options = { ...DEFAULT_SERVER_OPTIONS, ...options };
+    this.timings = new StageTimings(this.options.stageSampleEvery);
     this.handler = handler;
     this.hooks = hooks;
     this.backlog = resolveBacklog(this.options.backlog);
@@ -350,7 +356,7 @@ export class LabServer {
         parseErrors: Object.fromEntries(this.parseErrors),
         handlerErrors: this.counters.handlerErrors,
       },
-      stages: { window: this.timings.count, intervals: this.timings.summarize(this.clock.now), last: this.timings.lastTrace() },
+      stages: { window: this.timings.count, sampleEvery: this.timings.sampleEvery, intervals: this.timings.summarize(this.clock.now), last: this.timings.lastTrace() },
     };
   }
 
