@@ -33,9 +33,9 @@ Socket:
   --port P                 port, 0 for any free one (default ${D.port})
   --backlog N              listen(2) backlog; the kernel caps it at net.core.somaxconn (default ${D.backlog})
   --accept-rate N/s        take at most N connections per second off the accept queue (default: unthrottled)
-  --accept-descriptors N   listen on N descriptors of the one listening socket, so a busy event
-                           loop accepts up to N connections per turn, not one (libuv >= 1.45);
-                           1: a plain listen (default ${D.acceptDescriptors})
+  --accept-descriptors N   from the first burst of connections (128 within 250 ms), listen on N
+                           descriptors of the one listening socket, so a busy event loop accepts
+                           up to N per turn, not one (libuv >= 1.45); 1: never (default ${D.acceptDescriptors})
 
 Limits on what clients hold (every one is on by default; "off" removes it, /stats shows them):
   --max-connections N|off  answer 503 + Retry-After and close beyond N open connections

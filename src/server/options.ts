@@ -35,9 +35,9 @@ export interface ServerOptions {
   /** Take at most this many connections per second off the accept queue; null = as fast as they come. */
   acceptRate: number | null;
   /**
-   * Descriptors of the listening socket to accept on: up to this many accepts per turn of a
-   * busy event loop (accept-fanout.ts); 1 is an ordinary listen. Not used under acceptRate,
-   * in a cluster worker or with reusePort.
+   * Descriptors of the listening socket to accept on once a burst of connections comes: up to
+   * this many accepts per turn of a busy event loop (accept-fanout.ts); 1 never widens. Not
+   * used under acceptRate or in a cluster worker (its listener is the primary's).
    */
   acceptDescriptors: number;
   /** Requests parsed ahead of their responses on one connection before reading pauses. */
@@ -103,8 +103,9 @@ export const DEFAULT_SERVER_OPTIONS: ServerOptions = {
   // never closes keeps the socket in FIN-WAIT-2 and its descriptor open for ever (issue 14).
   lingerTimeoutMs: 5_000,
   acceptRate: null,
-  // Eight accepts per turn of a busy loop instead of one (accept-fanout.ts); each extra
-  // descriptor costs an accept(2) that finds nothing when a lone connection wakes them all.
+  // Eight accepts per turn of a busy loop instead of one, from the first burst on
+  // (accept-fanout.ts); each extra descriptor costs an accept(2) that finds nothing when a
+  // lone connection wakes them all.
   acceptDescriptors: 8,
   // Sixteen requests ahead: more than any pipelining client sends (undici's pipelining is 1
   // by default), and 16 x /work?ms=1000 already lets one connection queue 16 s of CPU.

@@ -7,6 +7,7 @@
 import net from 'node:net';
 import cluster from 'node:cluster';
 import { readProcText } from '../metrics/procfs.js';
+import { readFdLimit } from '../metrics/process-stats.js';
 import { LAB_ERR, LabError, errnoCode } from '../errors.js';
 import type { HttpErrorCode } from '../http/constants.js';
 import type { HttpRequest } from '../http/request-parser.js';
@@ -15,7 +16,7 @@ import { Connection, DEADLINE, type RequestHandler } from './connection.js';
 import { DEFAULT_SERVER_OPTIONS, type ServerOptions } from './options.js';
 import { StageTimings, type RequestTrace, type StageSummary } from './stage-timings.js';
 import { startAcceptor, type Acceptor } from './acceptor.js';
-import { listenFannedOut } from './accept-fanout.js';
+import { addListenDescriptors } from './accept-fanout.js';
 import { errorResponse, serializeResponse, type HttpResponse } from '../http/response-writer.js';
 
 /** What a concurrency model may hear about besides requests. */
@@ -124,6 +125,19 @@ export function resolveBacklog(requested: number): BacklogInfo {
  */
 const SERVER_OPTIONS: net.ServerOpts = { allowHalfOpen: true, noDelay: true };
 
+/**
+ * Connections accepted within one clock tick (250 ms) that make the server widen its accept
+ * (accept-fanout.ts). Far above what a keep-alive load's reconnects make; a 10,000-user start
+ * passes it within its first few milliseconds.
+ */
+const ACCEPT_BURST = 128;
+/**
+ * Below this many descriptors (RLIMIT_NOFILE) the accept is never widened: its extra
+ * descriptors are worth more as connections, and lab 4 counts every descriptor of a server
+ * limited to 64.
+ */
+const WIDEN_MIN_FD_LIMIT = 1024;
+
 /** The answer for a connection over --max-connections (before any request is read). */
 const OVER_CAPACITY = errorResponse(503, 'LAB_ERR_SERVER_FULL', 'too many open connections: try again later', ['Retry-After', '1']);
 
@@ -154,6 +168,10 @@ export class LabServer {
   private readonly hooks: ServerHooks;
   /** One per descriptor of the listening socket (accept-fanout.ts); empty under --accept-rate. */
   private listeners: net.Server[] = [];
+  /** widenAccept() in progress or done. */
+  private widening: Promise<void> | null = null;
+  private burstTick = 0;
+  private burstAccepts = 0;
   private acceptor: Acceptor | null = null;
   private nextConnectionId = 1;
   private boundAddress: { host: string; port: number } | null = null;
@@ -191,16 +209,6 @@ export class LabServer {
       if (this.options.acceptRate !== null) {
         this.acceptor = await startAcceptor({ host, port, backlog: this.options.backlog, rate: this.options.acceptRate }, (socket) => this.accept(socket));
         this.boundAddress = { host, port: this.acceptor.port };
-      } else if (this.options.acceptDescriptors > 1 && !this.options.reusePort && !cluster.isWorker) {
-        // A cluster worker's listen goes through its primary, a --reuse-port worker binds a
-        // socket of its own: both take the plain path.
-        const fanned = await listenFannedOut(
-          { host, port, backlog: this.options.backlog, descriptors: this.options.acceptDescriptors, serverOptions: SERVER_OPTIONS },
-          (socket) => this.accept(socket),
-          (error) => this.countAcceptError(errnoCode(error) ?? 'UNKNOWN'),
-        );
-        this.listeners = [...fanned.servers];
-        this.boundAddress = fanned.address;
       } else {
         this.boundAddress = await this.listenHere(host, port);
       }
@@ -209,6 +217,41 @@ export class LabServer {
       throw describeListenError(error, host, port);
     }
     return this.boundAddress;
+  }
+
+  /** A net.Server that hands its sockets to accept() and counts failed accepts (see listenHere). */
+  private createListener(): net.Server {
+    const server = net.createServer(SERVER_OPTIONS, (socket) => this.accept(socket));
+    server.on('error', (error) => this.countAcceptError(errnoCode(error) ?? 'UNKNOWN'));
+    return server;
+  }
+
+  /**
+   * Listen on more descriptors of the socket (accept-fanout.ts), up to acceptDescriptors in
+   * all: once, on the first burst of connections. Resolves when they listen (or it is not
+   * possible here: a cluster worker's listener is its primary's, a paced listener has its own).
+   */
+  widenAccept(): Promise<void> {
+    if (this.widening !== null) return this.widening;
+    const first = this.listeners[0];
+    const extra = this.options.acceptDescriptors - this.listeners.length;
+    const fdLimit = readFdLimit(process.pid)?.soft ?? null;
+    const scarce = typeof fdLimit === 'number' && fdLimit < WIDEN_MIN_FD_LIMIT;
+    if (first === undefined || extra <= 0 || cluster.isWorker || this.draining || scarce) {
+      this.widening = Promise.resolve();
+      return this.widening;
+    }
+    this.widening = addListenDescriptors(first, extra, this.options.backlog, () => this.createListener()).then(
+      (servers) => {
+        for (const server of servers) {
+          if (this.draining) server.close();
+          else this.listeners.push(server);
+        }
+      },
+      // The server keeps accepting on the descriptor it has, one connection per turn.
+      (error: unknown) => process.emitWarning(`socketlab: could not add listening descriptors: ${error instanceof Error ? error.message : String(error)}`),
+    );
+    return this.widening;
   }
 
   private listenHere(host: string, port: number): Promise<{ host: string; port: number }> {
@@ -235,6 +278,14 @@ export class LabServer {
   accept(socket: net.Socket): void {
     if (this.draining) this.acceptedWhileDraining = true;
     this.counters.connectionsTotal += 1;
+    // A burst: many connections within one tick of the clock. More descriptors, once.
+    if (this.widening === null) {
+      if (this.burstTick !== this.clock.now) {
+        this.burstTick = this.clock.now;
+        this.burstAccepts = 0;
+      }
+      if (++this.burstAccepts >= ACCEPT_BURST) void this.widenAccept();
+    }
     if (this.options.maxConnections > 0 && this.connections.size >= this.options.maxConnections) {
       this.counters.connectionsRejected += 1;
       socket.on('error', () => {});

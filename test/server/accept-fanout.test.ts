@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import test from 'node:test';
 import { isUnavailable, readListenQueues } from '../../src/metrics/index.js';
 import { startLabServer, portOf } from '../support/lab-server.js';
@@ -42,6 +43,8 @@ test('connections queued behind a busy loop are all accepted and answered, sever
   }
   const server = await startLabServer({ acceptDescriptors: DESCRIPTORS, backlog: 256 });
   t.after(() => server.close());
+  assert.equal(server.stats().acceptDescriptors, 1, 'one descriptor until a burst');
+  await server.widenAccept();
   assert.equal(server.stats().acceptDescriptors, DESCRIPTORS);
   const port = portOf(server);
   // Every descriptor is the same socket: the kernel lists one listener, with one queue.
@@ -74,10 +77,25 @@ test('connections queued behind a busy loop are all accepted and answered, sever
   assert.ok(most > 1 && most <= DESCRIPTORS, `accepts per turn: ${perTurn.filter((n) => n > 0).join(', ')} (descriptors ${DESCRIPTORS})`);
 });
 
-test('one descriptor is a plain listen', async (t) => {
-  const server = await startLabServer({ acceptDescriptors: 1 });
-  t.after(() => server.close());
-  assert.equal(server.stats().acceptDescriptors, 1);
-  const response = await fetch(`http://127.0.0.1:${portOf(server)}/healthz`);
+test('a burst of connections widens the accept by itself; --accept-descriptors 1 never does', async (t) => {
+  const widening = await startLabServer({ acceptDescriptors: DESCRIPTORS });
+  const plain = await startLabServer({ acceptDescriptors: 1 });
+  t.after(() => Promise.all([widening.close(), plain.close()]));
+  // Waves of 300 connections at once: a burst is 128 accepted within one 250 ms tick of the
+  // server's clock, which a machine busy enough to spread a wave over many ticks may need
+  // more than one wave to show.
+  const burst = async (server: typeof widening): Promise<void> => {
+    const before = server.stats().connections.total;
+    const sockets = Array.from({ length: 300 }, () => net.connect(portOf(server), '127.0.0.1').on('error', () => {}));
+    t.after(() => sockets.forEach((socket) => socket.destroy()));
+    await waitFor('300 connections accepted', () => server.stats().connections.total - before >= 300);
+  };
+  for (let wave = 0; wave < 5 && widening.stats().acceptDescriptors === 1; wave++) {
+    await burst(widening);
+    await burst(plain);
+  }
+  await waitFor(`${DESCRIPTORS} descriptors after the burst`, () => widening.stats().acceptDescriptors === DESCRIPTORS);
+  assert.equal(plain.stats().acceptDescriptors, 1);
+  const response = await fetch(`http://127.0.0.1:${portOf(widening)}/healthz`);
   assert.equal(await response.text(), 'ok');
 });
