@@ -84,6 +84,9 @@ const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
  */
 const YIELD_AFTER_MS = 1;
 
+/** Where a socket whose reads come through `onread` (see Connection.onread) finds its Connection. */
+const CONNECTION = Symbol('socketlab.connection');
+
 export class Connection {
   readonly socket: net.Socket;
   readonly id: number;
@@ -129,6 +132,10 @@ export class Connection {
     this.acceptedAt = performance.now();
     this.parser = new RequestParser(core.options.limits);
     this.stamps[STAGE.ACCEPTED] = this.acceptedAt;
+    (socket as net.Socket & { [CONNECTION]?: Connection })[CONNECTION] = this;
+    // A socket made with Connection.onread gets its bytes there; 'data' then never fires. A
+    // socket from net.Server's own accept (the paced acceptor, or a Node that ignored onread)
+    // gets them here.
     socket.on('data', this.onData);
     socket.on('drain', this.onDrain);
     socket.on('finish', this.onFinish);
@@ -138,6 +145,28 @@ export class Connection {
     socket.on('end', this.onEnd);
     this.setDeadline(DEADLINE.IDLE, core.options.keepAliveTimeoutMs);
   }
+
+  /**
+   * The `onread` option for accepted sockets (server.ts): reads land in one buffer every
+   * socket of the thread shares (one read runs at a time), and this callback (`this` is the socket) gets them without the
+   * Readable stream's push, 'data' event, per-read 64 KiB allocation and nextTick. The next
+   * read reuses that buffer, and the parser keeps chunks by reference (a request may outlive
+   * this call), so the bytes are copied into a buffer of their own first: Buffer.allocUnsafe
+   * carves a small one out of Node's shared pool.
+   */
+  static readonly onread = {
+    buffer: Buffer.allocUnsafe(64 * 1024),
+    callback(this: net.Socket & { [CONNECTION]?: Connection }, nread: number, buffer: Uint8Array): boolean {
+      const connection = this[CONNECTION];
+      if (connection === undefined) return true;
+      const chunk = Buffer.allocUnsafe(nread);
+      // A request is a few hundred bytes: a loop beats a call that makes a view first.
+      if (nread <= 512) for (let i = 0; i < nread; i++) chunk[i] = buffer[i] as number;
+      else chunk.set(buffer.subarray(0, nread));
+      connection.onData(chunk);
+      return true;
+    },
+  } satisfies net.OnReadOpts;
 
   /** Nothing is being read or answered: safe to close without losing a request. */
   get idle(): boolean {
