@@ -19,6 +19,9 @@ import type { Command } from './command.js';
 
 const D = DEFAULT_SERVER_OPTIONS;
 
+/** --pool-batch when not given: see the flag's help. */
+const POOL_BATCH_DEFAULT: number | null = null;
+
 /** A default as --help shows it: "off" for 0. */
 const shown = (value: number, unit = ''): string => (value > 0 ? `${value}${unit}` : 'off');
 
@@ -88,6 +91,10 @@ Database (for /uuid/:id; without one, /uuid answers 503):
                            within MS (default ${DB_LIMITS.ACQUIRE_TIMEOUT_MS}, Npgsql's; off: wait without bound)
   --pool-queue N|off       at most N requests wait for a connection, per pool; the next one
                            gets 503 + Retry-After at once (default ${DB_LIMITS.MAX_WAITING}; off: no bound)
+  --pool-batch N|off       model loop: a lookup that finds every connection busy waits in one
+                           queue, and the next free connection runs up to N queued ids in one
+                           statement (WHERE id = ANY($1)); /stats shows ids per statement (default
+                           ${POOL_BATCH_DEFAULT === null ? 'off' : POOL_BATCH_DEFAULT}; off: one statement per lookup, on a connection of its own)
   --statement-timeout MS|off
                            Postgres cancels a query running longer, answered 503 (default
                            ${DB_LIMITS.STATEMENT_TIMEOUT_MS}, Npgsql's Command Timeout; off: none)
@@ -140,6 +147,7 @@ const OPTIONS = {
   pool: { type: 'string' },
   'pool-timeout': { type: 'string' },
   'pool-queue': { type: 'string' },
+  'pool-batch': { type: 'string' },
   'statement-timeout': { type: 'string' },
 } as const;
 
@@ -233,7 +241,7 @@ export const command: Command = {
     // A worker of a cluster uses the database its primary started, never one of its own.
     const clusterDbUrl = isClusterWorker() ? process.env[CLUSTER_ENV.DB_URL] : undefined;
     const dbTarget = clusterDbUrl !== undefined && clusterDbUrl !== '' ? clusterDbUrl : resolveDatabaseTarget(stringFlag(values, 'db'));
-    const dbFlags = ['pool', 'pool-timeout', 'pool-queue', 'statement-timeout'].filter((name) => stringFlag(values, name) !== undefined);
+    const dbFlags = ['pool', 'pool-timeout', 'pool-queue', 'pool-batch', 'statement-timeout'].filter((name) => stringFlag(values, name) !== undefined);
     if (dbTarget === null && dbFlags.length > 0) throw usageError(`--${dbFlags[0]} needs a database: add --db embedded or --db postgresql://...`);
     /** A bound's flag: undefined when absent (the default applies), null for `off`. */
     const limitFlag = (name: string, parse: (text: string) => number): number | null | undefined => {
@@ -254,6 +262,10 @@ export const command: Command = {
             poolTimeoutMs: limits.acquireTimeoutMs,
             poolQueue: limits.maxWaiting,
             statementTimeoutMs: limits.statementTimeoutMs,
+            poolBatch: (() => {
+              const batch = limitFlag('pool-batch', (t) => parseIntegerFlag('pool-batch', t, 0, 1, 100_000));
+              return batch === undefined ? POOL_BATCH_DEFAULT : batch;
+            })(),
           };
     const workersText = stringFlag(values, 'workers');
     const maxThreadsText = stringFlag(values, 'max-threads');
@@ -261,6 +273,7 @@ export const command: Command = {
     const maxQueueText = stringFlag(values, 'max-queue');
     if (maxQueueText !== undefined && model !== MODEL.POOL) throw usageError('--max-queue applies to --model pool');
     if (maxThreadsText !== undefined && model !== MODEL.THREAD) throw usageError('--max-threads applies to --model thread');
+    if (stringFlag(values, 'pool-batch') !== undefined && model !== MODEL.LOOP) throw usageError('--pool-batch applies to --model loop (the pool and thread models keep their connections in worker threads)');
     const reusePort = booleanFlag(values, 'reuse-port');
     if (reusePort && clusterSize === 0) throw usageError('--reuse-port spreads connections over the workers of a cluster: add --cluster N');
     if (clusterSize > 0 && !isClusterWorker()) {
