@@ -70,7 +70,7 @@ async function main(): Promise<void> {
     fs.writeFileSync(pgbenchScript, '\\set id random(1, 1000)\nSELECT val FROM kv WHERE id = :id;\n');
     const simple = await runPgbench(cluster, pgbenchScript, 'simple');
     if (simple !== null) rows.push(simple);
-    await runPoolsInProcess(cluster.url, truth);
+    await runPoolsInProcess(cluster.url, cluster.passfile, truth);
     const script = writeWrkScript(workDir);
     const wrk = await hasWrk();
     if (!wrk) say('wrk is not installed: install it with `apt-get install -y wrk` to measure the HTTP servers');
@@ -137,7 +137,7 @@ async function runPgbench(cluster: EmbeddedCluster, script: string, mode: 'simpl
 }
 
 /** 100 lookups always in flight for `durationS`/2 seconds; the pools share the process with nothing else. */
-async function runPoolsInProcess(url: string, truth: Map<number, string>): Promise<void> {
+async function runPoolsInProcess(url: string, passfile: string, truth: Map<number, string>): Promise<void> {
   const seconds = Math.max(2, durationS / 2);
   // CPU per lookup is this process's own cost (the client side), steadier than throughput
   // on a machine whose cores Postgres and other jobs share.
@@ -183,6 +183,9 @@ async function runPoolsInProcess(url: string, truth: Map<number, string>): Promi
   }
 
   if (pg.native === null) return;
+  // pg parses the connection string itself and drops libpq's passfile= parameter; libpq still
+  // reads PGPASSFILE (the embedded cluster has a password of its own).
+  process.env.PGPASSFILE = passfile;
   const theirs = new pg.native.Pool({ connectionString: url, max: poolSize });
   const lookup = async (id: number): Promise<string | null> => (await theirs.query<{ val: string }>({ name: 'uuid', text: 'SELECT val FROM kv WHERE id = $1', values: [id] })).rows[0]?.val ?? null;
   await drive(lookup);
