@@ -1,7 +1,7 @@
 /**
  * Lab 3, 100 → 1,000 users: the accept queue overflows.
  */
-import { pick, startLabServer, stopLabServer } from '../src/labs/kit.js';
+import { startLabServer, stopLabServer } from '../src/labs/kit.js';
 import { createNamespace, namespaceUnavailableReason, type Namespace } from '../src/labs/netns.js';
 import {
   burstTimeline,

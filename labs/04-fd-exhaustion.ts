@@ -7,7 +7,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { findPgBinaries } from '../src/db/index.js';
 import { countFds } from '../src/metrics/index.js';
-import { fetchJson, hasCommand, pick, runLabLoad, startLabDatabase, startLabServer, stopLabServer } from '../src/labs/kit.js';
+import { fetchJson, hasCommand, runLabLoad, startLabDatabase, startLabServer, stopLabServer } from '../src/labs/kit.js';
 import { CLIENT_OUTCOME, runClient, type ClientTrace } from '../src/labs/backlog-kit.js';
 import {
   acceptTracePrefix,
