@@ -5,6 +5,7 @@
  * --reference. src/report/build.ts says what goes where.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { loadLabs } from '../labs/registry.js';
@@ -77,6 +78,8 @@ export const command: Command = {
 
     let target: Omit<BuildReportOptions, 'definitions'>;
     if (reference) {
+      // Outside a checkout there is no reference to rewrite: creating docs/ there helps nobody.
+      if (!existsSync(REFERENCE.OUT)) throw usageError(`socketlab report: no committed reference here (${REFERENCE.OUT} does not exist): run --reference in a socketlab checkout, or leave it out for your own report`);
       target = { resultsDirs: [resultsDir, path.join(REFERENCE.OUT, 'data')], outDir: REFERENCE.OUT, layersDir: REFERENCE.LAYERS, choice: CHOICE.REFERENCE };
     } else {
       const outDir = out ?? DEFAULT_OUT;

@@ -258,6 +258,10 @@ test('socketlab report does not write into a folder of someone else\'s unless to
     const both = await runCli(['report', '--reference', '--out', mine]);
     assert.equal(both.code, 2);
     assert.match(both.stderr, /--reference writes docs\/results and docs\/layers; it takes no --out or --force/);
+    const nowhere = await runCli(['report', '--reference'], { cwd: root });
+    assert.equal(nowhere.code, 2);
+    assert.match(nowhere.stderr, /no committed reference here/);
+    assert.ok(!existsSync(path.join(root, 'docs')));
     const help = await runCli(['report', '--help']);
     assert.equal(help.code, 0);
     for (const flag of ['--results DIR', '--out DIR', '--force', '--reference', '--open']) assert.ok(help.stdout.includes(flag), flag);
