@@ -244,7 +244,8 @@ with tcp_abort_on_overflow=1, which answers an overflow with a reset instead of 
             barChart(
               { title: 'What the clients lived through, with and without tcp_abort_on_overflow', caption: 'One burst per run: clients connected at once, only after a SYN retransmission, or reset by the kernel.' },
               { x: axis('run'), y: axis('clients') },
-              rows.map(([label]) => label),
+              // Short names: the table's long ones are cut to the same prefix beside the bars.
+              ['bare loopback, abort=1', `${LOOPBACK_LINK.RATE} link, abort=0`, `${LOOPBACK_LINK.RATE} link, abort=1`],
               [
                 { name: 'at once', values: rows.map(([, run]) => run.classes.atOnce.length) },
                 { name: 'after a SYN retransmission', values: rows.map(([, run]) => run.classes.afterRetry.length) },
