@@ -77,9 +77,4 @@ export function isRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0;
 }
 
-/** Pick the quick or the full value. */
-export function pick<T>(lab: LabContext, quick: T, full: T): T {
-  return lab.quick ? quick : full;
-}
-
 export const ms = (value: number): number => Math.round(value * 1000) / 1000;

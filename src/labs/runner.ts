@@ -7,8 +7,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import ora from 'ora';
 import { renderTable } from '../report/table.js';
+import { LAB_RESULT_SCHEMA, type JsonObject, type LabResult, type ResultTable, type StepRecord } from '../results/lab-result.js';
+import { describeProblem, validateLabResult } from '../results/validate.js';
 import { describeMachine, summarizeMachine } from './machine.js';
-import type { LabContext, LabDefinition, LabResult, LabRunOptions, Resource, StepOutcome, StepRecord, StepTable } from './types.js';
+import type { LabContext, LabDefinition, LabRunOptions, Resource, StepOutcome, StepTable } from './types.js';
 
 /** Thrown inside a lab when the user quits: unwinds the lab without counting as a failure. */
 export class LabQuit extends Error {
@@ -32,6 +34,7 @@ export async function runLab(lab: LabDefinition, options: LabRunOptions): Promis
   const resources: Resource[] = [];
   const steps: StepRecord[] = [];
   const findings: Record<string, unknown> = {};
+  const settings = options.quick ? lab.settings.quick : lab.settings.full;
   const machine = describeMachine();
   const keys = options.interactive && !options.yes ? createKeyReader() : null;
 
@@ -74,8 +77,9 @@ export async function runLab(lab: LabDefinition, options: LabRunOptions): Promis
         title,
         status: 'done',
         reading: outcome.reading,
-        tables,
-        ...(outcome.measurements === undefined ? {} : { measurements: outcome.measurements }),
+        tables: toJson<ResultTable[]>(tables),
+        ...(outcome.charts === undefined || outcome.charts.length === 0 ? {} : { charts: outcome.charts }),
+        ...(outcome.measurements === undefined ? {} : { measurements: toJson(outcome.measurements) }),
         durationMs: Date.now() - stepStarted,
       });
       if (keys !== null) {
@@ -108,7 +112,7 @@ export async function runLab(lab: LabDefinition, options: LabRunOptions): Promis
   let outcome: LabResult['outcome'] = 'completed';
   let failure: string | undefined;
   try {
-    await lab.run(context);
+    await lab.run(context, settings);
   } catch (error) {
     if (error instanceof LabQuit || controller.signal.aborted) {
       outcome = 'quit';
@@ -125,18 +129,22 @@ export async function runLab(lab: LabDefinition, options: LabRunOptions): Promis
   }
 
   const result: LabResult = {
-    schema: 'socketlab.lab-result/1',
+    schema: LAB_RESULT_SCHEMA,
     lab: { id: lab.id, number: lab.number, title: lab.title, layer: lab.layer },
     options: { quick: options.quick, yes: options.yes },
+    settings: toJson(settings),
     machine,
     startedAt: new Date(started).toISOString(),
     durationMs: Date.now() - started,
     outcome,
     ...(failure === undefined ? {} : { error: failure }),
     steps,
-    findings,
+    findings: toJson(findings),
   };
   const resultsPath = writeResult(result, options);
+  // The report skips a file that does not match its schema: say so now, not when it is drawn.
+  const check = validateLabResult(JSON.parse(JSON.stringify(result)));
+  if (!check.ok) write(`  (this results file does not match ${LAB_RESULT_SCHEMA}, so the report will skip it: ${describeProblem(check)})\n`);
   write(`  Results: ${path.relative(process.cwd(), resultsPath) || resultsPath}\n`);
   return { result, resultsPath };
 }
@@ -153,6 +161,11 @@ function writeResult(result: LabResult, options: LabRunOptions): string {
     writeFileSync(options.jsonPath, text);
   }
   return file;
+}
+
+/** The value as it will read back from the results file: undefined left out, NaN as null. */
+function toJson<T = JsonObject>(value: unknown): T {
+  return JSON.parse(JSON.stringify(value)) as T;
 }
 
 function indent(text: string, spaces: number): string {

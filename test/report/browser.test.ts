@@ -1,6 +1,6 @@
 /**
  * The report in a real browser: Debian's chromium, headless, JavaScript off (the page must
- * not need it), loading docs/results/index.html from a file:// URL. It checks what a reader
+ * not need it), loading the report's index.html from a file:// URL. It checks what a reader
  * sees: every chart drawn with a size, its axis titles and tick labels laid out inside it,
  * lines and bars present, and nothing fetched from anywhere but the file itself.
  *
@@ -50,7 +50,8 @@ test('the report renders in headless chromium: charts drawn, axes labelled, noth
   try {
     const results = path.join(root, 'results');
     writeFixtureResults(results);
-    const built = buildReport({ resultsDir: results, docsDir: path.join(root, 'docs'), definitions: [] });
+    const out = path.join(root, 'report');
+    const built = buildReport({ resultsDirs: [results], outDir: out, layersDir: path.join(out, 'layers'), definitions: [] });
     const page = context.pages()[0] ?? (await context.newPage());
     const requested: string[] = [];
     page.on('request', (request) => requested.push(request.url()));
@@ -73,13 +74,14 @@ test('the report renders in headless chromium: charts drawn, axes labelled, noth
           box: rect(svg),
           labels: [...svg.querySelectorAll('text.axis-label, text.tick')].map((t) => ({ text: t.textContent ?? '', box: rect(t) })),
           marks: [...svg.querySelectorAll('g.series path, g.series rect, g.series circle')].map(rect),
+          whiskers: [...svg.querySelectorAll('g.spread line')].map(rect),
         };
       }),
     );
     const expected = built.chartFiles.length;
     assert.ok(expected >= 20, `${expected} charts built`);
     assert.equal(layouts.length, expected);
-    for (const { id, box, labels, marks } of layouts) {
+    for (const { id, box, labels, marks, whiskers } of layouts) {
       assert.ok(box.width > 300 && box.height > 100, `${id}: drawn at ${JSON.stringify(box)}`);
       // Axis titles and tick labels are laid out inside the chart, with a real size.
       assert.ok(labels.length >= 4, `${id}: ${labels.length} axis labels`);
@@ -89,11 +91,14 @@ test('the report renders in headless chromium: charts drawn, axes labelled, noth
         assert.ok(b.x >= box.x - 1 && b.x + b.width <= box.x + box.width + 1 && b.y >= box.y - 1 && b.y + b.height <= box.y + box.height + 1, `${id}: label "${label.text}" inside the chart`);
       }
       assert.ok(marks.length > 0 && marks.some((m) => m.width > 0 || m.height > 0), `${id}: has lines or bars with a size`);
+      // A whisker (the runs' min–max) is drawn inside the chart.
+      for (const w of whiskers) assert.ok(w.x >= box.x - 1 && w.x + w.width <= box.x + box.width + 1 && w.y >= box.y - 1 && w.y + w.height <= box.y + box.height + 1, `${id}: a whisker inside the chart`);
     }
+    assert.ok(layouts.filter((l) => l.whiskers.length > 0).length >= 5, 'comparisons show their spread');
     // The knee chart's axis reads "virtual users", and its title is the one the data gave.
     const knee = page.locator('svg.chart[id^="knee-throughput-against-virtual-users"]').first();
     assert.equal(await knee.locator('text.axis-label').first().textContent(), 'virtual users');
-    assert.match((await knee.locator('text.chart-title').textContent()) ?? '', /^Throughput against virtual users \(age\)$/);
+    assert.match((await knee.locator('text.chart-title').textContent()) ?? '', /^Throughput against virtual users \(\/age\)$/);
 
     const shot = path.join(root, 'report.png');
     await page.screenshot({ path: shot, fullPage: true });
