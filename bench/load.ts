@@ -32,7 +32,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { renderTable, type Cell } from '../src/report/table.js';
+import { renderTable, type Cell } from '../src/format/table.js';
 import type { LoadResult } from '../src/load/types.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -39,7 +39,8 @@ import {
   type RouteKey,
 } from '../src/labs/models-kit.js';
 import { MODEL, type ModelName } from '../src/models/model.js';
-import { formatBytes, renderTable } from '../src/report/table.js';
+import { formatBytes } from '../src/format/numbers.js';
+import { renderTable } from '../src/format/table.js';
 import { startSocketlab } from './support/server-process.js';
 
 const { values } = parseArgs({

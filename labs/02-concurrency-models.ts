@@ -13,7 +13,6 @@ import {
   MODELS_SETUP,
   WORK_MS,
   findCell,
-  fmt,
   findGiveWay,
   gridTable,
   measureAcceptsPerTurn,
@@ -32,7 +31,7 @@ import {
   type RouteKey,
 } from '../src/labs/models-kit.js';
 import { MODEL, type ModelName } from '../src/models/model.js';
-import { formatBytes } from '../src/report/table.js';
+import { formatBytes, formatReading as fmt } from '../src/format/numbers.js';
 import type { LabContext, LabDefinition, StepTable } from '../src/labs/types.js';
 
 interface GridSize {

@@ -7,7 +7,7 @@ import { findPgBinaries, installHint } from '../src/db/index.js';
 import type { LoadResult } from '../src/load/index.js';
 import type { LatencySummary } from '../src/metrics/histogram.js';
 import { fetchJson, hasCommand, ms, pick, startLabServer } from '../src/labs/kit.js';
-import { formatNumber } from '../src/report/table.js';
+import { formatNumber } from '../src/format/numbers.js';
 import { postRun } from '../src/report/post-figures.js';
 import { compareSpreads, COMPARISON_ROUNDS, describeComparison, formatSpread, measureInterleaved, spreadOf, VERDICT } from '../src/labs/comparison.js';
 import { createNamespace, namespaceUnavailableReason } from '../src/labs/netns.js';

@@ -25,7 +25,7 @@ import {
   type SlabReading,
   type Sockstat,
 } from '../src/labs/c100k-kit.js';
-import { formatBytes, formatNumber } from '../src/report/table.js';
+import { formatBytes, formatNumber } from '../src/format/numbers.js';
 import { LAB_ERR, LabError } from '../src/errors.js';
 import { compareSpreads, COMPARISON_ROUNDS, describeComparison, formatSpread, measureInterleaved, spreadOf, VERDICT, type Spread } from '../src/labs/comparison.js';
 import { POST_RULE } from '../src/report/post-figures.js';

@@ -9,7 +9,7 @@ import { startServeProcess, type ServerProcess, type StartOptions } from '../ser
 import { runLoad } from '../load/index.js';
 import type { LoadOptions, LoadResult } from '../load/index.js';
 import { startEmbeddedCluster, type EmbeddedCluster } from '../db/index.js';
-import { formatNumber } from '../report/table.js';
+import { formatNumber } from '../format/numbers.js';
 import type { LabContext, Resource, StepContext } from './types.js';
 
 /** The resource each started server was tracked as, so stopping it early forgets that one. */

@@ -32,7 +32,8 @@ import { createHistogram, mergeHistogram, summarizeHistogram, type LatencySummar
 import { findChildPids, isUnavailable, readListenQueues, readProcessSample } from '../metrics/index.js';
 import { MODEL, type ModelName } from '../models/model.js';
 import type { ServerProcess } from '../server/serve-process.js';
-import { formatBytes, formatNumber, type Cell } from '../report/table.js';
+import { formatBytes, formatReading } from '../format/numbers.js';
+import type { Cell } from '../format/table.js';
 import type { StepTable } from './types.js';
 import { compareSpreads, formatSpread, measureInterleaved, spreadOf, VERDICT, type Spread } from './comparison.js';
 
@@ -61,9 +62,6 @@ export const MODEL_TITLES: Readonly<Record<ModelName, string>> = {
   loop: 'Model B (event loop)',
   pool: 'Model C (thread pool)',
 };
-
-/** A number for a sentence, the way the tables print it (1,234; 12.3; 0.123); '?' when unknown. */
-export const fmt = (value: number | null | undefined): string => (value === null || value === undefined || !Number.isFinite(value) ? '?' : formatNumber(value));
 
 export const MODELS_SETUP = {
   /** --pool for the loop model (one pool) and the pool model (shared among its workers); the thread model opens one connection per thread. */
@@ -662,7 +660,7 @@ export const rpsSpreadOf = (cell: CellResult): Spread => cell.spread?.rps ?? spr
 
 /** "12,300 (11,900–12,800)", or the value alone when every run agreed or there was one. */
 export function spreadText(spread: Spread, round: (value: number) => number = (value) => value): string {
-  return spread.min === spread.max ? fmt(round(spread.median)) : formatSpread(spread, round);
+  return spread.min === spread.max ? formatReading(round(spread.median)) : formatSpread(spread, round);
 }
 
 // ─── how a busy loop accepts ─────────────────────────────────────────────────────────────
@@ -836,7 +834,7 @@ export function ratioTable(cells: readonly CellResult[], routes: readonly RouteK
       const ok = (c: CellResult | undefined): CellResult | undefined => (c !== undefined && c.status === CELL_STATUS.MEASURED ? c : undefined);
       const [a, b, c] = [ok(thread), ok(loop), ok(pool)];
       if (b === undefined) continue;
-      const inv = (x: CellResult | undefined): string => (x === undefined ? '-' : fmt(perThousand(x.ctxSwitches.involuntary, x.responses)));
+      const inv = (x: CellResult | undefined): string => (x === undefined ? '-' : formatReading(perThousand(x.ctxSwitches.involuntary, x.responses)));
       rows.push([
         MODEL_ROUTES[route].label,
         n,
@@ -886,7 +884,7 @@ export function findGiveWay(cells: readonly CellResult[], model: ModelName, rout
   const later = cells
     .filter((c) => c.model === model && c.route === route && c.connections > (first.connections as number) && (c.status === CELL_STATUS.NOT_READY || c.status === CELL_STATUS.MEMORY))
     .sort((a, b) => a.connections - b.connections)[0];
-  return later === undefined ? first : { ...first, text: `${first.text}; at ${fmt(later.connections)}: ${later.note}` };
+  return later === undefined ? first : { ...first, text: `${first.text}; at ${formatReading(later.connections)}: ${later.note}` };
 }
 
 function firstGiveWay(cells: readonly CellResult[], model: ModelName, route: RouteKey): GiveWay | null {
@@ -908,7 +906,7 @@ function firstGiveWay(cells: readonly CellResult[], model: ModelName, route: Rou
       const kinds = Object.entries(cur.failures)
         .map(([kind, n]) => `${n} ${kind}`)
         .join(', ');
-      return { model, route, connections: cur.connections, kind: 'failed', text: `${name} on ${where} gave way at ${cur.connections} connections: ${fmt(round(cur.failureRate * 100, 1))}% of requests failed (${kinds})` };
+      return { model, route, connections: cur.connections, kind: 'failed', text: `${name} on ${where} gave way at ${cur.connections} connections: ${formatReading(round(cur.failureRate * 100, 1))}% of requests failed (${kinds})` };
     }
     const prev = series[i - 1];
     if (prev === undefined || prev.rps === 0) continue;
@@ -918,7 +916,7 @@ function firstGiveWay(cells: readonly CellResult[], model: ModelName, route: Rou
     const hi = rpsSpreadOf(cur);
     const bestGrowth = lo.min > 0 ? hi.max / lo.min : Infinity;
     const worstGrowth = lo.max > 0 ? hi.min / lo.max : Infinity;
-    const growth = `${fmt(round(more, 1))}× the connections of ${fmt(prev.connections)} gave ${growthText(worstGrowth, bestGrowth)} the throughput (${spreadText(lo, Math.round)} → ${spreadText(hi, Math.round)} req/s)`;
+    const growth = `${formatReading(round(more, 1))}× the connections of ${formatReading(prev.connections)} gave ${growthText(worstGrowth, bestGrowth)} the throughput (${spreadText(lo, Math.round)} → ${spreadText(hi, Math.round)} req/s)`;
     if (worstGrowth >= SATURATION_GROWTH) continue;
     if (bestGrowth >= SATURATION_GROWTH) {
       unclear ??= {
@@ -926,7 +924,7 @@ function firstGiveWay(cells: readonly CellResult[], model: ModelName, route: Rou
         route,
         connections: cur.connections,
         kind: 'unclear',
-        text: `${name} on ${where}, from ${fmt(prev.connections)} to ${fmt(cur.connections)} connections: ${growth}; whether it still scales there cannot be told at this noise level`,
+        text: `${name} on ${where}, from ${formatReading(prev.connections)} to ${formatReading(cur.connections)} connections: ${growth}; whether it still scales there cannot be told at this noise level`,
       };
       continue;
     }
@@ -937,30 +935,30 @@ function firstGiveWay(cells: readonly CellResult[], model: ModelName, route: Rou
       route,
       connections: cur.connections,
       kind: 'saturated',
-      text: `${name} on ${where} ${lost ? 'lost throughput' : 'stopped scaling'} at ${fmt(cur.connections)} connections: ${growth} and ${fmt(round(p50Growth, 1))}× the p50 (${fmt(prev.latency.p50Ms)} → ${fmt(cur.latency.p50Ms)} ms): the extra connections only wait, ${queueOf(cur)}`,
+      text: `${name} on ${where} ${lost ? 'lost throughput' : 'stopped scaling'} at ${formatReading(cur.connections)} connections: ${growth} and ${formatReading(round(p50Growth, 1))}× the p50 (${formatReading(prev.latency.p50Ms)} → ${formatReading(cur.latency.p50Ms)} ms): the extra connections only wait, ${queueOf(cur)}`,
     };
   }
   const first = series[0] as CellResult;
   if (skippedAfter !== undefined) {
-    return { model, route, connections: skippedAfter.connections, kind: 'not-ready', text: `${name} on ${where} was not run at ${fmt(skippedAfter.connections)} connections: ${skippedAfter.note?.replace(/^not run: /, '')}` };
+    return { model, route, connections: skippedAfter.connections, kind: 'not-ready', text: `${name} on ${where} was not run at ${formatReading(skippedAfter.connections)} connections: ${skippedAfter.note?.replace(/^not run: /, '')}` };
   }
   if (unclear !== null) return unclear;
   if (series.length === 1) {
-    return { model, route, connections: null, kind: 'held', text: `${name} on ${where} was measured at ${fmt(first.connections)} connections only: ${spreadText(rpsSpreadOf(first), Math.round)} req/s, p99 ${fmt(first.latency.p99Ms)} ms` };
+    return { model, route, connections: null, kind: 'held', text: `${name} on ${where} was measured at ${formatReading(first.connections)} connections only: ${spreadText(rpsSpreadOf(first), Math.round)} req/s, p99 ${formatReading(first.latency.p99Ms)} ms` };
   }
   return {
     model,
     route,
     connections: null,
     kind: 'held',
-    text: `${name} on ${where} held up to ${fmt(last.connections)} connections: throughput ${spreadText(rpsSpreadOf(first), Math.round)} → ${spreadText(rpsSpreadOf(last), Math.round)} req/s from ${fmt(first.connections)} connections, p99 ${fmt(last.latency.p99Ms)} ms`,
+    text: `${name} on ${where} held up to ${formatReading(last.connections)} connections: throughput ${spreadText(rpsSpreadOf(first), Math.round)} → ${spreadText(rpsSpreadOf(last), Math.round)} req/s from ${formatReading(first.connections)} connections, p99 ${formatReading(last.latency.p99Ms)} ms`,
   };
 }
 
 /** "1.02×", or "0.95–1.10×" when the runs allow a range. */
 function growthText(worst: number, best: number): string {
-  const a = fmt(round(worst, 2));
-  const b = fmt(round(best, 2));
+  const a = formatReading(round(worst, 2));
+  const b = formatReading(round(best, 2));
   return a === b ? `${a}×` : `${a}–${b}×`;
 }
 
@@ -970,26 +968,26 @@ export function queueOf(cell: CellResult): string {
   switch (cell.model) {
     case MODEL.LOOP:
       if (cell.route === 'uuid' && cell.dbWaitP99Ms !== null && cell.dbQueryP99Ms !== null && cell.dbWaitP99Ms > cell.dbQueryP99Ms) {
-        return `in the database pool's queue (${MODELS_SETUP.dbPool} connections; wait p99 ${fmt(cell.dbWaitP99Ms)} ms > query p99 ${fmt(cell.dbQueryP99Ms)} ms)`;
+        return `in the database pool's queue (${MODELS_SETUP.dbPool} connections; wait p99 ${formatReading(cell.dbWaitP99Ms)} ms > query p99 ${formatReading(cell.dbQueryP99Ms)} ms)`;
       }
-      return `in the one event loop's queue (one core; loop delay p99 ${fmt(cell.eventLoopDelayP99Ms)} ms)`;
+      return `in the one event loop's queue (one core; loop delay p99 ${formatReading(cell.eventLoopDelayP99Ms)} ms)`;
     case MODEL.POOL: {
       if (cell.route === 'uuid' && cell.dbWaitP99Ms !== null && cell.dbQueryP99Ms !== null && cell.dbWaitP99Ms > cell.dbQueryP99Ms) {
-        return `in the workers' database pools (wait p99 ${fmt(cell.dbWaitP99Ms)} ms > query p99 ${fmt(cell.dbQueryP99Ms)} ms)`;
+        return `in the workers' database pools (wait p99 ${formatReading(cell.dbWaitP99Ms)} ms > query p99 ${formatReading(cell.dbQueryP99Ms)} ms)`;
       }
       // A worker takes several tasks at once; on /work it runs them one after another, so a
       // task's time well over the work itself is time queued inside the worker.
       // piscina's queue is named only when its wait is measurable (a millisecond or more).
       const inWorker = cell.route === 'work' && (stats?.runTime?.p99Ms ?? 0) > 2 * WORK_MS;
       const inPiscina = (stats?.waitTime?.p99Ms ?? 0) >= 1;
-      const piscina = `piscina's queue (wait p99 ${fmt(stats?.waitTime?.p99Ms)} ms)`;
-      const worker = `each worker's own, which takes up to ${fmt(stats?.tasksPerWorker)} tasks at once (task time p99 ${fmt(stats?.runTime?.p99Ms)} ms for ${WORK_MS} ms of work)`;
+      const piscina = `piscina's queue (wait p99 ${formatReading(stats?.waitTime?.p99Ms)} ms)`;
+      const worker = `each worker's own, which takes up to ${formatReading(stats?.tasksPerWorker)} tasks at once (task time p99 ${formatReading(stats?.runTime?.p99Ms)} ms for ${WORK_MS} ms of work)`;
       if (inWorker) return inPiscina ? `in the pool: ${piscina}, then ${worker}` : `in the pool: in ${worker}; ${piscina} hardly held them`;
-      return `in the pool: ${piscina}; task time p99 ${fmt(stats?.runTime?.p99Ms)} ms`;
+      return `in the pool: ${piscina}; task time p99 ${formatReading(stats?.runTime?.p99Ms)} ms`;
     }
     case MODEL.THREAD: {
       const inv = perThousand(cell.ctxSwitches.involuntary, cell.responses);
-      return `in the kernel's run queue (${fmt(cell.end.threads)} threads for ${os.availableParallelism()} cores; ${fmt(inv)} involuntary context switches per 1,000 requests)`;
+      return `in the kernel's run queue (${formatReading(cell.end.threads)} threads for ${os.availableParallelism()} cores; ${formatReading(inv)} involuntary context switches per 1,000 requests)`;
     }
   }
 }

@@ -17,7 +17,7 @@ import { SOCKETLAB_CLI } from '../server/serve-process.js';
 import { LAB_ERR, LabError } from '../errors.js';
 import type { Namespace } from './netns.js';
 import { describeComparison, formatRatio, spreadOf } from './comparison.js';
-import { formatNumber } from '../report/table.js';
+import { formatNumber } from '../format/numbers.js';
 
 /** The connections on `port` in the network namespace of `pid`, split into server and client ends. */
 export async function readPortCensus(pid: number, port: number): Promise<PortCensus | null> {

@@ -6,7 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import ora from 'ora';
-import { renderTable } from '../report/table.js';
+import { renderTable } from '../format/table.js';
 import { describeMachine, summarizeMachine } from './machine.js';
 import type { LabContext, LabDefinition, LabResult, LabRunOptions, Resource, StepOutcome, StepRecord, StepTable } from './types.js';
 

@@ -3,7 +3,7 @@
  * narrative scripts in labs/ (one per chapter); the runner (runner.ts) gives them spinners,
  * pauses, cleanup and a results file, so a lab reads like the chapter it teaches.
  */
-import type { Cell } from '../report/table.js';
+import type { Cell } from '../format/table.js';
 
 export interface LabDefinition {
   /** Kebab-case name used on the command line: `socketlab lab backlog-overflow`. */
