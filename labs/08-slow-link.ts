@@ -7,7 +7,7 @@ import { findPgBinaries, installHint } from '../src/db/index.js';
 import type { LoadResult } from '../src/load/index.js';
 import type { LatencySummary } from '../src/metrics/histogram.js';
 import { fetchJson, hasCommand, ms, pick, startLabServer } from '../src/labs/kit.js';
-import { formatNumber } from '../src/format/numbers.js';
+import { formatNumber, formatReading as num } from '../src/format/numbers.js';
 import { postRun } from '../src/report/post-figures.js';
 import { compareSpreads, COMPARISON_ROUNDS, describeComparison, formatSpread, measureInterleaved, spreadOf, VERDICT } from '../src/labs/comparison.js';
 import { createNamespace, namespaceUnavailableReason } from '../src/labs/netns.js';
@@ -579,12 +579,6 @@ function verdictTable(runs: { label: string; verdict: Verdict }[]): { header: st
       verdict.linkLimit === null ? verdict.bottleneck : `link (${verdict.linkLimit})`,
     ]),
   };
-}
-
-/** A number for a reading: thousands separated, at most 3 significant decimals, '?' when not measured. */
-function num(value: number | null): string {
-  if (value === null || !Number.isFinite(value)) return '?';
-  return formatNumber(Math.abs(value) >= 100 ? Math.round(value) : value);
 }
 
 function percent(share: number | null): number | null {

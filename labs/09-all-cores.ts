@@ -25,7 +25,7 @@ import {
   type SlabReading,
   type Sockstat,
 } from '../src/labs/c100k-kit.js';
-import { formatBytes, formatNumber } from '../src/format/numbers.js';
+import { formatBytes, formatNumber, formatReading as num } from '../src/format/numbers.js';
 import { LAB_ERR, LabError } from '../src/errors.js';
 import { compareSpreads, COMPARISON_ROUNDS, describeComparison, formatSpread, measureInterleaved, spreadOf, VERDICT, type Spread } from '../src/labs/comparison.js';
 import { POST_RULE } from '../src/report/post-figures.js';
@@ -847,10 +847,4 @@ function sum(values: number[]): number {
 
 function roundOrNull(value: number | undefined): number | null {
   return value === undefined ? null : Math.round(value);
-}
-
-/** A number for a reading: thousands separated, at most 3 significant decimals, '?' when not measured. */
-function num(value: number | null): string {
-  if (value === null || !Number.isFinite(value)) return '?';
-  return formatNumber(Math.abs(value) >= 100 ? Math.round(value) : ms(value));
 }
