@@ -25,7 +25,7 @@ import {
 import { LAB_ERR, LabError } from '../src/errors.js';
 import type { LoadResult } from '../src/load/index.js';
 import { formatNumber } from '../src/format/numbers.js';
-import type { ServerProcess } from '../src/server/serve-process.js';
+import type { ServerProcess } from '../src/labs/serve-process.js';
 import type { LabContext, LabDefinition, StepContext, StepTable } from '../src/labs/types.js';
 
 /**

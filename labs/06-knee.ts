@@ -24,7 +24,7 @@ import {
   type SweepStepRuns,
 } from '../src/labs/knee-kit.js';
 import type { LabContext, LabDefinition, StepContext } from '../src/labs/types.js';
-import type { ServerProcess } from '../src/server/serve-process.js';
+import type { ServerProcess } from '../src/labs/serve-process.js';
 
 interface Settings {
   /** Virtual users per step, rising, per endpoint. */

@@ -32,7 +32,7 @@ import {
   type Veth,
 } from '../src/labs/link-kit.js';
 import type { LabContext, LabDefinition, StepContext } from '../src/labs/types.js';
-import type { ServerProcess } from '../src/server/serve-process.js';
+import type { ServerProcess } from '../src/labs/serve-process.js';
 
 /**
  * The link: a slow home connection. 4 Mbit/s carries about 2,000 of these small responses a

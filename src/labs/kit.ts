@@ -5,7 +5,7 @@
  * lab failing) stops it.
  */
 import { execFileSync } from 'node:child_process';
-import { startServeProcess, type ServerProcess, type StartOptions } from '../server/serve-process.js';
+import { startServeProcess, type ServerProcess, type StartOptions } from './serve-process.js';
 import { runLoad } from '../load/index.js';
 import type { LoadOptions, LoadResult } from '../load/index.js';
 import { startEmbeddedCluster, type EmbeddedCluster } from '../db/index.js';

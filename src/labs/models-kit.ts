@@ -31,7 +31,7 @@ import { FAILURE_KINDS, resolveLoadPlan, type FailureKind } from '../load/index.
 import { createHistogram, mergeHistogram, summarizeHistogram, type LatencySummary } from '../metrics/histogram.js';
 import { findChildPids, isUnavailable, readListenQueues, readProcessSample } from '../metrics/index.js';
 import { MODEL, type ModelName } from '../models/model.js';
-import type { ServerProcess } from '../server/serve-process.js';
+import type { ServerProcess } from './serve-process.js';
 import { formatBytes, formatReading } from '../format/numbers.js';
 import type { Cell } from '../format/table.js';
 import type { StepTable } from './types.js';

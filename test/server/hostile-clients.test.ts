@@ -14,7 +14,7 @@ import { startServe } from '../support/cli.js';
 import { waitFor } from '../support/wait.js';
 import { countFds, parseProcStatus } from '../../src/metrics/process-stats.js';
 import { procfsUnavailableReason, readProcText } from '../../src/metrics/procfs.js';
-import { startServerProcess, type ServerProcess } from '../../src/server/serve-process.js';
+import { startServerProcess, type ServerProcess } from '../../src/labs/serve-process.js';
 
 const GET = (target: string): string => `GET ${target} HTTP/1.1\r\nHost: t\r\n\r\n`;
 const statusOf = (text: string): number => Number(/^HTTP\/1\.1 (\d{3}) /.exec(text)?.[1]);
