@@ -116,7 +116,8 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     database,
     stats,
     async close() {
-      await labServer.close();
+      const cut = await labServer.close();
+      if (cut > 0) options.log(`${cut} connection(s) still open ${labServer.options.shutdownTimeoutMs} ms after shutdown began were cut`);
       loopMonitor.stop();
       await runningModel.close();
       await database?.close();
