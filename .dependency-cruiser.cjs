@@ -1,12 +1,9 @@
 /**
  * The architecture of src/ as checks (ARCHITECTURE.md; issue 15), run by `npm run check:deps`
- * before the tests. Folders form a one-way graph; the leaves import nothing of the project;
- * the composition root and the CLI sit at the top and nothing below imports them:
- *
- *   cli.ts → cli/ → serve.ts (the composition root) → models/ → app/ → http/
- *                                                    → server/ → http/, metrics/
- *                   labs/ → load/, metrics/, db/, models/ (names) ; report/ → labs/ (until src/results)
- *   leaves: format/, errors.ts, program.ts (the CLI as a process: path and listening line)
+ * before the tests. Folders form a one-way graph (README.md, "How it is built", lists them in
+ * import order); the leaves (format/, errors.ts, program.ts) import nothing of the project;
+ * the composition root (serve.ts) and the entry point (cli.ts) sit at the top, and only the
+ * CLI imports them.
  *
  * Type-only imports count (tsPreCompilationDeps): a type is a dependency of the design even
  * when the compiler erases it; server.ts and connection.ts formed a cycle through one.
