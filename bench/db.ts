@@ -24,8 +24,8 @@ import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { createPool, pgClientConfig, startEmbeddedCluster, type EmbeddedCluster } from '../src/db/index.js';
-import { renderTable } from '../src/report/table.js';
-import { startServeProcess, startServerProcess, type ServerProcess } from '../src/server/serve-process.js';
+import { renderTable } from '../src/format/table.js';
+import { startServeProcess, startServerProcess, type ServerProcess } from '../src/labs/serve-process.js';
 
 const run = promisify(execFile);
 const BASELINE = fileURLToPath(new URL('./baselines/node-http-pg-server.js', import.meta.url));

@@ -78,8 +78,8 @@ import {
   type SeedSetup,
   type ShapeSentence,
 } from '../src/report/seed.js';
-import { formatNumber } from '../src/report/table.js';
-import { startServeProcess, type ServerProcess } from '../src/server/serve-process.js';
+import { formatNumber } from '../src/format/numbers.js';
+import { startServeProcess, type ServerProcess } from '../src/labs/serve-process.js';
 
 /** socketlab's default pool, passed explicitly so the row says what it ran even if the default moves. */
 const DEFAULT_POOL = POOL_DEFAULTS.SIZE;

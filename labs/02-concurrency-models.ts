@@ -7,33 +7,23 @@ import { findPgBinaries } from '../src/db/index.js';
 import { startLabDatabase, startLabServer, stopLabServer } from '../src/labs/kit.js';
 import { AXIS, axis, lineChart, type SpreadLineSeries } from '../src/labs/chart-kit.js';
 import { COMPARISON_ROUNDS, compareSpreads, describeComparison, spreadOf, VERDICT, type Spread } from '../src/labs/comparison.js';
+import { MODEL_ROUTES, MODEL_TITLES, WORK_MS, type RouteKey } from '../src/labs/models-names.js';
 import {
   CELL_STATUS,
-  MODEL_ROUTES,
-  MODEL_TITLES,
   MODELS_SETUP,
-  WORK_MS,
-  findCell,
-  fmt,
-  findGiveWay,
-  gridTable,
-  measureAcceptsPerTurn,
   mib,
   perThousand,
-  ratioTable,
   rpsSpreadOf,
-  runGridRounds,
   spreadText,
-  threadRssSlope,
-  threadSpawn,
-  type AcceptsPerTurn,
   type CellEnvironment,
   type CellResult,
-  type GiveWay,
-  type RouteKey,
-} from '../src/labs/models-kit.js';
+} from '../src/labs/models-cell.js';
+import { findCell, runGridRounds, threadRssSlope, threadSpawn } from '../src/labs/models-grid.js';
+import { gridTable, ratioTable } from '../src/labs/models-tables.js';
+import { findGiveWay, type GiveWay } from '../src/labs/models-give-way.js';
+import { measureAcceptsPerTurn, type AcceptsPerTurn } from '../src/labs/accepts-per-turn.js';
 import { MODEL, type ModelName } from '../src/models/model.js';
-import { formatBytes } from '../src/report/table.js';
+import { formatBytes, formatReading as fmt } from '../src/format/numbers.js';
 import type { ChartDeclaration, LabContext, LabDefinition, LabSettings, StepTable } from '../src/labs/types.js';
 
 interface Settings {

@@ -24,8 +24,8 @@ import {
 } from '../src/labs/fd-kit.js';
 import { LAB_ERR, LabError } from '../src/errors.js';
 import type { LoadResult } from '../src/load/index.js';
-import { formatNumber } from '../src/report/table.js';
-import type { ServerProcess } from '../src/server/serve-process.js';
+import { formatNumber } from '../src/format/numbers.js';
+import type { ServerProcess } from '../src/labs/serve-process.js';
 import type { ChartDeclaration, LabContext, LabDefinition, LabSettings, StepContext, StepTable } from '../src/labs/types.js';
 import { AXIS, axis, barChart, lineChart, timeSeries } from '../src/labs/chart-kit.js';
 

@@ -11,7 +11,7 @@ import { startCpuWindow } from '../src/labs/cpu-window.js';
 import { COMPARISON_ROUNDS, compareSpreads, describeComparison, formatSpread, measureInterleaved, spreadOf, VERDICT, type Spread } from '../src/labs/comparison.js';
 import { postgresComplaint, readPostgresMemory, summarizeMemory, type PostgresMemory } from '../src/labs/db-pool-kit.js';
 import { postPoolSize, postRun } from '../src/report/post-figures.js';
-import { formatNumber } from '../src/report/table.js';
+import { formatNumber } from '../src/format/numbers.js';
 import type { ChartDeclaration, LabContext, LabDefinition, LabSettings, StepContext } from '../src/labs/types.js';
 import { AXIS, axis, barChart, lineChart } from '../src/labs/chart-kit.js';
 

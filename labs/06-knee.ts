@@ -25,7 +25,7 @@ import {
   type SweepStepRuns,
 } from '../src/labs/knee-kit.js';
 import type { ChartDeclaration, LabContext, LabDefinition, LabSettings, StepContext } from '../src/labs/types.js';
-import type { ServerProcess } from '../src/server/serve-process.js';
+import type { ServerProcess } from '../src/labs/serve-process.js';
 
 interface Settings {
   /** Virtual users per step, rising, per endpoint. */

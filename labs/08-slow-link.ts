@@ -8,7 +8,7 @@ import type { LoadResult } from '../src/load/index.js';
 import type { LatencySummary } from '../src/metrics/histogram.js';
 import { fetchJson, hasCommand, ms, startLabServer } from '../src/labs/kit.js';
 import { AXIS, axis, barChart } from '../src/labs/chart-kit.js';
-import { formatNumber } from '../src/report/table.js';
+import { formatNumber, formatReading as num } from '../src/format/numbers.js';
 import { postRun } from '../src/report/post-figures.js';
 import { compareSpreads, COMPARISON_ROUNDS, describeComparison, formatSpread, measureInterleaved, spreadOf, VERDICT, type Spread } from '../src/labs/comparison.js';
 import { createNamespace, namespaceUnavailableReason } from '../src/labs/netns.js';
@@ -33,7 +33,7 @@ import {
   type Veth,
 } from '../src/labs/link-kit.js';
 import type { ChartDeclaration, LabContext, LabDefinition, LabSettings, StepContext } from '../src/labs/types.js';
-import type { ServerProcess } from '../src/server/serve-process.js';
+import type { ServerProcess } from '../src/labs/serve-process.js';
 
 /**
  * The link: a slow home connection. 4 Mbit/s carries about 2,000 of these small responses a
@@ -630,12 +630,6 @@ function verdictTable(runs: { label: string; verdict: Verdict }[]): { header: st
       verdict.linkLimit === null ? verdict.bottleneck : `link (${verdict.linkLimit})`,
     ]),
   };
-}
-
-/** A number for a reading: thousands separated, at most 3 significant decimals, '?' when not measured. */
-function num(value: number | null): string {
-  if (value === null || !Number.isFinite(value)) return '?';
-  return formatNumber(Math.abs(value) >= 100 ? Math.round(value) : value);
 }
 
 function percent(share: number | null): number | null {

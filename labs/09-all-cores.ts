@@ -25,12 +25,12 @@ import {
   type SlabReading,
   type Sockstat,
 } from '../src/labs/c100k-kit.js';
-import { formatBytes, formatNumber } from '../src/report/table.js';
+import { formatBytes, formatNumber, formatReading as num } from '../src/format/numbers.js';
 import { LAB_ERR, LabError } from '../src/errors.js';
 import { compareSpreads, COMPARISON_ROUNDS, describeComparison, formatSpread, measureInterleaved, spreadOf, VERDICT, type Spread } from '../src/labs/comparison.js';
 import { POST_RULE } from '../src/report/post-figures.js';
 import type { ChartDeclaration, LabContext, LabDefinition, LabSettings, StepContext } from '../src/labs/types.js';
-import type { ServerProcess } from '../src/server/serve-process.js';
+import type { ServerProcess } from '../src/labs/serve-process.js';
 import { probeReusePort } from '../src/server/cluster-primary.js';
 
 const ROUTES = {
@@ -725,10 +725,4 @@ function sum(values: number[]): number {
 
 function roundOrNull(value: number | undefined): number | null {
   return value === undefined ? null : Math.round(value);
-}
-
-/** A number for a reading: thousands separated, at most 3 significant decimals, '?' when not measured. */
-function num(value: number | null): string {
-  if (value === null || !Number.isFinite(value)) return '?';
-  return formatNumber(Math.abs(value) >= 100 ? Math.round(value) : ms(value));
 }

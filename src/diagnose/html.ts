@@ -10,7 +10,8 @@
 import { renderChart, type LineChartSpec, type LineSeries } from '../report/chart.js';
 import { renderTable } from '../report/html.js';
 import { escapeXml } from '../report/svg.js';
-import { formatNumber, type Cell } from '../report/table.js';
+import { formatNumber } from '../format/numbers.js';
+import type { Cell } from '../format/table.js';
 import { formatVus } from './format.js';
 import { orderSteps } from './plan.js';
 import { LAYER_RULES } from './signals.js';

@@ -12,7 +12,7 @@
  */
 import { EXIT, LAB_ERR, LabError } from '../errors.js';
 import { FAILURE, resolveLoadPlan, runLoad, type LoadOptions, type LoadResult } from '../load/index.js';
-import { formatNumber } from '../report/table.js';
+import { formatNumber } from '../format/numbers.js';
 import { formatVus } from './format.js';
 import { DIAGNOSE_DEFAULTS, DIAGNOSE_SCHEMA, RAMP, STOP, type StopReason } from './constants.js';
 import { decideStop, findKnee, planConfirmVus, planRampVus, stepsBelow, sweepRefutesPlateau } from './plan.js';

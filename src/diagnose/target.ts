@@ -14,7 +14,7 @@ import { EXIT, LAB_ERR, LabError, usageError } from '../errors.js';
 import type { LoadPlan } from '../load/index.js';
 import { countPortRange, isUnavailable, readListenQueues, readSysctls, createCapacityLookup, type ListenQueue } from '../metrics/index.js';
 import { fdLimitFrom, readLimits } from '../metrics/process-stats.js';
-import { formatNumber } from '../report/table.js';
+import { formatNumber } from '../format/numbers.js';
 import { formatVus } from './format.js';
 import { DIAGNOSE_DEFAULTS } from './constants.js';
 import { readMemInfo } from './host-stats.js';

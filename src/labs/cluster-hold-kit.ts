@@ -9,7 +9,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { LoadResult } from '../load/index.js';
 import { countFds } from '../metrics/index.js';
-import { formatNumber } from '../report/table.js';
+import { formatNumber } from '../format/numbers.js';
 import { LAB_ERR, LabError } from '../errors.js';
 import { startCpuWindow } from './cpu-window.js';
 import { startLabServer, stopLabServer } from './kit.js';

@@ -5,11 +5,11 @@
  * lab failing) stops it.
  */
 import { execFileSync } from 'node:child_process';
-import { startServeProcess, type ServerProcess, type StartOptions } from '../server/serve-process.js';
+import { startServeProcess, type ServerProcess, type StartOptions } from './serve-process.js';
 import { runLoad } from '../load/index.js';
 import type { LoadOptions, LoadResult } from '../load/index.js';
 import { startEmbeddedCluster, type EmbeddedCluster } from '../db/index.js';
-import { formatNumber } from '../report/table.js';
+import { formatNumber } from '../format/numbers.js';
 import type { LabContext, Resource, StepContext } from './types.js';
 
 /** The resource each started server was tracked as, so stopping it early forgets that one. */

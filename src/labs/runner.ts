@@ -6,7 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import ora from 'ora';
-import { renderTable } from '../report/table.js';
+import { renderTable } from '../format/table.js';
 import { LAB_RESULT_SCHEMA, type JsonObject, type LabResult, type ResultTable, type StepRecord } from '../results/lab-result.js';
 import { describeProblem, validateLabResult } from '../results/validate.js';
 import { describeMachine, summarizeMachine } from './machine.js';

@@ -4,7 +4,7 @@
  * file, so a lab reads like the chapter it teaches. What a run leaves behind is the results
  * schema, src/results/lab-result.ts.
  */
-import type { Cell } from '../report/table.js';
+import type { Cell } from '../format/table.js';
 import type { ChartDeclaration } from '../results/lab-result.js';
 
 export type { ChartDeclaration, LabResult, MachineInfo, StepRecord } from '../results/lab-result.js';

@@ -3,7 +3,7 @@
  * single values as "finding | value" rows, lists of records as tables of their own, objects
  * of like records (`{ "5": {...}, "20": {...} }`) as one table with a row per key.
  */
-import type { Cell } from './table.js';
+import type { Cell } from '../format/table.js';
 
 export interface FindingsTable {
   /** Dotted path of the findings key it came from ("age.series"). */

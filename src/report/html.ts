@@ -3,7 +3,7 @@
  * Self-contained on purpose: inline CSS, inline SVG, no scripts, no web fonts, so it opens
  * from a file:// URL, from a checkout with no network, and in a browser with JavaScript off.
  */
-import { formatCell, type Cell } from './table.js';
+import { formatCell, type Cell } from '../format/table.js';
 import { escapeXml, urlPart } from './svg.js';
 import { layerFileName } from './layers.js';
 import { describeRun, type LabView, type LayerView, type RenderedChart, type ReportModel, type StepView } from './model.js';

@@ -4,7 +4,7 @@
  * Charts are the .svg files written beside the HTML report (<report>/charts/), so the pages
  * show them on GitHub too.
  */
-import { formatCell, type Cell } from './table.js';
+import { formatCell, type Cell } from '../format/table.js';
 import { urlPart } from './svg.js';
 import { layerFileName } from './layers.js';
 import { describeRun, type LabView, type LayerView, type RenderedChart, type ReportModel } from './model.js';

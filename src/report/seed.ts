@@ -15,7 +15,8 @@
 import { compareSpreads, formatSpread, spreadOf, VERDICT, type Spread } from '../labs/comparison.js';
 import type { MachineInfo } from '../labs/types.js';
 import { POST_MACHINE, POST_RULE, POST_RUNS, postPoolSize, type PostRun } from './post-figures.js';
-import { formatBytes, formatNumber, renderTable, type Cell } from './table.js';
+import { formatBytes, formatNumber } from '../format/numbers.js';
+import { renderTable, type Cell } from '../format/table.js';
 
 export interface SeedRun {
   /** The post's id (figures.json), or socketlab's own for a row the post did not run. */

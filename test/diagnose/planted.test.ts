@@ -20,7 +20,7 @@ import { findSocketOwner } from '../../src/diagnose/target.js';
 import { isUnavailable, readListenQueues } from '../../src/metrics/index.js';
 import { createNamespace, namespaceUnavailableReason } from '../../src/labs/netns.js';
 import { createVeth, shapeLink } from '../../src/labs/link-kit.js';
-import { startServeProcess } from '../../src/server/serve-process.js';
+import { startServeProcess } from '../../src/labs/serve-process.js';
 import type { Layer, SignalName } from '../../src/diagnose/constants.js';
 import { createScope, explain, hasCommand, isRoot, runDiagnoseCli, startFixtureServer, type DiagnoseRun, type Scope } from './support.js';
 
