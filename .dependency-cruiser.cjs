@@ -1,7 +1,7 @@
 /**
  * The architecture of src/ as checks (ARCHITECTURE.md; issue 15), run by `npm run check:deps`
  * before the tests. Folders form a one-way graph (README.md, "How it is built", lists them in
- * import order); the leaves (format/, errors.ts, program.ts) import nothing of the project;
+ * import order); the leaves (format/, results/, errors.ts, program.ts) import nothing of the project;
  * the composition root (serve.ts) and the entry point (cli.ts) sit at the top, and only the
  * CLI imports them.
  *
@@ -44,6 +44,13 @@ module.exports = {
       comment: 'format/ (tables, numbers, bytes, durations) is used by every folder, so it imports none of them.',
       from: { path: '^src/format/' },
       to: { path: '^src/', pathNot: '^src/format/' },
+    },
+    {
+      name: 'results-is-a-leaf',
+      severity: 'error',
+      comment: 'results/ is the lab-result schema that labs write and report/ draws: it imports nothing of the project.',
+      from: { path: '^src/results/' },
+      to: { path: '^src/', pathNot: '^src/results/' },
     },
     {
       name: 'top-leaves-are-leaves',
@@ -91,10 +98,8 @@ module.exports = {
     },
     {
       name: 'report-draws-results-not-labs',
-      severity: 'warn',
-      comment:
-        'report/ should draw a typed, versioned results schema (a leaf), not import the labs that produce results. ' +
-        'Known and pending (issue 15): turn this into an error once report/ reads the schema.',
+      severity: 'error',
+      comment: 'report/ draws the typed, versioned results schema (results/), never the labs that produce results.',
       from: { path: '^src/report/' },
       to: { path: '^src/labs/' },
     },

@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { findPgBinaries } from '../src/db/index.js';
 import { startLabDatabase, startLabServer, stopLabServer } from '../src/labs/kit.js';
 import { AXIS, axis, lineChart, type SpreadLineSeries } from '../src/labs/chart-kit.js';
-import { COMPARISON_ROUNDS, compareSpreads, describeComparison, spreadOf, VERDICT, type Spread } from '../src/labs/comparison.js';
+import { COMPARISON_ROUNDS, compareSpreads, describeComparison, spreadOf, VERDICT, type Spread } from '../src/metrics/comparison.js';
 import { MODEL_ROUTES, MODEL_TITLES, WORK_MS, type RouteKey } from '../src/labs/models-names.js';
 import {
   CELL_STATUS,

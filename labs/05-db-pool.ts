@@ -8,7 +8,7 @@ import type { LoadResult } from '../src/load/index.js';
 import type { LatencySummary } from '../src/metrics/histogram.js';
 import { fetchJson, ms, runLabLoad, startLabDatabase, startLabServer, stopLabServer } from '../src/labs/kit.js';
 import { startCpuWindow } from '../src/labs/cpu-window.js';
-import { COMPARISON_ROUNDS, compareSpreads, describeComparison, formatSpread, measureInterleaved, spreadOf, VERDICT, type Spread } from '../src/labs/comparison.js';
+import { COMPARISON_ROUNDS, compareSpreads, describeComparison, formatSpread, measureInterleaved, spreadOf, VERDICT, type Spread } from '../src/metrics/comparison.js';
 import { postgresComplaint, readPostgresMemory, summarizeMemory, type PostgresMemory } from '../src/labs/db-pool-kit.js';
 import { postPoolSize, postRun } from '../src/report/post-figures.js';
 import { formatNumber } from '../src/format/numbers.js';

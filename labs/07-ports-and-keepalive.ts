@@ -8,7 +8,7 @@ import { ms, runLabLoad, startLabServer, stopLabServer } from '../src/labs/kit.j
 import { AXIS, axis, barChart } from '../src/labs/chart-kit.js';
 import { createNamespace, namespaceUnavailableReason, type Namespace } from '../src/labs/netns.js';
 import { readExhaustion, readKeepAlive, readPortCensus, readWaysOut, runLoadInNamespace, waitForPortQuiet, watchTimeWait, type TimeWaitPeak } from '../src/labs/ports-kit.js';
-import { COMPARISON_ROUNDS, formatSpread, measureInterleaved, spreadOf } from '../src/labs/comparison.js';
+import { COMPARISON_ROUNDS, formatSpread, measureInterleaved, spreadOf } from '../src/metrics/comparison.js';
 import type { LabContext, LabDefinition, LabSettings, StepContext } from '../src/labs/types.js';
 
 interface Settings {

@@ -10,7 +10,7 @@ import { fetchJson, hasCommand, ms, startLabServer } from '../src/labs/kit.js';
 import { AXIS, axis, barChart } from '../src/labs/chart-kit.js';
 import { formatNumber, formatReading as num } from '../src/format/numbers.js';
 import { postRun } from '../src/report/post-figures.js';
-import { compareSpreads, COMPARISON_ROUNDS, describeComparison, formatSpread, measureInterleaved, spreadOf, VERDICT, type Spread } from '../src/labs/comparison.js';
+import { compareSpreads, COMPARISON_ROUNDS, describeComparison, formatSpread, measureInterleaved, spreadOf, VERDICT, type Spread } from '../src/metrics/comparison.js';
 import { createNamespace, namespaceUnavailableReason } from '../src/labs/netns.js';
 import { runLoadProcess } from '../src/labs/load-process.js';
 import { startDelayRelay, type DelayRelay } from '../src/labs/delay-relay.js';

@@ -27,7 +27,7 @@ import {
 } from '../src/labs/c100k-kit.js';
 import { formatBytes, formatNumber, formatReading as num } from '../src/format/numbers.js';
 import { LAB_ERR, LabError } from '../src/errors.js';
-import { compareSpreads, COMPARISON_ROUNDS, describeComparison, formatSpread, measureInterleaved, spreadOf, VERDICT, type Spread } from '../src/labs/comparison.js';
+import { compareSpreads, COMPARISON_ROUNDS, describeComparison, formatSpread, measureInterleaved, spreadOf, VERDICT, type Spread } from '../src/metrics/comparison.js';
 import { POST_RULE } from '../src/report/post-figures.js';
 import type { ChartDeclaration, LabContext, LabDefinition, LabSettings, StepContext } from '../src/labs/types.js';
 import type { ServerProcess } from '../src/labs/serve-process.js';

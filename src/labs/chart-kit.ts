@@ -6,7 +6,7 @@
  * so the results file holds only what JSON can say.
  */
 import type { AxisScale, BarChart, ChartAxis, ChartMarker, LineChart, ValueRange } from '../results/lab-result.js';
-import type { Spread } from './comparison.js';
+import type { Spread } from '../metrics/comparison.js';
 
 /** The axes labs share, so that like charts read alike across labs. */
 export const AXIS = {

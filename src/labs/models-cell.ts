@@ -32,7 +32,7 @@ import { findChildPids, readProcessSample } from '../metrics/index.js';
 import { MODEL, type ModelName } from '../models/model.js';
 import { formatBytes, formatReading } from '../format/numbers.js';
 import type { ServerProcess } from './serve-process.js';
-import { formatSpread, spreadOf, type Spread } from './comparison.js';
+import { formatSpread, spreadOf, type Spread } from '../metrics/comparison.js';
 import { MODEL_ROUTES, type RouteKey } from './models-names.js';
 
 export const MODELS_SETUP = {

@@ -7,7 +7,7 @@
 import os from 'node:os';
 import { formatReading } from '../format/numbers.js';
 import { MODEL, type ModelName } from '../models/model.js';
-import { compareSpreads, VERDICT } from './comparison.js';
+import { compareSpreads, VERDICT } from '../metrics/comparison.js';
 import { MODEL_ROUTES, MODEL_TITLES, WORK_MS, type RouteKey } from './models-names.js';
 import { CELL_STATUS, MODELS_SETUP, perThousand, roundTo, rpsSpreadOf, spreadText, type CellResult } from './models-cell.js';
 

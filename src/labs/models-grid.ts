@@ -7,7 +7,7 @@
 import { formatBytes } from '../format/numbers.js';
 import type { LatencySummary } from '../metrics/histogram.js';
 import { MODEL, type ModelName } from '../models/model.js';
-import { measureInterleaved, spreadOf, type Spread } from './comparison.js';
+import { measureInterleaved, spreadOf, type Spread } from '../metrics/comparison.js';
 import { MODEL_ROUTES, type RouteKey } from './models-names.js';
 import {
   CELL_STATUS,

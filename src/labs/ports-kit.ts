@@ -16,7 +16,7 @@ import type { LoadResult } from '../load/index.js';
 import { SOCKETLAB_CLI } from '../program.js';
 import { LAB_ERR, LabError } from '../errors.js';
 import type { Namespace } from './netns.js';
-import { describeComparison, formatRatio, spreadOf } from './comparison.js';
+import { describeComparison, formatRatio, spreadOf } from '../metrics/comparison.js';
 import { formatNumber } from '../format/numbers.js';
 
 /** The connections on `port` in the network namespace of `pid`, split into server and client ends. */

@@ -7,9 +7,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import ora from 'ora';
 import { renderTable } from '../format/table.js';
-import { LAB_RESULT_SCHEMA, type JsonObject, type LabResult, type ResultTable, type StepRecord } from '../results/lab-result.js';
+import { LAB_RESULT_SCHEMA, summarizeMachine, type JsonObject, type LabResult, type ResultTable, type StepRecord } from '../results/lab-result.js';
 import { describeProblem, validateLabResult } from '../results/validate.js';
-import { describeMachine, summarizeMachine } from './machine.js';
+import { describeMachine } from './machine.js';
 import type { LabContext, LabDefinition, LabRunOptions, Resource, StepOutcome, StepTable } from './types.js';
 
 /** Thrown inside a lab when the user quits: unwinds the lab without counting as a failure. */

@@ -5,7 +5,7 @@
  * schema, src/results/lab-result.ts.
  */
 import type { Cell } from '../format/table.js';
-import type { ChartDeclaration } from '../results/lab-result.js';
+import type { ChartDeclaration, LabDescription } from '../results/lab-result.js';
 
 export type { ChartDeclaration, LabResult, MachineInfo, StepRecord } from '../results/lab-result.js';
 
@@ -20,18 +20,7 @@ export interface LabSettings<S extends object> {
   full: S;
 }
 
-export interface LabDefinition<S extends object = object> {
-  /** Kebab-case name used on the command line: `socketlab lab backlog-overflow`. */
-  id: string;
-  /** Position in the tour (1..9). */
-  number: number;
-  title: string;
-  /** The rung of the load ladder, e.g. '100 → 1,000'. */
-  layer: string;
-  /** One line for `socketlab labs`. */
-  summary: string;
-  /** What you are about to see and why: printed before the first step. */
-  intro: string;
+export interface LabDefinition<S extends object = object> extends LabDescription {
   settings: LabSettings<S>;
   run(lab: LabContext, settings: S): Promise<void>;
 }

@@ -18,7 +18,7 @@
  */
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { LabDefinition } from '../labs/types.js';
+import type { LabDescription } from '../results/lab-result.js';
 import { LAB_ERR, LabError } from '../errors.js';
 import { OLDER_LAB_RESULT_SCHEMAS } from '../results/lab-result.js';
 import { renderReportHtml, REPORT_GENERATOR } from './html.js';
@@ -37,7 +37,7 @@ export interface BuildReportOptions {
   /** Which run of each lab to show (results.ts CHOICE). */
   choice?: Choice;
   /** The lab definitions, for each lab's intro (loadLabs() in the CLI). */
-  definitions: readonly LabDefinition[];
+  definitions: readonly LabDescription[];
 }
 
 export interface BuiltReport {

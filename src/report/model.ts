@@ -4,8 +4,8 @@
  * readings, charts and findings. Both renderers read this, so the page and the docs never
  * disagree about which run or which numbers they show.
  */
-import type { LabDefinition } from '../labs/types.js';
-import { summarizeMachine } from '../labs/machine.js';
+import type { LabDescription } from '../results/lab-result.js';
+import { summarizeMachine } from '../results/lab-result.js';
 import type { LabResult, ResultTable } from '../results/lab-result.js';
 import { renderChart, type ChartSpec } from './chart.js';
 import { chartIds, toChartSpec } from './declared-charts.js';
@@ -66,8 +66,8 @@ export interface ReportModel {
   machines: string[];
 }
 
-export function buildReportModel(definitions: readonly LabDefinition[], chosen: ReadonlyMap<string, LoadedResult>): ReportModel {
-  const byNumber = new Map<number, { definition: LabDefinition | null; source: LoadedResult | null }>();
+export function buildReportModel(definitions: readonly LabDescription[], chosen: ReadonlyMap<string, LoadedResult>): ReportModel {
+  const byNumber = new Map<number, { definition: LabDescription | null; source: LoadedResult | null }>();
   for (const number of Object.keys(PLANNED_LABS).map(Number)) byNumber.set(number, { definition: null, source: null });
   for (const definition of definitions) byNumber.set(definition.number, { definition, source: byNumber.get(definition.number)?.source ?? null });
   for (const source of chosen.values()) {
@@ -78,7 +78,7 @@ export function buildReportModel(definitions: readonly LabDefinition[], chosen: 
 
   const layers: LayerView[] = LAYERS.map((layer) => ({ layer, labs: [] }));
   for (const number of [...byNumber.keys()].sort((a, b) => a - b)) {
-    const { definition, source } = byNumber.get(number) as { definition: LabDefinition | null; source: LoadedResult | null };
+    const { definition, source } = byNumber.get(number) as { definition: LabDescription | null; source: LoadedResult | null };
     const layer = layers.find((l) => l.layer.number === layerOfLab(number).number) as LayerView;
     layer.labs.push({
       number,

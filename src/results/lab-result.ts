@@ -133,6 +133,21 @@ export interface MachineInfo {
   root: boolean;
 }
 
+/** What a lab says of itself, as the report shows it beside its results. */
+export interface LabDescription {
+  /** Kebab-case name used on the command line: `socketlab lab backlog-overflow`. */
+  id: string;
+  /** Position in the tour (1..9). */
+  number: number;
+  title: string;
+  /** The rung of the load ladder, e.g. '100 → 1,000'. */
+  layer: string;
+  /** One line for `socketlab labs`. */
+  summary: string;
+  /** What you are about to see and why: printed before the first step. */
+  intro: string;
+}
+
 export interface LabResult {
   schema: typeof LAB_RESULT_SCHEMA;
   lab: { id: string; number: number; title: string; layer: string };
@@ -156,3 +171,9 @@ export interface LabResult {
  */
 export const LAB_ID_PATTERN = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 export const LAB_ID_MAX_LENGTH = 64;
+
+/** One line: "2 cores (AMD EPYC), 24.0 GiB, Linux 6.18, Node v20.20.2". */
+export function summarizeMachine(machine: MachineInfo): string {
+  const gib = (machine.memoryBytes / 2 ** 30).toFixed(1);
+  return `${machine.cores} cores (${machine.cpuModel}), ${gib} GiB, ${machine.kernel}, Node ${machine.node}`;
+}

@@ -6,7 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { AXIS, axis, barChart, lineChart } from '../../src/labs/chart-kit.js';
-import { spreadOf } from '../../src/labs/comparison.js';
+import { spreadOf } from '../../src/metrics/comparison.js';
 import { LAB_RESULT_SCHEMA, type ChartDeclaration, type JsonObject, type LabResult, type MachineInfo, type StepRecord } from '../../src/results/lab-result.js';
 
 export const MACHINE: MachineInfo = {
