@@ -158,7 +158,8 @@ export async function runLab(lab: LabDefinition, options: LabRunOptions): Promis
     },
     track(resource) {
       // Tracked after the final cleanup (a step that went on after a signal): stopped at once.
-      if (closed) void resource.stop().catch(() => {});
+      // Started synchronously: the process may exit right after this call returns.
+      if (closed) void stopResource(resource);
       else resources.push(resource);
       return resource;
     },
