@@ -59,11 +59,16 @@ export function diffThreadTimes(before: ReadonlyMap<number, ThreadTimes> | null,
     const run = Math.max(0, end.runNs - start.runNs);
     const wait = Math.max(0, end.waitNs - start.waitNs);
     runNs += run;
+    // Both shares come from the same two readings and are capped alike: the readings span a
+    // little more than `wallMs` (each takes time), so a thread that ran throughout can read
+    // 100.3%; capping only the runnable share would then put its CPU share above it, which
+    // no thread can be (time on a CPU is part of time runnable).
+    const runnableShare = Math.min(1, (run + wait) / 1e6 / wallMs);
     const load: ThreadLoad = {
       tid,
       name: end.name,
-      cpuPercent: round1((run / 1e6 / wallMs) * 100),
-      runnablePercent: round1(Math.min(1, (run + wait) / 1e6 / wallMs) * 100),
+      cpuPercent: round1(Math.min(runnableShare, run / 1e6 / wallMs) * 100),
+      runnablePercent: round1(runnableShare * 100),
     };
     if (busiest === null || load.runnablePercent > busiest.runnablePercent) busiest = load;
   }

@@ -16,6 +16,7 @@ import { promisify } from 'node:util';
 import { LAB_ERR, LabError } from '../errors.js';
 import type { Namespace } from './netns.js';
 import type { LabContext } from './types.js';
+import { vethNames } from './stale-network.js';
 
 const run = promisify(execFile);
 
@@ -32,12 +33,13 @@ export interface Veth {
 /** A /30 in 10.254.0.0/16: one address for each end. */
 const SUBNET = { FIRST_OCTETS: '10.254', PREFIX: 30, SLOTS: 16_384 } as const;
 
+let vethCounter = 0;
+
 /** Create the pair, address both ends and bring them up; deleted when the lab ends. */
 export async function createVeth(lab: LabContext, namespace: Namespace): Promise<Veth> {
-  // Interface names are at most 15 bytes (IFNAMSIZ - 1); the PID keeps two runs apart.
-  const tag = `sl${process.pid % 10_000_000}`;
-  const hostDevice = `${tag}h`;
-  const peerDevice = `${tag}n`;
+  // The PID in the name keeps two runs apart and lets a later run remove a killed one's pair.
+  vethCounter += 1;
+  const { host: hostDevice, peer: peerDevice } = vethNames(process.pid, vethCounter);
   const [hostAddress, peerAddress] = await pickFreeSubnet();
   await run('ip', ['link', 'add', hostDevice, 'type', 'veth', 'peer', 'name', peerDevice, 'netns', namespace.name]);
   lab.track({

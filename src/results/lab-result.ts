@@ -157,9 +157,11 @@ export interface LabResult {
   machine: MachineInfo;
   startedAt: string;
   durationMs: number;
-  /** 'completed', 'quit' (the user pressed q) or 'failed'. */
+  /** 'completed', 'quit' (the user pressed q, or a signal stopped it) or 'failed'. */
   outcome: LabOutcome;
   error?: string;
+  /** The signal that stopped the run (SIGINT, SIGTERM, SIGHUP), when one did. */
+  signal?: string;
   steps: StepRecord[];
   /** The lab's headline numbers. */
   findings: JsonObject;

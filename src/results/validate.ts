@@ -91,6 +91,7 @@ function checkLabResult(value: unknown): LabResult {
     findings: json(root.findings, 'findings'),
   };
   if (root.error !== undefined) result.error = text(root.error, 'error');
+  if (root.signal !== undefined) result.signal = oneOf(root.signal, 'signal', ['SIGINT', 'SIGTERM', 'SIGHUP']);
   return result;
 }
 
