@@ -9,17 +9,33 @@ import { layerFileName } from './layers.js';
 import { describeRun, type LabView, type LayerView, type RenderedChart, type ReportModel, type StepView } from './model.js';
 import type { FindingsTable } from './findings.js';
 
-const CSS = `
+/**
+ * The look every socketlab page shares (the report, diagnose --html): type, tables, figures.
+ * Each page adds its own rules after it.
+ */
+export const PAGE_CSS = `
 :root { color-scheme: light; --ink: #222; --muted: #666; --rule: #ddd; --accent: #0072B2; --warn: #9a5b00; }
 * { box-sizing: border-box; }
 body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; color: var(--ink); background: #fafafa; }
 header, main, footer { max-width: 980px; margin: 0 auto; padding: 0 20px; }
 header { padding-top: 28px; }
+p { margin: 6px 0 10px; }
+table { border-collapse: collapse; margin: 8px 0 12px; font-size: 13px; font-variant-numeric: tabular-nums; }
+th, td { padding: 3px 10px; border-bottom: 1px solid var(--rule); text-align: left; vertical-align: top; }
+th { border-bottom: 1px solid var(--ink); font-weight: 600; }
+td.num, th.num { text-align: right; }
+.scroll { overflow-x: auto; }
+figure { margin: 12px 0 18px; }
+figure svg { display: block; max-width: 100%; height: auto; border: 1px solid var(--rule); border-radius: 4px; background: #fff; }
+figcaption { color: var(--muted); font-size: 13px; margin-top: 4px; }
+footer { color: var(--muted); font-size: 13px; padding-bottom: 40px; margin-top: 30px; }
+`;
+
+const CSS = `${PAGE_CSS}
 h1 { font-size: 28px; margin: 0 0 6px; }
 h2 { font-size: 22px; margin: 40px 0 8px; padding-top: 12px; border-top: 2px solid var(--ink); }
 h3 { font-size: 19px; margin: 28px 0 6px; }
 h4 { font-size: 16px; margin: 22px 0 6px; }
-p { margin: 6px 0 10px; }
 a { color: var(--accent); }
 nav ol { padding-left: 20px; }
 nav ul.labs { list-style: none; padding-left: 12px; margin: 2px 0 6px; }
@@ -33,16 +49,7 @@ nav li { margin: 2px 0; }
 .reading { border-left: 3px solid var(--accent); padding: 2px 0 2px 12px; margin: 10px 0 14px; }
 .skipped, .failed { color: var(--warn); font-style: italic; }
 .missing { color: var(--muted); font-style: italic; }
-table { border-collapse: collapse; margin: 8px 0 12px; font-size: 13px; font-variant-numeric: tabular-nums; }
-th, td { padding: 3px 10px; border-bottom: 1px solid var(--rule); text-align: left; vertical-align: top; }
-th { border-bottom: 1px solid var(--ink); font-weight: 600; }
-td.num, th.num { text-align: right; }
 .table-title { font-weight: 600; margin: 12px 0 0; font-size: 13px; }
-.scroll { overflow-x: auto; }
-figure { margin: 12px 0 18px; }
-figure svg { display: block; max-width: 100%; height: auto; border: 1px solid var(--rule); border-radius: 4px; background: #fff; }
-figcaption { color: var(--muted); font-size: 13px; margin-top: 4px; }
-footer { color: var(--muted); font-size: 13px; padding-bottom: 40px; margin-top: 30px; }
 `;
 
 /** The page's generator tag: how `socketlab report` knows a folder holds a report it wrote. */
