@@ -3,22 +3,16 @@
  * not need it), loading the report's index.html from a file:// URL. It checks what a reader
  * sees: every chart drawn with a size, its axis titles and tick labels laid out inside it,
  * lines and bars present, and nothing fetched from anywhere but the file itself.
- *
- * Chromium comes from Debian (`apt-get install -y chromium`), not from Playwright's own
- * download (which cannot be fetched here): without /usr/bin/chromium the test is skipped
- * and says so.
+ * Chromium and its set-up: test/support/chromium.ts.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { chromium } from 'playwright-core';
 import { buildReport } from '../../src/report/build.js';
 import { writeFixtureResults } from './fixtures.js';
+import { chromiumSkipReason, withPageInChromium } from '../support/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 
 interface Box {
   x: number;
@@ -33,30 +27,21 @@ interface DomNode {
   getBoundingClientRect(): Box;
   querySelectorAll(selector: string): Iterable<DomNode>;
 }
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const SKIP = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt-get install -y chromium): the report was not checked in a browser`;
+const SKIP = chromiumSkipReason('the report');
 
 test('the report renders in headless chromium: charts drawn, axes labelled, nothing fetched', { skip: SKIP, timeout: 60_000 }, async () => {
-  const root = mkdtempSync(path.join(os.tmpdir(), 'socketlab-report-browser-'));
-  // Chromium starts from a profile of its own, thrown away after.
-  const profile = path.join(root, 'profile');
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: FLAGS,
-    javaScriptEnabled: false,
-    viewport: { width: 1100, height: 900 },
-  });
-  try {
-    const results = path.join(root, 'results');
-    writeFixtureResults(results);
-    const out = path.join(root, 'report');
-    const built = buildReport({ resultsDirs: [results], outDir: out, layersDir: path.join(out, 'layers'), definitions: [] });
-    const page = context.pages()[0] ?? (await context.newPage());
-    const requested: string[] = [];
-    page.on('request', (request) => requested.push(request.url()));
-    const url = pathToFileURL(built.htmlPath).href;
-    const response = await page.goto(url, { waitUntil: 'load' });
+  let chartFiles = 0;
+  await withPageInChromium(
+    'socketlab-report-browser-',
+    (root) => {
+      const results = path.join(root, 'results');
+      writeFixtureResults(results);
+      const out = path.join(root, 'report');
+      const built = buildReport({ resultsDirs: [results], outDir: out, layersDir: path.join(out, 'layers'), definitions: [] });
+      chartFiles = built.chartFiles.length;
+      return built.htmlPath;
+    },
+    async ({ page, response, url, requested, root }) => {
     assert.ok(response?.ok(), `loaded ${url}`);
     assert.deepEqual(requested.filter((u) => u !== url), [], 'the page fetched nothing else');
 
@@ -78,7 +63,7 @@ test('the report renders in headless chromium: charts drawn, axes labelled, noth
         };
       }),
     );
-    const expected = built.chartFiles.length;
+    const expected = chartFiles;
     assert.ok(expected >= 20, `${expected} charts built`);
     assert.equal(layouts.length, expected);
     for (const { id, box, labels, marks, whiskers } of layouts) {
@@ -105,8 +90,6 @@ test('the report renders in headless chromium: charts drawn, axes labelled, noth
     const png = readFileSync(shot);
     assert.equal(png.subarray(1, 4).toString('latin1'), 'PNG');
     assert.ok(png.length > 50_000, `a real picture: ${png.length} bytes`);
-  } finally {
-    await context.close();
-    rmSync(root, { recursive: true, force: true });
-  }
+    },
+  );
 });
