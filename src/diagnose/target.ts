@@ -17,7 +17,7 @@ import { fdLimitFrom, readLimits } from '../metrics/process-stats.js';
 import { formatNumber } from '../format/numbers.js';
 import { formatVus } from './format.js';
 import { DIAGNOSE_DEFAULTS } from './constants.js';
-import { readMemInfo } from './host-stats.js';
+import { readMemInfo } from '../metrics/host.js';
 import { lookupRoute, readLinkRate } from './link-watch.js';
 import { fetchServeStats, hasPool, isServeStats } from './serve-stats.js';
 import type { DiagnoseContext, DiagnoseOptions } from './types.js';

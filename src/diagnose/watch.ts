@@ -14,8 +14,9 @@ import { performance } from 'node:perf_hooks';
 import { diffCounters, findChildPids, isUnavailable, readContextSwitches, readKernelCounters, readTcpCensus, startSampler, type CounterValues, type PortCensus, type Sample, type Sampler } from '../metrics/index.js';
 import { readProcessSample } from '../metrics/process-stats.js';
 import { DIAGNOSE_DEFAULTS } from './constants.js';
-import { diffThreadTimes, readMachineBusyMs, readMemInfo, readSwapInPages, readThreadTimes, type ThreadTimes } from './host-stats.js';
-import { readInterfaceBytes } from './link-watch.js';
+import { readInterfaceCounters, readMachineBusyMs, readMemInfo, readSwapInPages, type InterfaceCounters } from '../metrics/host.js';
+import { readThreadTimes, type ThreadTimes } from '../metrics/thread-times.js';
+import { diffThreadTimes } from './host-stats.js';
 import { diffServeStats, fetchServeStats, type ServeStats } from './serve-stats.js';
 import type { DiagnoseContext, ProcessStep, StepMeasurement } from './types.js';
 
@@ -65,7 +66,7 @@ interface RateReadings {
   monoMs: number;
   threads: Map<number, Map<number, ThreadTimes> | null>;
   machineBusyMs: number | null;
-  link: { rx: number; tx: number } | null;
+  link: InterfaceCounters | null;
 }
 /** pswpin counts pages: 4 KiB on x86-64 and on most arm64 kernels (a 64 KiB-page kernel under-reads 16x). */
 const PAGE_BYTES = 4096;
@@ -101,7 +102,7 @@ export async function startWatcher(ctx: DiagnoseContext, baseUrl: string): Promi
     monoMs: performance.now(),
     threads: new Map(pids.map((pid) => [pid, readThreadTimes(pid)])),
     machineBusyMs: readMachineBusyMs(),
-    link: ctx.link === null ? null : readInterfaceBytes(ctx.link.device),
+    link: ctx.link === null ? null : readInterfaceCounters(ctx.link.device),
   });
 
   async function startStep(plannedMs: number): Promise<StepProbe> {
@@ -232,7 +233,7 @@ export async function startWatcher(ctx: DiagnoseContext, baseUrl: string): Promi
           link:
             start.link === null || linkAfter === null || seconds <= 0
               ? null
-              : { rxBytesPerSec: Math.round((linkAfter.rx - start.link.rx) / seconds), txBytesPerSec: Math.round((linkAfter.tx - start.link.tx) / seconds) },
+              : { rxBytesPerSec: Math.round((linkAfter.rxBytes - start.link.rxBytes) / seconds), txBytesPerSec: Math.round((linkAfter.txBytes - start.link.txBytes) / seconds) },
         };
       },
     };

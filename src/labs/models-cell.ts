@@ -22,8 +22,8 @@
  * model on /work lasts 2 ms × the connections it already has, so the last of N connections
  * waits about N² ms for its first answer. The time to "all answered" is in every table.
  */
+import { readMemInfo } from '../metrics/host.js';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { Engine } from '../load/engine.js';
 import { FAILURE_KINDS, resolveLoadPlan, type FailureKind } from '../load/index.js';
@@ -185,12 +185,7 @@ export function spreadText(spread: Spread, round: (value: number) => number = (v
 
 /** /proc/meminfo MemAvailable: what can be allocated without swapping (null where unreadable). */
 export function readMemAvailableBytes(): number | null {
-  try {
-    const match = /^MemAvailable:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'utf8'));
-    return match === null ? null : Number(match[1]) * 1024;
-  } catch {
-    return null;
-  }
+  return readMemInfo()?.availableBytes ?? null;
 }
 
 export function memoryFloorBytes(): number {

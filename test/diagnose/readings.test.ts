@@ -8,7 +8,9 @@ import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { diffServeStats, isServeStats, meanBetween } from '../../src/diagnose/serve-stats.js';
 import { parseQdiscRate, parseRouteGet } from '../../src/diagnose/link-watch.js';
-import { diffThreadTimes, parseMemInfo, readMachineBusyMs, readThreadTimes } from '../../src/diagnose/host-stats.js';
+import { diffThreadTimes } from '../../src/diagnose/host-stats.js';
+import { parseMemInfo, readMachineBusyMs } from '../../src/metrics/host.js';
+import { readThreadTimes } from '../../src/metrics/thread-times.js';
 import { isLoopbackAddress } from '../../src/diagnose/target.js';
 import { waitFor, waitForEvent } from '../support/wait.js';
 
