@@ -38,6 +38,7 @@
  *   --json FILE   also write every measured run (each round), the shapes and the machine
  *   --reference   print the post's figures and exit, without running anything
  */
+import { meanBetween } from '../src/metrics/histogram.js';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { readDocComment } from '../src/cli/bench.js';
@@ -447,10 +448,7 @@ function figuresOf(result: LoadResult, pool: PoolFigures | null): MeasuredFigure
  * exactly, the percentiles and maxima cannot be, so the caveat travels with them.
  */
 function poolFiguresOf(before: DatabaseStats, after: DatabaseStats): PoolFigures {
-  const runMean = (a: DatabaseStats['waitMs'], b: DatabaseStats['waitMs']): number => {
-    const count = b.count - a.count;
-    return count <= 0 ? 0 : Math.max(0, (b.avgMs * b.count - a.avgMs * a.count) / count);
-  };
+  const runMean = (a: DatabaseStats['waitMs'], b: DatabaseStats['waitMs']): number => meanBetween({ mean: a.avgMs, count: a.count }, { mean: b.avgMs, count: b.count }) ?? 0;
   return {
     waitAvgMs: runMean(before.waitMs, after.waitMs),
     waitP99Ms: after.waitMs.p99Ms,

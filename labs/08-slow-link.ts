@@ -5,7 +5,7 @@
  */
 import { findPgBinaries, installHint } from '../src/db/index.js';
 import type { LoadResult } from '../src/load/index.js';
-import type { LatencySummary } from '../src/metrics/histogram.js';
+import { meanBetween, type LatencySummary } from '../src/metrics/histogram.js';
 import { fetchJson, hasCommand, ms, startLabServer } from '../src/labs/kit.js';
 import { AXIS, axis, barChart } from '../src/labs/chart-kit.js';
 import { formatNumber, formatReading as num } from '../src/format/numbers.js';
@@ -346,8 +346,8 @@ async function measurePhase(
   const tbfAfter = veth === null ? null : { down: await readTbfCounters(veth, 'host'), up: await readTbfCounters(veth, 'peer') };
   const s = result.summary;
   const seconds = s.durationMs / 1000;
-  const wait = statsAfter === null ? null : phaseMean(statsBefore?.waitMs, statsAfter.waitMs);
-  const query = statsAfter === null ? null : phaseMean(statsBefore?.queryMs, statsAfter.queryMs);
+  const wait = statsAfter === null ? null : meanOfRun(statsBefore?.waitMs, statsAfter.waitMs);
+  const query = statsAfter === null ? null : meanOfRun(statsBefore?.queryMs, statsAfter.queryMs);
   const downBytesPerSec = linkDelta === null || seconds <= 0 ? null : Math.round(linkDelta.txBytes / seconds);
   return {
     label: run.label ?? `${run.where}, ${run.vus} users`,
@@ -374,17 +374,6 @@ async function readDbStats(server: ServerProcess): Promise<DbStats | null> {
   return stats.db !== null && stats.db.waitMs !== undefined ? stats.db : null;
 }
 
-/**
- * The mean of the samples recorded between two readings of a cumulative summary: /stats
- * keeps the pool's histograms for the server's whole life, so a run's own mean is the
- * difference of the totals over the difference of the counts.
- */
-function phaseMean(before: LatencySummary | undefined, after: LatencySummary): number | null {
-  const count = after.count - (before?.count ?? 0);
-  if (count <= 0) return null;
-  const total = after.avgMs * after.count - (before === undefined ? 0 : before.avgMs * before.count);
-  return ms(Math.max(0, total / count));
-}
 
 /**
  * The runs of one side as one row: each number the median of its runs (a failure count, the
@@ -634,4 +623,9 @@ function verdictTable(runs: { label: string; verdict: Verdict }[]): { header: st
 
 function percent(share: number | null): number | null {
   return share === null ? null : Math.round(share * 100);
+}
+
+/** A pool histogram's mean over one run, from /stats before and after it. */
+function meanOfRun(before: LatencySummary | undefined, after: LatencySummary): number | null {
+  return meanBetween(before === undefined ? null : { mean: before.avgMs, count: before.count }, { mean: after.avgMs, count: after.count });
 }

@@ -6,7 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
-import { diffServeStats, isServeStats, meanBetween } from '../../src/diagnose/serve-stats.js';
+import { diffServeStats, isServeStats } from '../../src/diagnose/serve-stats.js';
+import { meanBetween } from '../../src/metrics/histogram.js';
 import { parseQdiscRate, parseRouteGet } from '../../src/diagnose/link-watch.js';
 import { diffThreadTimes } from '../../src/diagnose/host-stats.js';
 import { parseMemInfo, readMachineBusyMs } from '../../src/metrics/host.js';
@@ -16,9 +17,9 @@ import { waitFor, waitForEvent } from '../support/wait.js';
 
 test('a step\'s mean from two readings of a running mean', () => {
   // 10 samples of mean 1 ms, then 30 more of mean 5 ms: 40 at a mean of 4.
-  assert.equal(meanBetween(1, 10, 4, 40), 5);
-  assert.equal(meanBetween(1, 10, 1, 10), null, 'no new samples');
-  assert.equal(meanBetween(null, 10, 4, 40), null);
+  assert.equal(meanBetween({ mean: 1, count: 10 }, { mean: 4, count: 40 }), 5);
+  assert.equal(meanBetween({ mean: 1, count: 10 }, { mean: 1, count: 10 }), null, 'no new samples');
+  assert.equal(meanBetween(null, { mean: 4, count: 40 }), 4, 'no reading before: everything is new');
 });
 
 test('socketlab serve /stats: recognised, and the step\'s loop delay, utilisation and pool wait recovered', () => {
