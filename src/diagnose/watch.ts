@@ -10,6 +10,7 @@
  *   swap-ins, the link's byte counters, socketlab serve's /stats, Postgres' processes;
  * - a light poll of /proc/meminfo for the lowest available memory.
  */
+import { START_LEAD_MS } from '../load/index.js';
 import { performance } from 'node:perf_hooks';
 import { diffCounters, findChildPids, isUnavailable, readContextSwitches, readKernelCounters, readTcpCensus, startSampler, type CounterValues, type PortCensus, type Sample, type Sampler } from '../metrics/index.js';
 import { readProcessSample } from '../metrics/process-stats.js';
@@ -50,8 +51,8 @@ const COUNTERS = {
 } as const;
 
 const MEMINFO_POLL_MS = 250;
-/** The load's engines start about this long after runLoad is called (src/load/run.ts START_LEAD_MS, plus setup). */
-const LOAD_LEAD_MS = 20;
+/** The load's engines start about this long after runLoad is called (plus setup). */
+const LOAD_LEAD_MS = START_LEAD_MS;
 /**
  * The rates skip the step's first fifth: the engines' start, the connections opening (a
  * busy server accepts them late), during which the server is not yet asked what the step
