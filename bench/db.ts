@@ -27,8 +27,8 @@ import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { createPool, pgClientConfig, startEmbeddedCluster, type EmbeddedCluster } from '../src/db/index.js';
-import { renderTable } from '../src/report/table.js';
-import { startServeProcess, startServerProcess, type ServerProcess } from '../src/server/serve-process.js';
+import { renderTable } from '../src/format/table.js';
+import { startServeProcess, startServerProcess, type ServerProcess } from '../src/labs/serve-process.js';
 import { cpuMsOf, loadAverage } from './support/cpu.js';
 
 const run = promisify(execFile);

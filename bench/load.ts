@@ -32,11 +32,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { renderTable, type Cell } from '../src/report/table.js';
+import { renderTable, type Cell } from '../src/format/table.js';
 import type { LoadResult } from '../src/load/types.js';
+import { LISTENING_PREFIX, SOCKETLAB_CLI } from '../src/program.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const CLI = path.join(here, '..', 'src', 'cli.js');
 const NAIVE = path.join(here, 'baselines', 'naive-server.js');
 const NODE_HTTP = path.join(here, 'baselines', 'node-http-server.js');
 const AUTOCANNON = fileURLToPath(new URL('../../node_modules/autocannon/autocannon.js', import.meta.url));
@@ -58,7 +58,7 @@ async function startServer(name: string, script: string): Promise<Server> {
     }, 10_000);
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       out += chunk;
-      const found = out.split('\n').find((l) => l.startsWith('listening on http://'));
+      const found = out.split('\n').find((l) => l.startsWith(LISTENING_PREFIX));
       if (found !== undefined) {
         clearTimeout(timer);
         resolve(found);
@@ -66,7 +66,7 @@ async function startServer(name: string, script: string): Promise<Server> {
     });
     child.once('exit', (code) => reject(new Error(`${name} exited with ${code}`)));
   });
-  const url = (line.match(/^listening on (http:\/\/\S+)/) as RegExpMatchArray)[1] as string;
+  const url = `http://${(line.slice(LISTENING_PREFIX.length).match(/^\S+/) as RegExpMatchArray)[0]}`;
   return {
     name,
     url: url.endsWith('/') ? url : `${url}/`,
@@ -99,7 +99,7 @@ function run(command: string, args: string[], timeoutMs: number): Promise<{ code
 
 async function socketlab(url: string, connections: number, seconds: number, dir: string, workers: number): Promise<number> {
   const file = path.join(dir, `socketlab-${Date.now()}.json`);
-  const { code, stderr } = await run(process.execPath, [CLI, 'load', url, '--vus', String(connections), '--duration', `${seconds}s`, '--workers', String(workers), '--json', file], (seconds + 20) * 1000);
+  const { code, stderr } = await run(process.execPath, [SOCKETLAB_CLI, 'load', url, '--vus', String(connections), '--duration', `${seconds}s`, '--workers', String(workers), '--json', file], (seconds + 20) * 1000);
   if (code !== 0) throw new Error(`socketlab load failed (${code}): ${stderr}`);
   const result = JSON.parse(await readFile(file, 'utf8')) as LoadResult;
   if (result.summary.failed > 0) throw new Error(`socketlab load saw ${result.summary.failed} failures: ${JSON.stringify(result.summary.failures)}`);

@@ -17,7 +17,8 @@ import { countFds, readContextSwitches, readFdLimit, readFdTargets, readProcessS
 import { startSampler } from '../src/metrics/sampler.js';
 import { createCapacityLookup, readListenQueues, readTcpSockets } from '../src/metrics/tcp-sockets.js';
 import type { Series } from '../src/metrics/types.js';
-import { formatNumber, renderTable } from '../src/report/table.js';
+import { formatNumber } from '../src/format/numbers.js';
+import { renderTable } from '../src/format/table.js';
 
 const TARGET_PERCENT = 2;
 const STEADY_AFTER_MS = 3000;

@@ -6,7 +6,7 @@
  * involuntary context switches (kernel counts over the measured window), then the ratios
  * between the models in the same run. This table is what lab 2 (concurrency-models) shows.
  *
- * Each cell is a fresh server process, loaded by one client thread (src/labs/models-kit.ts
+ * Each cell is a fresh server process, loaded by one client thread (src/labs/models-cell.ts
  * says why) until every connection has had its first answer, then measured for --seconds.
  * A cell whose connections are not all answered within --deadline is measured anyway and
  * marked: that is where the model gave way, and its larger counts are skipped with the reason.
@@ -23,23 +23,16 @@ import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { findPgBinaries, startEmbeddedCluster, type EmbeddedCluster } from '../src/db/index.js';
-import { describeMachine, summarizeMachine } from '../src/labs/machine.js';
-import {
-  MODEL_ROUTES,
-  MODELS_IN_ORDER,
-  MODELS_SETUP,
-  findGiveWay,
-  gridTable,
-  mib,
-  ratioTable,
-  runGridRounds,
-  threadRssSlope,
-  threadSpawn,
-  type CellResult,
-  type RouteKey,
-} from '../src/labs/models-kit.js';
+import { describeMachine } from '../src/labs/machine.js';
+import { summarizeMachine } from '../src/results/lab-result.js';
+import { MODELS_IN_ORDER, MODEL_ROUTES, type RouteKey } from '../src/labs/models-names.js';
+import { MODELS_SETUP, mib, type CellResult } from '../src/labs/models-cell.js';
+import { runGridRounds, threadRssSlope, threadSpawn } from '../src/labs/models-grid.js';
+import { gridTable, ratioTable } from '../src/labs/models-tables.js';
+import { findGiveWay } from '../src/labs/models-give-way.js';
 import { MODEL, type ModelName } from '../src/models/model.js';
-import { formatBytes, renderTable } from '../src/report/table.js';
+import { formatBytes } from '../src/format/numbers.js';
+import { renderTable } from '../src/format/table.js';
 import { startSocketlab } from './support/server-process.js';
 
 const { values } = parseArgs({

@@ -40,15 +40,17 @@
  *   --json FILE   also write every measured run (each round), the shapes and the machine
  *   --reference   print the post's figures and exit, without running anything
  */
+import { meanBetween } from '../src/metrics/histogram.js';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { readDocComment } from '../src/cli/bench.js';
 import { booleanFlag, parseDurationFlag, parseFlags, parseIntegerFlag, stringFlag, type ParsedFlags } from '../src/cli/args.js';
 import { isLabError, usageError } from '../src/errors.js';
 import { findPgBinaries, installHint, POOL_DEFAULTS, startEmbeddedCluster, type DatabaseStats, type EmbeddedCluster } from '../src/db/index.js';
-import { COMPARISON_ROUNDS, measureInterleaved } from '../src/labs/comparison.js';
+import { COMPARISON_ROUNDS, measureInterleaved } from '../src/metrics/comparison.js';
 import { fetchJson, hasCommand } from '../src/labs/kit.js';
-import { describeMachine, summarizeMachine } from '../src/labs/machine.js';
+import { describeMachine } from '../src/labs/machine.js';
+import { summarizeMachine } from '../src/results/lab-result.js';
 import { createNamespace, namespaceUnavailableReason } from '../src/labs/netns.js';
 import { createVeth, DELAY_METHOD, shapeLink, type LinkShape, type ShapedLink, type Veth } from '../src/labs/link-kit.js';
 import { startDelayRelay } from '../src/labs/delay-relay.js';
@@ -80,8 +82,8 @@ import {
   type SeedSetup,
   type ShapeSentence,
 } from '../src/report/seed.js';
-import { formatNumber } from '../src/report/table.js';
-import { startServeProcess, type ServerProcess } from '../src/server/serve-process.js';
+import { formatNumber } from '../src/format/numbers.js';
+import { startServeProcess, type ServerProcess } from '../src/labs/serve-process.js';
 
 /** socketlab's default pool, passed explicitly so the row says what it ran even if the default moves. */
 const DEFAULT_POOL = POOL_DEFAULTS.SIZE;
@@ -454,10 +456,7 @@ function figuresOf(result: LoadResult, pool: PoolFigures | null): MeasuredFigure
  * exactly, the percentiles and maxima cannot be, so the caveat travels with them.
  */
 function poolFiguresOf(before: DatabaseStats, after: DatabaseStats): PoolFigures {
-  const runMean = (a: DatabaseStats['waitMs'], b: DatabaseStats['waitMs']): number => {
-    const count = b.count - a.count;
-    return count <= 0 ? 0 : Math.max(0, (b.avgMs * b.count - a.avgMs * a.count) / count);
-  };
+  const runMean = (a: DatabaseStats['waitMs'], b: DatabaseStats['waitMs']): number => meanBetween({ mean: a.avgMs, count: a.count }, { mean: b.avgMs, count: b.count }) ?? 0;
   return {
     waitAvgMs: runMean(before.waitMs, after.waitMs),
     waitP99Ms: after.waitMs.p99Ms,

@@ -21,7 +21,7 @@
  * Run: node dist/bench/serve.js [--duration 5] [--rounds 3] [--connections 100] [--no-close]
  */
 import { parseArgs } from 'node:util';
-import { renderTable } from '../src/report/table.js';
+import { renderTable } from '../src/format/table.js';
 import { cpuMsOf, loadAverage } from './support/cpu.js';
 import { startNaive, startNodeHttp, startSocketlab, type ServerProcess } from './support/server-process.js';
 import { WRK_MISSING, findWrk, runWrk } from './support/wrk.js';

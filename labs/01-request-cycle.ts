@@ -8,10 +8,11 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { countFds, isUnavailable, readListenQueues, readProcessSample, takeSnapshot } from '../src/metrics/index.js';
 import type { FdKinds } from '../src/metrics/index.js';
-import { hasCommand, ms, pick, startLabDatabase, startLabServer, stopLabServer } from '../src/labs/kit.js';
+import { hasCommand, ms, startLabDatabase, startLabServer, stopLabServer } from '../src/labs/kit.js';
+import { AXIS, barChart, axis } from '../src/labs/chart-kit.js';
 import { countClientBackends } from '../src/labs/db-pool-kit.js';
 import { findPgBinaries } from '../src/db/index.js';
-import type { LabContext, LabDefinition } from '../src/labs/types.js';
+import type { LabContext, LabDefinition, LabSettings } from '../src/labs/types.js';
 import type { RequestTrace } from '../src/server/stage-timings.js';
 
 interface ServerStats {
@@ -26,9 +27,19 @@ const BUSY_MS = 300;
 /** The second client connects once the server has spent this much CPU on /work: it is in the handler. */
 const BUSY_CPU_MS = 20;
 
+interface Settings {
+  /** Keep-alive requests strace counts system calls over (less a server that served none). */
+  syscallRequests: number;
+}
+
+const SETTINGS: LabSettings<Settings> = {
+  quick: { syscallRequests: 500 },
+  full: { syscallRequests: 2000 },
+};
+
 const STAGE_NAMES = ['accepted → first byte read', 'read + parse head', 'body', 'handler', 'serialize + write', 'total (first byte → flushed)'];
 
-export const lab: LabDefinition = {
+export const lab: LabDefinition<Settings> = {
   id: 'request-cycle',
   number: 1,
   title: 'One request, from socket() to JSON',
@@ -40,8 +51,9 @@ server accept()s it and gets a file descriptor; it read()s bytes, parses a reque
 headers, runs a handler (here one that asks PostgreSQL for a row), serializes JSON and
 write()s it back. Every one of those steps costs time, descriptors and system calls, and
 every one of them is where some later lab breaks. Here you see each of them for one request.`,
+  settings: SETTINGS,
 
-  async run(lab: LabContext) {
+  async run(lab: LabContext, settings: Settings) {
     const withDb = findPgBinaries() !== null;
     const route = withDb ? '/uuid/42' : '/age?birthdate=1993-05-01';
     if (!withDb) lab.say('PostgreSQL server binaries were not found, so this lab follows /age (compute only) instead of /uuid. Install postgresql to see the database stage.');
@@ -99,6 +111,15 @@ every one of them is where some later lab breaks. Here you see each of them for 
           beforeFds,
           duringFds: client.during?.fds ?? null,
         }),
+        charts: [
+          barChart(
+            { title: `Where one request's time went inside the server (GET ${route})`, caption: 'The server stamps each stage; the last bar is the whole request from its first byte read to its last byte flushed.' },
+            { x: axis('stage'), y: AXIS.LATENCY },
+            STAGE_NAMES,
+            [{ name: 'ms', values: durations.map(ms) }],
+            'horizontal',
+          ),
+        ],
         measurements: { route, stagesMs: stages, client },
       };
     });
@@ -141,7 +162,7 @@ every one of them is where some later lab breaks. Here you see each of them for 
     if (!hasCommand('strace')) {
       lab.skip('System calls per request', 'strace is not installed (apt-get install strace)');
     } else {
-      const requests = pick(lab, 500, 2000);
+      const requests = settings.syscallRequests;
       await lab.step(`System calls per request (strace -c -f, ${requests} keep-alive requests vs none)`, async (step) => {
         step.progress('counting a server that serves nothing');
         const idle = await countSyscalls(lab, 0);
@@ -155,6 +176,18 @@ every one of them is where some later lab breaks. Here you see each of them for 
         return {
           table: { header: ['system call', 'calls per request'], rows: [...rows.map(([name, n]) => [name, Math.round(n * 100) / 100]), ['total', syscallsPerRequest]] },
           reading: readSyscalls(rows, syscallsPerRequest),
+          charts:
+            rows.length === 0
+              ? []
+              : [
+                  barChart(
+                    { title: 'System calls per request, by call', caption: `strace -c over ${requests} keep-alive requests, less a server that served none.` },
+                    { x: axis('system call'), y: axis('calls per request') },
+                    rows.map(([name]) => name),
+                    [{ name: 'calls per request', values: rows.map(([, n]) => Math.round(n * 100) / 100) }],
+                    'horizontal',
+                  ),
+                ],
           measurements: { requests, perRequest: Object.fromEntries(rows) },
         };
       });

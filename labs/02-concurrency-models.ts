@@ -4,38 +4,31 @@
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { findPgBinaries } from '../src/db/index.js';
-import { pick, startLabDatabase, startLabServer, stopLabServer } from '../src/labs/kit.js';
-import { COMPARISON_ROUNDS, compareSpreads, describeComparison, spreadOf, VERDICT, type Spread } from '../src/labs/comparison.js';
+import { startLabDatabase, startLabServer, stopLabServer } from '../src/labs/kit.js';
+import { AXIS, axis, lineChart, type SpreadLineSeries } from '../src/labs/chart-kit.js';
+import { COMPARISON_ROUNDS, compareSpreads, describeComparison, spreadOf, VERDICT, type Spread } from '../src/metrics/comparison.js';
+import { MODEL_ROUTES, MODEL_TITLES, WORK_MS, type RouteKey } from '../src/labs/models-names.js';
 import {
   CELL_STATUS,
-  MODEL_ROUTES,
-  MODEL_TITLES,
   MODELS_SETUP,
-  WORK_MS,
-  findCell,
-  fmt,
-  findGiveWay,
-  gridTable,
-  measureAcceptsPerTurn,
   mib,
   perThousand,
-  ratioTable,
   rpsSpreadOf,
-  runGridRounds,
   spreadText,
-  threadRssSlope,
-  threadSpawn,
-  type AcceptsPerTurn,
   type CellEnvironment,
   type CellResult,
-  type GiveWay,
-  type RouteKey,
-} from '../src/labs/models-kit.js';
+} from '../src/labs/models-cell.js';
+import { findCell, runGridRounds, threadRssSlope, threadSpawn } from '../src/labs/models-grid.js';
+import { gridTable, ratioTable } from '../src/labs/models-tables.js';
+import { findGiveWay, type GiveWay } from '../src/labs/models-give-way.js';
+import { measureAcceptsPerTurn, type AcceptsPerTurn } from '../src/labs/accepts-per-turn.js';
 import { MODEL, type ModelName } from '../src/models/model.js';
-import { formatBytes } from '../src/report/table.js';
-import type { LabContext, LabDefinition, StepTable } from '../src/labs/types.js';
+import { formatBytes, formatReading as fmt } from '../src/format/numbers.js';
+import type { ChartDeclaration, LabContext, LabDefinition, LabSettings, StepTable } from '../src/labs/types.js';
 
-interface GridSize {
+interface Settings {
+  /** Runs of every cell, interleaved (comparison.ts COMPARISON_ROUNDS). */
+  rounds: number;
   connections: readonly number[];
   routes: readonly RouteKey[];
   /** The counts /uuid runs at (default: every count). */
@@ -53,15 +46,15 @@ interface GridSize {
  * busy machine: 48 s against 74 s for the old 12 cells; with /uuid at 12 connections as well,
  * 18 runs took a fifth longer than those). The full form runs /uuid too, at every count.
  */
-const GRID = {
-  quick: { connections: [4, 12], routes: ['work'], measureSeconds: 1, warmupDeadlineMs: 15_000 },
-  full: { connections: [10, 100, 1000], routes: ['work', 'uuid'], measureSeconds: 3, warmupDeadlineMs: 30_000 },
-} as const satisfies Record<'quick' | 'full', GridSize>;
+const SETTINGS: LabSettings<Settings> = {
+  quick: { rounds: COMPARISON_ROUNDS.quick, connections: [4, 12], routes: ['work'], measureSeconds: 1, warmupDeadlineMs: 15_000 },
+  full: { rounds: COMPARISON_ROUNDS.full, connections: [10, 100, 1000], routes: ['work', 'uuid'], measureSeconds: 3, warmupDeadlineMs: 30_000 },
+};
 
 /** Connections left waiting for a busy loop, to see how many it takes per turn. */
 const ACCEPT_PROBE_CONNECTIONS = 20;
 
-export const lab: LabDefinition = {
+export const lab: LabDefinition<Settings> = {
   id: 'concurrency-models',
   number: 2,
   title: 'Thread per connection, event loop, or thread pool?',
@@ -75,10 +68,10 @@ threads (a .NET or Java executor). Each serves ${MODEL_ROUTES.work.label} (${WOR
 PostgreSQL query) to a growing number of keep-alive connections. The kernel counts the
 threads, the memory and the context switches; the load generator times every request. Watch
 what grows with the connections in each model, and where each one stops keeping up.`,
+  settings: SETTINGS,
 
-  async run(lab: LabContext) {
-    const grid = pick<GridSize>(lab, GRID.quick, GRID.full);
-    const rounds = pick(lab, COMPARISON_ROUNDS.quick, COMPARISON_ROUNDS.full);
+  async run(lab: LabContext, grid: Settings) {
+    const rounds = grid.rounds;
     const connections = [...grid.connections];
     const cores = os.availableParallelism();
 
@@ -173,6 +166,7 @@ A cell that gave way (its connections not all answered in time, or memory low) r
         table: ratioTable(all, routes, connections),
         reading: `Ratios are of the medians, against Model B (A÷B 2 = twice B's). ${readSideBySide(all, connections, routes)}
 ${givesWay.map((g) => `- ${g.text}.`).join('\n')}`,
+        charts: routes.flatMap((route) => modelCharts(all, route, connections)),
         measurements: { givesWay },
       };
     });
@@ -197,6 +191,34 @@ ${givesWay.map((g) => `- ${g.text}.`).join('\n')}`,
     lab.findings.uuidSkipped = uuidSkipped;
   },
 };
+
+/**
+ * The three models side by side on one route, against the connections: throughput and p99
+ * (medians, with each cell's runs as a whisker), threads and RSS at the end of the window.
+ * A cell skipped or stopped for memory has no point; one that gave way has its own.
+ */
+function modelCharts(cells: readonly CellResult[], route: RouteKey, connections: readonly number[]): ChartDeclaration[] {
+  const label = MODEL_ROUTES[route].label;
+  const drawn = (c: CellResult | undefined): c is CellResult => c !== undefined && c.status !== CELL_STATUS.SKIPPED && c.status !== CELL_STATUS.MEMORY;
+  const lines = (read: (c: CellResult) => Spread | number | null): SpreadLineSeries[] =>
+    [MODEL.THREAD, MODEL.LOOP, MODEL.POOL].map((model) => ({
+      name: MODEL_TITLES[model],
+      points: connections.map((n) => findCell(cells, model, route, n)).filter(drawn).map((c) => ({ x: c.connections, y: read(c) })),
+    }));
+  const x = AXIS.CONNECTIONS;
+  const mibSpread = (spread: Spread | null | undefined, fallback: number | null): Spread | number | null =>
+    spread === null || spread === undefined ? mib(fallback) : { runs: spread.runs.map((v) => mib(v) as number), median: mib(spread.median) as number, min: mib(spread.min) as number, max: mib(spread.max) as number };
+  return [
+    lineChart(
+      { title: `Throughput against connections, ${label}`, caption: 'Medians of each cell\'s runs, the whiskers their min–max. Where a line flattens or falls, more connections no longer bring more requests.' },
+      { x, y: AXIS.RPS },
+      lines((c) => rpsSpreadOf(c)),
+    ),
+    lineChart({ title: `p99 latency against connections, ${label}`, caption: 'The slowest 1% of requests in each cell (median of the runs, whiskers their min–max).' }, { x, y: { ...AXIS.LATENCY, label: 'p99 latency' } }, lines((c) => c.spread?.p99Ms ?? c.latency.p99Ms)),
+    lineChart({ title: `Threads against connections, ${label}`, caption: 'The kernel\'s count at the end of the window: a thread per connection grows with them, a loop and a pool do not.' }, { x, y: axis('threads') }, lines((c) => c.end.threads)),
+    lineChart({ title: `Memory (RSS) against connections, ${label}`, caption: 'Resident memory at the end of the window (median of the runs, whiskers their min–max).' }, { x, y: axis('RSS', 'MiB') }, lines((c) => mibSpread(c.spread?.rssBytes, c.end.rssBytes))),
+  ];
+}
 
 /** req/s of each model per route and count: the comparison at a glance. */
 function overviewTable(cells: readonly CellResult[], routes: readonly RouteKey[], connections: readonly number[]): StepTable {

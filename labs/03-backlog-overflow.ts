@@ -1,7 +1,7 @@
 /**
  * Lab 3, 100 → 1,000 users: the accept queue overflows.
  */
-import { pick, startLabServer, stopLabServer } from '../src/labs/kit.js';
+import { startLabServer, stopLabServer } from '../src/labs/kit.js';
 import { createNamespace, namespaceUnavailableReason, type Namespace } from '../src/labs/netns.js';
 import {
   burstTimeline,
@@ -19,7 +19,8 @@ import {
   type BurstReport,
   type ClientTrace,
 } from '../src/labs/backlog-kit.js';
-import type { LabContext, LabDefinition, StepContext, StepTable } from '../src/labs/types.js';
+import type { ChartDeclaration, LabContext, LabDefinition, LabSettings, StepContext, StepTable } from '../src/labs/types.js';
+import { AXIS, axis, barChart, lineChart, timeSeries } from '../src/labs/chart-kit.js';
 
 /** A small backlog and a server that accepts slowly: the two things that fill the queue. */
 const SERVER = {
@@ -40,7 +41,7 @@ interface BurstSize {
   responseTimeoutMs: number;
 }
 
-const BURST: { quick: BurstSize; full: BurstSize } = {
+const BURST: LabSettings<BurstSize> = {
   quick: { clients: 40, connectTimeoutMs: 2_500, responseTimeoutMs: 4_000 },
   full: { clients: 100, connectTimeoutMs: 8_000, responseTimeoutMs: 10_000 },
 };
@@ -63,7 +64,7 @@ interface BurstRun {
   classes: BurstClasses;
 }
 
-export const lab: LabDefinition = {
+export const lab: LabDefinition<BurstSize> = {
   id: 'backlog-overflow',
   number: 3,
   title: 'The accept queue overflows',
@@ -78,9 +79,9 @@ clients arrives at once. You will see the queue fill, the kernel count what it d
 only after its SYN was sent again (1 s later, then 3 s, 7 s...), or not at all, while the
 server's own timings say everything is fine. Then the same burst with a large backlog, and
 with tcp_abort_on_overflow=1, which answers an overflow with a reset instead of silence.`,
+  settings: BURST,
 
-  async run(lab: LabContext) {
-    const burst = pick(lab, BURST.quick, BURST.full);
+  async run(lab: LabContext, burst: BurstSize) {
     const unavailable = await namespaceUnavailableReason();
     if (unavailable === null) {
       lab.say('Every burst runs in a private network namespace made for it (server and clients inside), so the kernel counters count that burst and nothing else on this machine.');
@@ -134,6 +135,7 @@ with tcp_abort_on_overflow=1, which answers an overflow with a reset instead of 
           reqQFullDrops: c['TcpExt.TCPReqQFullDrop'] ?? 0,
           syncookies: report.sysctls['net.ipv4.tcp_syncookies'] ?? null,
         }),
+        charts: [queueChart(report, `backlog ${SERVER.SMALL_BACKLOG}`), clientsChart([[`backlog ${SERVER.SMALL_BACKLOG}`, classes]])],
         measurements: { ...runMeasurements(report, classes) },
       };
     });
@@ -176,6 +178,7 @@ with tcp_abort_on_overflow=1, which answers an overflow with a reset instead of 
           waitMaxMs: waitMax,
           acceptsPerSecond: SERVER.ACCEPTS_PER_SECOND,
         }),
+        charts: [queueChart(report, `backlog ${SERVER.LARGE_BACKLOG} asked`), clientsChart([[`backlog ${SERVER.LARGE_BACKLOG} asked`, classes]])],
         measurements: runMeasurements(report, classes),
       };
     });
@@ -237,6 +240,20 @@ with tcp_abort_on_overflow=1, which answers an overflow with a reset instead of 
             ]),
           },
           reading: readAbortOnOverflow({ link: LOOPBACK_LINK.RATE, plain: summary(plain), linkOff: summary(linkOff), linkOn: summary(linkOn) }),
+          charts: [
+            barChart(
+              { title: 'What the clients lived through, with and without tcp_abort_on_overflow', caption: 'One burst per run: clients connected at once, only after a SYN retransmission, or reset by the kernel.' },
+              { x: axis('run'), y: axis('clients') },
+              // Short names: the table's long ones are cut to the same prefix beside the bars.
+              ['bare loopback, abort=1', `${LOOPBACK_LINK.RATE} link, abort=0`, `${LOOPBACK_LINK.RATE} link, abort=1`],
+              [
+                { name: 'at once', values: rows.map(([, run]) => run.classes.atOnce.length) },
+                { name: 'after a SYN retransmission', values: rows.map(([, run]) => run.classes.afterRetry.length) },
+                { name: 'reset', values: rows.map(([, run]) => resets(run)) },
+              ],
+              'horizontal',
+            ),
+          ],
           measurements: { runs: Object.fromEntries(rows.map(([label, run]) => [label, runMeasurements(run.report, run.classes)])) },
         };
       });
@@ -277,6 +294,37 @@ async function runSetting(lab: LabContext, step: StepContext, setting: Setting, 
   } finally {
     await namespace?.delete();
   }
+}
+
+// ── Charts ───────────────────────────────────────────────────────────────────────────────
+
+/** The accept queue as sampled every QUEUE_SAMPLE_MS, with the backlog the kernel read for it. */
+function queueChart(report: BurstReport, setting: string): ChartDeclaration {
+  const seconds = (tMs: number): number => tMs / 1000;
+  return lineChart(
+    {
+      title: `Accept queue length over time (${setting})`,
+      caption: 'Connections the kernel has completed but the server has not yet accept()ed; it holds one more than the backlog, and a handshake that finds it full is dropped.',
+    },
+    { x: AXIS.SECONDS, y: axis('connections waiting for accept()') },
+    [timeSeries('queued', report.queue.map((p) => [seconds(p.tMs), p.queued])), timeSeries('backlog', report.queue.map((p) => [seconds(p.tMs), p.max]))],
+  );
+}
+
+/** How many clients connected at once, after a retransmission, slowly, or never, per run. */
+function clientsChart(runs: readonly (readonly [string, BurstClasses])[]): ChartDeclaration {
+  const kinds = [
+    ['at once', (c: BurstClasses) => c.atOnce.length],
+    ['after a SYN retransmission', (c: BurstClasses) => c.afterRetry.length],
+    ['slow, no retransmission', (c: BurstClasses) => c.slow.length],
+    ['failed', (c: BurstClasses) => c.failed.length],
+  ] as const;
+  return barChart(
+    { title: `What the clients lived through (${runs.map(([label]) => label).join(', ')})`, caption: `At once: connected in under ${CONNECT_CLASS.AT_ONCE_BELOW_MS} ms; after a retransmission: ${CONNECT_CLASS.AFTER_RETRY_FROM_MS} ms or more (the first SYN is sent again after 1 s).` },
+    { x: axis('client'), y: axis('clients') },
+    kinds.map(([name]) => name),
+    runs.map(([label, classes]) => ({ name: label, values: kinds.map(([, read]) => read(classes)) })),
+  );
 }
 
 // ── Tables ───────────────────────────────────────────────────────────────────────────────

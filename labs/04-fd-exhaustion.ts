@@ -7,7 +7,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { findPgBinaries } from '../src/db/index.js';
 import { countFds } from '../src/metrics/index.js';
-import { fetchJson, hasCommand, pick, runLabLoad, startLabDatabase, startLabServer, stopLabServer } from '../src/labs/kit.js';
+import { fetchJson, hasCommand, runLabLoad, startLabDatabase, startLabServer, stopLabServer } from '../src/labs/kit.js';
 import { CLIENT_OUTCOME, runClient, type ClientTrace } from '../src/labs/backlog-kit.js';
 import {
   acceptTracePrefix,
@@ -24,9 +24,10 @@ import {
 } from '../src/labs/fd-kit.js';
 import { LAB_ERR, LabError } from '../src/errors.js';
 import type { LoadResult } from '../src/load/index.js';
-import { formatNumber } from '../src/report/table.js';
-import type { ServerProcess } from '../src/server/serve-process.js';
-import type { LabContext, LabDefinition, StepContext, StepTable } from '../src/labs/types.js';
+import { formatNumber } from '../src/format/numbers.js';
+import type { ServerProcess } from '../src/labs/serve-process.js';
+import type { ChartDeclaration, LabContext, LabDefinition, LabSettings, StepContext, StepTable } from '../src/labs/types.js';
+import { AXIS, axis, barChart, lineChart, timeSeries } from '../src/labs/chart-kit.js';
 
 /**
  * 64 descriptors: an idle server already uses a few dozen (stdio, the event loop's epoll and
@@ -34,10 +35,6 @@ import type { LabContext, LabDefinition, StepContext, StepTable } from '../src/l
  */
 const FD_LIMIT = 64;
 
-const HOLD: { quick: { clients: number; holdMs: number }; full: { clients: number; holdMs: number } } = {
-  quick: { clients: 100, holdMs: 1_500 },
-  full: { clients: 200, holdMs: 5_000 },
-};
 
 /** Requests tried while the server is full: each on a fresh connection. */
 const PROBES = 3;
@@ -63,11 +60,17 @@ interface AccountingSize {
   durationMs: number;
 }
 
-const ACCOUNTING: { quick: AccountingSize; full: AccountingSize; watchEveryMs: number; drainDeadlineMs: number } = {
-  quick: { vus: 100, pools: [10, 100], durationMs: 2_000 },
-  full: { vus: 200, pools: [20, 200], durationMs: 8_000 },
-  watchEveryMs: 100,
-  drainDeadlineMs: 10_000,
+const ACCOUNTING = { watchEveryMs: 100, drainDeadlineMs: 10_000 } as const;
+
+interface Settings {
+  /** Clients that connect and stay, and for how long. */
+  hold: { clients: number; holdMs: number };
+  accounting: AccountingSize;
+}
+
+const SETTINGS: LabSettings<Settings> = {
+  quick: { hold: { clients: 100, holdMs: 1_500 }, accounting: { vus: 100, pools: [10, 100], durationMs: 2_000 } },
+  full: { hold: { clients: 200, holdMs: 5_000 }, accounting: { vus: 200, pools: [20, 200], durationMs: 8_000 } },
 };
 
 interface ServerStatsView {
@@ -86,7 +89,7 @@ interface Exhaustion {
   loadEndedAt: number;
 }
 
-export const lab: LabDefinition = {
+export const lab: LabDefinition<Settings> = {
   id: 'fd-exhaustion',
   number: 4,
   title: 'Out of file descriptors',
@@ -99,9 +102,10 @@ server's accept() that fails, with EMFILE. You will see how many clients got in,
 saw, whether the process survived, and how soon it served again once clients left. Then the same
 accounting for the database: many concurrent /uuid requests through a small pool of connections,
 and through a connection per request, counting the descriptors (and processes) on both sides.`,
+  settings: SETTINGS,
 
-  async run(lab: LabContext) {
-    const hold = pick(lab, HOLD.quick, HOLD.full);
+  async run(lab: LabContext, settings: Settings) {
+    const hold = settings.hold;
     const limiter = fdLimitPrefix(FD_LIMIT);
     const traced = hasCommand('strace');
     lab.findings.fdLimit = FD_LIMIT;
@@ -197,6 +201,13 @@ and through a connection per request, counting the descriptors (and processes) o
           probeOutcomes: describeOutcomes(probes),
           alive: aliveWhileFull,
         }),
+        charts: [
+          lineChart(
+            { title: `The server's descriptors while ${hold.clients} clients connect and stay`, caption: 'Every accepted connection is a descriptor; at RLIMIT_NOFILE accept() fails with EMFILE and the rest wait in the kernel.' },
+            { x: AXIS.SECONDS, y: AXIS.FDS },
+            [timeSeries('open (numbered below the limit)', fdPoints.map((p) => [p.tMs / 1000, p.fds])), timeSeries('RLIMIT_NOFILE', fdPoints.map((p) => [p.tMs / 1000, p.fdLimit]))],
+          ),
+        ],
         measurements: { limit, atRest, peak, inheritedAbove, fdSeries: fdPoints, load: load.summary, probes, reachedLimit: full },
       };
     });
@@ -247,7 +258,7 @@ and through a connection per request, counting the descriptors (and processes) o
       };
     });
 
-    const accounting = pick<AccountingSize>(lab, ACCOUNTING.quick, ACCOUNTING.full);
+    const accounting = settings.accounting;
     const accountingTitle = `${accounting.vus} concurrent /uuid requests: a pool of ${accounting.pools[0]} vs a connection per request`;
     if (findPgBinaries() === null) {
       const reason = 'PostgreSQL server binaries were not found (apt-get install postgresql)';
@@ -257,7 +268,7 @@ and through a connection per request, counting the descriptors (and processes) o
       lab.findings.fdAccountingSkipped = reason;
       return;
     }
-    await lab.step(accountingTitle, (step) => accountDescriptors(lab, step));
+    await lab.step(accountingTitle, (step) => accountDescriptors(lab, step, accounting));
   },
 };
 
@@ -272,10 +283,10 @@ interface AccountingRun {
   poolOpen: number | null;
 }
 
-async function accountDescriptors(lab: LabContext, step: StepContext): Promise<{ tables: StepTable[]; reading: string; measurements: Record<string, unknown> }> {
+async function accountDescriptors(lab: LabContext, step: StepContext, size: AccountingSize): Promise<{ tables: StepTable[]; reading: string; charts: ChartDeclaration[]; measurements: Record<string, unknown> }> {
   step.progress('starting PostgreSQL');
   const cluster = await startLabDatabase(lab);
-  const { vus, pools, durationMs } = pick<AccountingSize>(lab, ACCOUNTING.quick, ACCOUNTING.full);
+  const { vus, pools, durationMs } = size;
   // One run a side, not interleaved rounds: what this step compares are counts (backends,
   // processes, descriptors at the peak), which the pool size sets exactly and the machine's
   // speed does not move. Throughput is not compared here: one run of it would be noise (lab 2
@@ -350,11 +361,33 @@ async function accountDescriptors(lab: LabContext, step: StepContext): Promise<{
       },
     ],
     reading: readAccounting({ vus, maxConnections: cluster.maxConnections, pooled: side(pooled), unpooled: side(unpooled) }),
+    charts: accountingCharts(vus, runs),
     measurements: {
       durationMs,
       runs: runs.map((run) => ({ pool: run.pool, baseline: run.baseline, atRest: run.atRest, peak: run.peak, poolOpen: run.poolOpen, load: run.load.summary, series: run.series })),
     },
   };
+}
+
+/** Descriptors at the peak on both sides, per pool; and PostgreSQL's over each run. */
+function accountingCharts(vus: number, runs: readonly AccountingRun[]): ChartDeclaration[] {
+  const name = (run: AccountingRun, i: number): string => (i === runs.length - 1 ? `pool of ${run.pool} (one per request)` : `pool of ${run.pool}`);
+  return [
+    barChart(
+      { title: `Descriptors at the peak of ${vus} concurrent /uuid requests, by pool`, caption: 'Each pooled connection is a socket in the server and a backend process in PostgreSQL, with descriptors of its own.' },
+      { x: axis('pool'), y: AXIS.FDS },
+      runs.map(name),
+      [
+        { name: 'server', values: runs.map((r) => r.peak.fds) },
+        { name: 'PostgreSQL (all processes)', values: runs.map((r) => r.peak.postgresFds) },
+      ],
+    ),
+    lineChart(
+      { title: "PostgreSQL's descriptors during each run", caption: 'The postmaster and every backend together, sampled while the load ran.' },
+      { x: AXIS.SECONDS, y: AXIS.FDS },
+      runs.map((run, i) => timeSeries(name(run, i), run.series.map((p) => [p.tMs / 1000, p.postgresFds]))),
+    ),
+  ];
 }
 
 /**

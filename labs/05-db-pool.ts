@@ -6,19 +6,22 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createPool, findPgBinaries, installHint, type EmbeddedCluster } from '../src/db/index.js';
 import type { LoadResult } from '../src/load/index.js';
 import type { LatencySummary } from '../src/metrics/histogram.js';
-import { fetchJson, ms, pick, runLabLoad, startLabDatabase, startLabServer, stopLabServer } from '../src/labs/kit.js';
+import { fetchJson, ms, runLabLoad, startLabDatabase, startLabServer, stopLabServer } from '../src/labs/kit.js';
 import { startCpuWindow } from '../src/labs/cpu-window.js';
-import { COMPARISON_ROUNDS, compareSpreads, describeComparison, formatSpread, measureInterleaved, spreadOf, VERDICT, type Spread } from '../src/labs/comparison.js';
+import { COMPARISON_ROUNDS, compareSpreads, describeComparison, formatSpread, measureInterleaved, spreadOf, VERDICT, type Spread } from '../src/metrics/comparison.js';
 import { postgresComplaint, readPostgresMemory, summarizeMemory, type PostgresMemory } from '../src/labs/db-pool-kit.js';
 import { postPoolSize, postRun } from '../src/report/post-figures.js';
-import { formatNumber } from '../src/report/table.js';
-import type { LabContext, LabDefinition, StepContext } from '../src/labs/types.js';
+import { formatNumber } from '../src/format/numbers.js';
+import type { ChartDeclaration, LabContext, LabDefinition, LabSettings, StepContext } from '../src/labs/types.js';
+import { AXIS, axis, barChart, lineChart } from '../src/labs/chart-kit.js';
 
 /** The smallest pool (the post's trap, and the one the pool timeout is tried on) and the largest (its backends' memory is read). */
 const SMALL_POOL = 5;
 const LARGE_POOL = 100;
 
 interface Settings {
+  /** Runs of every phase, interleaved (comparison.ts COMPARISON_ROUNDS). */
+  rounds: number;
   /** Pool sizes, rising: the first is SMALL_POOL, the last LARGE_POOL. */
   pools: readonly number[];
   /** Virtual users per phase, rising. */
@@ -35,10 +38,10 @@ interface Settings {
  * pool of 20 as well, 8 phases took a fifth longer than those 7). The full form runs every
  * pool against every user count, in 6 s phases.
  */
-const SETTINGS: { readonly quick: Settings; readonly full: Settings } = {
-  quick: { pools: [SMALL_POOL, LARGE_POOL], vus: [1000], durationMs: 1500 },
-  full: { pools: [SMALL_POOL, 20, LARGE_POOL], vus: [100, 1000, 10_000], durationMs: 6000 },
-} as const;
+const SETTINGS: LabSettings<Settings> = {
+  quick: { rounds: COMPARISON_ROUNDS.quick, pools: [SMALL_POOL, LARGE_POOL], vus: [1000], durationMs: 1500 },
+  full: { rounds: COMPARISON_ROUNDS.full, pools: [SMALL_POOL, 20, LARGE_POOL], vus: [100, 1000, 10_000], durationMs: 6000 },
+};
 
 const LIMITS = {
   /** --pool-timeout for the step that turns waits into 503s. */
@@ -167,7 +170,7 @@ export function summarizePhase(runs: readonly Phase[]): PhaseRuns {
   };
 }
 
-export const lab: LabDefinition = {
+export const lab: LabDefinition<Settings> = {
   id: 'db-pool',
   number: 5,
   title: 'The database pool: waiting is not querying',
@@ -181,8 +184,9 @@ them you see how much of the slowest request the pool can account for, and how m
 outside it. Then a pool timeout turns long waits into quick 503s, you see what one Postgres
 backend costs in memory, and what happens when a pool asks Postgres for more connections than
 it allows.`,
+  settings: SETTINGS,
 
-  async run(lab: LabContext) {
+  async run(lab: LabContext, settings: Settings) {
     if (findPgBinaries() === null) {
       const reason = `PostgreSQL server binaries were not found: ${installHint()}`;
       for (const title of ['Pool sizes against rising load', 'A pool timeout', 'Memory per Postgres backend', 'A pool larger than max_connections', 'Batch mode']) lab.skip(title, reason);
@@ -191,8 +195,7 @@ it allows.`,
       lab.findings.backendRssMb = null;
       return;
     }
-    const settings = pick(lab, SETTINGS.quick, SETTINGS.full);
-    const rounds = pick(lab, COMPARISON_ROUNDS.quick, COMPARISON_ROUNDS.full);
+    const rounds = settings.rounds;
     const topVus = settings.vus[settings.vus.length - 1] as number;
     const pg = await startLabDatabase(lab);
     let memory: PostgresMemory | null = null;
@@ -247,6 +250,7 @@ it allows.`,
         ],
         reading: `${readPools({ small, large })}
 Each cell is the median (min–max) of ${rounds} interleaved runs; the second table shows medians, and the largest wait of any run.`,
+        charts: matrixCharts(matrix, settings, topVus),
         measurements: { durationMs: settings.durationMs, rounds, phases: summaries },
       };
     });
@@ -369,6 +373,17 @@ Each cell is the median (min–max) of ${rounds} interleaved runs; the second ta
           rows: [row('unbounded wait (step 1)', unbounded), row(`--pool-timeout ${LIMITS.POOL_TIMEOUT_MS}`, bounded)],
         },
         reading: readPoolTimeout({ poolTimeoutMs: LIMITS.POOL_TIMEOUT_MS, unbounded, bounded, probe: seen }),
+        charts: [
+          barChart(
+            { title: `Latency with and without a pool timeout (pool of ${SMALL_POOL}, ${formatNumber(topVus)} users)`, caption: `Medians of ${rounds} interleaved runs, whiskers their min–max. With --pool-timeout ${LIMITS.POOL_TIMEOUT_MS}, a request that would wait longer gets a quick 503 instead.` },
+            { x: axis('pool'), y: AXIS.LATENCY },
+            ['unbounded wait', `--pool-timeout ${LIMITS.POOL_TIMEOUT_MS}`],
+            [
+              { name: 'p50', values: [unbounded.p50Ms, bounded.p50Ms] },
+              { name: 'p99', values: [unbounded.p99Ms, bounded.p99Ms] },
+            ],
+          ),
+        ],
         measurements: { unbounded, bounded, probe: seen },
       };
     });
@@ -449,6 +464,37 @@ Each cell is the median (min–max) of ${rounds} interleaved runs; the second ta
   },
 };
 
+
+/**
+ * The matrix drawn: p99 pool wait against p99 query time per pool at the heaviest load (the
+ * two clocks the pool keeps), and, when several user counts ran, throughput and p99 latency
+ * against the users, a line per pool. Medians of the runs, whiskers their min–max.
+ */
+function matrixCharts(matrix: readonly PhaseRuns[], settings: Settings, topVus: number): ChartDeclaration[] {
+  const atTop = settings.pools.map((pool) => matrix.find((p) => p.pool === pool && p.vus === topVus) ?? null);
+  const charts: ChartDeclaration[] = [
+    barChart(
+      { title: `Pool wait against query time, p99, at ${formatNumber(topVus)} users`, caption: 'Waiting for one of the pool\'s connections against Postgres answering: a small pool makes requests queue, not query longer.' },
+      { x: axis('pool size', 'connections'), y: AXIS.LATENCY },
+      settings.pools.map(String),
+      [
+        { name: 'pool wait p99', values: atTop.map((p) => p?.waitP99Ms ?? null) },
+        { name: 'query p99', values: atTop.map((p) => p?.queryP99Ms ?? null) },
+      ],
+    ),
+  ];
+  if (settings.vus.length < 2) {
+    charts.push(barChart({ title: `Throughput by pool size at ${formatNumber(topVus)} users` }, { x: axis('pool size', 'connections'), y: AXIS.RPS }, settings.pools.map(String), [{ name: 'req/s', values: atTop.map((p) => p?.rps ?? null) }]));
+    return charts;
+  }
+  const lines = (read: (p: PhaseRuns) => Spread) =>
+    settings.pools.map((pool) => ({ name: `pool ${pool}`, points: matrix.filter((p) => p.pool === pool).map((p) => ({ x: p.vus, y: read(p) })) }));
+  charts.push(
+    lineChart({ title: 'Throughput against virtual users, by pool size', caption: 'Where a line flattens, more users only queue for the pool.' }, { x: AXIS.VUS, y: AXIS.RPS }, lines((p) => p.rps)),
+    lineChart({ title: 'p99 latency against virtual users, by pool size' }, { x: AXIS.VUS, y: { ...AXIS.LATENCY, label: 'p99 latency' } }, lines((p) => p.p99Ms)),
+  );
+  return charts;
+}
 
 /** One server, one load run, the pool's own histograms and the CPU of both sides. */
 async function runPhase(

@@ -5,7 +5,8 @@
 import os from 'node:os';
 import { findPgBinaries, installHint, type EmbeddedCluster } from '../src/db/index.js';
 import type { LoadResult } from '../src/load/index.js';
-import { ms, pick, runLabLoad, startLabDatabase, startLabServer } from '../src/labs/kit.js';
+import { ms, runLabLoad, startLabDatabase, startLabServer } from '../src/labs/kit.js';
+import { AXIS, lineChart, valueWithRuns } from '../src/labs/chart-kit.js';
 import { startCpuWindow } from '../src/labs/cpu-window.js';
 import {
   checkLittle,
@@ -23,8 +24,8 @@ import {
   type SweepStep,
   type SweepStepRuns,
 } from '../src/labs/knee-kit.js';
-import type { LabContext, LabDefinition, StepContext } from '../src/labs/types.js';
-import type { ServerProcess } from '../src/server/serve-process.js';
+import type { ChartDeclaration, LabContext, LabDefinition, LabSettings, StepContext } from '../src/labs/types.js';
+import type { ServerProcess } from '../src/labs/serve-process.js';
 
 interface Settings {
   /** Virtual users per step, rising, per endpoint. */
@@ -39,14 +40,14 @@ interface Settings {
   workers: number;
 }
 
-const SETTINGS: { readonly quick: Settings; readonly full: Settings } = {
+const SETTINGS: LabSettings<Settings> = {
   // The quick sweeps reach a few times each endpoint's N* as measured on the 2-core machine
   // (≈ 330 users for /age, 120 for /uuid): far enough past the knee to see what throughput
   // and latency do there in a few seconds. The full sweep, 10 to 10,000 users, shows the rest:
   // on two shared cores, throughput sags well past the knee.
   quick: { vus: { age: [10, 40, 160, 480, 960, 1920], uuid: [10, 30, 100, 200, 400] }, durationMs: 1000, workers: 1 },
   full: { vus: { age: [10, 30, 100, 300, 1000, 3000, 10_000], uuid: [10, 30, 100, 300, 1000, 3000, 10_000] }, durationMs: 8000, workers: 1 },
-} as const;
+};
 
 const SWEEP = {
   /**
@@ -107,7 +108,7 @@ interface Sweep {
   predictedKneeVus: number;
 }
 
-export const lab: LabDefinition = {
+export const lab: LabDefinition<Settings> = {
   id: 'knee',
   number: 6,
   title: 'The knee of the curve',
@@ -121,9 +122,9 @@ curve bends is the knee; past it, "more users" means "slower", not "more work do
 sweep users on /age (compute only) and /uuid (one Postgres query), each pausing ${SWEEP.THINK_MS} ms between
 requests as real users do, find each knee, see what this machine does past it, and check at
 every step that users = throughput × (latency + think), Little's law, which any queue obeys.`,
+  settings: SETTINGS,
 
-  async run(lab: LabContext) {
-    const settings = pick(lab, SETTINGS.quick, SETTINGS.full);
+  async run(lab: LabContext, settings: Settings) {
     const withDb = findPgBinaries() !== null;
     const pg = withDb ? await startLabDatabase(lab) : null;
     // --pool-queue off: past the knee thousands of users queue for the pool, and the sweep shows
@@ -172,6 +173,7 @@ ${readLittle(steps, LITTLE_HELD_PERCENT)}: the "think seen" column is the pause 
 really had, ${SWEEP.THINK_MS} ms plus timer lateness and time spent inside the load generator, which shares the ${CORES} cores.
 Each step ran ${SWEEP.PASSES} times${thirdRuns === 0 ? '' : ` (${thirdRuns === 1 ? 'one step' : `${thirdRuns} steps`} a third time, where the runs disagreed by over ${Math.round((SWEEP.DISAGREEMENT - 1) * 100)}%)`} and keeps its fastest run, whose
 numbers fill the row: other work on the machine only ever slows a run down.${noiseNote(steps)}`,
+          charts: sweepCharts(endpoint, steps, knee),
           measurements: { endpoint, thinkMs: SWEEP.THINK_MS, durationMs: settings.durationMs, workers: settings.workers, steps, knee, predictedKneeVus: sweep.predictedKneeVus },
         };
       });
@@ -236,6 +238,32 @@ numbers fill the row: other work on the machine only ever slows a run down.${noi
     }
   },
 };
+
+/**
+ * One sweep drawn: throughput and the latency percentiles against the users, the knee
+ * marked. Each point is the step's kept (fastest) run, the whisker every run of that step.
+ */
+function sweepCharts(endpoint: EndpointKey, steps: readonly MeasuredStep[], knee: Knee): ChartDeclaration[] {
+  const markers = [{ x: knee.kneeVus, label: `knee ≈ ${knee.kneeVus} VUs` }];
+  return [
+    lineChart(
+      { title: `Throughput against virtual users (/${endpoint})`, caption: 'Where the line flattens, more users no longer bring more requests: the server is saturated. Whiskers: every run of a step.' },
+      { x: AXIS.VUS, y: AXIS.RPS },
+      [{ name: 'req/s', points: steps.map((s) => ({ x: s.vus, y: valueWithRuns(s.rps, s.passRps) })) }],
+      markers,
+    ),
+    lineChart(
+      { title: `Latency percentiles against virtual users (/${endpoint})`, caption: "Past the knee, added users only wait longer: latency grows with the queue (Little's law)." },
+      { x: AXIS.VUS, y: { ...AXIS.LATENCY, scale: 'auto' } },
+      [
+        { name: 'p50', points: steps.map((s) => ({ x: s.vus, y: s.p50Ms })) },
+        { name: 'p95', points: steps.map((s) => ({ x: s.vus, y: s.p95Ms })) },
+        { name: 'p99', points: steps.map((s) => ({ x: s.vus, y: valueWithRuns(s.p99Ms, s.passP99Ms) })) },
+      ],
+      markers,
+    ),
+  ];
+}
 
 async function sweepEndpoint(step: StepContext, server: ServerProcess, pg: EmbeddedCluster | null, endpoint: EndpointKey, settings: Settings): Promise<Sweep> {
   const spec = ENDPOINTS[endpoint];

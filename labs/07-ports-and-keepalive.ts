@@ -4,13 +4,16 @@
  */
 import { FAILURE, type LoadOptions, type LoadResult } from '../src/load/index.js';
 import { countPortRange, isUnavailable, readSysctls } from '../src/metrics/index.js';
-import { ms, pick, runLabLoad, startLabServer, stopLabServer } from '../src/labs/kit.js';
+import { ms, runLabLoad, startLabServer, stopLabServer } from '../src/labs/kit.js';
+import { AXIS, axis, barChart } from '../src/labs/chart-kit.js';
 import { createNamespace, namespaceUnavailableReason, type Namespace } from '../src/labs/netns.js';
 import { readExhaustion, readKeepAlive, readPortCensus, readWaysOut, runLoadInNamespace, waitForPortQuiet, watchTimeWait, type TimeWaitPeak } from '../src/labs/ports-kit.js';
-import { COMPARISON_ROUNDS, formatSpread, measureInterleaved, spreadOf } from '../src/labs/comparison.js';
-import type { LabContext, LabDefinition, StepContext } from '../src/labs/types.js';
+import { COMPARISON_ROUNDS, formatSpread, measureInterleaved, spreadOf } from '../src/metrics/comparison.js';
+import type { LabContext, LabDefinition, LabSettings, StepContext } from '../src/labs/types.js';
 
 interface Settings {
+  /** Runs of each mode in step 1, interleaved (comparison.ts COMPARISON_ROUNDS). */
+  rounds: number;
   /** Step 1 (the host's loopback): users and run length per mode. */
   vus: number;
   durationMs: number;
@@ -19,12 +22,12 @@ interface Settings {
   nsDurationMs: number;
 }
 
-const SETTINGS: { readonly quick: Settings; readonly full: Settings } = {
+const SETTINGS: LabSettings<Settings> = {
   // Step 1 runs each of its three modes COMPARISON_ROUNDS times: the quick runs are 0.8 s, so
   // the step costs about what one 1.5 s run of each did before.
-  quick: { vus: 20, durationMs: 800, nsVus: 10, nsDurationMs: 2000 },
-  full: { vus: 50, durationMs: 6000, nsVus: 10, nsDurationMs: 5000 },
-} as const;
+  quick: { rounds: COMPARISON_ROUNDS.quick, vus: 20, durationMs: 800, nsVus: 10, nsDurationMs: 2000 },
+  full: { rounds: COMPARISON_ROUNDS.full, vus: 50, durationMs: 6000, nsVus: 10, nsDurationMs: 5000 },
+};
 
 const NARROW = {
   /** 100 ephemeral ports instead of ~28,000: exhaustion in a fraction of a second instead of minutes. */
@@ -82,7 +85,7 @@ interface NsPhase {
   sourceAddresses: number;
 }
 
-export const lab: LabDefinition = {
+export const lab: LabDefinition<Settings> = {
   id: 'ports-and-keepalive',
   number: 7,
   title: 'Keep-alive, TIME_WAIT and running out of ports',
@@ -97,11 +100,10 @@ client burns through ports at its request rate: at 500 requests a second, 28,000
 under a minute. Here you measure what a connection per request costs against keep-alive, see
 TIME_WAIT pile up on whichever side closes, then run out of ports for real inside a private
 network namespace with only ${NARROW.PORTS} of them, and try the ways out.`,
+  settings: SETTINGS,
 
-  async run(lab: LabContext) {
-    const settings = pick(lab, SETTINGS.quick, SETTINGS.full);
-
-    const rounds = pick(lab, COMPARISON_ROUNDS.quick, COMPARISON_ROUNDS.full);
+  async run(lab: LabContext, settings: Settings) {
+    const rounds = settings.rounds;
     await lab.step(`Keep-alive vs a connection per request (${settings.vus} users, ${settings.durationMs / 1000} s a run, ${rounds} interleaved runs of each, loopback)`, async (step) => {
       const server = await startLabServer(lab, []);
       const url = `${server.url}${AGE_PATH}`;
@@ -176,6 +178,32 @@ network namespace with only ${NARROW.PORTS} of them, and try the ways out.`,
           rangePorts: countPortRange(portRange),
           twReuse: isUnavailable(sysctls) ? null : (sysctls['net.ipv4.tcp_tw_reuse'] ?? null),
         }),
+        charts: [
+          barChart(
+            { title: 'Throughput by mode', caption: `Medians of ${rounds} interleaved runs, whiskers their min–max: a connection per request pays a handshake and a close for every request.` },
+            { x: axis('mode'), y: AXIS.RPS },
+            MODE_NAMES,
+            [{ name: 'req/s', values: MODE_NAMES.map((mode) => spreadOf(runs[mode].map((r) => r.rps))) }],
+          ),
+          barChart(
+            { title: 'Latency by mode', caption: `Medians of ${rounds} interleaved runs, whiskers their min–max.` },
+            { x: axis('mode'), y: AXIS.LATENCY },
+            MODE_NAMES,
+            [
+              { name: 'p50', values: MODE_NAMES.map((mode) => spreadOf(runs[mode].map((r) => r.p50Ms))) },
+              { name: 'p99', values: MODE_NAMES.map((mode) => spreadOf(runs[mode].map((r) => r.p99Ms))) },
+            ],
+          ),
+          barChart(
+            { title: 'Sockets left in TIME_WAIT, by the side that closed', caption: 'Whoever closes first keeps the connection\'s name for 60 s. Keep-alive: its first run; the others: the most any of their runs added.' },
+            { x: axis('mode'), y: axis('sockets in TIME_WAIT') },
+            MODE_NAMES,
+            [
+              { name: 'client', values: [firstKeepAlive.timeWaitClient, timeWait.clientCloses.client, timeWait.serverCloses.client] },
+              { name: 'server', values: [firstKeepAlive.timeWaitServer, timeWait.clientCloses.server, timeWait.serverCloses.server] },
+            ],
+          ),
+        ],
         measurements: { rounds, rows: medianRows, runs: MODE_NAMES.flatMap((mode) => runs[mode]), timeWait },
       };
     });
@@ -211,6 +239,18 @@ network namespace with only ${NARROW.PORTS} of them, and try the ways out.`,
       return {
         table: nsTable([...(base === null ? [] : [base]), ...phases]),
         reading: readWaysOut({ keepAlive: keep, addresses: { ...addresses, count: addresses.sourceAddresses }, twReuse: reuse }, NARROW.PORTS),
+        charts: [
+          barChart(
+            { title: `Requests served and refused EADDRNOTAVAIL with ${NARROW.PORTS} ports, by way out`, caption: `One ${settings.nsDurationMs / 1000} s run each, ${settings.nsVus} users, in a private namespace.` },
+            { x: axis('way'), y: axis('requests') },
+            [...(base === null ? [] : [base]), ...phases].map((p) => p.way),
+            [
+              { name: 'served', values: [...(base === null ? [] : [base]), ...phases].map((p) => p.ok) },
+              { name: 'EADDRNOTAVAIL', values: [...(base === null ? [] : [base]), ...phases].map((p) => p.eaddrnotavail) },
+            ],
+            'horizontal',
+          ),
+        ],
         measurements: { phases },
       };
     });

@@ -5,11 +5,12 @@
  */
 import { findPgBinaries, installHint } from '../src/db/index.js';
 import type { LoadResult } from '../src/load/index.js';
-import type { LatencySummary } from '../src/metrics/histogram.js';
-import { fetchJson, hasCommand, ms, pick, startLabServer } from '../src/labs/kit.js';
-import { formatNumber } from '../src/report/table.js';
+import { meanBetween, type LatencySummary } from '../src/metrics/histogram.js';
+import { fetchJson, hasCommand, ms, startLabServer } from '../src/labs/kit.js';
+import { AXIS, axis, barChart } from '../src/labs/chart-kit.js';
+import { formatNumber, formatReading as num } from '../src/format/numbers.js';
 import { postRun } from '../src/report/post-figures.js';
-import { compareSpreads, COMPARISON_ROUNDS, describeComparison, formatSpread, measureInterleaved, spreadOf, VERDICT } from '../src/labs/comparison.js';
+import { compareSpreads, COMPARISON_ROUNDS, describeComparison, formatSpread, measureInterleaved, spreadOf, VERDICT, type Spread } from '../src/metrics/comparison.js';
 import { createNamespace, namespaceUnavailableReason } from '../src/labs/netns.js';
 import { runLoadProcess } from '../src/labs/load-process.js';
 import { startDelayRelay, type DelayRelay } from '../src/labs/delay-relay.js';
@@ -31,8 +32,8 @@ import {
   type Verdict,
   type Veth,
 } from '../src/labs/link-kit.js';
-import type { LabContext, LabDefinition, StepContext } from '../src/labs/types.js';
-import type { ServerProcess } from '../src/server/serve-process.js';
+import type { ChartDeclaration, LabContext, LabDefinition, LabSettings, StepContext } from '../src/labs/types.js';
+import type { ServerProcess } from '../src/labs/serve-process.js';
 
 /**
  * The link: a slow home connection. 4 Mbit/s carries about 2,000 of these small responses a
@@ -52,6 +53,8 @@ const SERVER = {
 } as const;
 
 interface Settings {
+  /** Runs of each side, interleaved (comparison.ts COMPARISON_ROUNDS). */
+  rounds: number;
   /** Users in the local and the first remote run: the same load both ways. */
   vus: number;
   /** Users in the last run, enough to fill the link. */
@@ -61,13 +64,13 @@ interface Settings {
   manyMs: number;
 }
 
-const SETTINGS: { readonly quick: Settings; readonly full: Settings } = {
+const SETTINGS: LabSettings<Settings> = {
   // Every side runs COMPARISON_ROUNDS times (interleaved), so each run is shorter than the one
   // run a side had before: quick, 2 × (1 + 2 + 2.5) s of load where 4 + 5 + 5 s were. The runs
   // with many users are the longest: the link's queue must fill before its use is measured.
-  quick: { vus: 32, manyVus: 256, localMs: 1000, remoteMs: 2000, manyMs: 2500 },
-  full: { vus: 32, manyVus: 256, localMs: 8000, remoteMs: 10_000, manyMs: 10_000 },
-} as const;
+  quick: { rounds: COMPARISON_ROUNDS.quick, vus: 32, manyVus: 256, localMs: 1000, remoteMs: 2000, manyMs: 2500 },
+  full: { rounds: COMPARISON_ROUNDS.full, vus: 32, manyVus: 256, localMs: 8000, remoteMs: 10_000, manyMs: 10_000 },
+};
 
 const ROUTES = {
   UUID: { url: '/', template: '/uuid/{1..1000}', name: '/uuid/:id' },
@@ -104,7 +107,7 @@ export interface Phase {
   tbfUp: TbfCounters | null;
 }
 
-export const lab: LabDefinition = {
+export const lab: LabDefinition<Settings> = {
   id: 'slow-link',
   number: 8,
   title: 'A slow link hides the database',
@@ -119,9 +122,9 @@ capped by tc's token bucket (tbf) and whose round trip is lengthened by netem, o
 without netem, by a relay that holds every chunk for half the round trip. Same users, same
 server: you will see what happens to throughput and to the database queue, and which limit
 the numbers name.`,
+  settings: SETTINGS,
 
-  async run(lab: LabContext) {
-    const settings = pick(lab, SETTINGS.quick, SETTINGS.full);
+  async run(lab: LabContext, settings: Settings) {
     const withDb = findPgBinaries() !== null;
     const route = withDb ? ROUTES.UUID : ROUTES.AGE;
     if (!withDb) lab.say(`PostgreSQL server binaries were not found (${installHint()}), so this lab drives /age (compute only): the local limit is then the server itself, not a database pool.`);
@@ -196,7 +199,7 @@ that is one round trip less per user, once.`,
     lab.findings.vethDevice = pair.hostDevice;
     const remotePort = relay?.port ?? server.port;
     const methodText = shaped.delayMethod === DELAY_METHOD.NETEM ? 'netem' : 'delaying relay';
-    const rounds = pick(lab, COMPARISON_ROUNDS.quick, COMPARISON_ROUNDS.full);
+    const rounds = settings.rounds;
     const sides = {
       local: { vus: settings.vus, durationMs: settings.localMs, port: server.port, remote: false },
       remote: { vus: settings.vus, durationMs: settings.remoteMs, port: remotePort, remote: true },
@@ -241,6 +244,15 @@ that is one round trip less per user, once.`,
           reading: `${readLocal(runs.local, { vus: settings.vus, pool: SERVER.POOL, withDb })}
 ${readVerdict(verdict, settings.vus)}
 ${readRemote(runs.local, runs.remote, { vus: settings.vus, rttMs: LINK_SHAPE.rttMs })}${poolWaitLine(runs.local, runs.remote)}`,
+          charts: caseCharts(
+            [
+              [`next to the server, ${settings.vus} users`, runs.local],
+              [`behind the link, ${settings.vus} users`, runs.remote],
+              [`behind the link, ${settings.manyVus} users`, runs.many],
+            ],
+            rounds,
+            withDb,
+          ),
           measurements: { rounds, runs: [...runs.local, ...runs.remote, ...runs.many], local, remote, verdict },
         };
       },
@@ -273,6 +285,45 @@ ${readRemote(runs.local, runs.remote, { vus: settings.vus, rttMs: LINK_SHAPE.rtt
   },
 };
 
+/**
+ * The cases side by side: throughput, latency and (with a database) the pool wait, as medians
+ * of each side's runs with their min–max.
+ */
+function caseCharts(cases: readonly (readonly [string, readonly Phase[]])[], rounds: number, withDb: boolean): ChartDeclaration[] {
+  const names = cases.map(([name]) => name);
+  const spread = (phases: readonly Phase[], read: (p: Phase) => number | null): Spread | null => {
+    const values = phases.map(read).filter((v): v is number => v !== null && Number.isFinite(v));
+    return values.length === 0 ? null : spreadOf(values);
+  };
+  const caption = `Medians of ${rounds} interleaved runs, whiskers their min–max.`;
+  const x = axis('where the client runs');
+  const charts: ChartDeclaration[] = [
+    barChart({ title: 'Throughput by case', caption: `${caption} Behind the link, the same users wait a round trip per request.` }, { x, y: AXIS.RPS }, names, [{ name: 'req/s', values: cases.map(([, p]) => spread(p, (r) => r.rps)) }], 'horizontal'),
+    barChart(
+      { title: 'Latency by case', caption },
+      { x, y: AXIS.LATENCY },
+      names,
+      [
+        { name: 'p50', values: cases.map(([, p]) => spread(p, (r) => r.p50Ms)) },
+        { name: 'p99', values: cases.map(([, p]) => spread(p, (r) => r.p99Ms)) },
+      ],
+      'horizontal',
+    ),
+  ];
+  if (withDb) {
+    charts.push(
+      barChart(
+        { title: 'Mean wait for a pooled connection, by case', caption: `${caption} Next to the server the requests queue for the pool; behind the link they arrive too slowly to.` },
+        { x, y: { label: 'pool wait', unit: 'ms' } },
+        names,
+        [{ name: 'pool wait avg', values: cases.map(([, p]) => spread(p, (r) => r.waitAvgMs)) }],
+        'horizontal',
+      ),
+    );
+  }
+  return charts;
+}
+
 /** One load run (in a process of its own, inside the namespace for the remote ones) and what the server and the link saw. */
 async function measurePhase(
   lab: LabContext,
@@ -295,8 +346,8 @@ async function measurePhase(
   const tbfAfter = veth === null ? null : { down: await readTbfCounters(veth, 'host'), up: await readTbfCounters(veth, 'peer') };
   const s = result.summary;
   const seconds = s.durationMs / 1000;
-  const wait = statsAfter === null ? null : phaseMean(statsBefore?.waitMs, statsAfter.waitMs);
-  const query = statsAfter === null ? null : phaseMean(statsBefore?.queryMs, statsAfter.queryMs);
+  const wait = statsAfter === null ? null : meanOfRun(statsBefore?.waitMs, statsAfter.waitMs);
+  const query = statsAfter === null ? null : meanOfRun(statsBefore?.queryMs, statsAfter.queryMs);
   const downBytesPerSec = linkDelta === null || seconds <= 0 ? null : Math.round(linkDelta.txBytes / seconds);
   return {
     label: run.label ?? `${run.where}, ${run.vus} users`,
@@ -323,17 +374,6 @@ async function readDbStats(server: ServerProcess): Promise<DbStats | null> {
   return stats.db !== null && stats.db.waitMs !== undefined ? stats.db : null;
 }
 
-/**
- * The mean of the samples recorded between two readings of a cumulative summary: /stats
- * keeps the pool's histograms for the server's whole life, so a run's own mean is the
- * difference of the totals over the difference of the counts.
- */
-function phaseMean(before: LatencySummary | undefined, after: LatencySummary): number | null {
-  const count = after.count - (before?.count ?? 0);
-  if (count <= 0) return null;
-  const total = after.avgMs * after.count - (before === undefined ? 0 : before.avgMs * before.count);
-  return ms(Math.max(0, total / count));
-}
 
 /**
  * The runs of one side as one row: each number the median of its runs (a failure count, the
@@ -581,12 +621,11 @@ function verdictTable(runs: { label: string; verdict: Verdict }[]): { header: st
   };
 }
 
-/** A number for a reading: thousands separated, at most 3 significant decimals, '?' when not measured. */
-function num(value: number | null): string {
-  if (value === null || !Number.isFinite(value)) return '?';
-  return formatNumber(Math.abs(value) >= 100 ? Math.round(value) : value);
-}
-
 function percent(share: number | null): number | null {
   return share === null ? null : Math.round(share * 100);
+}
+
+/** A pool histogram's mean over one run, from /stats before and after it. */
+function meanOfRun(before: LatencySummary | undefined, after: LatencySummary): number | null {
+  return meanBetween(before === undefined ? null : { mean: before.avgMs, count: before.count }, { mean: after.avgMs, count: after.count });
 }

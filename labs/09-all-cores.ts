@@ -3,12 +3,12 @@
  * keep-alive users), then C100K (100,000 idle connections held at once) and what each costs.
  */
 import os from 'node:os';
-import { setTimeout as delay } from 'node:timers/promises';
 import type { LoadResult } from '../src/load/index.js';
 import { countFds } from '../src/metrics/index.js';
-import { ms, pick, runLabLoad, startLabServer, stopLabServer } from '../src/labs/kit.js';
+import { ms, runLabLoad, startLabServer, stopLabServer } from '../src/labs/kit.js';
+import { AXIS, axis, barChart } from '../src/labs/chart-kit.js';
+import { holdConnections, summarizeHold, watchAddedFds } from '../src/labs/cluster-hold-kit.js';
 import { startCpuWindow } from '../src/labs/cpu-window.js';
-import { startLoadProcess, type LoadProcess } from '../src/labs/load-process.js';
 import { createNamespace, namespaceUnavailableReason, type Namespace } from '../src/labs/netns.js';
 import {
   countEstablished,
@@ -25,12 +25,12 @@ import {
   type SlabReading,
   type Sockstat,
 } from '../src/labs/c100k-kit.js';
-import { formatBytes, formatNumber } from '../src/report/table.js';
+import { formatBytes, formatNumber, formatReading as num } from '../src/format/numbers.js';
 import { LAB_ERR, LabError } from '../src/errors.js';
-import { compareSpreads, COMPARISON_ROUNDS, describeComparison, formatSpread, measureInterleaved, spreadOf, VERDICT, type Spread } from '../src/labs/comparison.js';
+import { compareSpreads, COMPARISON_ROUNDS, describeComparison, formatSpread, measureInterleaved, spreadOf, VERDICT, type Spread } from '../src/metrics/comparison.js';
 import { POST_RULE } from '../src/report/post-figures.js';
-import type { LabContext, LabDefinition, StepContext } from '../src/labs/types.js';
-import type { ServerProcess } from '../src/server/serve-process.js';
+import type { ChartDeclaration, LabContext, LabDefinition, LabSettings, StepContext } from '../src/labs/types.js';
+import type { ServerProcess } from '../src/labs/serve-process.js';
 import { probeReusePort } from '../src/server/cluster-primary.js';
 
 const ROUTES = {
@@ -51,25 +51,12 @@ const SERVER = {
   BACKLOG: 4096,
 } as const;
 
-const C100K = {
-  /** Each process (server worker or client) fills at most this share of its RLIMIT_NOFILE. */
-  FD_SHARE: 0.7,
-  /** Give up waiting for one client's connections to reach the server after this long without progress. */
-  STALL_MS: 15_000,
-  /**
-   * In the step's own namespace the server takes a port below the ephemeral range, so no
-   * client socket (127.0.0.2:PORT is a different socket from 127.0.0.1:PORT) can share its
-   * number and be counted as the server's in the census.
-   */
-  PORT: 8100,
-  /** How often the server's descriptors are counted while connections open (a stat per process). */
-  POLL_MS: 200,
-  /** The window in which the servers' CPU is measured while they only hold the connections. */
-  IDLE_CPU_MS: 500,
-} as const;
+/** Each process (server worker or client) of C100K fills at most this share of its RLIMIT_NOFILE. */
+const C100K_FD_SHARE = 0.7;
 
 interface Settings {
-  /** Step 1: each run (COMPARISON_ROUNDS of them for each side, interleaved). */
+  /** Step 1: runs of each side, interleaved (comparison.ts COMPARISON_ROUNDS), and each run's length. */
+  rounds: number;
   compareMs: number;
   workVus: number;
   ageVus: number;
@@ -79,8 +66,9 @@ interface Settings {
   c100k: { connections: number; minWorkers: number; stepBudgetMs: number };
 }
 
-const SETTINGS: { readonly quick: Settings; readonly full: Settings } = {
+const SETTINGS: LabSettings<Settings> = {
   quick: {
+    rounds: COMPARISON_ROUNDS.quick,
     // Two runs a side now where one 2.5 s run was: 1 s each keeps step 1 a little shorter than
     // before, which pays for the SO_REUSEPORT step on a Node that has it.
     compareMs: 1000,
@@ -91,6 +79,7 @@ const SETTINGS: { readonly quick: Settings; readonly full: Settings } = {
     c100k: { connections: 5000, minWorkers: 2, stepBudgetMs: 40_000 },
   },
   full: {
+    rounds: COMPARISON_ROUNDS.full,
     compareMs: 6000,
     workVus: 8,
     ageVus: 64,
@@ -98,7 +87,7 @@ const SETTINGS: { readonly quick: Settings; readonly full: Settings } = {
     c10k: { vus: 10_000, thinkMs: 1000, rampMs: 20_000, holdMs: 30_000 },
     c100k: { connections: 100_000, minWorkers: 2, stepBudgetMs: 240_000 },
   },
-} as const;
+};
 
 /** The post's rule for a run (p90 under 500 ms), and for C10K nothing may fail. */
 const C10K_THRESHOLDS = [POST_RULE, 'failures:count<1'] as const;
@@ -124,7 +113,7 @@ export interface CompareRow {
   loadAverage: number;
 }
 
-export const lab: LabDefinition = {
+export const lab: LabDefinition<Settings> = {
   id: 'all-cores',
   number: 9,
   title: 'All cores, 10,000 users, 100,000 connections',
@@ -141,277 +130,298 @@ descriptor on each side and a port on the client's, so the lab spreads them over
 server workers and client processes that none passes its open-files limit, binds the clients
 to several loopback addresses so the ports do not run out, and weighs what a connection costs.`,
 
-  async run(lab: LabContext) {
-    const settings = pick(lab, SETTINGS.quick, SETTINGS.full);
-    const cores = Math.max(2, os.availableParallelism());
+  settings: SETTINGS,
 
+  async run(lab: LabContext, settings: Settings) {
+    const cores = Math.max(2, os.availableParallelism());
     // 1. One process against a cluster of one worker per core.
     const cluster = await startLabServer(lab, ['--cluster', String(cores), '--backlog', String(SERVER.BACKLOG)]);
     const clusterWorkers = parseWorkerPids(cluster.banner);
-    const rounds = pick(lab, COMPARISON_ROUNDS.quick, COMPARISON_ROUNDS.full);
-    const compare = await lab.step(`One process against a cluster of ${cores}, on ${ROUTES.WORK.path} and /age: ${rounds} interleaved runs of each`, async (step) => {
-      const single = await startLabServer(lab, ['--backlog', String(SERVER.BACKLOG)]);
-      const byRoute: Record<string, Record<ServerSide, CompareRow[]>> = {};
-      try {
-        for (const route of [{ path: ROUTES.WORK.path, vus: settings.workVus }, { path: ROUTES.AGE.path, vus: settings.ageVus }]) {
-          byRoute[route.path] = await measureInterleaved(SERVER_SIDES, rounds, (side, round) =>
-            side === 'one process'
-              ? compareRun(step, single, [single.pid], { route: route.path, side, server: side, vus: route.vus, durationMs: settings.compareMs, round, rounds })
-              : compareRun(step, cluster, [cluster.pid, ...clusterWorkers], { route: route.path, side, server: `cluster of ${cores}`, vus: route.vus, durationMs: settings.compareMs, round, rounds }),
-          );
-        }
-      } finally {
-        await stopLabServer(lab, single);
-      }
-      const work = byRoute[ROUTES.WORK.path] as Record<ServerSide, CompareRow[]>;
-      const age = byRoute[ROUTES.AGE.path] as Record<ServerSide, CompareRow[]>;
-      // One row per route and side (medians; req/s with its range) for the table and the
-      // report's chart; every run, flat and named, for the results file.
-      const rows = [work, age].flatMap((sides) =>
-        SERVER_SIDES.map((side) => {
-          const runs = sides[side];
-          const first = runs[0] as CompareRow;
-          return {
-            route: first.route,
-            server: side === 'cluster' ? `cluster of ${cores}` : side,
-            vus: first.route === ROUTES.WORK.path ? settings.workVus : settings.ageVus,
-            rps: Math.round(spreadOf(runs.map((r) => r.rps)).median),
-            rpsRange: formatSpread(spreadOf(runs.map((r) => r.rps))),
-            p50Ms: medianOf(runs, (r) => r.p50Ms),
-            p99Ms: medianOf(runs, (r) => r.p99Ms),
-            failed: runs.reduce((sum, r) => sum + r.failed, 0),
-            serverCpuPercent: medianOf(runs, (r) => r.serverCpuPercent),
-            loadCpuPercent: medianOf(runs, (r) => r.loadCpuPercent),
-          };
-        }),
-      );
-      return {
-        table: {
-          header: ['route', 'server', 'VUs', 'req/s', 'p50 ms', 'p99 ms', 'failed', 'server CPU %', 'load generator CPU %'],
-          rows: rows.map((r) => [r.route, r.server, r.vus, r.rpsRange, r.p50Ms, r.p99Ms, r.failed, r.serverCpuPercent, r.loadCpuPercent]),
-        },
-        reading: `${readWorkGain(work['one process'], work.cluster, cores, ROUTES.WORK.workMs)}
-${readAgeGain(age['one process'], age.cluster, cores)}`,
-        measurements: { cores, rounds, rows, runs: [work, age].flatMap((sides) => SERVER_SIDES.flatMap((side) => sides[side])) },
-      };
-    });
-    const compared = (compare?.measurements?.runs as CompareRow[] | undefined) ?? [];
-    const byRoute: Record<string, Record<ServerSide, CompareRow[]>> = {};
-    for (const run of compared) ((byRoute[run.route] ??= { 'one process': [], cluster: [] })[run.side] as CompareRow[]).push(run);
-    const spreadFor = (route: string, side: ServerSide): Spread | null => {
-      const runs = byRoute[route]?.[side] ?? [];
-      return runs.length === 0 ? null : spreadOf(runs.map((r) => r.rps));
-    };
-    lab.findings.clusterWorkers = cores;
-    lab.findings.clusterRoute = ROUTES.WORK.path;
-    lab.findings.singleRps = roundOrNull(spreadFor(ROUTES.WORK.path, 'one process')?.median);
-    lab.findings.clusterRps = roundOrNull(spreadFor(ROUTES.WORK.path, 'cluster')?.median);
-    lab.findings.rps = {
-      work: { single: spreadFor(ROUTES.WORK.path, 'one process'), cluster: spreadFor(ROUTES.WORK.path, 'cluster') },
-      age: { single: spreadFor(ROUTES.AGE.path, 'one process'), cluster: spreadFor(ROUTES.AGE.path, 'cluster') },
-    };
-    lab.findings.age = { singleRps: roundOrNull(spreadFor(ROUTES.AGE.path, 'one process')?.median), clusterRps: roundOrNull(spreadFor(ROUTES.AGE.path, 'cluster')?.median) };
-    const ageCluster = spreadFor(ROUTES.AGE.path, 'cluster');
-
+    const compared = await compareOneProcessWithCluster(lab, settings, cluster, clusterWorkers, cores);
+    const ageCluster = recordComparison(lab, compared, cores);
     // 2. SO_REUSEPORT, where this Node has it: the kernel, not the primary, spreads connections.
     await runReusePortStep(lab, settings, cores);
-
     // 3. C10K against the round-robin cluster.
-    const c10k = settings.c10k;
-    await lab.step(`C10K: ${formatNumber(c10k.vus)} keep-alive users, ${formatNumber(c10k.thinkMs)} ms think time, against the cluster`, async (step) => {
-      const peakFds = new Map<number, number>();
-      const baseFds = new Map(clusterWorkers.map((pid) => [pid, countFds(pid) ?? 0]));
-      const poller = setInterval(() => {
-        for (const pid of clusterWorkers) peakFds.set(pid, Math.max(peakFds.get(pid) ?? 0, countFds(pid) ?? 0));
-      }, 500);
-      const cpuWindow = startCpuWindow({ pids: [cluster.pid, ...clusterWorkers, process.pid] });
-      let result: LoadResult;
-      try {
-        result = await runLabLoad(
-          step,
-          {
-            url: `${cluster.url}${ROUTES.AGE.path}`,
-            stages: [
-              { durationMs: c10k.rampMs, target: c10k.vus },
-              { durationMs: c10k.holdMs, target: c10k.vus },
-            ],
-            thinkMs: c10k.thinkMs,
-            thresholds: [...C10K_THRESHOLDS],
-          },
-          'C10K',
+    await runC10kStep(lab, settings.c10k, cluster, clusterWorkers, cores, ageCluster);
+    await stopLabServer(lab, cluster);
+    // 4. C100K: idle connections spread over enough workers, clients and source addresses.
+    await runC100kStep(lab, settings.c100k);
+  },
+};
+
+/** Step 1: one process and the cluster, on a CPU-bound route and a nearly free one, in interleaved runs. */
+async function compareOneProcessWithCluster(lab: LabContext, settings: Settings, cluster: ServerProcess, clusterWorkers: number[], cores: number): Promise<CompareRow[]> {
+  const rounds = settings.rounds;
+  const compare = await lab.step(`One process against a cluster of ${cores}, on ${ROUTES.WORK.path} and /age: ${rounds} interleaved runs of each`, async (step) => {
+    const single = await startLabServer(lab, ['--backlog', String(SERVER.BACKLOG)]);
+    const byRoute: Record<string, Record<ServerSide, CompareRow[]>> = {};
+    try {
+      for (const route of [{ path: ROUTES.WORK.path, vus: settings.workVus }, { path: ROUTES.AGE.path, vus: settings.ageVus }]) {
+        byRoute[route.path] = await measureInterleaved(SERVER_SIDES, rounds, (side, round) =>
+          side === 'one process'
+            ? compareRun(step, single, [single.pid], { route: route.path, side, server: side, vus: route.vus, durationMs: settings.compareMs, round, rounds })
+            : compareRun(step, cluster, [cluster.pid, ...clusterWorkers], { route: route.path, side, server: `cluster of ${cores}`, vus: route.vus, durationMs: settings.compareMs, round, rounds }),
         );
-      } finally {
-        clearInterval(poller);
       }
-      const cpu = await cpuWindow.stop();
-      const loadAverage = Math.round((os.loadavg()[0] ?? 0) * 10) / 10;
-      const workerCpu = clusterWorkers.map((pid) => Math.round(cpu.percentOf(pid) ?? 0));
-      const clientCpu = Math.round(cpu.percentOf(process.pid) ?? 0);
-      const s = result.summary;
-      const held = clusterWorkers.map((pid) => (peakFds.get(pid) ?? 0) - (baseFds.get(pid) ?? 0));
-      const passed = result.thresholdsPassed;
-      lab.findings.c10k = {
+    } finally {
+      await stopLabServer(lab, single);
+    }
+    const work = byRoute[ROUTES.WORK.path] as Record<ServerSide, CompareRow[]>;
+    const age = byRoute[ROUTES.AGE.path] as Record<ServerSide, CompareRow[]>;
+    // One row per route and side (medians; req/s with its range) for the table and the
+    // report's chart; every run, flat and named, for the results file.
+    const rows = [work, age].flatMap((sides) =>
+      SERVER_SIDES.map((side) => {
+        const runs = sides[side];
+        const first = runs[0] as CompareRow;
+        return {
+          route: first.route,
+          server: side === 'cluster' ? `cluster of ${cores}` : side,
+          vus: first.route === ROUTES.WORK.path ? settings.workVus : settings.ageVus,
+          rps: Math.round(spreadOf(runs.map((r) => r.rps)).median),
+          rpsRange: formatSpread(spreadOf(runs.map((r) => r.rps))),
+          p50Ms: medianOf(runs, (r) => r.p50Ms),
+          p99Ms: medianOf(runs, (r) => r.p99Ms),
+          failed: runs.reduce((sum, r) => sum + r.failed, 0),
+          serverCpuPercent: medianOf(runs, (r) => r.serverCpuPercent),
+          loadCpuPercent: medianOf(runs, (r) => r.loadCpuPercent),
+        };
+      }),
+    );
+    return {
+      table: {
+        header: ['route', 'server', 'VUs', 'req/s', 'p50 ms', 'p99 ms', 'failed', 'server CPU %', 'load generator CPU %'],
+        rows: rows.map((r) => [r.route, r.server, r.vus, r.rpsRange, r.p50Ms, r.p99Ms, r.failed, r.serverCpuPercent, r.loadCpuPercent]),
+      },
+      reading: `${readWorkGain(work['one process'], work.cluster, cores, ROUTES.WORK.workMs)}
+${readAgeGain(age['one process'], age.cluster, cores)}`,
+      charts: (
+        [
+          [ROUTES.WORK.path, work],
+          [ROUTES.AGE.path, age],
+        ] as const
+      ).map(([route, sides]) =>
+        barChart(
+          { title: `One process against a cluster of ${cores}: throughput on ${route}`, caption: `Medians of ${rounds} interleaved runs, whiskers their min–max.` },
+          { x: axis('server'), y: AXIS.RPS },
+          SERVER_SIDES.map((side) => (side === 'cluster' ? `cluster of ${cores}` : side)),
+          [{ name: 'req/s', values: SERVER_SIDES.map((side) => spreadOf(sides[side].map((r) => r.rps))) }],
+        ),
+      ),
+      measurements: { cores, rounds, rows, runs: [work, age].flatMap((sides) => SERVER_SIDES.flatMap((side) => sides[side])) },
+    };
+  });
+  return (compare?.measurements?.runs as CompareRow[] | undefined) ?? [];
+}
+
+/** The comparison's findings; the cluster's /age runs, which C10K's reading weighs its users against. */
+function recordComparison(lab: LabContext, compared: readonly CompareRow[], cores: number): Spread | null {
+  const byRoute: Record<string, Record<ServerSide, CompareRow[]>> = {};
+  for (const run of compared) ((byRoute[run.route] ??= { 'one process': [], cluster: [] })[run.side] as CompareRow[]).push(run);
+  const spreadFor = (route: string, side: ServerSide): Spread | null => {
+    const runs = byRoute[route]?.[side] ?? [];
+    return runs.length === 0 ? null : spreadOf(runs.map((r) => r.rps));
+  };
+  lab.findings.clusterWorkers = cores;
+  lab.findings.clusterRoute = ROUTES.WORK.path;
+  lab.findings.singleRps = roundOrNull(spreadFor(ROUTES.WORK.path, 'one process')?.median);
+  lab.findings.clusterRps = roundOrNull(spreadFor(ROUTES.WORK.path, 'cluster')?.median);
+  lab.findings.rps = {
+    work: { single: spreadFor(ROUTES.WORK.path, 'one process'), cluster: spreadFor(ROUTES.WORK.path, 'cluster') },
+    age: { single: spreadFor(ROUTES.AGE.path, 'one process'), cluster: spreadFor(ROUTES.AGE.path, 'cluster') },
+  };
+  lab.findings.age = { singleRps: roundOrNull(spreadFor(ROUTES.AGE.path, 'one process')?.median), clusterRps: roundOrNull(spreadFor(ROUTES.AGE.path, 'cluster')?.median) };
+  return spreadFor(ROUTES.AGE.path, 'cluster');
+}
+
+/** Step 3: C10K, kept-alive users who pause between requests, against the post's rule. */
+async function runC10kStep(lab: LabContext, c10k: Settings['c10k'], cluster: ServerProcess, clusterWorkers: number[], cores: number, ageCluster: Spread | null): Promise<void> {
+  await lab.step(`C10K: ${formatNumber(c10k.vus)} keep-alive users, ${formatNumber(c10k.thinkMs)} ms think time, against the cluster`, async (step) => {
+    const watch = watchAddedFds(clusterWorkers, 500);
+    const cpuWindow = startCpuWindow({ pids: [cluster.pid, ...clusterWorkers, process.pid] });
+    let result: LoadResult;
+    let added: Map<number, number>;
+    try {
+      result = await runLabLoad(
+        step,
+        {
+          url: `${cluster.url}${ROUTES.AGE.path}`,
+          stages: [
+            { durationMs: c10k.rampMs, target: c10k.vus },
+            { durationMs: c10k.holdMs, target: c10k.vus },
+          ],
+          thinkMs: c10k.thinkMs,
+          thresholds: [...C10K_THRESHOLDS],
+        },
+        'C10K',
+      );
+    } finally {
+      added = watch.stop();
+    }
+    const cpu = await cpuWindow.stop();
+    const loadAverage = Math.round((os.loadavg()[0] ?? 0) * 10) / 10;
+    const workerCpu = clusterWorkers.map((pid) => Math.round(cpu.percentOf(pid) ?? 0));
+    const clientCpu = Math.round(cpu.percentOf(process.pid) ?? 0);
+    const s = result.summary;
+    const held = clusterWorkers.map((pid) => added.get(pid) ?? 0);
+    const passed = result.thresholdsPassed;
+    lab.findings.c10k = {
+      vus: c10k.vus,
+      thinkMs: c10k.thinkMs,
+      failures: s.failed,
+      p90Ms: s.latency.total.p90Ms,
+      p99Ms: s.latency.total.p99Ms,
+      rps: Math.round(s.rps),
+      passed,
+      workerConnections: held,
+      workerCpuPercent: workerCpu,
+      loadGeneratorCpuPercent: clientCpu,
+      loadAverage,
+    };
+    return {
+      tables: [
+        {
+          header: ['VUs', 'think ms', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'connect p99 ms', 'failed', `${POST_RULE} and no failures`],
+          rows: [[c10k.vus, c10k.thinkMs, Math.round(s.rps), s.latency.total.p50Ms, s.latency.total.p90Ms, s.latency.total.p99Ms, s.latency.total.maxMs, s.latency.connect.p99Ms, s.failed, passed ? 'pass' : 'FAIL']],
+        },
+        {
+          header: ['process', 'pid', 'connections at peak (descriptors added)', 'CPU % of a core'],
+          rows: [...clusterWorkers.map((pid, i) => ['worker', pid, held[i] ?? null, workerCpu[i] ?? null]), ['load generator (this process)', process.pid, s.connected, clientCpu]],
+        },
+      ],
+      reading: readC10k({
         vus: c10k.vus,
         thinkMs: c10k.thinkMs,
-        failures: s.failed,
+        connected: s.connected,
+        held,
+        rps: s.rps,
         p90Ms: s.latency.total.p90Ms,
-        p99Ms: s.latency.total.p99Ms,
-        rps: Math.round(s.rps),
+        failed: s.failed,
         passed,
-        workerConnections: held,
-        workerCpuPercent: workerCpu,
-        loadGeneratorCpuPercent: clientCpu,
+        workerCpu,
+        clientCpu,
         loadAverage,
+        cores,
+        ageClusterRps: ageCluster,
+      }),
+      charts: [workerChart(`Connections each worker held at the peak of C10K (${formatNumber(c10k.vus)} users)`, held, 'The cluster\'s primary hands each new connection to the next worker in turn.')],
+      measurements: { result: { summary: s, thresholds: result.thresholds }, workerConnections: held },
+    };
+  });
+}
+
+/**
+ * Step 4: C100K, in a network namespace of its own where the machine allows it: its socket
+ * totals (/proc/net/sockstat) and ports are then this step's alone, not shared with whatever
+ * else runs on the machine's loopback.
+ */
+async function runC100kStep(lab: LabContext, c100k: Settings['c100k']): Promise<void> {
+  let namespaceReason = await namespaceUnavailableReason();
+  let namespace: Namespace | null = null;
+  if (namespaceReason === null) {
+    try {
+      namespace = await createNamespace(lab, 'c100k');
+    } catch (error) {
+      namespaceReason = `ip netns failed: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`;
+    }
+  }
+  if (namespace === null) lab.say(`C100K runs in this machine's own network namespace (${namespaceReason}): the socket totals below include everything else on it.`);
+  const fdLimit = ownFdLimit() ?? 1024;
+  const perProcess = Math.floor(fdLimit * C100K_FD_SHARE);
+  const ports = namespace === null ? ephemeralPorts() : ephemeralPorts(await namespace.readSysctl('net.ipv4.ip_local_port_range'));
+  const shares = planHold(c100k.connections, perProcess, ports, { minProcesses: 2 });
+  const workers = Math.max(c100k.minWorkers, Math.ceil(c100k.connections / perProcess));
+  const addresses = shares.flatMap((s) => s.addresses);
+  await lab.step(
+    `C100K: ${formatNumber(c100k.connections)} idle connections over ${workers} workers, from ${shares.length} client processes on ${addresses.length} source addresses`,
+    async (step) => {
+      const outcome = await holdConnections(lab, step, { workers, shares, stepBudgetMs: c100k.stepBudgetMs, namespace, backlog: SERVER.BACKLOG });
+      const { before, during } = outcome;
+      const byPid = new Map(before.footprints.map((f) => [f.pid, f]));
+      const clientRows = during.footprints.filter((f) => f.role === 'client');
+      const { heldPerWorker, held, bytesPerConn, kernel, maxWorkerFds, maxClientFds, clientOpen, clientFailed, clientFailures, tcpInuseAdded } = summarizeHold(outcome);
+      lab.findings.c100k = {
+        target: c100k.connections,
+        held,
+        bytesPerConn,
+        workers,
+        heldPerWorker,
+        maxWorkerFds,
+        maxClientFds,
+        fdLimit,
+        loadProcesses: shares.length,
+        sourceAddresses: addresses.length,
+        portsPerAddress: ports,
+        censusEstablished: during.established,
+        tcpInuseAdded,
+        clientOpen,
+        clientFailed,
+        clientFailures,
+        kernelBytesPerConn: kernel?.perConnection ?? null,
+        tcpBufferPagesHolding: during.sockstat?.tcpMemPages ?? null,
+        openingMs: outcome.openingMs,
+        primaryPeakFds: outcome.primaryPeakFds,
+        serverCpuPercentHolding: outcome.idleCpuPercent,
+        namespace: namespace === null ? null : namespace.name,
       };
+      const mib = (bytes: number | null): string => (bytes === null ? '-' : formatBytes(bytes));
+      const heldBy = (f: ProcessFootprint): number | null =>
+        f.role === 'worker' ? (f.fds ?? 0) - (byPid.get(f.pid)?.fds ?? 0) : f.role === 'client' ? (shares[clientRows.indexOf(f)]?.connections ?? null) : null;
       return {
         tables: [
           {
-            header: ['VUs', 'think ms', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'connect p99 ms', 'failed', `${POST_RULE} and no failures`],
-            rows: [[c10k.vus, c10k.thinkMs, Math.round(s.rps), s.latency.total.p50Ms, s.latency.total.p90Ms, s.latency.total.p99Ms, s.latency.total.maxMs, s.latency.connect.p99Ms, s.failed, passed ? 'pass' : 'FAIL']],
+            header: ['process', 'pid', 'connections', 'descriptors', 'open-files limit', 'RSS before', 'RSS holding'],
+            rows: during.footprints.map((f) => [f.role, f.pid, heldBy(f), f.fds, f.fdLimit, mib(byPid.get(f.pid)?.rssBytes ?? null), mib(f.rssBytes)]),
           },
           {
-            header: ['process', 'pid', 'connections at peak (descriptors added)', 'CPU % of a core'],
-            rows: [...clusterWorkers.map((pid, i) => ['worker', pid, held[i] ?? null, workerCpu[i] ?? null]), ['load generator (this process)', process.pid, s.connected, clientCpu]],
+            header: ['measure', 'value'],
+            rows: [
+              ['connections held by the server workers (descriptors added)', held],
+              ['server-side ESTABLISHED on the port (kernel census)', during.established],
+              ['TCP sockets in use, added (sockstat: both ends)', tcpInuseAdded],
+              ['held open by the clients when interrupted', clientOpen],
+              ['client connections that failed', clientFailed],
+              ['seconds to open them all (one client process at a time)', Math.round(outcome.openingMs / 100) / 10],
+              ["the primary's descriptors at most, handing them to workers", outcome.primaryPeakFds],
+              ['server memory (RSS of all processes) added per connection, bytes', bytesPerConn],
+              ['kernel slab objects per connection (both ends), bytes', kernel?.perConnection ?? null],
+              ['TCP buffer pages in use while holding (whole machine)', during.sockstat?.tcpMemPages ?? null],
+            ],
           },
+          ...(kernel === null
+            ? []
+            : [
+                {
+                  header: ['slab cache', 'bytes per object', 'objects added (whole machine)', 'per connection (2 sockets)'],
+                  rows: Object.entries(kernel.caches).map(([name, c]) => [name, c.objectSize, c.added, held > 0 ? Math.round((c.added / held) * 100) / 100 : null]),
+                },
+              ]),
         ],
-        reading: readC10k({
-          vus: c10k.vus,
-          thinkMs: c10k.thinkMs,
-          connected: s.connected,
-          held,
-          rps: s.rps,
-          p90Ms: s.latency.total.p90Ms,
-          failed: s.failed,
-          passed,
-          workerCpu,
-          clientCpu,
-          loadAverage,
-          cores,
-          ageClusterRps: ageCluster,
-        }),
-        measurements: { result: { summary: s, thresholds: result.thresholds }, workerConnections: held },
-      };
-    });
-    await stopLabServer(lab, cluster);
-
-    // 4. C100K, in a network namespace of its own where the machine allows it: its socket
-    // totals (/proc/net/sockstat) and ports are then this step's alone, not shared with
-    // whatever else runs on the machine's loopback.
-    const c100k = settings.c100k;
-    let namespaceReason = await namespaceUnavailableReason();
-    let namespace: Namespace | null = null;
-    if (namespaceReason === null) {
-      try {
-        namespace = await createNamespace(lab, 'c100k');
-      } catch (error) {
-        namespaceReason = `ip netns failed: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`;
-      }
-    }
-    if (namespace === null) lab.say(`C100K runs in this machine's own network namespace (${namespaceReason}): the socket totals below include everything else on it.`);
-    const fdLimit = ownFdLimit() ?? 1024;
-    const perProcess = Math.floor(fdLimit * C100K.FD_SHARE);
-    const ports = namespace === null ? ephemeralPorts() : ephemeralPorts(await namespace.readSysctl('net.ipv4.ip_local_port_range'));
-    const shares = planHold(c100k.connections, perProcess, ports, { minProcesses: 2 });
-    const workers = Math.max(c100k.minWorkers, Math.ceil(c100k.connections / perProcess));
-    const addresses = shares.flatMap((s) => s.addresses);
-    await lab.step(
-      `C100K: ${formatNumber(c100k.connections)} idle connections over ${workers} workers, from ${shares.length} client processes on ${addresses.length} source addresses`,
-      async (step) => {
-        const outcome = await holdConnections(lab, step, { workers, shares, stepBudgetMs: c100k.stepBudgetMs, namespace });
-        const { before, during } = outcome;
-        const byPid = new Map(before.footprints.map((f) => [f.pid, f]));
-        const serverRows = during.footprints.filter((f) => f.role !== 'client');
-        const workerRows = during.footprints.filter((f) => f.role === 'worker');
-        const clientRows = during.footprints.filter((f) => f.role === 'client');
-        const heldPerWorker = workerRows.map((f) => (f.fds ?? 0) - (byPid.get(f.pid)?.fds ?? 0));
-        const held = sum(heldPerWorker);
-        const rssBefore = sum(before.footprints.map((f) => f.rssBytes ?? 0));
-        const rssDuring = sum(serverRows.map((f) => f.rssBytes ?? 0));
-        const bytesPerConn = held > 0 ? Math.round((rssDuring - rssBefore) / held) : null;
-        const kernel = kernelCost(before.slabs, during.slabs, held);
-        const maxWorkerFds = Math.max(...workerRows.map((f) => f.fds ?? 0));
-        const maxClientFds = clientRows.length === 0 ? null : Math.max(...clientRows.map((f) => f.fds ?? 0));
-        const clientOpen = sum(outcome.clients.map((c) => c?.summary.openAtEnd ?? 0));
-        const clientFailed = sum(outcome.clients.map((c) => c?.summary.failed ?? 0));
-        const clientFailures = mergeFailures(outcome.clients);
-        const tcpInuseAdded = before.sockstat !== null && during.sockstat !== null ? during.sockstat.tcpInuse - before.sockstat.tcpInuse : null;
-        lab.findings.c100k = {
+        reading: readC100k({
           target: c100k.connections,
-          held,
-          bytesPerConn,
-          workers,
           heldPerWorker,
           maxWorkerFds,
           maxClientFds,
           fdLimit,
-          loadProcesses: shares.length,
-          sourceAddresses: addresses.length,
+          addressesPerClient: shares[0]?.addresses.length ?? 0,
           portsPerAddress: ports,
-          censusEstablished: during.established,
-          tcpInuseAdded,
-          clientOpen,
-          clientFailed,
-          clientFailures,
+          bytesPerConn,
           kernelBytesPerConn: kernel?.perConnection ?? null,
-          tcpBufferPagesHolding: during.sockstat?.tcpMemPages ?? null,
-          openingMs: outcome.openingMs,
-          primaryPeakFds: outcome.primaryPeakFds,
-          serverCpuPercentHolding: outcome.idleCpuPercent,
-          namespace: namespace === null ? null : namespace.name,
-        };
-        const mib = (bytes: number | null): string => (bytes === null ? '-' : formatBytes(bytes));
-        const heldBy = (f: ProcessFootprint): number | null =>
-          f.role === 'worker' ? (f.fds ?? 0) - (byPid.get(f.pid)?.fds ?? 0) : f.role === 'client' ? (shares[clientRows.indexOf(f)]?.connections ?? null) : null;
-        return {
-          tables: [
-            {
-              header: ['process', 'pid', 'connections', 'descriptors', 'open-files limit', 'RSS before', 'RSS holding'],
-              rows: during.footprints.map((f) => [f.role, f.pid, heldBy(f), f.fds, f.fdLimit, mib(byPid.get(f.pid)?.rssBytes ?? null), mib(f.rssBytes)]),
-            },
-            {
-              header: ['measure', 'value'],
-              rows: [
-                ['connections held by the server workers (descriptors added)', held],
-                ['server-side ESTABLISHED on the port (kernel census)', during.established],
-                ['TCP sockets in use, added (sockstat: both ends)', tcpInuseAdded],
-                ['held open by the clients when interrupted', clientOpen],
-                ['client connections that failed', clientFailed],
-                ['seconds to open them all (one client process at a time)', Math.round(outcome.openingMs / 100) / 10],
-                ["the primary's descriptors at most, handing them to workers", outcome.primaryPeakFds],
-                ['server memory (RSS of all processes) added per connection, bytes', bytesPerConn],
-                ['kernel slab objects per connection (both ends), bytes', kernel?.perConnection ?? null],
-                ['TCP buffer pages in use while holding (whole machine)', during.sockstat?.tcpMemPages ?? null],
-              ],
-            },
-            ...(kernel === null
-              ? []
-              : [
-                  {
-                    header: ['slab cache', 'bytes per object', 'objects added (whole machine)', 'per connection (2 sockets)'],
-                    rows: Object.entries(kernel.caches).map(([name, c]) => [name, c.objectSize, c.added, held > 0 ? Math.round((c.added / held) * 100) / 100 : null]),
-                  },
-                ]),
-          ],
-          reading: readC100k({
-            target: c100k.connections,
-            heldPerWorker,
-            maxWorkerFds,
-            maxClientFds,
-            fdLimit,
-            addressesPerClient: shares[0]?.addresses.length ?? 0,
-            portsPerAddress: ports,
-            bytesPerConn,
-            kernelBytesPerConn: kernel?.perConnection ?? null,
-            tcpBufferPages: during.sockstat?.tcpMemPages ?? null,
-            idleCpuPercent: outcome.idleCpuPercent,
-            perProcess,
-          }),
-          measurements: { shares, before, during, clients: outcome.clients.map((c) => (c === null ? null : c.summary)), heldPerWorker, kernel },
-        };
-      },
-    );
-  },
-};
+          tcpBufferPages: during.sockstat?.tcpMemPages ?? null,
+          idleCpuPercent: outcome.idleCpuPercent,
+          perProcess,
+        }),
+        charts: [workerChart(`Connections each worker held in C100K (${formatNumber(held)} of ${formatNumber(c100k.connections)})`, heldPerWorker, 'Descriptors each worker gained while every client held its connections open.')],
+        measurements: { shares, before, during, clients: outcome.clients.map((c) => (c === null ? null : c.summary)), heldPerWorker, kernel },
+      };
+    },
+  );
+}
+
+/** Connections per worker process: how evenly the cluster spread them. */
+function workerChart(title: string, perWorker: readonly number[], caption: string): ChartDeclaration {
+  return barChart({ title, caption }, { x: axis('process'), y: axis('connections') }, perWorker.map((_, i) => `worker ${i + 1}`), [{ name: 'connections', values: [...perWorker] }]);
+}
 
 /**
  * SO_REUSEPORT, on a Node that has it: a cluster whose workers each listen on the port
@@ -528,129 +538,6 @@ async function compareRun(
     loadAverage: Math.round((os.loadavg()[0] ?? 0) * 10) / 10,
     round: run.round,
   };
-}
-
-interface HoldSnapshot {
-  footprints: ProcessFootprint[];
-  sockstat: Sockstat | null;
-  slabs: SlabReading | null;
-  /** Server-side ESTABLISHED sockets on the port (null before, or when /proc/net/tcp is unreadable). */
-  established: number | null;
-}
-
-interface HoldOutcome {
-  before: HoldSnapshot;
-  during: HoldSnapshot;
-  clients: (LoadResult | null)[];
-  openingMs: number;
-  primaryPeakFds: number | null;
-  /** CPU of the primary and every worker together (% of one core) while they only held the connections. */
-  idleCpuPercent: number | null;
-}
-
-/**
- * Start a cluster that keeps idle connections open, then the client processes one after the
- * other, each only once the server holds everything the previous ones opened. One at a
- * time because a client's connect() completes with the kernel's handshake, before anyone
- * accept()s: clients can open connections much faster than the primary accepts them and
- * passes each to a worker over IPC. Started all at once (7 clients × 14,286 while this lab
- * was written), they outran it: the workers got under 25,000 connections, the accept queue
- * overflowed, and the clients saw most of the rest closed. Measured once everything is
- * held; then every client is interrupted (closing its connections) and the server stopped.
- */
-async function holdConnections(
-  lab: LabContext,
-  step: StepContext,
-  plan: { workers: number; shares: HoldShare[]; stepBudgetMs: number; namespace: Namespace | null },
-): Promise<HoldOutcome> {
-  const started = Date.now();
-  const deadline = started + plan.stepBudgetMs;
-  // --keep-alive-timeout 0: no idle timeout, or the server would close what we came to hold.
-  const server = await startLabServer(
-    lab,
-    ['--cluster', String(plan.workers), '--backlog', String(SERVER.BACKLOG), '--keep-alive-timeout', '0', ...(plan.namespace === null ? [] : ['--port', String(C100K.PORT)])],
-    plan.namespace === null ? {} : { prefix: ['ip', 'netns', 'exec', plan.namespace.name] },
-  );
-  const workerPids = parseWorkerPids(server.banner);
-  const snapshot = (established: number | null, clientPids: number[] = []): HoldSnapshot => ({
-    footprints: [readFootprint(server.pid, 'primary'), ...workerPids.map((pid) => readFootprint(pid, 'worker')), ...clientPids.map((pid) => readFootprint(pid, 'client'))],
-    // /proc/PID/net is the server's namespace, wherever this lab runs.
-    sockstat: readSockstat(server.pid),
-    slabs: readSlabs(),
-    established,
-  });
-  const before = snapshot(null);
-  const baseFds = new Map(before.footprints.map((f) => [f.pid, f.fds ?? 0]));
-  const heldNow = (): number => sum(workerPids.map((pid) => (countFds(pid) ?? 0) - (baseFds.get(pid) ?? 0)));
-  let primaryPeakFds = before.footprints[0]?.fds ?? null;
-
-  const clients: LoadProcess[] = [];
-  let target = 0;
-  const openStarted = Date.now();
-  for (const [index, share] of plan.shares.entries()) {
-    if (step.signal.aborted) break;
-    target += share.connections;
-    // Each client holds until interrupted below; the duration only bounds it if this lab dies.
-    const holdSeconds = Math.max(10, Math.ceil((deadline - Date.now()) / 1000));
-    clients.push(
-      startLoadProcess(lab, [`${server.url}${ROUTES.HOLD.path}`, '--hold', String(share.connections), '--local-address', share.addresses.join(','), '--duration', `${holdSeconds}s`], {
-        deadlineMs: holdSeconds * 1000 + 60_000,
-        ...(plan.namespace === null ? {} : { namespace: plan.namespace.name }),
-      }),
-    );
-    const client = clients[clients.length - 1] as LoadProcess;
-    let best = heldNow();
-    let bestAt = Date.now();
-    for (;;) {
-      const held = heldNow();
-      const primaryFds = countFds(server.pid);
-      if (primaryFds !== null) primaryPeakFds = Math.max(primaryPeakFds ?? 0, primaryFds);
-      step.progress(`client ${index + 1} of ${plan.shares.length}: the server holds ${formatNumber(held)} of ${formatNumber(target)} connections`);
-      if (held >= target || client.exited() || step.signal.aborted) break;
-      if (held > best) {
-        best = held;
-        bestAt = Date.now();
-      }
-      if (Date.now() - bestAt > C100K.STALL_MS || Date.now() > deadline) break;
-      await delay(C100K.POLL_MS);
-    }
-  }
-  const openingMs = Date.now() - openStarted;
-  // What holding costs the CPU: a short window with every connection open and nothing sent.
-  const idleWindow = startCpuWindow({ pids: [server.pid, ...workerPids] });
-  await delay(C100K.IDLE_CPU_MS);
-  const idle = await idleWindow.stop();
-  const idleReadings = [server.pid, ...workerPids].map((pid) => idle.percentOf(pid));
-  const idleCpuPercent = idleReadings.some((v) => v === null) ? null : Math.round(sum(idleReadings as number[]) * 10) / 10;
-  const during = snapshot(
-    countEstablished(server.pid, server.port),
-    clients.map((c) => c.pid),
-  );
-  step.progress('closing every connection');
-  for (const client of clients) client.interrupt();
-  const clientResults = await Promise.all(clients.map((c) => c.result.catch(() => null)));
-  await stopLabServer(lab, server);
-  if (clientResults.every((r) => r === null)) throw new LabError(LAB_ERR.LAB_CHILD, 'no client process of the C100K step produced a result');
-  return { before, during, clients: clientResults, openingMs, primaryPeakFds, idleCpuPercent };
-}
-
-/**
- * The kernel's memory for a connection: every socket takes one object from each socket
- * cache (SOCKET_SLABS), and both ends of each connection are on this machine, so a
- * connection costs two of each. The object sizes are exact; how far the counts grew is
- * shown beside them as a check (the caches are shared with everything else running).
- */
-function kernelCost(before: SlabReading | null, during: SlabReading | null, held: number): { caches: Record<string, { objectSize: number; added: number }>; perConnection: number } | null {
-  if (before === null || during === null || held <= 0) return null;
-  const caches: Record<string, { objectSize: number; added: number }> = {};
-  let perSocket = 0;
-  for (const name of SOCKET_SLABS) {
-    const now = during.caches[name];
-    if (now === undefined) continue;
-    caches[name] = { objectSize: now.objectSize, added: now.objects - (before.caches[name]?.objects ?? 0) };
-    perSocket += now.objectSize;
-  }
-  return { caches, perConnection: 2 * perSocket };
 }
 
 /** Why C10K missed its rule, from who used the CPU. */
@@ -832,25 +719,10 @@ function addressText(count: number): string {
   return count === 1 ? 'one source address' : `${count} source addresses`;
 }
 
-function mergeFailures(results: (LoadResult | null)[]): Record<string, number> {
-  const merged: Record<string, number> = {};
-  for (const result of results) {
-    if (result === null) continue;
-    for (const [kind, count] of Object.entries(result.summary.failures)) if (count > 0) merged[kind] = (merged[kind] ?? 0) + count;
-  }
-  return merged;
-}
-
 function sum(values: number[]): number {
   return values.reduce((a, b) => a + b, 0);
 }
 
 function roundOrNull(value: number | undefined): number | null {
   return value === undefined ? null : Math.round(value);
-}
-
-/** A number for a reading: thousands separated, at most 3 significant decimals, '?' when not measured. */
-function num(value: number | null): string {
-  if (value === null || !Number.isFinite(value)) return '?';
-  return formatNumber(Math.abs(value) >= 100 ? Math.round(value) : ms(value));
 }

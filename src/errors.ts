@@ -36,6 +36,8 @@ export const LAB_ERR = {
   LAB_CHILD: 'LAB_ERR_LAB_CHILD',
   /** A process or port to inspect does not exist. */
   NOT_FOUND: 'LAB_ERR_METRICS_NOT_FOUND',
+  /** diagnose: nothing answered at the target URL (refused, reset or timed out from the first step). */
+  TARGET_SILENT: 'LAB_ERR_DIAGNOSE_TARGET_SILENT',
 } as const;
 
 export type LabErrorCode = (typeof LAB_ERR)[keyof typeof LAB_ERR];

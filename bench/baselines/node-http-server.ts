@@ -7,17 +7,17 @@
 import http from 'node:http';
 import type net from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { isRouteCall, matchRoute } from '../../src/app/routes.js';
-import { respondCompute } from '../../src/app/handlers.js';
+import { answerCall, dispatch } from '../../src/app/dispatch.js';
+import { isRouteCall } from '../../src/app/routes.js';
+
+/** This baseline keeps no counters: /stats answers an empty object. */
+const NO_STATS = (): Record<string, never> => ({});
 
 export function startNodeHttpServer(port = 0, host = '127.0.0.1'): Promise<net.Server> {
   const server = http.createServer((req, res) => {
-    const call = matchRoute(req.method ?? 'GET', req.url ?? '/');
-    const response = isRouteCall(call) ? respondCompute(call) : call;
-    if (response === null) {
-      res.writeHead(404).end();
-      return;
-    }
+    const call = dispatch(req.method ?? 'GET', req.url ?? '/', NO_STATS);
+    // No database here: /uuid answers 503, as socketlab serve does without --db.
+    const response = isRouteCall(call) ? answerCall(call, null) : call;
     const body = typeof response.body === 'string' ? response.body : (response.body ?? '');
     res.writeHead(response.status, {
       'Content-Type': response.contentType ?? 'text/plain',

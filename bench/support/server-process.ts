@@ -1,9 +1,9 @@
 /**
- * Servers under benchmark run as processes of their own (src/server/serve-process.ts), so
+ * Servers under benchmark run as processes of their own (src/labs/serve-process.ts), so
  * the load generator never shares their event loop or their core.
  */
 import { fileURLToPath } from 'node:url';
-import { startServeProcess, startServerProcess, type ServerProcess } from '../../src/server/serve-process.js';
+import { startServeProcess, startServerProcess, type ServerProcess } from '../../src/labs/serve-process.js';
 
 export const NAIVE_SERVER = fileURLToPath(new URL('../baselines/naive-server.js', import.meta.url));
 export const NODE_HTTP_SERVER = fileURLToPath(new URL('../baselines/node-http-server.js', import.meta.url));

@@ -6,7 +6,7 @@
  */
 import { LAB_ERR, isLabError } from '../errors.js';
 import { errorResponse, type HttpResponse } from '../http/response-writer.js';
-import { ROUTE, type RouteCall } from './routes.js';
+import type { RouteCall } from './routes.js';
 import { currentUtcDate, todayUtc, wholeYearsBetween } from './calendar.js';
 
 /** What /uuid needs from the database layer (src/db implements it). */
@@ -126,22 +126,5 @@ export function respondUuidSync(call: Extract<RouteCall, { route: 'uuid' }>, sto
     return uuidResponse(call.id, store.lookupSync(call.id));
   } catch (error) {
     return respondDatabaseError(error);
-  }
-}
-
-/**
- * The compute routes, the same wherever they run. /stats and /uuid are answered by the
- * model (stats live on the main thread; uuid needs a store), so they are not here.
- */
-export function respondCompute(call: RouteCall, nowMs?: number): HttpResponse | null {
-  switch (call.route) {
-    case ROUTE.HEALTHZ:
-      return respondHealthz();
-    case ROUTE.AGE:
-      return respondAge(call, nowMs);
-    case ROUTE.WORK:
-      return respondWork(call);
-    default:
-      return null;
   }
 }

@@ -64,7 +64,7 @@ export function bodyLimitFor(_method: string, _path: string): number {
   return 0;
 }
 
-export function isRouteCall(value: RouteCall | HttpResponse): value is RouteCall {
+export function isRouteCall<C extends RouteCall>(value: C | HttpResponse): value is C {
   return 'route' in value;
 }
 

@@ -5,6 +5,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { usageError } from '../errors.js';
+import { parseDuration } from '../format/durations.js';
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
 
@@ -60,24 +61,6 @@ export function parseIntegerFlag(name: string, text: string | undefined, fallbac
     throw usageError(`--${name} must be between ${min} and ${max}, got ${text}`);
   }
   return value;
-}
-
-const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/**
- * A duration such as `500ms`, `30s`, `2m`, `1m30s`; a bare number means milliseconds when
- * `bareUnit` is 'ms' (timeouts) and seconds when it is 's' (run lengths, as k6 reads them).
- */
-export function parseDuration(text: string, bareUnit: 'ms' | 's' = 's'): number | undefined {
-  if (/^\d+(\.\d+)?$/.test(text)) return Number(text) * (bareUnit === 's' ? 1000 : 1);
-  const parts = text.match(/(\d+(?:\.\d+)?)(ms|s|m|h)/g);
-  if (parts === null || parts.join('') !== text) return undefined;
-  let total = 0;
-  for (const part of parts) {
-    const [, amount, unit] = part.match(/^(\d+(?:\.\d+)?)(ms|s|m|h)$/) as RegExpMatchArray;
-    total += Number(amount) * (DURATION_UNITS_MS[unit as string] as number);
-  }
-  return total;
 }
 
 export function parseDurationFlag(name: string, text: string | undefined, fallbackMs: number, bareUnit: 'ms' | 's' = 's'): number {

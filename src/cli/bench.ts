@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EXIT, usageError } from '../errors.js';
-import { renderTable } from '../report/table.js';
+import { renderTable } from '../format/table.js';
 import type { Command } from './command.js';
 
 const BENCH_DIR = fileURLToPath(new URL('../../bench/', import.meta.url));

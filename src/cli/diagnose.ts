@@ -14,7 +14,7 @@ import { renderDiagnoseSummary } from '../diagnose/summary-text.js';
 import type { DiagnoseOptions } from '../diagnose/types.js';
 import { parseThreshold } from '../load/thresholds.js';
 import { LOAD_LIMITS } from '../load/constants.js';
-import { formatNumber } from '../report/table.js';
+import { formatNumber } from '../format/numbers.js';
 import { booleanFlag, listFlag, parseDurationFlag, parseFlags, parseIntegerFlag, stringFlag, type OptionSpec } from './args.js';
 import type { Command } from './command.js';
 

@@ -39,7 +39,8 @@ import {
 } from '../metrics/tcp-sockets.js';
 import { parseInspectTarget } from '../metrics/targets.js';
 import type { ContextSwitches, FdKinds } from '../metrics/types.js';
-import { formatBytes, formatNumber, renderTable } from '../report/table.js';
+import { formatBytes, formatNumber } from '../format/numbers.js';
+import { renderTable } from '../format/table.js';
 
 const USAGE = `Usage: socketlab inspect PID|:PORT [--json]
 

@@ -58,7 +58,10 @@ export const command: Command = {
     }
     if (positionals.length !== 1) throw usageError('socketlab lab needs exactly one lab name (see socketlab labs)');
     const lab = await findLab(positionals[0] as string);
-    const { result } = await runLab(lab, labRunOptions(values));
+    const { result, exitCode } = await runLab(lab, labRunOptions(values));
+    // A signal or a crash: everything the lab started is stopped and its results written, but
+    // its own code may still hold a timer or a socket that would keep the process up.
+    if (exitCode !== null) process.exit(exitCode);
     return result.outcome === 'failed' ? EXIT.FAILURE : EXIT.OK;
   },
 };

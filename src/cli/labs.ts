@@ -2,7 +2,7 @@
  * `socketlab labs`: the chapters, one line each.
  */
 import { loadLabs } from '../labs/registry.js';
-import { renderTable } from '../report/table.js';
+import { renderTable } from '../format/table.js';
 import { EXIT } from '../errors.js';
 import { noPositionals, parseFlags } from './args.js';
 import type { Command } from './command.js';

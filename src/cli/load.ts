@@ -26,7 +26,7 @@ import { parseMonitorTargets } from '../metrics/targets.js';
 import { describePlan, renderLoadSummary } from '../load/summary-text.js';
 import { THRESHOLD_FORMS } from '../load/thresholds.js';
 import type { LoadOptions, LoadProgress } from '../load/types.js';
-import { formatNumber } from '../report/table.js';
+import { formatNumber } from '../format/numbers.js';
 
 const OPTIONS: OptionSpec = {
   vus: { type: 'string' },

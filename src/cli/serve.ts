@@ -3,7 +3,8 @@
  */
 import { DEFAULT_LIMITS } from '../http/request-parser.js';
 import { DEFAULT_SERVER_OPTIONS } from '../server/options.js';
-import { startServe, type ServeOptions } from '../app/serve.js';
+import { startServe, type ServeOptions } from '../serve.js';
+import { LISTENING_PREFIX } from '../program.js';
 import { DB_LIMIT_OFF, DB_LIMITS, POOL_DEFAULTS, resolveDatabaseTarget, resolveDbLimits } from '../db/index.js';
 import { MODEL, type ModelName } from '../models/model.js';
 import { defaultMaxQueue, POOL_MODEL_DEFAULTS } from '../models/pool.js';
@@ -194,7 +195,7 @@ async function runClusterPrimary(options: {
   const host = running.host.includes(':') ? `[${running.host}]` : running.host;
   const backlog = resolveBacklog(options.backlog);
   process.stdout.write(
-    `listening on http://${host}:${running.port} pid=${process.pid} backlog=${backlog.effective} model=${options.model} cluster=${options.size}${running.reusePort ? ' reuse-port' : ''} workers=${running.workerPids.join(',')}\n`,
+    `${LISTENING_PREFIX}${host}:${running.port} pid=${process.pid} backlog=${backlog.effective} model=${options.model} cluster=${options.size}${running.reusePort ? ' reuse-port' : ''} workers=${running.workerPids.join(',')}\n`,
   );
   const signal = await options.stopSignal;
   options.log(`${signal}: stopping ${options.size} workers`);
@@ -322,7 +323,7 @@ export const command: Command = {
     const backlog = server.backlog;
     const cap = backlog.somaxconn === null ? 'somaxconn unknown' : `somaxconn ${backlog.somaxconn}`;
     const paced = server.options.acceptRate === null ? '' : ` accept-rate=${server.options.acceptRate}/s`;
-    const banner = `listening on http://${host}:${address.port} pid=${process.pid} backlog=${backlog.effective} (asked ${backlog.requested}, ${cap}) model=${running.model.name}${paced}`;
+    const banner = `${LISTENING_PREFIX}${host}:${address.port} pid=${process.pid} backlog=${backlog.effective} (asked ${backlog.requested}, ${cap}) model=${running.model.name}${paced}`;
     // In a cluster the primary speaks for everyone: one listening line, not N.
     if (!isClusterWorker()) process.stdout.write(`${banner}\n`);
     else announceListening({ host: address.host, port: address.port });

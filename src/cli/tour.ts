@@ -44,9 +44,11 @@ export const command: Command = {
     const options = labRunOptions(values);
     let failed = 0;
     for (const lab of await loadLabs()) {
-      const { result } = await runLab(lab, { ...options, jsonPath: null });
-      if (result.outcome === 'quit') {
+      const { result, exitCode } = await runLab(lab, { ...options, jsonPath: null });
+      if (result.outcome === 'quit' || exitCode !== null) {
         process.stdout.write('\nTour stopped. Run one lab at a time with socketlab lab NAME.\n');
+        // A signal or a crash ends the process now (see socketlab lab); q ends the tour only.
+        if (exitCode !== null) process.exit(exitCode);
         return EXIT.OK;
       }
       if (result.outcome === 'failed') failed += 1;

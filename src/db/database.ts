@@ -2,7 +2,6 @@
  * What `socketlab serve --db ...` holds: a pool on a database, and the throwaway cluster under
  * it when socketlab started one. The only object serve needs for /uuid and /stats.
  */
-import type { UuidStore } from '../app/handlers.js';
 import { LAB_ERR, LabError, usageError } from '../errors.js';
 import { startEmbeddedCluster, type EmbeddedCluster } from './cluster.js';
 import { redactUrl } from './credentials.js';
@@ -76,7 +75,11 @@ export interface DatabaseStats extends PoolStats {
   rows: number;
 }
 
-export interface Database extends UuidStore {
+/**
+ * An open database. Its lookup() is the UuidStore /uuid asks (app/handlers.ts) by shape, not
+ * by import: the database layer knows nothing of the routes that use it.
+ */
+export interface Database {
   /**
    * The URL the pool connects to (an embedded cluster's, or the one given), with the
    * session's statement_timeout in its `options`: hand this one to worker threads and their

@@ -10,7 +10,6 @@
  * server blocks for libpq's connect_timeout, 2 s).
  */
 import { LAB_ERR, LabError } from '../errors.js';
-import type { UuidStoreSync } from '../app/handlers.js';
 import { createHistogram, encodeHistogram, recordMillis, summarizeHistogram, type Histogram, type LatencySummary } from '../metrics/histogram.js';
 import { installHint } from './binaries.js';
 import { describeServer } from './credentials.js';
@@ -33,7 +32,8 @@ export interface SyncSessionStats {
   queryHistogram: string;
 }
 
-export interface SyncSession extends UuidStoreSync {
+/** A blocking session; its lookupSync() is app's UuidStoreSync by shape (db imports nothing of app). */
+export interface SyncSession {
   /** Blocks this thread until Postgres answers. Throws LabError DB_QUERY on failure. */
   lookupSync(id: number): string | null;
   stats(): SyncSessionStats;

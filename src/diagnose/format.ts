@@ -1,6 +1,6 @@
 /**
  * How diagnose writes its numbers in sentences: percentages and milliseconds with at most
- * one or two decimals, so that "2.6%" reads as measured, not as "2.60%" (report/table.ts's
+ * one or two decimals, so that "2.6%" reads as measured, not as "2.60%" (format/numbers.ts's
  * formatNumber pads fractions to a fixed count of digits for aligned table columns).
  */
 

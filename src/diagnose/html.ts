@@ -8,39 +8,25 @@
  * threshold), and the busiest threads of the target and of the generator.
  */
 import { renderChart, type LineChartSpec, type LineSeries } from '../report/chart.js';
-import { renderTable } from '../report/html.js';
+import { PAGE_CSS, renderTable } from '../report/html.js';
 import { escapeXml } from '../report/svg.js';
-import { formatNumber, type Cell } from '../report/table.js';
+import { formatNumber } from '../format/numbers.js';
+import type { Cell } from '../format/table.js';
 import { formatVus } from './format.js';
 import { orderSteps } from './plan.js';
 import { LAYER_RULES } from './signals.js';
 import { describeRamp, describeWatched } from './summary-text.js';
 import type { DiagnoseResult, StepMeasurement } from './types.js';
 
-const CSS = `
-:root { color-scheme: light; --ink: #222; --muted: #666; --rule: #ddd; --accent: #0072B2; --warn: #9a5b00; }
-* { box-sizing: border-box; }
-body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; color: var(--ink); background: #fafafa; }
-header, main, footer { max-width: 980px; margin: 0 auto; padding: 0 20px; }
-header { padding-top: 28px; }
+const CSS = `${PAGE_CSS}
 h1 { font-size: 26px; margin: 0 0 6px; }
 h2 { font-size: 20px; margin: 32px 0 8px; padding-top: 10px; border-top: 2px solid var(--ink); }
-p { margin: 6px 0 10px; }
 .meta { color: var(--muted); font-size: 13px; }
 .verdict { background: #fff; border: 1px solid var(--rule); border-left: 4px solid var(--accent); border-radius: 6px; padding: 8px 18px; margin: 16px 0; }
 .verdict .layer { font-size: 22px; font-weight: 700; }
 ul { padding-left: 20px; }
 li { margin: 3px 0; }
 code { font-size: 13px; }
-table { border-collapse: collapse; margin: 8px 0 12px; font-size: 13px; font-variant-numeric: tabular-nums; }
-th, td { padding: 3px 10px; border-bottom: 1px solid var(--rule); text-align: left; vertical-align: top; }
-th { border-bottom: 1px solid var(--ink); font-weight: 600; }
-td.num, th.num { text-align: right; }
-.scroll { overflow-x: auto; }
-figure { margin: 12px 0 18px; }
-figure svg { display: block; max-width: 100%; height: auto; border: 1px solid var(--rule); border-radius: 4px; background: #fff; }
-figcaption { color: var(--muted); font-size: 13px; margin-top: 4px; }
-footer { color: var(--muted); font-size: 13px; padding-bottom: 40px; margin-top: 30px; }
 `;
 
 function line(steps: readonly StepMeasurement[], name: string, read: (s: StepMeasurement) => number | null | undefined): LineSeries {

@@ -63,13 +63,3 @@ export async function readLinkRate(device: string): Promise<{ bitsPerSec: number
   }
   return { bitsPerSec: null, source: null };
 }
-
-/** The kernel's byte counts for one interface (L2 frames, as tbf meters them). */
-export function readInterfaceBytes(device: string): { rx: number; tx: number } | null {
-  try {
-    const read = (name: string): number => Number(readFileSync(`/sys/class/net/${device}/statistics/${name}`, 'latin1').trim());
-    return { rx: read('rx_bytes'), tx: read('tx_bytes') };
-  } catch {
-    return null;
-  }
-}

@@ -12,7 +12,7 @@
  */
 import { EXIT, LAB_ERR, LabError } from '../errors.js';
 import { FAILURE, resolveLoadPlan, runLoad, type LoadOptions, type LoadResult } from '../load/index.js';
-import { formatNumber } from '../report/table.js';
+import { formatNumber } from '../format/numbers.js';
 import { formatVus } from './format.js';
 import { DIAGNOSE_DEFAULTS, DIAGNOSE_SCHEMA, RAMP, STOP, type StopReason } from './constants.js';
 import { decideStop, findKnee, planConfirmVus, planRampVus, stepsBelow, sweepRefutesPlateau } from './plan.js';
@@ -140,7 +140,7 @@ export async function runDiagnose(options: DiagnoseOptions, hooks: DiagnoseHooks
         const step = await runStep(vus, 'ramp', options.stepDurationMs, next + 1, ramp.length);
         if (steps.length === 1 && nothingAnswered(step)) {
           const kinds = Object.entries(step.load.failures).map(([kind, n]) => `${kind} ${formatNumber(n ?? 0)}`).join(', ');
-          throw new LabError(LAB_ERR.NOT_FOUND, `socketlab diagnose: nothing answered at ${options.url} (${kinds}); is the server running?`, { exitCode: EXIT.FAILURE });
+          throw new LabError(LAB_ERR.TARGET_SILENT, `socketlab diagnose: nothing answered at ${options.url} (${kinds}); is the server running?`, { exitCode: EXIT.FAILURE });
         }
         if (hooks.signal?.aborted) stop = { reason: STOP.INTERRUPTED, text: `the run was interrupted at ${formatVus(vus)}`, vus };
         else {

@@ -7,6 +7,7 @@
  * Any other server: the first GET /stats answers something else (or 404) and diagnose
  * does without these numbers, saying which layers that hides.
  */
+import { meanBetween } from '../metrics/histogram.js';
 import type { ServeStep } from './types.js';
 
 export type ServeStats = Record<string, unknown>;
@@ -49,22 +50,25 @@ export function hasPool(stats: ServeStats | null): boolean {
   return stats !== null && (poolOf(stats) !== null || isObject(stats.db));
 }
 
-/** The mean of the values recorded between two readings of a running mean and count. */
-export function meanBetween(meanBefore: number | null, countBefore: number | null, meanAfter: number | null, countAfter: number | null): number | null {
-  if (meanBefore === null || countBefore === null || meanAfter === null || countAfter === null) return null;
-  const added = countAfter - countBefore;
-  if (added <= 0) return null;
-  return round3(Math.max(0, (meanAfter * countAfter - meanBefore * countBefore) / added));
+
+/** A cumulative mean and its count out of /stats, or null where the server has no such field. */
+function readMean(stats: ServeStats, meanPath: readonly string[], countPath: readonly string[]): { mean: number; count: number } | null {
+  const mean = numberAt(stats, ...meanPath);
+  const count = numberAt(stats, ...countPath);
+  return mean === null || count === null ? null : { mean, count };
+}
+
+/** The step's own mean; unknown (null) when either reading lacks the field. */
+function meanAdded(before: { mean: number; count: number } | null, after: { mean: number; count: number } | null): number | null {
+  return before === null || after === null ? null : meanBetween(before, after);
 }
 
 /** The step's share of two /stats readings. Pure. */
 export function diffServeStats(before: ServeStats | null, after: ServeStats | null): ServeStep | null {
   if (before === null || after === null) return null;
-  const loopMean = meanBetween(
-    numberAt(before, 'eventLoop', 'delayMs', 'mean'),
-    numberAt(before, 'eventLoop', 'delayMs', 'count'),
-    numberAt(after, 'eventLoop', 'delayMs', 'mean'),
-    numberAt(after, 'eventLoop', 'delayMs', 'count'),
+  const loopMean = meanAdded(
+    readMean(before, ['eventLoop', 'delayMs', 'mean'], ['eventLoop', 'delayMs', 'count']),
+    readMean(after, ['eventLoop', 'delayMs', 'mean'], ['eventLoop', 'delayMs', 'count']),
   );
   // Utilisation is a share of the window: busy ms = share × window.
   const w1 = numberAt(before, 'eventLoop', 'windowMs');
@@ -75,8 +79,8 @@ export function diffServeStats(before: ServeStats | null, after: ServeStats | nu
   const p1 = poolOf(before);
   const p2 = poolOf(after);
   const poolMean = (which: 'waitMs' | 'queryMs'): number | null =>
-    p1 === null || p2 === null ? null : meanBetween(numberAt(p1, which, 'avgMs'), numberAt(p1, which, 'count'), numberAt(p2, which, 'avgMs'), numberAt(p2, which, 'count'));
-  const taskWait = meanBetween(numberAt(before, 'model', 'waitTime', 'avgMs'), numberAt(before, 'model', 'completed'), numberAt(after, 'model', 'waitTime', 'avgMs'), numberAt(after, 'model', 'completed'));
+    p1 === null || p2 === null ? null : meanAdded(readMean(p1, [which, 'avgMs'], [which, 'count']), readMean(p2, [which, 'avgMs'], [which, 'count']));
+  const taskWait = meanAdded(readMean(before, ['model', 'waitTime', 'avgMs'], ['model', 'completed']), readMean(after, ['model', 'waitTime', 'avgMs'], ['model', 'completed']));
   return {
     loopDelayMeanMs: loopMean,
     loopUtilization,

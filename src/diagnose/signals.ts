@@ -4,7 +4,7 @@
  * of the recorded steps and the context; every sentence is built from the numbers it names.
  * verdict.ts orders the crossings; plan.ts asks the load generator's rule after each step.
  */
-import { formatBytes } from '../report/table.js';
+import { formatBytes } from '../format/numbers.js';
 import { formatMs, formatPercent, formatShare, formatValue, formatVus } from './format.js';
 import { LAYER, SIGNAL, THRESHOLD, type WatchedLayer } from './constants.js';
 import { describeGrowth, findKnee, isFlat } from './plan.js';

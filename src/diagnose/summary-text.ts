@@ -3,7 +3,8 @@
  * each layer's reading, why the ramp stopped, then the verdict in sentences, its evidence,
  * what was ruled out (with its numbers), what could not be seen, and the run's limits.
  */
-import { formatBytes, formatNumber, renderTable, type Cell } from '../report/table.js';
+import { formatBytes, formatNumber } from '../format/numbers.js';
+import { renderTable, type Cell } from '../format/table.js';
 import { formatVus } from './format.js';
 import { orderSteps } from './plan.js';
 import { formatRate } from './signals.js';

@@ -10,12 +10,14 @@
  *   swap-ins, the link's byte counters, socketlab serve's /stats, Postgres' processes;
  * - a light poll of /proc/meminfo for the lowest available memory.
  */
+import { START_LEAD_MS } from '../load/index.js';
 import { performance } from 'node:perf_hooks';
 import { diffCounters, findChildPids, isUnavailable, readContextSwitches, readKernelCounters, readTcpCensus, startSampler, type CounterValues, type PortCensus, type Sample, type Sampler } from '../metrics/index.js';
 import { readProcessSample } from '../metrics/process-stats.js';
 import { DIAGNOSE_DEFAULTS } from './constants.js';
-import { diffThreadTimes, readMachineBusyMs, readMemInfo, readSwapInPages, readThreadTimes, type ThreadTimes } from './host-stats.js';
-import { readInterfaceBytes } from './link-watch.js';
+import { readInterfaceCounters, readMachineBusyMs, readMemInfo, readSwapInPages, type InterfaceCounters } from '../metrics/host.js';
+import { readThreadTimes, type ThreadTimes } from '../metrics/thread-times.js';
+import { diffThreadTimes } from './host-stats.js';
 import { diffServeStats, fetchServeStats, type ServeStats } from './serve-stats.js';
 import type { DiagnoseContext, ProcessStep, StepMeasurement } from './types.js';
 
@@ -49,8 +51,8 @@ const COUNTERS = {
 } as const;
 
 const MEMINFO_POLL_MS = 250;
-/** The load's engines start about this long after runLoad is called (src/load/run.ts START_LEAD_MS, plus setup). */
-const LOAD_LEAD_MS = 20;
+/** The load's engines start about this long after runLoad is called (plus setup). */
+const LOAD_LEAD_MS = START_LEAD_MS;
 /**
  * The rates skip the step's first fifth: the engines' start, the connections opening (a
  * busy server accepts them late), during which the server is not yet asked what the step
@@ -65,7 +67,7 @@ interface RateReadings {
   monoMs: number;
   threads: Map<number, Map<number, ThreadTimes> | null>;
   machineBusyMs: number | null;
-  link: { rx: number; tx: number } | null;
+  link: InterfaceCounters | null;
 }
 /** pswpin counts pages: 4 KiB on x86-64 and on most arm64 kernels (a 64 KiB-page kernel under-reads 16x). */
 const PAGE_BYTES = 4096;
@@ -101,7 +103,7 @@ export async function startWatcher(ctx: DiagnoseContext, baseUrl: string): Promi
     monoMs: performance.now(),
     threads: new Map(pids.map((pid) => [pid, readThreadTimes(pid)])),
     machineBusyMs: readMachineBusyMs(),
-    link: ctx.link === null ? null : readInterfaceBytes(ctx.link.device),
+    link: ctx.link === null ? null : readInterfaceCounters(ctx.link.device),
   });
 
   async function startStep(plannedMs: number): Promise<StepProbe> {
@@ -232,7 +234,7 @@ export async function startWatcher(ctx: DiagnoseContext, baseUrl: string): Promi
           link:
             start.link === null || linkAfter === null || seconds <= 0
               ? null
-              : { rxBytesPerSec: Math.round((linkAfter.rx - start.link.rx) / seconds), txBytesPerSec: Math.round((linkAfter.tx - start.link.tx) / seconds) },
+              : { rxBytesPerSec: Math.round((linkAfter.rxBytes - start.link.rxBytes) / seconds), txBytesPerSec: Math.round((linkAfter.txBytes - start.link.txBytes) / seconds) },
         };
       },
     };

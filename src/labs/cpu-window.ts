@@ -15,8 +15,9 @@
  * Readings are taken at start and at stop only: nothing runs in between, so watching 100
  * backends costs nothing while the load runs.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readMachineBusyMs } from '../metrics/host.js';
 import { findChildPids } from '../metrics/index.js';
+import { readProcessCpuNs } from '../metrics/thread-times.js';
 
 export interface CpuWindowOptions {
   /** Processes watched by PID (a server, this process). */
@@ -47,18 +48,15 @@ export interface CpuReading {
   othersPercent: number | null;
 }
 
-/** USER_HZ: /proc/stat counts in 1/100 s whatever the kernel's own tick (see docs/metrics.md). */
-const TICK_MS = 10;
-
 export function startCpuWindow(options: CpuWindowOptions): CpuWindow {
   const watched = (): number[] => [...new Set([...options.pids, ...(options.childrenOf ?? []).flatMap((ppid) => findChildPids(ppid))])];
   const startedAt = performance.now();
-  const machineBefore = readMachineTicks();
+  const machineBefore = readMachineBusyMs();
   const before = new Map(watched().map((pid) => [pid, readProcessCpuNs(pid)]));
   return {
     async stop() {
       const after = new Map(watched().map((pid) => [pid, readProcessCpuNs(pid)]));
-      const machineAfter = readMachineTicks();
+      const machineAfter = readMachineBusyMs();
       const wallMs = performance.now() - startedAt;
       // A process seen only at stop was born inside the window: all of its CPU time is in it.
       // One seen only at start ended inside it: what it used since start is lost (rare: a backend that quit).
@@ -68,7 +66,7 @@ export function startCpuWindow(options: CpuWindowOptions): CpuWindow {
         usedMs.set(pid, end === null || start === null || start === undefined ? null : Math.max(0, end - start) / 1e6);
       }
       const percent = (msValue: number): number => (wallMs > 0 ? Math.round((msValue / wallMs) * 1000) / 10 : 0);
-      const machinePercent = machineBefore === null || machineAfter === null || wallMs <= 0 ? null : percent((machineAfter - machineBefore) * TICK_MS);
+      const machinePercent = machineBefore === null || machineAfter === null || wallMs <= 0 ? null : percent(machineAfter - machineBefore);
       let watchedMs = 0;
       for (const value of usedMs.values()) watchedMs += value ?? 0;
       return {
@@ -90,34 +88,4 @@ export function startCpuWindow(options: CpuWindowOptions): CpuWindow {
       };
     },
   };
-}
-
-/** Run time of every thread of `pid`, in ns (first field of each task's schedstat); null if unreadable. */
-export function readProcessCpuNs(pid: number): number | null {
-  let tids: string[];
-  try {
-    tids = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return null;
-  }
-  let total = 0;
-  for (const tid of tids) {
-    try {
-      total += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ', 1)[0]);
-    } catch {
-      // The thread ended between the listing and the read.
-    }
-  }
-  return total;
-}
-
-/** Busy ticks of all CPUs since boot: user, nice, system, irq, softirq, steal (idle and iowait are not busy). */
-function readMachineTicks(): number | null {
-  try {
-    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] as string;
-    const [, user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).map(Number);
-    return (user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0);
-  } catch {
-    return null;
-  }
 }

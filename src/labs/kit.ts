@@ -4,12 +4,13 @@
  * capabilities a step needs. Everything started here is tracked, so quitting a lab (or a
  * lab failing) stops it.
  */
-import { execFileSync } from 'node:child_process';
-import { startServeProcess, type ServerProcess, type StartOptions } from '../server/serve-process.js';
+import { accessSync, constants as fsConstants, statSync } from 'node:fs';
+import path from 'node:path';
+import { startServeProcess, type ServerProcess, type StartOptions } from './serve-process.js';
 import { runLoad } from '../load/index.js';
 import type { LoadOptions, LoadResult } from '../load/index.js';
 import { startEmbeddedCluster, type EmbeddedCluster } from '../db/index.js';
-import { formatNumber } from '../report/table.js';
+import { formatNumber } from '../format/numbers.js';
 import type { LabContext, Resource, StepContext } from './types.js';
 
 /** The resource each started server was tracked as, so stopping it early forgets that one. */
@@ -63,11 +64,22 @@ export async function startLabDatabase(lab: LabContext, options: { rows?: number
   return cluster;
 }
 
-/** Is `command` on PATH? */
+/**
+ * Is `command` an executable file on PATH (or at that path, when it has a slash)? Looked up
+ * the way execvp does, without a shell: the name is never parsed as shell words.
+ */
 export function hasCommand(command: string): boolean {
+  if (command === '') return false;
+  if (command.includes('/')) return isExecutableFile(command);
+  // An empty PATH entry means the working directory to execvp; a lab never wants that.
+  const dirs = (process.env.PATH ?? '').split(path.delimiter).filter((dir) => dir !== '');
+  return dirs.some((dir) => isExecutableFile(path.join(dir, command)));
+}
+
+function isExecutableFile(file: string): boolean {
   try {
-    execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' });
-    return true;
+    accessSync(file, fsConstants.X_OK);
+    return statSync(file).isFile();
   } catch {
     return false;
   }
@@ -75,11 +87,6 @@ export function hasCommand(command: string): boolean {
 
 export function isRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0;
-}
-
-/** Pick the quick or the full value. */
-export function pick<T>(lab: LabContext, quick: T, full: T): T {
-  return lab.quick ? quick : full;
 }
 
 export const ms = (value: number): number => Math.round(value * 1000) / 1000;

@@ -11,8 +11,8 @@
  * steady state, which is why a measured step that breaks it says something: the cycle has
  * a part nobody timed (here, time the users spend inside the load generator itself).
  */
-import { compareSpreads, formatRatio, formatSpread, spreadOf, VERDICT } from './comparison.js';
-import { formatNumber } from '../report/table.js';
+import { compareSpreads, formatRatio, formatSpread, spreadOf, VERDICT } from '../metrics/comparison.js';
+import { formatNumber } from '../format/numbers.js';
 
 export const KNEE = {
   /** The knee is the smallest load whose throughput is within this share of the peak (the 5%). */

@@ -11,11 +11,12 @@
  * deleting the namespace deletes its end.
  */
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { LAB_ERR, LabError } from '../errors.js';
+import { readInterfaceCounters, type InterfaceCounters } from '../metrics/host.js';
 import type { Namespace } from './netns.js';
 import type { LabContext } from './types.js';
+import { vethNames } from './stale-network.js';
 
 const run = promisify(execFile);
 
@@ -32,12 +33,13 @@ export interface Veth {
 /** A /30 in 10.254.0.0/16: one address for each end. */
 const SUBNET = { FIRST_OCTETS: '10.254', PREFIX: 30, SLOTS: 16_384 } as const;
 
+let vethCounter = 0;
+
 /** Create the pair, address both ends and bring them up; deleted when the lab ends. */
 export async function createVeth(lab: LabContext, namespace: Namespace): Promise<Veth> {
-  // Interface names are at most 15 bytes (IFNAMSIZ - 1); the PID keeps two runs apart.
-  const tag = `sl${process.pid % 10_000_000}`;
-  const hostDevice = `${tag}h`;
-  const peerDevice = `${tag}n`;
+  // The PID in the name keeps two runs apart and lets a later run remove a killed one's pair.
+  vethCounter += 1;
+  const { host: hostDevice, peer: peerDevice } = vethNames(process.pid, vethCounter);
   const [hostAddress, peerAddress] = await pickFreeSubnet();
   await run('ip', ['link', 'add', hostDevice, 'type', 'veth', 'peer', 'name', peerDevice, 'netns', namespace.name]);
   lab.track({
@@ -118,17 +120,13 @@ export async function shapeLink(veth: Veth, shape: LinkShape): Promise<ShapedLin
   return { ...shape, delayMethod: netemUnavailable === null ? DELAY_METHOD.NETEM : DELAY_METHOD.RELAY, netemUnavailable, qdiscs: { host, peer } };
 }
 
-/** The kernel's own byte and packet counts for one interface (L2 frames, as tbf meters them). */
-export interface LinkCounters {
-  txBytes: number;
-  rxBytes: number;
-  txPackets: number;
-  rxPackets: number;
-}
+export type LinkCounters = InterfaceCounters;
 
+/** An interface the lab made and still holds: its counters are there, or the lab is broken. */
 export function readLinkCounters(device: string): LinkCounters {
-  const read = (name: string): number => Number(readFileSync(`/sys/class/net/${device}/statistics/${name}`, 'utf8').trim());
-  return { txBytes: read('tx_bytes'), rxBytes: read('rx_bytes'), txPackets: read('tx_packets'), rxPackets: read('rx_packets') };
+  const counters = readInterfaceCounters(device);
+  if (counters === null) throw new Error(`no counters for interface ${device} in /sys/class/net`);
+  return counters;
 }
 
 export function diffLinkCounters(before: LinkCounters, after: LinkCounters): LinkCounters {

@@ -14,7 +14,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { SOCKETLAB_CLI } from '../server/serve-process.js';
+import { SOCKETLAB_CLI } from '../program.js';
 import type { LoadResult } from '../load/index.js';
 import { LAB_ERR, LabError } from '../errors.js';
 import type { LabContext, Resource, StepContext } from './types.js';

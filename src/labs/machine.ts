@@ -25,9 +25,3 @@ export function describeMachine(): MachineInfo {
     root: typeof process.getuid === 'function' && process.getuid() === 0,
   };
 }
-
-/** One line: "2 cores (AMD EPYC), 24.0 GiB, Linux 6.18, Node v20.20.2". */
-export function summarizeMachine(machine: MachineInfo): string {
-  const gib = (machine.memoryBytes / 2 ** 30).toFixed(1);
-  return `${machine.cores} cores (${machine.cpuModel}), ${gib} GiB, ${machine.kernel}, Node ${machine.node}`;
-}

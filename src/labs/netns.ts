@@ -4,12 +4,14 @@
  * stays untouched), or a "remote" client behind a veth pair with a shaped link.
  *
  * Needs root and iproute2. Every namespace and veth made here is deleted when the lab ends
- * (tracked as a lab resource), and names carry the PID so two runs never collide.
+ * (tracked as a lab resource), and names carry the PID so two runs never collide and a later
+ * run can remove what a killed one left (stale-network.ts).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { LabContext } from './types.js';
 import { hasCommand, isRoot } from './kit.js';
+import { namespaceName, reapStaleNetworkOnce } from './stale-network.js';
 
 const run = promisify(execFile);
 
@@ -30,7 +32,7 @@ export async function namespaceUnavailableReason(): Promise<string | null> {
   if (process.platform !== 'linux') return 'network namespaces are a Linux feature';
   if (!isRoot()) return 'creating a network namespace needs root (run as root or with CAP_NET_ADMIN)';
   if (!hasCommand('ip')) return 'the ip command (iproute2) is not installed';
-  const probe = `socketlab-probe-${process.pid}`;
+  const probe = namespaceName('probe', process.pid, 0);
   try {
     await run('ip', ['netns', 'add', probe]);
     await run('ip', ['netns', 'delete', probe]);
@@ -42,10 +44,14 @@ export async function namespaceUnavailableReason(): Promise<string | null> {
 
 let counter = 0;
 
-/** A new namespace with its loopback up, deleted when the lab ends. */
+/**
+ * A new namespace with its loopback up, deleted when the lab ends. The first one a process
+ * makes first removes those that killed runs left behind.
+ */
 export async function createNamespace(lab: LabContext, label: string): Promise<Namespace> {
+  await reapStaleNetworkOnce();
   counter += 1;
-  const name = `socketlab-${label}-${process.pid}-${counter}`;
+  const name = namespaceName(label, process.pid, counter);
   await run('ip', ['netns', 'add', name]);
   const namespace: Namespace = {
     name,

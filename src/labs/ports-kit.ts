@@ -13,11 +13,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { censusTcpText, type PortCensus } from '../metrics/index.js';
 import type { LoadResult } from '../load/index.js';
-import { SOCKETLAB_CLI } from '../server/serve-process.js';
+import { SOCKETLAB_CLI } from '../program.js';
 import { LAB_ERR, LabError } from '../errors.js';
 import type { Namespace } from './netns.js';
-import { describeComparison, formatRatio, spreadOf } from './comparison.js';
-import { formatNumber } from '../report/table.js';
+import { describeComparison, formatRatio, spreadOf } from '../metrics/comparison.js';
+import { formatNumber } from '../format/numbers.js';
 
 /** The connections on `port` in the network namespace of `pid`, split into server and client ends. */
 export async function readPortCensus(pid: number, port: number): Promise<PortCensus | null> {

@@ -2,13 +2,39 @@
  * Runs a lab: its intro, then each step under an ora spinner, its table and its reading,
  * a pause (Enter continues, q quits), and at the end, whatever happened, every process it
  * started stopped and a results file written.
+ *
+ * "Whatever happened" covers how a process is asked to end: q, Ctrl-C (SIGINT), SIGTERM (a
+ * service manager, `kill`), SIGHUP (the terminal closed) and an error the lab did not catch.
+ * Each stops what the lab tracked, last first, writes the results and ends the process; a
+ * second signal ends it at once. SIGKILL cannot be caught: what it leaves is removed by the
+ * next run (stale-network.ts).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import ora from 'ora';
-import { renderTable } from '../report/table.js';
-import { describeMachine, summarizeMachine } from './machine.js';
-import type { LabContext, LabDefinition, LabResult, LabRunOptions, Resource, StepOutcome, StepRecord, StepTable } from './types.js';
+import { EXIT } from '../errors.js';
+import { renderTable } from '../format/table.js';
+import { LAB_RESULT_SCHEMA, summarizeMachine, type JsonObject, type LabResult, type ResultTable, type StepRecord } from '../results/lab-result.js';
+import { describeProblem, validateLabResult } from '../results/validate.js';
+import { hasCommand, isRoot } from './kit.js';
+import { describeMachine } from './machine.js';
+import { describeReaped, reapStaleNetwork, removeOwnNetwork } from './stale-network.js';
+import type { LabContext, LabDefinition, LabRunOptions, Resource, StepOutcome, StepTable } from './types.js';
+
+/** The signals that stop a lab the way q does. */
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+type StopSignal = (typeof STOP_SIGNALS)[number];
+
+/**
+ * After a signal or a crash, how long the lab's own code may take to unwind (its finally
+ * blocks, its step record) once what it tracked is stopped: a bound, so a lab stuck in a wait
+ * it cannot abort does not hold the process.
+ */
+const UNWIND_GRACE_MS = 3_000;
+
+/** How the run ended when the process itself was told to end (or broke): null otherwise. */
+type Interruption = { kind: 'signal'; signal: StopSignal } | { kind: 'crash'; error: unknown };
 
 /** Thrown inside a lab when the user quits: unwinds the lab without counting as a failure. */
 export class LabQuit extends Error {
@@ -22,6 +48,13 @@ export interface LabRun {
   result: LabResult;
   /** Where the results file was written. */
   resultsPath: string;
+  /**
+   * Set when the process must end now, with this code: after a signal, 128 + its number (what
+   * a shell reports for a process a signal ended); after an error the lab did not catch, 1
+   * (Node's rule: a process is not safe to go on after an uncaught exception). What the lab
+   * started is stopped, but its own code may still hold timers or sockets: exit, do not wait.
+   */
+  exitCode: number | null;
 }
 
 export async function runLab(lab: LabDefinition, options: LabRunOptions): Promise<LabRun> {
@@ -30,8 +63,11 @@ export async function runLab(lab: LabDefinition, options: LabRunOptions): Promis
   const started = Date.now();
   const controller = new AbortController();
   const resources: Resource[] = [];
+  /** Set once the lab's resources are all stopped: what it tracks later is stopped on the spot. */
+  let closed = false;
   const steps: StepRecord[] = [];
   const findings: Record<string, unknown> = {};
+  const settings = options.quick ? lab.settings.quick : lab.settings.full;
   const machine = describeMachine();
   const keys = options.interactive && !options.yes ? createKeyReader() : null;
 
@@ -45,9 +81,38 @@ export async function runLab(lab: LabDefinition, options: LabRunOptions): Promis
     }
   };
 
-  // Ctrl-C while a step runs: quit cleanly, stopping what the lab started.
-  const onSigint = (): void => controller.abort(new LabQuit());
-  process.on('SIGINT', onSigint);
+  // A signal or an uncaught error: stop the lab now. Its steps see the abort and unwind, but
+  // the runner does not wait for them before stopping what the lab tracked.
+  let interruption: Interruption | null = null;
+  let interrupt!: () => void;
+  const interrupted = new Promise<void>((resolve) => (interrupt = resolve));
+  const onSignal = (signal: StopSignal): void => {
+    if (interruption !== null) {
+      // The second one: the person asked twice, so end without finishing the cleanup.
+      write(`\n  ${signal} again: exiting now; what is left is removed by the next run.\n`);
+      process.exit(signalExitCode(signal));
+    }
+    interruption = { kind: 'signal', signal };
+    controller.abort(new LabQuit());
+    interrupt();
+  };
+  const onCrash = (error: unknown): void => {
+    if (interruption !== null) return;
+    interruption = { kind: 'crash', error };
+    controller.abort(new LabQuit());
+    interrupt();
+  };
+  const signalHandlers = STOP_SIGNALS.map((signal) => [signal, () => onSignal(signal)] as const);
+  for (const [signal, handler] of signalHandlers) process.on(signal, handler);
+  process.on('uncaughtException', onCrash);
+  process.on('unhandledRejection', onCrash);
+  // A function, not the variable: TypeScript keeps `interruption` narrowed to null across awaits.
+  const readInterruption = (): Interruption | null => interruption;
+  const removeHandlers = (): void => {
+    for (const [signal, handler] of signalHandlers) process.off(signal, handler);
+    process.off('uncaughtException', onCrash);
+    process.off('unhandledRejection', onCrash);
+  };
 
   const context: LabContext = {
     quick: options.quick,
@@ -74,8 +139,9 @@ export async function runLab(lab: LabDefinition, options: LabRunOptions): Promis
         title,
         status: 'done',
         reading: outcome.reading,
-        tables,
-        ...(outcome.measurements === undefined ? {} : { measurements: outcome.measurements }),
+        tables: toJson<ResultTable[]>(tables),
+        ...(outcome.charts === undefined || outcome.charts.length === 0 ? {} : { charts: outcome.charts }),
+        ...(outcome.measurements === undefined ? {} : { measurements: toJson(outcome.measurements) }),
         durationMs: Date.now() - stepStarted,
       });
       if (keys !== null) {
@@ -95,7 +161,10 @@ export async function runLab(lab: LabDefinition, options: LabRunOptions): Promis
       write(`${indent(text, 2)}\n\n`);
     },
     track(resource) {
-      resources.push(resource);
+      // Tracked after the final cleanup (a step that went on after a signal): stopped at once.
+      // Started synchronously: the process may exit right after this call returns.
+      if (closed) void stopResource(resource);
+      else resources.push(resource);
       return resource;
     },
     release: stopResource,
@@ -104,41 +173,94 @@ export async function runLab(lab: LabDefinition, options: LabRunOptions): Promis
   write(`\n${lab.number}. ${lab.title}   (layer: ${lab.layer}${options.quick ? ', quick' : ''})\n\n`);
   write(`${indent(lab.intro, 2)}\n\n`);
   write(`  machine: ${summarizeMachine(machine)}\n\n`);
+  const reaped = await reapLeftovers();
+  if (reaped !== '') write(`${indent(reaped, 2)}\n\n`);
 
+  // Last tracked, first stopped; anything tracked while stopping (a step still unwinding) too.
+  const stopAll = async (): Promise<void> => {
+    for (let resource = resources.at(-1); resource !== undefined; resource = resources.at(-1)) await stopResource(resource);
+  };
+
+  const running = lab.run(context, settings).then(
+    () => ({ error: null as unknown }),
+    (error: unknown) => ({ error }),
+  );
+  const settled = await Promise.race([running, interrupted.then(() => null)]);
+  keys?.close();
+  const cut = readInterruption();
   let outcome: LabResult['outcome'] = 'completed';
   let failure: string | undefined;
-  try {
-    await lab.run(context);
-  } catch (error) {
-    if (error instanceof LabQuit || controller.signal.aborted) {
+  if (cut?.kind === 'signal') {
+    outcome = 'quit';
+    write(`\n  ${cut.signal}: stopping everything this lab started.\n`);
+  } else if (cut?.kind === 'crash') {
+    outcome = 'failed';
+    failure = errorText(cut.error);
+    write(`\n  The lab failed: ${failure}\n`);
+  } else if (settled !== null && settled.error !== null) {
+    if (settled.error instanceof LabQuit || controller.signal.aborted) {
       outcome = 'quit';
       write('  Quit: stopping everything this lab started.\n');
     } else {
       outcome = 'failed';
-      failure = errorText(error);
+      failure = errorText(settled.error);
       write(`  The lab failed: ${failure}\n`);
     }
-  } finally {
-    keys?.close();
-    process.off('SIGINT', onSigint);
-    for (const resource of [...resources].reverse()) await stopResource(resource);
   }
+  await stopAll();
+  if (cut !== null) {
+    // Let the lab's code unwind (its step record, its finally blocks), within a bound; then
+    // stop what it tracked meanwhile.
+    if (settled === null) await Promise.race([running, new Promise((resolve) => setTimeout(resolve, UNWIND_GRACE_MS).unref())]);
+    await stopAll();
+    closed = true;
+    // A namespace whose `ip netns add` finished while the lab was being stopped was never tracked.
+    if (namespacesPossible()) await removeOwnNetwork().catch(() => []);
+  }
+  closed = true;
 
   const result: LabResult = {
-    schema: 'socketlab.lab-result/1',
+    schema: LAB_RESULT_SCHEMA,
     lab: { id: lab.id, number: lab.number, title: lab.title, layer: lab.layer },
     options: { quick: options.quick, yes: options.yes },
+    settings: toJson(settings),
     machine,
     startedAt: new Date(started).toISOString(),
     durationMs: Date.now() - started,
     outcome,
     ...(failure === undefined ? {} : { error: failure }),
+    ...(cut?.kind === 'signal' ? { signal: cut.signal } : {}),
     steps,
-    findings,
+    findings: toJson(findings),
   };
   const resultsPath = writeResult(result, options);
+  // The report skips a file that does not match its schema: say so now, not when it is drawn.
+  const check = validateLabResult(JSON.parse(JSON.stringify(result)));
+  if (!check.ok) write(`  (this results file does not match ${LAB_RESULT_SCHEMA}, so the report will skip it: ${describeProblem(check)})\n`);
   write(`  Results: ${path.relative(process.cwd(), resultsPath) || resultsPath}\n`);
-  return { result, resultsPath };
+  // Only now: a signal that comes while stopping or writing still finds a handler.
+  removeHandlers();
+  const exitCode = cut === null ? null : cut.kind === 'signal' ? signalExitCode(cut.signal) : EXIT.FAILURE;
+  return { result, resultsPath, exitCode };
+}
+
+/** 128 + the signal's number: how a shell reports a process that a signal ended (SIGTERM: 143). */
+export function signalExitCode(signal: NodeJS.Signals): number {
+  return 128 + (osConstants.signals[signal] ?? 0);
+}
+
+function namespacesPossible(): boolean {
+  return process.platform === 'linux' && isRoot() && hasCommand('ip');
+}
+
+/** Remove the namespaces and veths of socketlab runs that were killed; one line per removal. */
+async function reapLeftovers(): Promise<string> {
+  if (!namespacesPossible()) return '';
+  try {
+    return describeReaped(await reapStaleNetwork());
+  } catch (error) {
+    return `could not look for namespaces left by earlier runs: ${errorText(error)}`;
+  }
 }
 
 function writeResult(result: LabResult, options: LabRunOptions): string {
@@ -153,6 +275,11 @@ function writeResult(result: LabResult, options: LabRunOptions): string {
     writeFileSync(options.jsonPath, text);
   }
   return file;
+}
+
+/** The value as it will read back from the results file: undefined left out, NaN as null. */
+function toJson<T = JsonObject>(value: unknown): T {
+  return JSON.parse(JSON.stringify(value)) as T;
 }
 
 function indent(text: string, spaces: number): string {

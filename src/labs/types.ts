@@ -1,24 +1,30 @@
 /**
- * What a lab is, what it may ask of the runner, and what a run leaves behind. Labs are
- * narrative scripts in labs/ (one per chapter); the runner (runner.ts) gives them spinners,
- * pauses, cleanup and a results file, so a lab reads like the chapter it teaches.
+ * What a lab is and what it may ask of the runner. Labs are narrative scripts in labs/ (one
+ * per chapter); the runner (runner.ts) gives them spinners, pauses, cleanup and a results
+ * file, so a lab reads like the chapter it teaches. What a run leaves behind is the results
+ * schema, src/results/lab-result.ts.
  */
-import type { Cell } from '../report/table.js';
+import type { Cell } from '../format/table.js';
+import type { ChartDeclaration, LabDescription } from '../results/lab-result.js';
 
-export interface LabDefinition {
-  /** Kebab-case name used on the command line: `socketlab lab backlog-overflow`. */
-  id: string;
-  /** Position in the tour (1..9). */
-  number: number;
-  title: string;
-  /** The rung of the load ladder, e.g. '100 → 1,000'. */
-  layer: string;
-  /** One line for `socketlab labs`. */
-  summary: string;
-  /** What you are about to see and why: printed before the first step. */
-  intro: string;
-  run(lab: LabContext): Promise<void>;
+export type { ChartDeclaration, LabResult, MachineInfo, StepRecord } from '../results/lab-result.js';
+
+/**
+ * A lab's sizes (durations, counts, rounds) in its two forms: `quick` for the tests and a
+ * short tour, `full` for the real thing. Declared once, as data, on the lab; the runner
+ * hands `run` the chosen one and records it in the results file (so it must be plain JSON:
+ * numbers, strings, lists and objects of them).
+ */
+export interface LabSettings<S extends object> {
+  quick: S;
+  full: S;
 }
+
+export interface LabDefinition<S extends object = object> extends LabDescription {
+  settings: LabSettings<S>;
+  run(lab: LabContext, settings: S): Promise<void>;
+}
+
 
 export interface LabRunOptions {
   /** Short durations and small counts (the tests and a quick tour use it). */
@@ -48,6 +54,8 @@ export interface StepOutcome {
   tables?: StepTable[];
   /** Two or three lines that say what the numbers mean. */
   reading: string;
+  /** What the report draws for this step, from the numbers just measured. */
+  charts?: ChartDeclaration[];
   /** Everything measured, for the results file (plain JSON). */
   measurements?: Record<string, unknown>;
 }
@@ -80,42 +88,4 @@ export interface LabContext {
   track<T extends Resource>(resource: T): T;
   /** Stop and forget a tracked resource now. */
   release(resource: Resource): Promise<void>;
-}
-
-export interface StepRecord {
-  title: string;
-  status: 'done' | 'skipped' | 'failed';
-  reason?: string;
-  reading?: string;
-  tables?: StepTable[];
-  measurements?: Record<string, unknown>;
-  durationMs: number;
-}
-
-export interface MachineInfo {
-  hostname: string;
-  cores: number;
-  cpuModel: string;
-  memoryBytes: number;
-  kernel: string;
-  platform: string;
-  node: string;
-  /** The sysctls that decide where one server breaks. */
-  sysctls: Record<string, string | null>;
-  openFilesLimit: { soft: number | null; hard: number | null };
-  root: boolean;
-}
-
-export interface LabResult {
-  schema: 'socketlab.lab-result/1';
-  lab: { id: string; number: number; title: string; layer: string };
-  options: { quick: boolean; yes: boolean };
-  machine: MachineInfo;
-  startedAt: string;
-  durationMs: number;
-  /** 'completed', 'quit' (the user pressed q) or 'failed'. */
-  outcome: 'completed' | 'quit' | 'failed';
-  error?: string;
-  steps: StepRecord[];
-  findings: Record<string, unknown>;
 }

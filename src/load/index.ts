@@ -6,7 +6,7 @@
  *
  * See docs/load.md for the models, every option and the LoadResult (--json) shape.
  */
-export { runLoad, runLoadPlan } from './run.js';
+export { runLoad, runLoadPlan, START_LEAD_MS } from './run.js';
 export { resolveLoadPlan, parseStages, parseTargetUrl } from './plan.js';
 export { parseThreshold, evaluateThresholds, THRESHOLD_FORMS, type Threshold } from './thresholds.js';
 export { renderK6Script } from './k6-script.js';

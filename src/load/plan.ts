@@ -4,7 +4,7 @@
  */
 import net from 'node:net';
 import { EXIT, LAB_ERR, LabError, usageError } from '../errors.js';
-import { parseDuration } from '../cli/args.js';
+import { parseDuration } from '../format/durations.js';
 import { CLOSE_BY, LOAD_DEFAULTS, LOAD_LIMITS, LOAD_MODEL, type LoadModel } from './constants.js';
 import { parseTemplate } from './request-bytes.js';
 import { parseThreshold } from './thresholds.js';

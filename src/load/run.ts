@@ -47,7 +47,7 @@ import type {
 } from './types.js';
 
 /** Engines start this long after the coordinator decides, so that all of them are waiting when the moment comes. */
-const START_LEAD_MS = 20;
+export const START_LEAD_MS = 20;
 /** A worker thread that has not said "ready" by then is not going to. */
 const WORKER_READY_TIMEOUT_MS = 10_000;
 

@@ -3,19 +3,20 @@
  * table for total / connect / time to first byte, failures by kind, statuses other than 2xx,
  * and each threshold with its measured value.
  */
-import { formatBytes, formatNumber, renderTable, type Cell } from '../report/table.js';
+import { formatBytes, formatNumber } from '../format/numbers.js';
+import { formatSeconds } from '../format/durations.js';
+import { renderTable, type Cell } from '../format/table.js';
 import type { LatencySummary } from '../metrics/histogram.js';
 import { FAILURE_KINDS, LOAD_MODEL } from './constants.js';
 import type { LoadPlan, LoadResult } from './types.js';
 
 /** One line describing the scenario. */
 export function describePlan(plan: LoadPlan): string {
-  const seconds = (ms: number): string => `${formatNumber(ms / 1000)}s`;
   let what: string;
-  if (plan.model === LOAD_MODEL.OPEN) what = `open model: ${formatNumber(plan.rate)} req/s for ${seconds(plan.durationMs)}, up to ${formatNumber(plan.maxVus)} connections`;
-  else if (plan.model === LOAD_MODEL.HOLD) what = `hold: ${formatNumber(plan.connections)} idle connections for ${seconds(plan.durationMs)}`;
-  else if (plan.stages !== null) what = `closed model: stages ${plan.stages.map((s) => `${seconds(s.durationMs)}→${s.target}`).join(', ')}`;
-  else what = `closed model: ${formatNumber(plan.vus)} VUs for ${seconds(plan.durationMs)}`;
+  if (plan.model === LOAD_MODEL.OPEN) what = `open model: ${formatNumber(plan.rate)} req/s for ${formatSeconds(plan.durationMs)}, up to ${formatNumber(plan.maxVus)} connections`;
+  else if (plan.model === LOAD_MODEL.HOLD) what = `hold: ${formatNumber(plan.connections)} idle connections for ${formatSeconds(plan.durationMs)}`;
+  else if (plan.stages !== null) what = `closed model: stages ${plan.stages.map((s) => `${formatSeconds(s.durationMs)}→${s.target}`).join(', ')}`;
+  else what = `closed model: ${formatNumber(plan.vus)} VUs for ${formatSeconds(plan.durationMs)}`;
   const extras: string[] = [];
   if (plan.model !== LOAD_MODEL.HOLD) extras.push(plan.keepAlive ? 'keep-alive' : `new connection per request (${plan.closeBy} closes first)`);
   if (plan.thinkMs > 0) extras.push(`think ${formatNumber(plan.thinkMs)} ms`);

@@ -52,6 +52,19 @@ export interface LatencySummary {
 
 const round3 = (value: number): number => Math.round(value * 1000) / 1000;
 
+/**
+ * The mean of the samples recorded between two readings of one cumulative histogram (a
+ * server's /stats before and after a run): count × mean is the sum, so the run's own mean is
+ * the difference of the sums over the difference of the counts. Null when nothing was
+ * recorded in between; `before` null counts from zero.
+ */
+export function meanBetween(before: { mean: number; count: number } | null, after: { mean: number; count: number }): number | null {
+  const count = after.count - (before?.count ?? 0);
+  if (count <= 0) return null;
+  const sum = after.mean * after.count - (before === null ? 0 : before.mean * before.count);
+  return round3(Math.max(0, sum / count));
+}
+
 export function summarizeHistogram(histogram: Histogram): LatencySummary {
   const count = histogram.totalCount;
   if (count === 0) return { count: 0, minMs: 0, avgMs: 0, p50Ms: 0, p90Ms: 0, p95Ms: 0, p99Ms: 0, maxMs: 0 };

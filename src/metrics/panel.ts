@@ -7,7 +7,8 @@
  * takeover, so the last frame stays in the scrollback when the run ends. Lines are cut to
  * the terminal's width because a wrapped line would make the next "up N" miss.
  */
-import { formatBytes, formatNumber, renderTable, type Cell } from '../report/table.js';
+import { formatBytes, formatNumber } from '../format/numbers.js';
+import { renderTable, type Cell } from '../format/table.js';
 import { shortCounterName } from './kernel-counters.js';
 import type { TcpStateCounts, TcpStateName } from './tcp-sockets.js';
 import type { PortSample, ProcessSample, Sample } from './types.js';

@@ -3,8 +3,9 @@
  * reads and writes every socket, so a /work request stalls all other connections for its
  * whole duration, while a /uuid request costs the loop almost nothing while it waits.
  */
-import { isRouteCall, matchRoute, ROUTE } from '../app/routes.js';
-import { respondCompute, respondJson, respondUuid, type UuidStore } from '../app/handlers.js';
+import { answerCall, dispatch } from '../app/dispatch.js';
+import type { UuidStore } from '../app/handlers.js';
+import { isRouteCall } from '../app/routes.js';
 import type { HttpRequest } from '../http/request-parser.js';
 import type { HttpResponse } from '../http/response-writer.js';
 import { MODEL, type ConcurrencyModel } from './model.js';
@@ -16,12 +17,11 @@ export interface LoopModelOptions {
 }
 
 export function createLoopModel(options: LoopModelOptions): ConcurrencyModel {
+  const { uuidStore, stats } = options;
+  // Where the handler runs: right here, on the loop that parsed the request.
   const handler = (request: HttpRequest): HttpResponse | Promise<HttpResponse> => {
-    const call = matchRoute(request.method, request.path);
-    if (!isRouteCall(call)) return call;
-    if (call.route === ROUTE.UUID) return respondUuid(call, options.uuidStore);
-    if (call.route === ROUTE.STATS) return respondJson(200, options.stats());
-    return respondCompute(call) as HttpResponse;
+    const call = dispatch(request.method, request.path, stats);
+    return isRouteCall(call) ? answerCall(call, uuidStore) : call;
   };
   return {
     name: MODEL.LOOP,

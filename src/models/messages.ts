@@ -2,7 +2,7 @@
  * Every message that crosses a thread in the pool and thread models, in one file (after
  * piscina's types.ts). All of it is plain data: it is structured-cloned on the way.
  */
-import type { RouteCall } from '../app/routes.js';
+import type { HandlerCall } from '../app/dispatch.js';
 import type { HttpResponse } from '../http/response-writer.js';
 import type { PoolSnapshot } from '../db/pool.js';
 import type { SyncSessionStats } from '../db/sync-session.js';
@@ -19,8 +19,8 @@ export interface PoolWorkerData {
   dbMaxWaiting: number | null;
 }
 
-/** A piscina task is a RouteCall; the result is the HttpResponse. */
-export type PoolTask = RouteCall;
+/** A piscina task is a HandlerCall (app/dispatch.ts); the result is the HttpResponse. */
+export type PoolTask = HandlerCall;
 export type PoolTaskResult = HttpResponse;
 
 /** Posted by each pool worker about once a second on DB_STATS_CHANNEL, for /stats. */
@@ -40,7 +40,7 @@ export interface ConnectionThreadData {
   port: MessagePort;
 }
 
-export type ToConnectionThread = { type: 'request'; call: RouteCall } | { type: 'exit' };
+export type ToConnectionThread = { type: 'request'; call: HandlerCall } | { type: 'exit' };
 
 /** `db` rides along at most once a second (null in between): summarising it is not free. */
 export type FromConnectionThread = { type: 'response'; response: HttpResponse; db: SyncSessionStats | null };

@@ -1,6 +1,6 @@
 /**
  * A piscina worker of the pool model (C). It owns no socket and no connection: it takes a
- * RouteCall from the queue, answers it, and takes the next. /work burns this thread's CPU,
+ * HandlerCall from the queue, answers it, and takes the next. /work burns this thread's CPU,
  * not the event loop's; /uuid awaits this worker's own database pool, so one worker holds
  * several requests that wait on I/O at once (piscina's concurrentTasksPerWorker), the way a
  * .NET or Java thread pool parks a request on an async wait.
@@ -11,7 +11,7 @@
  */
 import { workerData, threadId } from 'node:worker_threads';
 import { BroadcastChannel } from 'node:worker_threads';
-import { respondCompute, respondUuid } from '../app/handlers.js';
+import { answerCall } from '../app/dispatch.js';
 import { ROUTE } from '../app/routes.js';
 import { createPool, type ConnectionPool } from '../db/pool.js';
 import { DRIVER } from '../db/driver.js';
@@ -33,11 +33,7 @@ function openPool(url: string): ConnectionPool {
 }
 
 export default async function handle(call: PoolTask): Promise<HttpResponse> {
-  if (call.route === ROUTE.UUID) {
-    if (data.dbUrl !== null) pool ??= openPool(data.dbUrl);
-    return respondUuid(call, pool);
-  }
-  const response = respondCompute(call);
-  if (response === null) throw new Error(`route ${call.route} is answered on the main thread`);
-  return response;
+  // This worker's pool opens with its first /uuid: a worker that never queries holds no connection.
+  if (call.route === ROUTE.UUID && data.dbUrl !== null) pool ??= openPool(data.dbUrl);
+  return answerCall(call, pool);
 }

@@ -8,8 +8,8 @@
 import os from 'node:os';
 import { BroadcastChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import { isRouteCall, matchRoute, ROUTE } from '../app/routes.js';
-import { respondJson } from '../app/handlers.js';
+import { dispatch } from '../app/dispatch.js';
+import { isRouteCall } from '../app/routes.js';
 import { mergePoolSnapshots, type PoolSnapshot } from '../db/pool.js';
 import type { HttpRequest } from '../http/request-parser.js';
 import { errorResponse, type HttpResponse } from '../http/response-writer.js';
@@ -83,9 +83,8 @@ export function createPoolModel(options: PoolModelOptions): ConcurrencyModel {
   (channel as unknown as { unref(): void }).unref();
 
   const handler = (request: HttpRequest): HttpResponse | Promise<HttpResponse> => {
-    const call = matchRoute(request.method, request.path);
+    const call = dispatch(request.method, request.path, options.stats);
     if (!isRouteCall(call)) return call;
-    if (call.route === ROUTE.STATS) return respondJson(200, options.stats());
     // Refused here, before piscina would reject: a full queue is load, not a worker failure.
     if (options.maxQueue > 0 && piscina.queueSize >= options.maxQueue) {
       queueFull += 1;

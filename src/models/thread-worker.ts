@@ -6,7 +6,7 @@
  * answer back and parks again. No event loop turns here while it works: that is the model.
  */
 import { receiveMessageOnPort, workerData } from 'node:worker_threads';
-import { respondCompute, respondUuidSync } from '../app/handlers.js';
+import { answerCall } from '../app/dispatch.js';
 import { ROUTE } from '../app/routes.js';
 import { openSyncSession, type SyncSession } from '../db/sync-session.js';
 import type { HttpResponse } from '../http/response-writer.js';
@@ -22,11 +22,8 @@ let statsSentAt = 0;
 
 function answer(message: Extract<ToConnectionThread, { type: 'request' }>): HttpResponse {
   const call = message.call;
-  if (call.route === ROUTE.UUID) {
-    if (data.dbUrl !== null) db.session ??= openSyncSession(data.dbUrl);
-    return respondUuidSync(call, db.session);
-  }
-  return respondCompute(call) ?? { status: 500, body: 'route not answered by a connection thread' };
+  if (call.route === ROUTE.UUID && data.dbUrl !== null) db.session ??= openSyncSession(data.dbUrl);
+  return answerCall(call, db.session);
 }
 
 for (;;) {

@@ -12,8 +12,8 @@
  */
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
-import { isRouteCall, matchRoute, ROUTE } from '../app/routes.js';
-import { respondJson } from '../app/handlers.js';
+import { dispatch } from '../app/dispatch.js';
+import { isRouteCall } from '../app/routes.js';
 import type { HttpRequest } from '../http/request-parser.js';
 import { errorResponse, type HttpResponse } from '../http/response-writer.js';
 import { createHistogram, recordMillis, summarizeHistogram } from '../metrics/histogram.js';
@@ -113,9 +113,8 @@ export function createThreadModel(options: ThreadModelOptions): ConcurrencyModel
   };
 
   const handler = (request: HttpRequest, connectionId: number): HttpResponse | Promise<HttpResponse> => {
-    const call = matchRoute(request.method, request.path);
+    const call = dispatch(request.method, request.path, options.stats);
     if (!isRouteCall(call)) return call;
-    if (call.route === ROUTE.STATS) return respondJson(200, options.stats());
     const thread = threads.get(connectionId);
     if (thread === undefined) return errorResponse(500, 'LAB_ERR_MODEL_THREAD', 'this connection has no thread');
     return new Promise<HttpResponse>((resolve) => {

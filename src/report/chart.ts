@@ -15,10 +15,15 @@
 import { formatTick, linearScale, logScale, shouldUseLog, type Scale } from './scale.js';
 import { escapeXml, px, tag } from './svg.js';
 
+/** [min, max] of the runs behind a drawn median: a whisker through the point or bar. */
+export type ValueRange = readonly [number, number];
+
 export interface LineSeries {
   name: string;
   /** [x, y] pairs; pairs with a non-finite number are left out. */
   points: readonly (readonly [number, number])[];
+  /** One per point: the runs' [min, max] around y, drawn as a whisker; null (or absent) for none. */
+  ranges?: readonly (ValueRange | null)[];
 }
 
 export interface AxisSpec {
@@ -47,6 +52,8 @@ export interface BarSeries {
   name: string;
   /** One value per category; null leaves a gap. */
   values: readonly (number | null)[];
+  /** One per value: the runs' [min, max], drawn as a whisker; null (or absent) for none. */
+  ranges?: readonly (ValueRange | null)[];
 }
 
 export interface BarChartSpec {
@@ -97,24 +104,38 @@ export function renderChart(spec: ChartSpec): string {
   return spec.kind === 'line' ? renderLineChart(spec) : renderBarChart(spec);
 }
 
+/** A point as drawn: x, y, and the runs' range around y when there is one. */
+type PlotPoint = readonly [number, number, ValueRange | null];
+
 export function renderLineChart(spec: LineChartSpec): string {
   const series = spec.series
-    .map((s) => ({ name: s.name, points: s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)).map(([x, y]) => [x, y] as const) }))
+    .map((s) => ({
+      name: s.name,
+      points: s.points
+        .map(([x, y], i): PlotPoint => [x, y, finiteRange(s.ranges?.[i])])
+        .filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)),
+    }))
     .filter((s) => s.points.length > 0);
   const { WIDTH, HEIGHT } = CHART_SIZE;
   if (series.length === 0) return renderEmpty(spec.id, spec.title, 'no data points');
 
   const xs = series.flatMap((s) => s.points.map(([x]) => x));
   const xLog = spec.x.log === true || (spec.x.log === 'auto' && shouldUseLog([...new Set(xs)]));
-  const ysAll = series.flatMap((s) => s.points.map(([, y]) => y));
+  const ysAll = series.flatMap((s) => s.points.flatMap(([, y, range]) => (range === null ? [y] : [y, ...range])));
   const yLog = spec.y.log === true || (spec.y.log === 'auto' && shouldUseLog(ysAll, 50));
   // A log axis cannot place zero or negatives: those points are left out rather than faked.
   const visible = series
-    .map((s) => ({ ...s, points: s.points.filter(([x, y]) => (!xLog || x > 0) && (!yLog || y > 0)).sort((a, b) => a[0] - b[0]) }))
+    .map((s) => ({
+      ...s,
+      points: s.points
+        .filter(([x, y]) => (!xLog || x > 0) && (!yLog || y > 0))
+        .map(([x, y, range]): PlotPoint => [x, y, yLog && range !== null && range[0] <= 0 ? null : range])
+        .sort((a, b) => a[0] - b[0]),
+    }))
     .filter((s) => s.points.length > 0);
   if (visible.length === 0) return renderEmpty(spec.id, spec.title, 'no positive values for a log axis');
   const vx = visible.flatMap((s) => s.points.map(([x]) => x));
-  const vy = visible.flatMap((s) => s.points.map(([, y]) => y));
+  const vy = visible.flatMap((s) => s.points.flatMap(([, y, range]) => (range === null ? [y] : [y, ...range])));
 
   const legend = layoutLegend(visible.map((s) => s.name), WIDTH - 24);
   const top = 34 + legend.height + 10;
@@ -142,16 +163,20 @@ export function renderLineChart(spec: LineChartSpec): string {
   visible.forEach((s, i) => {
     const color = PALETTE[i % PALETTE.length] as string;
     const d = s.points.map(([x, y], j) => `${j === 0 ? 'M' : 'L'}${px(xScale.map(x))} ${px(yScale.map(y))}`).join(' ');
+    // A whisker from the lowest to the highest run at each point measured in rounds: the
+    // line joins the medians, the whisker shows how far apart the runs fell.
+    const whiskers = s.points.flatMap(([x, , range]) => (range === null ? [] : [renderWhisker(xScale.map(x), yScale.map(range[0]), yScale.map(range[1]), color, 'vertical')]));
     // A dot per point while the points are few enough to tell apart; a dense time series is a line.
     const dots =
       s.points.length > MAX_DOTS
         ? []
-        : s.points.map(([x, y]) =>
-            tag('circle', { cx: xScale.map(x), cy: yScale.map(y), r: 3, fill: color }, tag('title', {}, escapeXml(`${s.name}: ${formatTick(x)} → ${formatValue(y)}`))),
+        : s.points.map(([x, y, range]) =>
+            tag('circle', { cx: xScale.map(x), cy: yScale.map(y), r: 3, fill: color }, tag('title', {}, escapeXml(`${s.name}: ${formatTick(x)} → ${formatValue(y)}${rangeText(range)}`))),
           );
     parts.push(
       tag('g', { class: 'series', 'data-series': s.name }, [
         tag('path', { d, fill: 'none', stroke: color, 'stroke-width': 2, 'stroke-dasharray': DASHES[i % DASHES.length], 'stroke-linejoin': 'round' }),
+        ...whiskers,
         ...dots,
       ]),
     );
@@ -164,7 +189,14 @@ export function renderBarChart(spec: BarChartSpec): string {
   const { WIDTH, HEIGHT } = CHART_SIZE;
   const series = spec.series.filter((s) => s.values.some((v) => v !== null && Number.isFinite(v)));
   if (series.length === 0 || spec.categories.length === 0) return renderEmpty(spec.id, spec.title, 'no data');
-  const values = series.flatMap((s) => s.values.filter((v): v is number => v !== null && Number.isFinite(v)));
+  // The scale spans the whiskers too, so a run above the tallest median is not cut off.
+  const values = series.flatMap((s) =>
+    s.values.flatMap((v, c) => {
+      if (v === null || !Number.isFinite(v)) return [];
+      const range = finiteRange(s.ranges?.[c]);
+      return range === null ? [v] : [v, ...range];
+    }),
+  );
   const longest = Math.max(...spec.categories.map((c) => c.length)) * CHAR_PX;
   const horizontal = spec.orientation === 'horizontal' || (spec.orientation === undefined && longest > ((WIDTH - 100) / spec.categories.length) * 0.95);
   if (horizontal) return renderHorizontalBars(spec, series, values);
@@ -200,11 +232,15 @@ export function renderBarChart(spec: BarChartSpec): string {
       const x = frame.left + band * c + (band - inner) / 2 + barWidth * i;
       const y = yScale.map(value);
       const height = Math.abs(zeroY - y);
+      const range = finiteRange(s.ranges?.[c]);
       bars.push(
-        tag('rect', { x: x + 1, y: Math.min(y, zeroY), width: Math.max(1, barWidth - 2), height: Math.max(0.5, height), fill: color }, tag('title', {}, escapeXml(`${s.name}, ${spec.categories[c]}: ${formatValue(value)}`))),
+        tag('rect', { x: x + 1, y: Math.min(y, zeroY), width: Math.max(1, barWidth - 2), height: Math.max(0.5, height), fill: color }, tag('title', {}, escapeXml(`${s.name}, ${spec.categories[c]}: ${formatValue(value)}${rangeText(range)}`))),
       );
+      if (range !== null) bars.push(renderWhisker(x + barWidth / 2, yScale.map(range[0]), yScale.map(range[1]), INK, 'vertical'));
       if (showValues) {
-        bars.push(tag('text', { x: x + barWidth / 2, y: Math.min(y, zeroY) - 3, 'text-anchor': 'middle', 'font-size': 10, fill: MUTED, 'font-family': FONT }, escapeXml(formatTick(value))));
+        // The label sits above the bar, or above its whisker when the runs reach higher.
+        const top = Math.min(y, zeroY, range === null ? Infinity : yScale.map(range[1]));
+        bars.push(tag('text', { x: x + barWidth / 2, y: top - 3, 'text-anchor': 'middle', 'font-size': 10, fill: MUTED, 'font-family': FONT }, escapeXml(formatTick(value))));
       }
     });
     parts.push(tag('g', { class: 'series', 'data-series': s.name }, bars));
@@ -252,15 +288,42 @@ function renderHorizontalBars(spec: BarChartSpec, series: readonly BarSeries[], 
       if (value === null || !Number.isFinite(value)) return;
       const y = frame.top + rowHeight * c + 4 + barHeight * i;
       const x = xScale.map(value);
+      const range = finiteRange(s.ranges?.[c]);
       bars.push(
-        tag('rect', { x: Math.min(x, zeroX), y, width: Math.max(0.5, Math.abs(x - zeroX)), height: barHeight - 2, fill: color }, tag('title', {}, escapeXml(`${s.name}, ${spec.categories[c]}: ${formatValue(value)}`))),
-        tag('text', { x: Math.max(x, zeroX) + 4, y: y + barHeight - 4, 'font-size': 10, fill: MUTED, 'font-family': FONT }, escapeXml(formatValue(value))),
+        tag('rect', { x: Math.min(x, zeroX), y, width: Math.max(0.5, Math.abs(x - zeroX)), height: barHeight - 2, fill: color }, tag('title', {}, escapeXml(`${s.name}, ${spec.categories[c]}: ${formatValue(value)}${rangeText(range)}`))),
       );
+      if (range !== null) bars.push(renderWhisker(y + (barHeight - 2) / 2, xScale.map(range[0]), xScale.map(range[1]), INK, 'horizontal'));
+      const end = Math.max(x, zeroX, range === null ? -Infinity : xScale.map(range[1]));
+      bars.push(tag('text', { x: end + 4, y: y + barHeight - 4, 'font-size': 10, fill: MUTED, 'font-family': FONT }, escapeXml(formatValue(value))));
     });
     parts.push(tag('g', { class: 'series', 'data-series': s.name }, bars));
   });
   if (series.length > 1) parts.push(renderLegend(legend, series.map((s) => s.name), 'box'));
   return wrapSvg(spec.id, spec.title, describeBars(spec, series), parts, height);
+}
+
+/** A range to draw: both ends finite, in order; anything else draws no whisker. */
+function finiteRange(range: ValueRange | null | undefined): ValueRange | null {
+  if (range === null || range === undefined) return null;
+  const [lo, hi] = range;
+  return Number.isFinite(lo) && Number.isFinite(hi) && lo <= hi ? [lo, hi] : null;
+}
+
+function rangeText(range: ValueRange | null): string {
+  return range === null ? '' : ` (runs ${formatValue(range[0])} to ${formatValue(range[1])})`;
+}
+
+/**
+ * An error bar: a line from one end of the range to the other with a short cap at each end.
+ * `at` is the position across the line (x for a vertical whisker), `from`/`to` along it.
+ */
+function renderWhisker(at: number, from: number, to: number, color: string, direction: 'vertical' | 'horizontal'): string {
+  const CAP = 4;
+  const line = (a1: number, b1: number, a2: number, b2: number): string =>
+    direction === 'vertical'
+      ? tag('line', { x1: a1, y1: b1, x2: a2, y2: b2, stroke: color, 'stroke-width': 1.5 })
+      : tag('line', { x1: b1, y1: a1, x2: b2, y2: a2, stroke: color, 'stroke-width': 1.5 });
+  return tag('g', { class: 'spread' }, [line(at, from, at, to), line(at - CAP, from, at + CAP, from), line(at - CAP, to, at + CAP, to)]);
 }
 
 function makeScale(values: number[], range: readonly [number, number], log: boolean, zero: boolean): Scale {
@@ -393,10 +456,10 @@ function renderEmpty(id: string, title: string, why: string): string {
 }
 
 /** The chart in words, for screen readers and for anyone reading the SVG source. */
-function describeLine(spec: LineChartSpec, series: readonly LineSeries[]): string {
+function describeLine(spec: LineChartSpec, series: readonly { name: string; points: readonly PlotPoint[] }[]): string {
   const parts = series.map((s) => {
-    const first = s.points[0] as readonly [number, number];
-    const last = s.points[s.points.length - 1] as readonly [number, number];
+    const first = s.points[0] as PlotPoint;
+    const last = s.points[s.points.length - 1] as PlotPoint;
     return `${s.name} from ${formatValue(first[1])} at ${formatTick(first[0])} to ${formatValue(last[1])} at ${formatTick(last[0])}`;
   });
   return `${spec.y.label} against ${spec.x.label}: ${parts.join('; ')}.`;

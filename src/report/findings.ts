@@ -3,8 +3,7 @@
  * single values as "finding | value" rows, lists of records as tables of their own, objects
  * of like records (`{ "5": {...}, "20": {...} }`) as one table with a row per key.
  */
-import type { Cell } from './table.js';
-import { isPlainObject } from './records.js';
+import type { Cell } from '../format/table.js';
 
 export interface FindingsTable {
   /** Dotted path of the findings key it came from ("age.series"). */
@@ -129,6 +128,10 @@ function unionKeys(records: readonly Record<string, Cell>[]): string[] {
   const keys = new Set<string>();
   for (const record of records) for (const key of Object.keys(record)) keys.add(key);
   return [...keys];
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function isScalar(value: unknown): value is string | number | boolean | null {

@@ -3,23 +3,39 @@
  * Self-contained on purpose: inline CSS, inline SVG, no scripts, no web fonts, so it opens
  * from a file:// URL, from a checkout with no network, and in a browser with JavaScript off.
  */
-import { formatCell, type Cell } from './table.js';
-import { escapeXml } from './svg.js';
+import { formatCell, type Cell } from '../format/table.js';
+import { escapeXml, urlPart } from './svg.js';
 import { layerFileName } from './layers.js';
 import { describeRun, type LabView, type LayerView, type RenderedChart, type ReportModel, type StepView } from './model.js';
 import type { FindingsTable } from './findings.js';
 
-const CSS = `
+/**
+ * The look every socketlab page shares (the report, diagnose --html): type, tables, figures.
+ * Each page adds its own rules after it.
+ */
+export const PAGE_CSS = `
 :root { color-scheme: light; --ink: #222; --muted: #666; --rule: #ddd; --accent: #0072B2; --warn: #9a5b00; }
 * { box-sizing: border-box; }
 body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; color: var(--ink); background: #fafafa; }
 header, main, footer { max-width: 980px; margin: 0 auto; padding: 0 20px; }
 header { padding-top: 28px; }
+p { margin: 6px 0 10px; }
+table { border-collapse: collapse; margin: 8px 0 12px; font-size: 13px; font-variant-numeric: tabular-nums; }
+th, td { padding: 3px 10px; border-bottom: 1px solid var(--rule); text-align: left; vertical-align: top; }
+th { border-bottom: 1px solid var(--ink); font-weight: 600; }
+td.num, th.num { text-align: right; }
+.scroll { overflow-x: auto; }
+figure { margin: 12px 0 18px; }
+figure svg { display: block; max-width: 100%; height: auto; border: 1px solid var(--rule); border-radius: 4px; background: #fff; }
+figcaption { color: var(--muted); font-size: 13px; margin-top: 4px; }
+footer { color: var(--muted); font-size: 13px; padding-bottom: 40px; margin-top: 30px; }
+`;
+
+const CSS = `${PAGE_CSS}
 h1 { font-size: 28px; margin: 0 0 6px; }
 h2 { font-size: 22px; margin: 40px 0 8px; padding-top: 12px; border-top: 2px solid var(--ink); }
 h3 { font-size: 19px; margin: 28px 0 6px; }
 h4 { font-size: 16px; margin: 22px 0 6px; }
-p { margin: 6px 0 10px; }
 a { color: var(--accent); }
 nav ol { padding-left: 20px; }
 nav ul.labs { list-style: none; padding-left: 12px; margin: 2px 0 6px; }
@@ -33,21 +49,23 @@ nav li { margin: 2px 0; }
 .reading { border-left: 3px solid var(--accent); padding: 2px 0 2px 12px; margin: 10px 0 14px; }
 .skipped, .failed { color: var(--warn); font-style: italic; }
 .missing { color: var(--muted); font-style: italic; }
-table { border-collapse: collapse; margin: 8px 0 12px; font-size: 13px; font-variant-numeric: tabular-nums; }
-th, td { padding: 3px 10px; border-bottom: 1px solid var(--rule); text-align: left; vertical-align: top; }
-th { border-bottom: 1px solid var(--ink); font-weight: 600; }
-td.num, th.num { text-align: right; }
 .table-title { font-weight: 600; margin: 12px 0 0; font-size: 13px; }
-.scroll { overflow-x: auto; }
-figure { margin: 12px 0 18px; }
-figure svg { display: block; max-width: 100%; height: auto; border: 1px solid var(--rule); border-radius: 4px; background: #fff; }
-figcaption { color: var(--muted); font-size: 13px; margin-top: 4px; }
-footer { color: var(--muted); font-size: 13px; padding-bottom: 40px; margin-top: 30px; }
 `;
+
+/** The page's generator tag: how `socketlab report` knows a folder holds a report it wrote. */
+export const REPORT_GENERATOR = '<meta name="generator" content="socketlab report">';
 
 export interface HtmlOptions {
   /** Layer pages, relative to the HTML file (default ../layers). */
   layersHref?: string;
+}
+
+/**
+ * A lab id as an HTML id and URL fragment. Results files are validated (a lab id is
+ * lower-case words and hyphens), and this keeps it so even for a model built by hand.
+ */
+function labAnchor(lab: LabView): string {
+  return `lab-${lab.id.toLowerCase().replace(/[^a-z0-9-]+/g, '-')}`;
 }
 
 export function renderReportHtml(model: ReportModel, options: HtmlOptions = {}): string {
@@ -55,7 +73,7 @@ export function renderReportHtml(model: ReportModel, options: HtmlOptions = {}):
   const body = [
     '<header>',
     '<h1>socketlab: where one server breaks, measured</h1>',
-    `<p>Every number on this page was measured by a socketlab lab on a real machine; nothing here is typed by hand. Built by <code>socketlab report</code> from ${model.sources.length} results file${model.sources.length === 1 ? '' : 's'} (kept in <a href="data/">data/</a>). The same numbers, layer by layer: <a href="${escapeXml(layersHref)}/README.md">docs/layers</a>.</p>`,
+    `<p>Every number on this page was measured by a socketlab lab on a real machine; nothing here is typed by hand. Built by <code>socketlab report</code> from ${model.sources.length} results file${model.sources.length === 1 ? '' : 's'} (kept in <a href="data/">data/</a>). The same numbers, layer by layer: <a href="${escapeXml(layersHref)}/README.md">the layer pages</a>.</p>`,
     model.machines.length === 0
       ? '<p class="missing">No lab results yet: run <code>socketlab tour</code> (or <code>socketlab lab NAME</code>), then <code>socketlab report</code>.</p>'
       : `<p>Measured on: ${model.machines.map((m) => escapeXml(m)).join('; ')}.</p>`,
@@ -64,7 +82,7 @@ export function renderReportHtml(model: ReportModel, options: HtmlOptions = {}):
     '<main>',
     ...model.layers.map((layer) => renderLayer(layer, layersHref)),
     '</main>',
-    '<footer>Regenerate with <code>socketlab report</code> (see docs/report.md). Charts are inline SVG; this page has no scripts and loads nothing from the network.</footer>',
+    '<footer>Regenerate with <code>socketlab report</code> (see docs/report.md in socketlab). Charts are inline SVG; this page has no scripts and loads nothing from the network.</footer>',
   ];
   return [
     '<!doctype html>',
@@ -72,7 +90,7 @@ export function renderReportHtml(model: ReportModel, options: HtmlOptions = {}):
     '<head>',
     '<meta charset="utf-8">',
     '<meta name="viewport" content="width=device-width, initial-scale=1">',
-    '<meta name="generator" content="socketlab report">',
+    REPORT_GENERATOR,
     '<title>socketlab results</title>',
     `<style>${CSS}</style>`,
     '</head>',
@@ -97,7 +115,7 @@ function renderLayer(view: LayerView, layersHref: string): string {
   return [
     `<section class="layer" id="layer-${layer.number}">`,
     `<h2>Layer ${layer.number}: ${escapeXml(layer.users)}. ${escapeXml(capitalize(layer.question))}</h2>`,
-    `<p class="run">As a page of the docs: <a href="${escapeXml(layersHref)}/${layerFileName(layer)}">${layerFileName(layer)}</a></p>`,
+    `<p class="run">As a page of its own: <a href="${escapeXml(layersHref)}/${layerFileName(layer)}">${layerFileName(layer)}</a></p>`,
     ...view.labs.map(renderLab),
     '</section>',
   ].join('\n');
@@ -112,13 +130,13 @@ function renderLab(lab: LabView): string {
     return parts.join('\n');
   }
   const run = lab.run;
-  parts.push(`<p class="run">${escapeXml(describeRun(run))} Data: <a href="data/${encodeURIComponent(run.source.name)}">${escapeXml(run.source.name)}</a>.</p>`);
+  parts.push(`<p class="run">${escapeXml(describeRun(run))} Data: <a href="data/${escapeXml(urlPart(run.source.name))}">${escapeXml(run.source.name)}</a>.</p>`);
   run.steps.forEach((step, i) => parts.push(renderStep(step, i)));
   parts.push('<section class="findings">', '<h4>Findings</h4>');
   if (run.findings.values.length === 0 && run.findings.tables.length === 0) parts.push('<p class="missing">This run recorded no findings.</p>');
   if (run.findings.values.length > 0) parts.push(renderTable(['finding', 'value'], run.findings.values));
   for (const table of run.findings.tables) parts.push(renderFindingsTable(table));
-  parts.push(...run.findingCharts.map(renderFigure), '</section>', '</article>');
+  parts.push('</section>', '</article>');
   return parts.join('\n');
 }
 
@@ -154,10 +172,6 @@ function badge(lab: LabView): string {
   if (lab.run === null) return '<span class="badge none">no results</span>';
   if (lab.run.outcome !== 'completed') return `<span class="badge quick">${escapeXml(lab.run.outcome)}</span>`;
   return lab.run.quick ? '<span class="badge quick">quick run</span>' : '<span class="badge">full run</span>';
-}
-
-function labAnchor(lab: LabView): string {
-  return `lab-${lab.id}`;
 }
 
 /** Text with blank lines between paragraphs; single line breaks are the terminal's wrapping. */

@@ -4,10 +4,11 @@
  * readings, charts and findings. Both renderers read this, so the page and the docs never
  * disagree about which run or which numbers they show.
  */
-import type { LabDefinition, LabResult, StepTable } from '../labs/types.js';
-import { summarizeMachine } from '../labs/machine.js';
+import type { LabDescription } from '../results/lab-result.js';
+import { summarizeMachine } from '../results/lab-result.js';
+import type { LabResult, ResultTable } from '../results/lab-result.js';
 import { renderChart, type ChartSpec } from './chart.js';
-import { chartsForResult } from './lab-charts.js';
+import { chartIds, toChartSpec } from './declared-charts.js';
 import { viewFindings, type FindingsView } from './findings.js';
 import { LAYERS, PLANNED_LABS, layerOfLab, type Layer } from './layers.js';
 import type { LoadedResult } from './results.js';
@@ -24,7 +25,7 @@ export interface StepView {
   status: 'done' | 'skipped' | 'failed';
   reason: string | null;
   reading: string | null;
-  tables: StepTable[];
+  tables: ResultTable[];
   charts: RenderedChart[];
 }
 
@@ -40,7 +41,6 @@ export interface RunView {
   durationS: number;
   steps: StepView[];
   findings: FindingsView;
-  findingCharts: RenderedChart[];
 }
 
 export interface LabView {
@@ -66,8 +66,8 @@ export interface ReportModel {
   machines: string[];
 }
 
-export function buildReportModel(definitions: readonly LabDefinition[], chosen: ReadonlyMap<string, LoadedResult>): ReportModel {
-  const byNumber = new Map<number, { definition: LabDefinition | null; source: LoadedResult | null }>();
+export function buildReportModel(definitions: readonly LabDescription[], chosen: ReadonlyMap<string, LoadedResult>): ReportModel {
+  const byNumber = new Map<number, { definition: LabDescription | null; source: LoadedResult | null }>();
   for (const number of Object.keys(PLANNED_LABS).map(Number)) byNumber.set(number, { definition: null, source: null });
   for (const definition of definitions) byNumber.set(definition.number, { definition, source: byNumber.get(definition.number)?.source ?? null });
   for (const source of chosen.values()) {
@@ -78,7 +78,7 @@ export function buildReportModel(definitions: readonly LabDefinition[], chosen: 
 
   const layers: LayerView[] = LAYERS.map((layer) => ({ layer, labs: [] }));
   for (const number of [...byNumber.keys()].sort((a, b) => a - b)) {
-    const { definition, source } = byNumber.get(number) as { definition: LabDefinition | null; source: LoadedResult | null };
+    const { definition, source } = byNumber.get(number) as { definition: LabDescription | null; source: LoadedResult | null };
     const layer = layers.find((l) => l.layer.number === layerOfLab(number).number) as LayerView;
     layer.labs.push({
       number,
@@ -96,26 +96,28 @@ export function buildReportModel(definitions: readonly LabDefinition[], chosen: 
 
 function buildRunView(source: LoadedResult): RunView {
   const result = source.result;
-  const charts = chartsForResult(result).map((placed) => ({ ...placed, rendered: render(placed.spec) }));
+  // The charts each step declared, in order; ids unique across the lab (and so the page).
+  const declared = result.steps.flatMap((step, i) => (step.charts ?? []).map((chart) => ({ step: i, chart })));
+  const ids = chartIds(result.lab.id, declared.map((d) => d.chart.title));
+  const rendered = declared.map((d, n) => ({ step: d.step, chart: render(toChartSpec(d.chart, ids[n] as string)) }));
   const steps: StepView[] = result.steps.map((step, i) => ({
     title: step.title,
     status: step.status,
     reason: step.reason ?? null,
     reading: step.reading ?? null,
     tables: step.tables ?? [],
-    charts: charts.filter((c) => c.step === i).map((c) => c.rendered),
+    charts: rendered.filter((r) => r.step === i).map((r) => r.chart),
   }));
   return {
     source,
     machine: describeRunMachine(result),
     when: formatWhen(result.startedAt),
-    quick: result.options?.quick === true,
+    quick: result.options.quick,
     outcome: result.outcome,
     error: result.error ?? null,
-    durationS: Math.round((result.durationMs ?? 0) / 1000),
+    durationS: Math.round(result.durationMs / 1000),
     steps,
-    findings: viewFindings(result.findings ?? {}),
-    findingCharts: charts.filter((c) => c.step === null).map((c) => c.rendered),
+    findings: viewFindings(result.findings),
   };
 }
 
@@ -124,9 +126,7 @@ function render(spec: ChartSpec): RenderedChart {
 }
 
 function describeRunMachine(result: LabResult): string {
-  const machine = result.machine;
-  if (machine === undefined || machine === null || typeof machine.cores !== 'number') return 'an unrecorded machine';
-  return `${machine.hostname ?? 'unknown host'}: ${summarizeMachine(machine)}`;
+  return `${result.machine.hostname}: ${summarizeMachine(result.machine)}`;
 }
 
 /** ISO time to "2025-11-27 19:41 UTC": the docs are read in every time zone. */

@@ -12,10 +12,11 @@
  * (why its slowest request was slow, what keep-alive saves) are printed as the post's, with
  * what socketlab measured beside them.
  */
-import { compareSpreads, formatSpread, spreadOf, VERDICT, type Spread } from '../labs/comparison.js';
-import type { MachineInfo } from '../labs/types.js';
+import { compareSpreads, formatSpread, spreadOf, VERDICT, type Spread } from '../metrics/comparison.js';
+import type { MachineInfo } from '../results/lab-result.js';
 import { POST_MACHINE, POST_RULE, POST_RUNS, postPoolSize, type PostRun } from './post-figures.js';
-import { formatBytes, formatNumber, renderTable, type Cell } from './table.js';
+import { formatBytes, formatNumber } from '../format/numbers.js';
+import { renderTable, type Cell } from '../format/table.js';
 
 export interface SeedRun {
   /** The post's id (figures.json), or socketlab's own for a row the post did not run. */

@@ -44,3 +44,8 @@ export function slugify(text: string): string {
       .slice(0, 60) || 'chart'
   );
 }
+
+/** A file name as one URL path segment: percent-encoded, parentheses too (Markdown ends a link at `)`). */
+export function urlPart(name: string): string {
+  return encodeURIComponent(name).replace(/[()'!*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}

@@ -28,14 +28,42 @@ import { performance } from 'node:perf_hooks';
 import { PARSE, RequestParser, type HttpRequest } from '../http/request-parser.js';
 import { errorResponse, responseForParseError, serializeResponse, type HttpResponse, type WriteContext } from '../http/response-writer.js';
 import type { HttpErrorCode } from '../http/constants.js';
-import { STAGE } from './stage-timings.js';
-import type { LabServer as ServerCore } from './server.js';
+import type { CoarseClock } from './clock.js';
+import type { ServerOptions } from './options.js';
+import { STAGE, type StageTimings } from './stage-timings.js';
 
 /**
  * What a concurrency model provides: an answer, synchronously when it can. `connectionId`
  * lets a model keep per-connection state (the thread model's thread per connection).
  */
 export type RequestHandler = (request: HttpRequest, connectionId: number) => HttpResponse | Promise<HttpResponse>;
+
+/**
+ * What a connection needs from the server that owns it, declared here and implemented by
+ * LabServer, so that the server depends on the connection and not the other way round. The
+ * counters stay the server's own: a connection reports what happened through count*(), small
+ * methods with one receiver type, which V8 inlines where they are called.
+ */
+export interface ConnectionOwner {
+  readonly options: ServerOptions;
+  readonly clock: CoarseClock;
+  readonly timings: StageTimings;
+  readonly handler: RequestHandler;
+  /** Shutting down: the message being read is the last on its connection. */
+  readonly draining: boolean;
+  /** The most body bytes `request` may bring (its route's limit, capped by maxBodyBytes). */
+  bodyLimitFor(request: HttpRequest): number;
+  countRequest(): void;
+  countResponse(status: number): void;
+  countParseError(code: HttpErrorCode): void;
+  /** A deadline of this kind passed and the connection was answered or closed for it. */
+  countTimeout(kind: DeadlineKind): void;
+  countSocketError(): void;
+  /** A handler threw or rejected; the client gets a 500. */
+  reportHandlerError(error: unknown): void;
+  /** The socket is closed: the connection is gone. */
+  forget(connection: Connection): void;
+}
 
 /** Why a connection's deadline is set, so the sweep knows what to do when it passes. */
 export const DEADLINE = {
@@ -55,7 +83,7 @@ export const DEADLINE = {
   /** Our side is closed; waiting for the peer to close its own. */
   LINGER: 6,
 } as const;
-type DeadlineKind = (typeof DEADLINE)[keyof typeof DEADLINE];
+export type DeadlineKind = (typeof DEADLINE)[keyof typeof DEADLINE];
 
 const STAMP_COUNT = 6;
 
@@ -91,7 +119,7 @@ export class Connection {
   readonly socket: net.Socket;
   readonly id: number;
   readonly acceptedAt: number;
-  private readonly core: ServerCore;
+  private readonly owner: ConnectionOwner;
   private readonly parser: RequestParser;
   private readonly pending: PendingResponse[] = [];
   /** Reused for every response: serializeResponse reads it and keeps nothing. */
@@ -125,12 +153,12 @@ export class Connection {
   writeDeadline = 0;
   writeKind: DeadlineKind = DEADLINE.NONE;
 
-  constructor(core: ServerCore, socket: net.Socket, id: number) {
-    this.core = core;
+  constructor(owner: ConnectionOwner, socket: net.Socket, id: number) {
+    this.owner = owner;
     this.socket = socket;
     this.id = id;
     this.acceptedAt = performance.now();
-    this.parser = new RequestParser(core.options.limits);
+    this.parser = new RequestParser(owner.options.limits);
     this.stamps[STAGE.ACCEPTED] = this.acceptedAt;
     (socket as net.Socket & { [CONNECTION]?: Connection })[CONNECTION] = this;
     // A socket made with Connection.onread gets its bytes there; 'data' then never fires. A
@@ -149,7 +177,7 @@ export class Connection {
     // come by TCP retransmission, seconds late. Measured on main at 10,000 users: 7 connections
     // were closed as idle with their request on its way (the clients' closed_early). Keep-alive
     // off (0) still means no idle deadline: lab 9 holds connections that never send.
-    const { keepAliveTimeoutMs, headersTimeoutMs } = core.options;
+    const { keepAliveTimeoutMs, headersTimeoutMs } = owner.options;
     this.setDeadline(DEADLINE.IDLE, keepAliveTimeoutMs > 0 && headersTimeoutMs > keepAliveTimeoutMs ? headersTimeoutMs : keepAliveTimeoutMs);
   }
 
@@ -198,16 +226,16 @@ export class Connection {
     this.messageStarted = true;
     // The clock is read only for a timed message: every connection's first, and the requests
     // the server's StageTimings picks (one in 16 by default).
-    const timed = this.messagesRead === 0 || this.core.timings.sampleNext();
+    const timed = this.messagesRead === 0 || this.owner.timings.sampleNext();
     this.timed = timed;
     if (timed) this.stamps[STAGE.FIRST_BYTE] = at < 0 ? performance.now() : at;
-    this.setDeadline(DEADLINE.HEADERS, this.core.options.headersTimeoutMs);
+    this.setDeadline(DEADLINE.HEADERS, this.owner.options.headersTimeoutMs);
   }
 
   /** Take complete messages out of the parser while the pipeline has room. */
   private readMessages(): void {
     const parser = this.parser;
-    const maxDepth = this.core.options.maxPipelineDepth;
+    const maxDepth = this.owner.options.maxPipelineDepth;
     while (!this.closing && !this.writeBlocked && this.pending.length < maxDepth) {
       const step = parser.next();
       if (step === PARSE.NEED_MORE) break;
@@ -215,13 +243,13 @@ export class Connection {
         if (this.timed) this.stamps[STAGE.HEAD_PARSED] = performance.now();
         const request = parser.request as HttpRequest;
         if (request.contentLength > 0 || request.chunked) {
-          const bodyLimit = this.core.bodyLimitFor(request);
-          if (bodyLimit < this.core.options.limits.maxBodyBytes) this.bodyLimit = bodyLimit;
+          const bodyLimit = this.owner.bodyLimitFor(request);
+          if (bodyLimit < this.owner.options.limits.maxBodyBytes) this.bodyLimit = bodyLimit;
           if (!parser.limitBody(bodyLimit)) {
             this.failFraming(parser.error as HttpErrorCode);
             break;
           }
-          this.setDeadline(DEADLINE.BODY, this.core.options.requestTimeoutMs);
+          this.setDeadline(DEADLINE.BODY, this.owner.options.requestTimeoutMs);
           // RFC 9110 §10.1.1: a client that sent Expect: 100-continue waits for this before the
           // body; with responses still owed ahead of it, it must wait for them (writeReady).
           if (request.expectContinue && parser.bufferedBytes === 0) {
@@ -241,7 +269,7 @@ export class Connection {
         this.messagesRead += 1;
         // After a request that asked to close, or once the server is shutting down, this is
         // the last message read: its answer will carry Connection: close.
-        if (!request.keepAlive || this.core.draining) this.closing = true;
+        if (!request.keepAlive || this.owner.draining) this.closing = true;
         this.continueOwed = false;
         this.bodyLimit = -1;
         // Bytes of the next pipelined request are already here: it began when they arrived,
@@ -266,7 +294,7 @@ export class Connection {
       break;
     }
     if (!this.messageStarted && !this.closing && this.pending.length === 0) {
-      this.setDeadline(DEADLINE.IDLE, this.core.options.keepAliveTimeoutMs);
+      this.setDeadline(DEADLINE.IDLE, this.owner.options.keepAliveTimeoutMs);
     } else if (!this.messageStarted) {
       this.deadlineKind = DEADLINE.NONE;
     }
@@ -275,12 +303,12 @@ export class Connection {
   }
 
   private dispatch(request: HttpRequest, timed: boolean): void {
-    this.core.counters.requests += 1;
+    this.owner.countRequest();
     let result: HttpResponse | Promise<HttpResponse>;
     try {
-      result = this.core.handler(request, this.id);
+      result = this.owner.handler(request, this.id);
     } catch (error) {
-      this.core.reportHandlerError(error);
+      this.owner.reportHandlerError(error);
       result = INTERNAL_ERROR;
     }
     if (!(result instanceof Promise) && this.pending.length === 0) {
@@ -295,12 +323,12 @@ export class Connection {
     }
     const slot: PendingResponse = { request, response: null, stamps: timed ? this.stamps.slice() : null, closeAfter: false, first: false };
     this.pending.push(slot);
-    if (this.writeKind === DEADLINE.NONE) this.setWriteDeadline(DEADLINE.RESPONSE, this.core.options.responseTimeoutMs);
+    if (this.writeKind === DEADLINE.NONE) this.setWriteDeadline(DEADLINE.RESPONSE, this.owner.options.responseTimeoutMs);
     if (result instanceof Promise) {
       result.then(
         (response) => this.complete(slot, response),
         (error: unknown) => {
-          this.core.reportHandlerError(error);
+          this.owner.reportHandlerError(error);
           this.complete(slot, INTERNAL_ERROR);
         },
       );
@@ -339,7 +367,7 @@ export class Connection {
     if (!this.closing && !this.writeBlocked) {
       if (this.parser.bufferedBytes > 0) this.readMessages();
       if (this.pending.length === 0 && !this.messageStarted && !this.closing) {
-        this.setDeadline(DEADLINE.IDLE, this.core.options.keepAliveTimeoutMs);
+        this.setDeadline(DEADLINE.IDLE, this.owner.options.keepAliveTimeoutMs);
       }
       this.socket.resume();
     }
@@ -348,24 +376,24 @@ export class Connection {
   /** `stamps`: a timed request's, or null (untimed, or not a request: a refusal, a timeout). */
   private writeResponse(request: HttpRequest | null, response: HttpResponse, stamps: Float64Array | null, closeAfter: boolean): void {
     if (this.socket.destroyed) return;
-    const core = this.core;
+    const owner = this.owner;
     // Connection: close goes on the last answer this connection will give (RFC 9112 §9.6):
     // when asked for, after an error, or when nothing more will be read.
     const last = this.pending.length === 0;
-    const keepAlive = !closeAfter && request !== null && request.keepAlive && !(last && (this.closing || core.draining));
+    const keepAlive = !closeAfter && request !== null && request.keepAlive && !(last && (this.closing || owner.draining));
     const context = this.writeContext;
-    context.date = core.clock.httpDate;
+    context.date = owner.clock.httpDate;
     context.versionMinor = request === null ? 1 : request.versionMinor;
     context.keepAlive = keepAlive;
     context.head = request !== null && request.method === 'HEAD';
     const ok = this.socket.write(serializeResponse(response, context));
     this.requestsServed += 1;
-    core.countResponse(response.status);
+    owner.countResponse(response.status);
     if (stamps !== null && request !== null) {
       // writableLength 0: every byte went to the kernel inside write(), so it is flushed now.
       if (this.socket.writableLength === 0) {
         stamps[STAGE.FLUSHED] = performance.now();
-        core.timings.record(stamps, this.requestsServed === 1, request.method, response.status);
+        owner.timings.record(stamps, this.requestsServed === 1, request.method, response.status);
       } else {
         this.unflushed.push({ request, response, stamps: stamps === this.stamps ? stamps.slice() : stamps, closeAfter: false, first: this.requestsServed === 1 });
       }
@@ -404,7 +432,7 @@ export class Connection {
    * set keeps its deadline: it runs from when that wait began.
    */
   private updateWriteDeadline(): void {
-    const options = this.core.options;
+    const options = this.owner.options;
     if (this.ended) {
       if (this.socket.writableLength > 0) this.setWriteDeadline(DEADLINE.WRITE_STALL, options.writeTimeoutMs);
       else this.setWriteDeadline(DEADLINE.LINGER, options.lingerTimeoutMs);
@@ -420,7 +448,7 @@ export class Connection {
   private setWriteDeadline(kind: DeadlineKind, afterMs: number): void {
     if (this.writeKind === kind) return;
     this.writeKind = afterMs > 0 ? kind : DEADLINE.NONE;
-    this.writeDeadline = this.core.clock.now + afterMs;
+    this.writeDeadline = this.owner.clock.now + afterMs;
   }
 
   private readonly onDrain = (): void => {
@@ -430,7 +458,7 @@ export class Connection {
         const stamps = slot.stamps as Float64Array;
         stamps[STAGE.FLUSHED] = now;
         const request = slot.request as HttpRequest;
-        this.core.timings.record(stamps, slot.first, request.method, (slot.response as HttpResponse).status);
+        this.owner.timings.record(stamps, slot.first, request.method, (slot.response as HttpResponse).status);
       }
       this.unflushed = [];
     }
@@ -441,7 +469,7 @@ export class Connection {
     this.updateWriteDeadline();
     if (this.closing) return;
     this.readMessages();
-    if (!this.writeBlocked && this.pending.length < this.core.options.maxPipelineDepth) this.socket.resume();
+    if (!this.writeBlocked && this.pending.length < this.owner.options.maxPipelineDepth) this.socket.resume();
   };
 
   /** Everything queued has gone to the kernel after our FIN: now wait for the peer's. */
@@ -452,10 +480,10 @@ export class Connection {
 
   /** A framing error: answer it after whatever is still in flight, then close. */
   private failFraming(code: HttpErrorCode): void {
-    this.core.countParseError(code);
+    this.owner.countParseError(code);
     this.closing = true;
     this.deadlineKind = DEADLINE.NONE;
-    const limits = this.core.options.limits;
+    const limits = this.owner.options.limits;
     // A body over its route's own limit names that limit ("this request takes no body").
     const response = responseForParseError(code, this.bodyLimit < 0 ? limits : { ...limits, maxBodyBytes: this.bodyLimit });
     const slot: PendingResponse = { request: null, response, stamps: null, closeAfter: true, first: false };
@@ -471,7 +499,7 @@ export class Connection {
       this.writeKind = DEADLINE.NONE;
       if (writeKind === DEADLINE.RESPONSE) {
         // The handler may still answer later; that answer is dropped (pending is cleared).
-        this.core.counters.responseTimeouts += 1;
+        this.owner.countTimeout(DEADLINE.RESPONSE);
         this.closing = true;
         this.deadlineKind = DEADLINE.NONE;
         this.pending.length = 0;
@@ -479,8 +507,7 @@ export class Connection {
         return;
       }
       // A peer that takes nothing we send, or never closes its side: nothing more to say.
-      if (writeKind === DEADLINE.WRITE_STALL) this.core.counters.writeTimeouts += 1;
-      else this.core.counters.lingerTimeouts += 1;
+      this.owner.countTimeout(writeKind);
       this.destroy();
       return;
     }
@@ -488,13 +515,13 @@ export class Connection {
     const kind = this.deadlineKind;
     this.deadlineKind = DEADLINE.NONE;
     if (kind === DEADLINE.IDLE) {
-      if (!this.core.draining) this.core.counters.idleTimeouts += 1;
+      if (!this.owner.draining) this.owner.countTimeout(DEADLINE.IDLE);
       this.close();
       return;
     }
     if (kind === DEADLINE.HEADERS || kind === DEADLINE.BODY) {
       // RFC 9110 §15.5.9: 408 tells the client the server gave up waiting, then closes.
-      this.core.counters.requestTimeouts += 1;
+      this.owner.countTimeout(kind);
       this.closing = true;
       this.pending.length = 0;
       this.writeResponse(null, errorResponse(408, 'LAB_ERR_SERVER_TIMEOUT', kind === DEADLINE.HEADERS ? 'request headers took too long' : 'request body took too long'), null, true);
@@ -513,7 +540,7 @@ export class Connection {
 
   private setDeadline(kind: DeadlineKind, afterMs: number): void {
     this.deadlineKind = afterMs > 0 ? kind : DEADLINE.NONE;
-    this.deadline = this.core.clock.now + afterMs;
+    this.deadline = this.owner.clock.now + afterMs;
   }
 
   private readonly onEnd = (): void => {
@@ -524,12 +551,12 @@ export class Connection {
 
   private readonly onError = (): void => {
     // ECONNRESET, EPIPE and friends: the peer went away. Counted at close; nothing to answer.
-    this.core.counters.socketErrors += 1;
+    this.owner.countSocketError();
   };
 
   private readonly onClose = (): void => {
     this.pending.length = 0;
-    this.core.forget(this);
+    this.owner.forget(this);
   };
 
   /** Drop a connection the model refused: it answers 503 and closes, like --max-connections. */

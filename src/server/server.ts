@@ -12,7 +12,7 @@ import { LAB_ERR, LabError, errnoCode } from '../errors.js';
 import type { HttpErrorCode } from '../http/constants.js';
 import type { HttpRequest } from '../http/request-parser.js';
 import { CoarseClock } from './clock.js';
-import { Connection, DEADLINE, type RequestHandler } from './connection.js';
+import { Connection, DEADLINE, type ConnectionOwner, type DeadlineKind, type RequestHandler } from './connection.js';
 import { DEFAULT_SERVER_OPTIONS, type ServerOptions } from './options.js';
 import { StageTimings, type RequestTrace, type StageSummary } from './stage-timings.js';
 import { startAcceptor, type Acceptor } from './acceptor.js';
@@ -35,7 +35,8 @@ export interface ServerHooks {
   bodyLimit?(request: HttpRequest): number;
 }
 
-export interface ServerCounters {
+/** What the server counts; private to it, changed through its count*() methods. */
+interface ServerCounters {
   connectionsTotal: number;
   /** Turned away with 503 because --max-connections were open. */
   connectionsRejected: number;
@@ -142,11 +143,12 @@ const WIDEN_MIN_FD_LIMIT = 1024;
 /** The answer for a connection over --max-connections (before any request is read). */
 const OVER_CAPACITY = errorResponse(503, 'LAB_ERR_SERVER_FULL', 'too many open connections: try again later', ['Retry-After', '1']);
 
-export class LabServer {
+export class LabServer implements ConnectionOwner {
   readonly options: ServerOptions;
   readonly clock = new CoarseClock();
   readonly timings: StageTimings;
-  readonly counters: ServerCounters = {
+  readonly handler: RequestHandler;
+  private readonly counters: ServerCounters = {
     connectionsTotal: 0,
     connectionsRejected: 0,
     requests: 0,
@@ -159,8 +161,7 @@ export class LabServer {
     handlerErrors: 0,
   };
   readonly backlog: BacklogInfo;
-  handler: RequestHandler;
-  draining = false;
+  private shuttingDown = false;
   private readonly connections = new Set<Connection>();
   private readonly responsesByStatus = new Uint32Array(600);
   private readonly parseErrors = new Map<string, number>();
@@ -176,7 +177,7 @@ export class LabServer {
   private acceptor: Acceptor | null = null;
   private nextConnectionId = 1;
   private boundAddress: { host: string; port: number } | null = null;
-  private closing: Promise<void> | null = null;
+  private closing: Promise<number> | null = null;
   private acceptedWhileDraining = false;
   private shutdownOverdue = false;
   private allClosed: (() => void) | null = null;
@@ -187,6 +188,11 @@ export class LabServer {
     this.handler = handler;
     this.hooks = hooks;
     this.backlog = resolveBacklog(this.options.backlog);
+  }
+
+  /** close() was called: every message read from now on is the last on its connection. */
+  get draining(): boolean {
+    return this.shuttingDown;
   }
 
   get address(): { host: string; port: number } | null {
@@ -305,7 +311,7 @@ export class LabServer {
 
   /** Take ownership of an accepted socket (from our own listener or the paced one). */
   accept(socket: net.Socket): void {
-    if (this.draining) this.acceptedWhileDraining = true;
+    if (this.shuttingDown) this.acceptedWhileDraining = true;
     this.counters.connectionsTotal += 1;
     // A burst: many connections within one tick of the clock. More descriptors, once.
     if (this.widening === null) {
@@ -335,7 +341,7 @@ export class LabServer {
   forget(connection: Connection): void {
     this.connections.delete(connection);
     this.hooks.onConnectionClosed?.(connection.id);
-    if (this.draining && this.connections.size === 0) this.allClosed?.();
+    if (this.shuttingDown && this.connections.size === 0) this.allClosed?.();
   }
 
   /** The most body bytes `request` may bring (see ServerHooks.bodyLimit). */
@@ -343,6 +349,10 @@ export class LabServer {
     const limit = this.options.limits.maxBodyBytes;
     const route = this.hooks.bodyLimit?.(request);
     return route === undefined || route > limit ? limit : route;
+  }
+
+  countRequest(): void {
+    this.counters.requests += 1;
   }
 
   countResponse(status: number): void {
@@ -355,6 +365,19 @@ export class LabServer {
 
   countAcceptError(code: string): void {
     this.acceptErrors.set(code, (this.acceptErrors.get(code) ?? 0) + 1);
+  }
+
+  countTimeout(kind: DeadlineKind): void {
+    const counters = this.counters;
+    if (kind === DEADLINE.IDLE) counters.idleTimeouts += 1;
+    else if (kind === DEADLINE.HEADERS || kind === DEADLINE.BODY) counters.requestTimeouts += 1;
+    else if (kind === DEADLINE.RESPONSE) counters.responseTimeouts += 1;
+    else if (kind === DEADLINE.WRITE_STALL) counters.writeTimeouts += 1;
+    else if (kind === DEADLINE.LINGER) counters.lingerTimeouts += 1;
+  }
+
+  countSocketError(): void {
+    this.counters.socketErrors += 1;
   }
 
   reportHandlerError(error: unknown): void {
@@ -416,7 +439,7 @@ export class LabServer {
       acceptRate: this.options.acceptRate,
       keeperPid: this.keeperPid,
       uptimeMs: Date.now() - this.startedAt,
-      draining: this.draining,
+      draining: this.shuttingDown,
       limits: this.limits(),
       connections: {
         open: this.connections.size,
@@ -443,11 +466,12 @@ export class LabServer {
   /**
    * Graceful shutdown: stop accepting, close idle connections, let in-flight requests
    * finish (their answers carry Connection: close), and after shutdownTimeoutMs destroy
-   * whatever is left. Resolves with how many connections had to be cut.
+   * whatever is left. Resolves with how many connections had to be cut (0: every one
+   * finished in time). Idempotent: a second call gets the first call's answer.
    */
-  close(): Promise<void> {
+  close(): Promise<number> {
     if (this.closing !== null) return this.closing;
-    this.draining = true;
+    this.shuttingDown = true;
     this.closing = (async () => {
       // The order matters for "no accepted request lost":
       // 1. Keep the listener open until a loop iteration passes without an accept. A
@@ -491,8 +515,11 @@ export class LabServer {
       });
       await Promise.race([allClosed, deadline]);
       clearTimeout(timer);
+      // Still here after the deadline: cut. Each leaves the set at its 'close' event, later.
+      const cut = this.connections.size;
       for (const connection of this.connections) connection.destroy();
       this.clock.stop();
+      return cut;
     })();
     return this.closing;
   }

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LAB_ERR, LabError } from '../../src/errors.js';
 import { respondDatabaseError, scrubSecrets, setDatabaseErrorLog } from '../../src/app/handlers.js';
-import { databaseStats } from '../../src/app/serve.js';
+import { databaseStats } from '../../src/serve.js';
 import type { Database } from '../../src/db/index.js';
 
 const SECRET_URL = 'postgresql://app:hunter2@db.internal:5432/prod?password=hunter2&sslmode=require';

@@ -7,12 +7,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { chromium } from 'playwright-core';
+import { chromiumSkipReason, withPageInChromium } from '../support/chromium.js';
 import { diagnoseCharts, renderDiagnoseHtml } from '../../src/diagnose/html.js';
 import { renderDiagnoseSummary } from '../../src/diagnose/summary-text.js';
 import { runCli } from '../support/cli.js';
@@ -93,9 +91,7 @@ test('the page: self-contained, the verdict in it, one chart per reading that ha
   assert.ok(!thresholds.series.some((s) => s.name === 'event-loop'), 'an unseen layer has no line');
 });
 
-const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const SKIP = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt-get install -y chromium): the diagnose page was not checked in a browser`;
+const SKIP = chromiumSkipReason('the diagnose page');
 
 interface Box {
   x: number;
@@ -111,22 +107,14 @@ interface DomNode {
 }
 
 test('the page in headless chromium: charts drawn with a size, the verdict visible, nothing fetched', { skip: SKIP, timeout: 60_000 }, async () => {
-  const root = mkdtempSync(path.join(os.tmpdir(), 'socketlab-diagnose-browser-'));
-  const context_ = await chromium.launchPersistentContext(path.join(root, 'profile'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: FLAGS,
-    javaScriptEnabled: false,
-    viewport: { width: 1100, height: 900 },
-  });
-  try {
-    const file = path.join(root, 'diagnose.html');
-    writeFileSync(file, renderDiagnoseHtml(CPU_RESULT));
-    const page = context_.pages()[0] ?? (await context_.newPage());
-    const requested: string[] = [];
-    page.on('request', (request) => requested.push(request.url()));
-    const url = pathToFileURL(file).href;
-    const response = await page.goto(url, { waitUntil: 'load' });
+  await withPageInChromium(
+    'socketlab-diagnose-browser-',
+    (root) => {
+      const file = path.join(root, 'diagnose.html');
+      writeFileSync(file, renderDiagnoseHtml(CPU_RESULT));
+      return file;
+    },
+    async ({ page, response, url, requested, root }) => {
     assert.ok(response?.ok());
     assert.deepEqual(requested.filter((u) => u !== url), [], 'the page fetched nothing else');
     assert.equal(await page.locator('#bottleneck-layer').textContent(), 'cpu');
@@ -152,8 +140,6 @@ test('the page in headless chromium: charts drawn with a size, the verdict visib
     const shot = path.join(root, 'diagnose.png');
     await page.screenshot({ path: shot, fullPage: true });
     assert.equal(readFileSync(shot).subarray(1, 4).toString('latin1'), 'PNG');
-  } finally {
-    await context_.close();
-    rmSync(root, { recursive: true, force: true });
-  }
+    },
+  );
 });

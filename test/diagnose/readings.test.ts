@@ -6,16 +6,20 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
-import { diffServeStats, isServeStats, meanBetween } from '../../src/diagnose/serve-stats.js';
+import { diffServeStats, isServeStats } from '../../src/diagnose/serve-stats.js';
+import { meanBetween } from '../../src/metrics/histogram.js';
 import { parseQdiscRate, parseRouteGet } from '../../src/diagnose/link-watch.js';
-import { diffThreadTimes, parseMemInfo, readMachineBusyMs, readThreadTimes } from '../../src/diagnose/host-stats.js';
+import { diffThreadTimes } from '../../src/diagnose/host-stats.js';
+import { parseMemInfo, readMachineBusyMs } from '../../src/metrics/host.js';
+import { readThreadTimes } from '../../src/metrics/thread-times.js';
 import { isLoopbackAddress } from '../../src/diagnose/target.js';
+import { waitFor, waitForEvent } from '../support/wait.js';
 
 test('a step\'s mean from two readings of a running mean', () => {
   // 10 samples of mean 1 ms, then 30 more of mean 5 ms: 40 at a mean of 4.
-  assert.equal(meanBetween(1, 10, 4, 40), 5);
-  assert.equal(meanBetween(1, 10, 1, 10), null, 'no new samples');
-  assert.equal(meanBetween(null, 10, 4, 40), null);
+  assert.equal(meanBetween({ mean: 1, count: 10 }, { mean: 4, count: 40 }), 5);
+  assert.equal(meanBetween({ mean: 1, count: 10 }, { mean: 1, count: 10 }), null, 'no new samples');
+  assert.equal(meanBetween(null, { mean: 4, count: 40 }), 4, 'no reading before: everything is new');
 });
 
 test('socketlab serve /stats: recognised, and the step\'s loop delay, utilisation and pool wait recovered', () => {
@@ -63,27 +67,38 @@ test('loopback addresses', () => {
 });
 
 test('schedstat per thread: a spinning worker thread is the busiest, near a full core', { skip: process.platform === 'linux' ? false : 'schedstat is a Linux /proc file' }, async () => {
-  // A worker that spins for 400 ms: it is runnable nearly all that time, this thread mostly not.
-  const worker = new Worker('const end = Date.now() + 400; while (Date.now() < end) {} require("node:worker_threads").parentPort.postMessage("done");', { eval: true });
-  const done = new Promise((resolve) => worker.once('message', resolve));
-  // The worker's thread exists once it is online.
-  await new Promise((resolve) => worker.once('online', resolve));
-  const before = readThreadTimes(process.pid);
-  const machineBefore = readMachineBusyMs();
-  const started = performance.now();
-  await done;
-  const wallMs = performance.now() - started;
-  const after = readThreadTimes(process.pid);
-  await worker.terminate();
-  assert.ok(before !== null && after !== null);
-  const { busiest, cpuPercent } = diffThreadTimes(before, after, wallMs);
-  assert.ok(busiest !== null && cpuPercent !== null);
-  assert.notEqual(busiest.tid, process.pid, 'the busiest thread is the spinning worker, not the main thread');
-  assert.ok(busiest.runnablePercent >= 80, `the spinning thread was runnable ${busiest.runnablePercent}% of the window`);
-  assert.ok(busiest.runnablePercent >= busiest.cpuPercent);
-  // The machine's busy time includes the worker's spin (10 ms ticks).
-  const machineAfter = readMachineBusyMs();
-  assert.ok(machineBefore !== null && machineAfter !== null && machineAfter - machineBefore >= 100, `machine busy ${machineBefore} → ${machineAfter} ms`);
+  // The worker spins until told to stop, and is told only after the second reading: it is
+  // runnable (on a CPU or queued for one) for the whole window, however busy the machine.
+  const stop = new Int32Array(new SharedArrayBuffer(4));
+  const worker = new Worker('const { workerData, parentPort } = require("node:worker_threads"); const stop = new Int32Array(workerData); parentPort.postMessage("spinning"); while (Atomics.load(stop, 0) === 0) {}', {
+    eval: true,
+    workerData: stop.buffer,
+  });
+  try {
+    await waitForEvent(worker, 'message');
+    const before = readThreadTimes(process.pid);
+    const machineBefore = readMachineBusyMs();
+    const started = performance.now();
+    assert.ok(before !== null);
+    // Until some thread has run 300 ms more: on a crowded machine that takes longer, never less.
+    const after = await waitFor('a thread to run 300 ms', () => {
+      const now = readThreadTimes(process.pid);
+      return now !== null && [...now].some(([tid, t]) => t.runNs - (before.get(tid)?.runNs ?? 0) >= 300e6) ? now : null;
+    });
+    const wallMs = performance.now() - started;
+    const { busiest, cpuPercent } = diffThreadTimes(before, after, wallMs);
+    assert.ok(busiest !== null && cpuPercent !== null);
+    assert.notEqual(busiest.tid, process.pid, 'the busiest thread is the spinning worker, not the main thread');
+    assert.ok(busiest.runnablePercent >= 80, `the spinning thread was runnable ${busiest.runnablePercent}% of the window`);
+    // Time on a CPU is part of time runnable, also when the window's edges round it past 100%.
+    assert.ok(busiest.runnablePercent >= busiest.cpuPercent, `runnable ${busiest.runnablePercent}% against on a CPU ${busiest.cpuPercent}%`);
+    // The machine's busy time includes the worker's spin (10 ms ticks).
+    const machineAfter = readMachineBusyMs();
+    assert.ok(machineBefore !== null && machineAfter !== null && machineAfter - machineBefore >= 100, `machine busy ${machineBefore} → ${machineAfter} ms`);
+  } finally {
+    Atomics.store(stop, 0, 1);
+    await worker.terminate();
+  }
 });
 
 test('diffThreadTimes: a thread born in the window counts whole; none read gives nulls', () => {
@@ -96,4 +111,13 @@ test('diffThreadTimes: a thread born in the window counts whole; none read gives
   assert.deepEqual(busiest, { tid: 2, name: 'worker', cpuPercent: 60, runnablePercent: 90 });
   assert.equal(cpuPercent, 70);
   assert.deepEqual(diffThreadTimes(null, after, 1000), { busiest: null, cpuPercent: null });
+});
+
+test('diffThreadTimes: a thread that ran a little longer than the window (the reads take time) is on a CPU no more than runnable', () => {
+  // 1,003 ms on a CPU and 2 ms queued in a window timed at 1,000 ms: what a spinning thread
+  // reads when the two readings straddle the timed window.
+  const before = new Map([[7, { runNs: 0, waitNs: 0, name: 'spin' }]]);
+  const after = new Map([[7, { runNs: 1.003e9, waitNs: 0.002e9, name: 'spin' }]]);
+  const { busiest } = diffThreadTimes(before, after, 1000);
+  assert.deepEqual(busiest, { tid: 7, name: 'spin', cpuPercent: 100, runnablePercent: 100 });
 });

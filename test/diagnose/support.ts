@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startServerProcess, type ServerProcess, type StartOptions } from '../../src/server/serve-process.js';
+import { startServerProcess, type ServerProcess, type StartOptions } from '../../src/labs/serve-process.js';
 import type { DiagnoseResult } from '../../src/diagnose/types.js';
 import type { LabContext, Resource } from '../../src/labs/types.js';
 import { CLI_PATH } from '../support/cli.js';

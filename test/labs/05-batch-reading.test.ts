@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spreadOf } from '../../src/labs/comparison.js';
+import { spreadOf } from '../../src/metrics/comparison.js';
 import { readBatchMode, type BatchReading } from '../../labs/05-db-pool.js';
 
 function reading(over: Partial<BatchReading>): BatchReading {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { namespaceUnavailableReason } from '../../src/labs/netns.js';
-import { COMPARISON_ROUNDS, type Spread } from '../../src/labs/comparison.js';
+import { COMPARISON_ROUNDS, type Spread } from '../../src/metrics/comparison.js';
 import { readExhaustion, readKeepAlive, readWaysOut, type KeepAliveReading, type NarrowRangeRun } from '../../src/labs/ports-kit.js';
 import type { LabTestRun } from './run-lab.js';
 import { diagnoseShape, runLabForShape, type ShapeCheck } from './run-lab-for-shape.js';

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { COMPARISON_ROUNDS, type Spread } from '../../src/labs/comparison.js';
+import { COMPARISON_ROUNDS, type Spread } from '../../src/metrics/comparison.js';
 import { decideBottleneck, BOTTLENECK } from '../../src/labs/link-kit.js';
 import { readLocal, readMoreUsers, readPoolWait, readRemote, readVerdict, summarizePhases, type Phase } from '../../labs/08-slow-link.js';
 import type { LabTestRun } from './run-lab.js';

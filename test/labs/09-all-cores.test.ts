@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { COMPARISON_ROUNDS, spreadOf } from '../../src/labs/comparison.js';
+import { COMPARISON_ROUNDS, spreadOf } from '../../src/metrics/comparison.js';
 import { probeReusePort } from '../../src/server/cluster-primary.js';
 import { readAgeGain, readC100k, readC10k, readReusePort, readWorkGain, type C100kReading, type C10kReading, type CompareRow } from '../../labs/09-all-cores.js';
 import type { LabTestRun } from './run-lab.js';

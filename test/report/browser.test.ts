@@ -1,24 +1,18 @@
 /**
  * The report in a real browser: Debian's chromium, headless, JavaScript off (the page must
- * not need it), loading docs/results/index.html from a file:// URL. It checks what a reader
+ * not need it), loading the report's index.html from a file:// URL. It checks what a reader
  * sees: every chart drawn with a size, its axis titles and tick labels laid out inside it,
  * lines and bars present, and nothing fetched from anywhere but the file itself.
- *
- * Chromium comes from Debian (`apt-get install -y chromium`), not from Playwright's own
- * download (which cannot be fetched here): without /usr/bin/chromium the test is skipped
- * and says so.
+ * Chromium and its set-up: test/support/chromium.ts.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { chromium } from 'playwright-core';
 import { buildReport } from '../../src/report/build.js';
 import { writeFixtureResults } from './fixtures.js';
+import { chromiumSkipReason, withPageInChromium } from '../support/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 
 interface Box {
   x: number;
@@ -33,29 +27,21 @@ interface DomNode {
   getBoundingClientRect(): Box;
   querySelectorAll(selector: string): Iterable<DomNode>;
 }
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const SKIP = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt-get install -y chromium): the report was not checked in a browser`;
+const SKIP = chromiumSkipReason('the report');
 
 test('the report renders in headless chromium: charts drawn, axes labelled, nothing fetched', { skip: SKIP, timeout: 60_000 }, async () => {
-  const root = mkdtempSync(path.join(os.tmpdir(), 'socketlab-report-browser-'));
-  // Chromium starts from a profile of its own, thrown away after.
-  const profile = path.join(root, 'profile');
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: FLAGS,
-    javaScriptEnabled: false,
-    viewport: { width: 1100, height: 900 },
-  });
-  try {
-    const results = path.join(root, 'results');
-    writeFixtureResults(results);
-    const built = buildReport({ resultsDir: results, docsDir: path.join(root, 'docs'), definitions: [] });
-    const page = context.pages()[0] ?? (await context.newPage());
-    const requested: string[] = [];
-    page.on('request', (request) => requested.push(request.url()));
-    const url = pathToFileURL(built.htmlPath).href;
-    const response = await page.goto(url, { waitUntil: 'load' });
+  let chartFiles = 0;
+  await withPageInChromium(
+    'socketlab-report-browser-',
+    (root) => {
+      const results = path.join(root, 'results');
+      writeFixtureResults(results);
+      const out = path.join(root, 'report');
+      const built = buildReport({ resultsDirs: [results], outDir: out, layersDir: path.join(out, 'layers'), definitions: [] });
+      chartFiles = built.chartFiles.length;
+      return built.htmlPath;
+    },
+    async ({ page, response, url, requested, root }) => {
     assert.ok(response?.ok(), `loaded ${url}`);
     assert.deepEqual(requested.filter((u) => u !== url), [], 'the page fetched nothing else');
 
@@ -73,13 +59,14 @@ test('the report renders in headless chromium: charts drawn, axes labelled, noth
           box: rect(svg),
           labels: [...svg.querySelectorAll('text.axis-label, text.tick')].map((t) => ({ text: t.textContent ?? '', box: rect(t) })),
           marks: [...svg.querySelectorAll('g.series path, g.series rect, g.series circle')].map(rect),
+          whiskers: [...svg.querySelectorAll('g.spread line')].map(rect),
         };
       }),
     );
-    const expected = built.chartFiles.length;
+    const expected = chartFiles;
     assert.ok(expected >= 20, `${expected} charts built`);
     assert.equal(layouts.length, expected);
-    for (const { id, box, labels, marks } of layouts) {
+    for (const { id, box, labels, marks, whiskers } of layouts) {
       assert.ok(box.width > 300 && box.height > 100, `${id}: drawn at ${JSON.stringify(box)}`);
       // Axis titles and tick labels are laid out inside the chart, with a real size.
       assert.ok(labels.length >= 4, `${id}: ${labels.length} axis labels`);
@@ -89,19 +76,20 @@ test('the report renders in headless chromium: charts drawn, axes labelled, noth
         assert.ok(b.x >= box.x - 1 && b.x + b.width <= box.x + box.width + 1 && b.y >= box.y - 1 && b.y + b.height <= box.y + box.height + 1, `${id}: label "${label.text}" inside the chart`);
       }
       assert.ok(marks.length > 0 && marks.some((m) => m.width > 0 || m.height > 0), `${id}: has lines or bars with a size`);
+      // A whisker (the runs' min–max) is drawn inside the chart.
+      for (const w of whiskers) assert.ok(w.x >= box.x - 1 && w.x + w.width <= box.x + box.width + 1 && w.y >= box.y - 1 && w.y + w.height <= box.y + box.height + 1, `${id}: a whisker inside the chart`);
     }
+    assert.ok(layouts.filter((l) => l.whiskers.length > 0).length >= 5, 'comparisons show their spread');
     // The knee chart's axis reads "virtual users", and its title is the one the data gave.
     const knee = page.locator('svg.chart[id^="knee-throughput-against-virtual-users"]').first();
     assert.equal(await knee.locator('text.axis-label').first().textContent(), 'virtual users');
-    assert.match((await knee.locator('text.chart-title').textContent()) ?? '', /^Throughput against virtual users \(age\)$/);
+    assert.match((await knee.locator('text.chart-title').textContent()) ?? '', /^Throughput against virtual users \(\/age\)$/);
 
     const shot = path.join(root, 'report.png');
     await page.screenshot({ path: shot, fullPage: true });
     const png = readFileSync(shot);
     assert.equal(png.subarray(1, 4).toString('latin1'), 'PNG');
     assert.ok(png.length > 50_000, `a real picture: ${png.length} bytes`);
-  } finally {
-    await context.close();
-    rmSync(root, { recursive: true, force: true });
-  }
+    },
+  );
 });

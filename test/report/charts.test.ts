@@ -132,3 +132,26 @@ test('slugs and escapes', () => {
   assert.equal(slugify('→'), 'chart');
   assert.equal(escapeXml(`<a href="x">'&'</a>`), '&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;');
 });
+
+test('a spread is drawn as a whisker through each median, and the scale makes room for it', () => {
+  const bars = renderBarChart({
+    kind: 'bar',
+    id: 'modes',
+    title: 'Throughput by mode',
+    categories: ['keep-alive', 'a connection per request'],
+    x: { label: 'mode' },
+    y: { label: 'throughput (req/s)' },
+    series: [{ name: 'req/s', values: [30_000, 9_700], ranges: [[28_000, 41_000], null] }],
+  });
+  assertWellFormed(bars);
+  assert.equal(count(bars, '<g class="spread">'), 1, 'one whisker: the value measured once has none');
+  assert.ok(bars.includes('(runs 28,000 to 41,000)'), 'the tooltip gives the range');
+  assert.ok(bars.includes('>40k</text>'), 'the axis reaches past the highest run, not only the highest median');
+  const sideways = renderBarChart({ kind: 'bar', id: 'case', title: 'By case', categories: ['next to the server, 32 users', 'behind the link, 32 users'], x: { label: 'case' }, y: { label: 'req/s' }, series: [{ name: 'req/s', values: [4_600, 600], ranges: [[4_400, 4_700], [590, 610]] }], orientation: 'horizontal' });
+  assertWellFormed(sideways);
+  assert.equal(count(sideways, '<g class="spread">'), 2);
+
+  const lines = renderLineChart({ ...KNEE_SPEC, series: [{ name: 'p99', points: [[50, 6], [100, 7], [200, 9]], ranges: [[5, 8], null, [Number.NaN, 3]] }] });
+  assertWellFormed(lines);
+  assert.equal(count(lines, '<g class="spread">'), 1, 'a range that is not two finite numbers in order draws nothing');
+});

@@ -1,12 +1,13 @@
 /**
- * Lab results shaped like the ones each lab writes (src/labs/types.ts LabResult), with
- * numbers of the size a run on the reference machine gives. The report's tests render these;
- * lab 1's and lab 2's and lab 5's shapes are taken from their lab files, the others from the
- * findings keys their issues name.
+ * Lab results shaped like the ones each lab writes (src/results/lab-result.ts), with numbers
+ * of the size a run on the reference machine gives and the charts each lab's steps declare
+ * (built with the labs' own chart-kit). The report's tests render these.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { LabResult, MachineInfo, StepRecord } from '../../src/labs/types.js';
+import { AXIS, axis, barChart, lineChart } from '../../src/labs/chart-kit.js';
+import { spreadOf } from '../../src/metrics/comparison.js';
+import { LAB_RESULT_SCHEMA, type ChartDeclaration, type JsonObject, type LabResult, type MachineInfo, type StepRecord } from '../../src/results/lab-result.js';
 
 export const MACHINE: MachineInfo = {
   hostname: 'vm',
@@ -29,21 +30,25 @@ interface Spec {
   quick?: boolean;
   startedAt?: string;
   outcome?: LabResult['outcome'];
-  steps: (Omit<StepRecord, 'durationMs' | 'status'> & { status?: StepRecord['status'] })[];
+  steps: (Omit<StepRecord, 'durationMs' | 'status' | 'measurements'> & { status?: StepRecord['status']; measurements?: Record<string, unknown> })[];
   findings: Record<string, unknown>;
 }
 
+/** Plain JSON, as a results file holds it. */
+const json = (value: unknown): JsonObject => JSON.parse(JSON.stringify(value)) as JsonObject;
+
 export function labResult(spec: Spec): LabResult {
   return {
-    schema: 'socketlab.lab-result/1',
+    schema: LAB_RESULT_SCHEMA,
     lab: { id: spec.id, number: spec.number, title: spec.title, layer: spec.layer },
     options: { quick: spec.quick ?? false, yes: true },
+    settings: { durationMs: 1000 },
     machine: MACHINE,
     startedAt: spec.startedAt ?? '2026-11-27T20:04:57.500Z',
     durationMs: 61_000,
     outcome: spec.outcome ?? 'completed',
-    steps: spec.steps.map((step) => ({ status: 'done', durationMs: 1000, ...step }) as StepRecord),
-    findings: spec.findings,
+    steps: spec.steps.map(({ measurements, ...step }) => ({ status: 'done', durationMs: 1000, ...step, ...(measurements === undefined ? {} : { measurements: json(measurements) }) }) as StepRecord),
+    findings: json(spec.findings),
   };
 }
 
@@ -65,6 +70,7 @@ export const REQUEST_CYCLE = labResult({
       title: 'One request: GET /uuid/42, stage by stage',
       reading: 'Of 7.959 ms inside the server, the handler took 6.452 ms.',
       tables: [{ header: ['server stage', 'ms'], rows: Object.entries(STAGES) }],
+      charts: [barChart({ title: "Where one request's time went inside the server (GET /uuid/42)" }, { x: axis('stage'), y: AXIS.LATENCY }, Object.keys(STAGES), [{ name: 'ms', values: Object.values(STAGES) }], 'horizontal')],
       measurements: { route: '/uuid/42', stagesMs: STAGES, client: { connectMs: 1.95, ttfbMs: 11.1, totalMs: 14.4 } },
     },
     { title: 'System calls per request', status: 'skipped', reason: 'strace is not installed (apt-get install strace)' },
@@ -110,12 +116,33 @@ export const CONCURRENCY_MODELS = labResult({
   number: 2,
   title: 'Thread per connection, event loop, or thread pool',
   layer: '0 → 100',
-  steps: MODELS.map((model) => ({
+  steps: MODELS.map((model): Spec['steps'][number] => ({
     title: `Model ${model}`,
     reading: `${model} numbers.`,
     tables: [{ header: ['route', 'connections', 'req/s'], rows: ROUTES.flatMap((route) => CONNECTIONS.map((n, i) => [route, n, RPS[model]?.[route]?.[i] ?? null])) }],
     measurements: { cells: ROUTES.flatMap((route) => CONNECTIONS.map((_, i) => cell(model, route, i))) },
-  })),
+  })).concat([
+    {
+      title: 'Side by side: where each model gives way',
+      reading: 'Ratios of the medians.',
+      tables: [],
+      measurements: { cells: [] },
+      charts: ROUTES.flatMap((route) => {
+        const lines = (values: Record<string, Record<string, number[]>> | Record<string, number[]>, ranged: boolean) =>
+          MODELS.map((model) => {
+            const row = values[model] as Record<string, number[]> | number[];
+            const ys = (Array.isArray(row) ? row : row[route]) as number[];
+            return { name: `Model ${model}`, points: CONNECTIONS.map((x, i) => ({ x, y: ranged ? spreadOf([(ys[i] as number) * 0.95, ys[i] as number, (ys[i] as number) * 1.04]) : (ys[i] as number) })) };
+          });
+        return [
+          lineChart({ title: `Throughput against connections, ${route}`, caption: 'Medians, whiskers the runs.' }, { x: AXIS.CONNECTIONS, y: AXIS.RPS }, lines(RPS, true)),
+          lineChart({ title: `p99 latency against connections, ${route}` }, { x: AXIS.CONNECTIONS, y: { ...AXIS.LATENCY, label: 'p99 latency' } }, lines(P99, true)),
+          lineChart({ title: `Threads against connections, ${route}` }, { x: AXIS.CONNECTIONS, y: axis('threads') }, lines(THREADS, false)),
+          lineChart({ title: `Memory (RSS) against connections, ${route}` }, { x: AXIS.CONNECTIONS, y: axis('RSS', 'MiB') }, lines(RSS, false)),
+        ];
+      }),
+    },
+  ]),
   findings: {
     connections: CONNECTIONS,
     routes: { age: 'GET /age', work: 'GET /work?ms=2' },
@@ -147,6 +174,13 @@ export const BACKLOG_OVERFLOW = labResult({
       title: 'Backlog 64, accepting 50 connections a second, 500 clients',
       reading: 'The queue filled to 65 in 4 s; 1,935 SYNs were dropped (ListenOverflows), while accepted requests answered in 2 ms.',
       tables: [{ header: ['', 'value'], rows: [['ListenOverflows', 1935], ['connect timeouts', 212]] }],
+      charts: [
+        lineChart({ title: 'Accept queue length over time (backlog 64)' }, { x: AXIS.SECONDS, y: axis('connections waiting for accept()') }, [
+          { name: 'queued', points: QUEUE_TIMELINE.map((p) => ({ x: p.tMs / 1000, y: p.queued })) },
+          { name: 'backlog', points: QUEUE_TIMELINE.map((p) => ({ x: p.tMs / 1000, y: p.max })) },
+        ]),
+        barChart({ title: 'What the clients lived through (backlog 64)' }, { x: axis('client'), y: axis('clients') }, ['at once', 'after a SYN retransmission', 'failed'], [{ name: 'backlog 64', values: [65, 223, 212] }]),
+      ],
       measurements: { backlog: 64, acceptRate: 50, timeline: QUEUE_TIMELINE, counters: { 'TcpExt.ListenOverflows': 1935, 'TcpExt.ListenDrops': 1935 } },
     },
   ],
@@ -177,6 +211,12 @@ export const FD_EXHAUSTION = labResult({
       title: 'RLIMIT_NOFILE 64, 200 clients',
       reading: 'The server reached 64 descriptors after 3 s; accept() failed with EMFILE 1,204 times.',
       tables: [{ header: ['', 'value'], rows: [['EMFILE', 1204]] }],
+      charts: [
+        lineChart({ title: "The server's descriptors while 200 clients connect and stay" }, { x: AXIS.SECONDS, y: AXIS.FDS }, [
+          { name: 'open', points: SAMPLES.map((p) => ({ x: p.t / 1000, y: p.processes[0]?.fds ?? null })) },
+          { name: 'RLIMIT_NOFILE', points: SAMPLES.map((p) => ({ x: p.t / 1000, y: 64 })) },
+        ]),
+      ],
       measurements: { limit: 64, monitor: { version: 1, intervalMs: 200, samples: SAMPLES } },
     },
   ],
@@ -228,12 +268,25 @@ export const DB_POOL = labResult({
       title: 'Pools of 5, 20, 100 against 50, 200, 800 virtual users on /uuid',
       reading: 'Pool of 5, 800 users: p99 700 ms, of which the wait for a connection was most.',
       tables: [{ header: ['pool', 'VUs', 'req/s', 'p99 ms'], rows: PHASES.map((p) => [p.pool, p.vus, p.rps, p.p99Ms]) }],
+      charts: [
+        barChart({ title: 'Pool wait against query time, p99, at 800 users' }, { x: axis('pool size', 'connections'), y: AXIS.LATENCY }, POOLS.map(String), [
+          { name: 'pool wait p99', values: PHASES.filter((p) => p.vus === 800).map((p) => spreadOf([p.waitP99Ms * 0.9, p.waitP99Ms, p.waitP99Ms * 1.2])) },
+          { name: 'query p99', values: PHASES.filter((p) => p.vus === 800).map((p) => p.queryP99Ms) },
+        ]),
+        lineChart(
+          { title: 'Throughput against virtual users, by pool size' },
+          { x: AXIS.VUS, y: AXIS.RPS },
+          POOLS.map((pool) => ({ name: `pool ${pool}`, points: PHASES.filter((p) => p.pool === pool).map((p) => ({ x: p.vus, y: spreadOf([p.rps * 0.97, p.rps, p.rps * 1.01]) })) })),
+        ),
+        lineChart({ title: 'p99 latency against virtual users, by pool size' }, { x: AXIS.VUS, y: AXIS.LATENCY }, POOLS.map((pool) => ({ name: `pool ${pool}`, points: PHASES.filter((p) => p.pool === pool).map((p) => ({ x: p.vus, y: p.p99Ms })) }))),
+      ],
       measurements: { durationMs: 10_000, phases: PHASES },
     },
     {
       title: 'A pool timeout',
       reading: 'With --pool-timeout 500, no request waited past 500 ms.',
       tables: [{ header: ['', 'ok req/s', 'p99 ms'], rows: [['unbounded', 4000, 2400], ['--pool-timeout 500', 3900, 510]] }],
+      charts: [barChart({ title: 'Latency with and without a pool timeout (pool of 5, 800 users)' }, { x: axis('pool'), y: AXIS.LATENCY }, ['unbounded wait', '--pool-timeout 500'], [{ name: 'p50', values: [900, 120] }, { name: 'p99', values: [spreadOf([2300, 2400, 2600]), spreadOf([500, 510, 530])] }])],
       measurements: { rate: 6000, unbounded: { okRps: 4000, p50Ms: 900, p99Ms: 2400, waitP99Ms: 2300 }, bounded: { okRps: 3900, p50Ms: 120, p99Ms: 510, waitP99Ms: 500 } },
     },
   ],
@@ -253,6 +306,15 @@ const sweep = (peak: number, knee: number): Record<string, number>[] =>
     return { vus, rps, p50Ms, p95Ms: p50Ms * 1.8, p99Ms: p50Ms * 3.1, failures: 0 };
   });
 
+function sweepCharts(endpoint: string, steps: Record<string, number>[], knee: number): ChartDeclaration[] {
+  const markers = [{ x: knee, label: `knee ≈ ${knee} VUs` }];
+  const line = (name: string, field: string) => ({ name, points: steps.map((s) => ({ x: s.vus as number, y: s[field] as number })) });
+  return [
+    lineChart({ title: `Throughput against virtual users (/${endpoint})` }, { x: AXIS.VUS, y: AXIS.RPS }, [line('req/s', 'rps')], markers),
+    lineChart({ title: `Latency percentiles against virtual users (/${endpoint})` }, { x: AXIS.VUS, y: AXIS.LATENCY }, [line('p50', 'p50Ms'), line('p95', 'p95Ms'), line('p99', 'p99Ms')], markers),
+  ];
+}
+
 /** As labs/06-knee.ts records it: the sweeps under `series.<endpoint>`, each knee under `<endpoint>`. */
 export const KNEE = labResult({
   id: 'knee',
@@ -260,8 +322,8 @@ export const KNEE = labResult({
   title: 'The knee of the curve',
   layer: '1,000 → 10,000',
   steps: [
-    { title: '/age (compute only): 50 … 3200 users', reading: 'age sweep.', tables: [], measurements: { endpoint: '/age', steps: sweep(21_000, 400), knee: { vus: 400 } } },
-    { title: '/uuid (one Postgres query): 50 … 3200 users', reading: 'uuid sweep.', tables: [], measurements: { endpoint: '/uuid', steps: sweep(5_900, 200), knee: { vus: 200 } } },
+    { title: '/age (compute only): 50 … 3200 users', reading: 'age sweep.', tables: [], charts: sweepCharts('age', sweep(21_000, 400), 400), measurements: { endpoint: '/age', steps: sweep(21_000, 400), knee: { vus: 400 } } },
+    { title: '/uuid (one Postgres query): 50 … 3200 users', reading: 'uuid sweep.', tables: [], charts: sweepCharts('uuid', sweep(5_900, 200), 200), measurements: { endpoint: '/uuid', steps: sweep(5_900, 200), knee: { vus: 200 } } },
   ],
   findings: {
     thinkMs: 5,
@@ -282,6 +344,11 @@ export const PORTS_AND_KEEPALIVE = labResult({
       title: 'Keep-alive against a connection per request',
       reading: 'A new connection per request cost 3.1x the throughput and left 28,000 sockets in TIME_WAIT.',
       tables: [{ header: ['', 'req/s', 'TIME_WAIT'], rows: [['keep-alive', 30_000, 0], ['close', 9_700, 28_000]] }],
+      charts: [
+        barChart({ title: 'Throughput by mode' }, { x: axis('mode'), y: AXIS.RPS }, ['keep-alive', 'close'], [{ name: 'req/s', values: [spreadOf([29_000, 30_000, 30_500]), spreadOf([9_500, 9_700, 9_900])] }]),
+        barChart({ title: 'Latency by mode' }, { x: axis('mode'), y: AXIS.LATENCY }, ['keep-alive', 'close'], [{ name: 'p99', values: [3.2, 11] }]),
+        barChart({ title: 'Sockets left in TIME_WAIT, by the side that closed' }, { x: axis('mode'), y: axis('sockets in TIME_WAIT') }, ['keep-alive', 'close'], [{ name: 'client', values: [0, 28_000] }]),
+      ],
       measurements: { modes: { 'keep-alive': { rps: 30_000, p99Ms: 3.2, timeWait: 0 }, close: { rps: 9_700, p99Ms: 11, timeWait: 28_000 } } },
     },
   ],
@@ -297,7 +364,7 @@ export const SLOW_LINK = labResult({
   title: 'A remote client behind a slow link',
   layer: '1,000 → 10,000',
   steps: [
-    { title: 'Next to the server: 32 users on /uuid/:id', reading: 'Local: 4,640 req/s.', tables: [{ header: ['where', 'req/s'], rows: [['local', 4640]] }], measurements: { phase: PHASE('local', 32, 4640.3, 3.4, 80), localLimit: 'database' } },
+    { title: 'Next to the server: 32 users on /uuid/:id', reading: 'Local: 4,640 req/s.', tables: [{ header: ['where', 'req/s'], rows: [['local', 4640]] }], charts: [barChart({ title: 'Throughput by case' }, { x: axis('where the client runs'), y: AXIS.RPS }, ['local', 'remote', 'many users'], [{ name: 'req/s', values: [spreadOf([4600, 4640.3]), spreadOf([600, 606.2]), 1660] }], 'horizontal'), barChart({ title: 'Latency by case' }, { x: axis('where the client runs'), y: AXIS.LATENCY }, ['local', 'remote', 'many users'], [{ name: 'p50', values: [3.4, 45, 151.3] }], 'horizontal')], measurements: { phase: PHASE('local', 32, 4640.3, 3.4, 80), localLimit: 'database' } },
     { title: 'Through the link: the same 32 users, 4 Mbit/s, +40 ms round trip', status: 'skipped', reason: 'tc netem is not in this kernel: the delay comes from a relay' },
   ],
   findings: {
@@ -323,6 +390,10 @@ export const ALL_CORES = labResult({
       title: 'One process, then a cluster of 2, on /work?ms=5 and /age',
       reading: 'The cluster of 2 served 0.6x one process on this 2-core machine.',
       tables: [{ header: ['route', 'server', 'req/s'], rows: [['/work?ms=5', 'one process', 95.9], ['/work?ms=5', 'cluster of 2', 73.7]] }],
+      charts: [
+        barChart({ title: 'One process against a cluster of 2: throughput on /work?ms=5' }, { x: axis('server'), y: AXIS.RPS }, ['one process', 'cluster of 2'], [{ name: 'req/s', values: [spreadOf([94, 95.9]), spreadOf([70, 73.7])] }]),
+        barChart({ title: 'One process against a cluster of 2: throughput on /age?birthdate=1993-05-01' }, { x: axis('server'), y: AXIS.RPS }, ['one process', 'cluster of 2'], [{ name: 'req/s', values: [spreadOf([30_000, 31_155]), spreadOf([19_000, 19_327])] }]),
+      ],
       measurements: {
         cores: 2,
         rows: [
@@ -337,6 +408,7 @@ export const ALL_CORES = labResult({
       title: 'C100K: 5,000 idle connections',
       reading: 'Held 5,000 connections at 10 KiB each.',
       tables: [],
+      charts: [barChart({ title: 'Connections each worker held in C100K (5,000 of 5,000)' }, { x: axis('process'), y: axis('connections') }, ['worker 1', 'worker 2'], [{ name: 'connections', values: [2500, 2500] }])],
       measurements: { clients: [{ connects: 2500, openAtEnd: 2500, rps: 0, latency: { total: { p99Ms: 0 } } }, { connects: 2500, openAtEnd: 2500, rps: 0, latency: { total: { p99Ms: 0 } } }] },
     },
   ],

@@ -6,7 +6,8 @@ import { renderReportHtml } from '../../src/report/html.js';
 import { LAYERS, layerFileName, layerOfLab } from '../../src/report/layers.js';
 import { escapeText, renderLayerIndex, renderLayerPage, renderTable } from '../../src/report/markdown.js';
 import { buildReportModel, type ReportModel } from '../../src/report/model.js';
-import { checkLabResult, chooseResults, type LoadedResult } from '../../src/report/results.js';
+import { CHOICE, chooseResults, type LoadedResult } from '../../src/report/results.js';
+import { describeProblem, validateLabResult } from '../../src/results/validate.js';
 import { ALL_FIXTURES, DB_POOL, KNEE, REQUEST_CYCLE, SLOW_LINK, labResult } from './fixtures.js';
 import { assertWellFormed } from './xml.js';
 
@@ -19,6 +20,7 @@ const DEFINITION: LabDefinition = {
   layer: '1 request',
   summary: 'one request timed stage by stage',
   intro: 'Before any talk of a million users, follow one.\n- not a list: a wrapped line that starts with a dash\nand a | pipe and *stars*.',
+  settings: { quick: {}, full: {} },
   run: async () => {},
 };
 
@@ -34,24 +36,49 @@ test('the layers: five, labs 1..9 each in exactly one', () => {
   assert.equal(layerFileName(LAYERS[3] as (typeof LAYERS)[number]), '04-1000-to-10000.md');
 });
 
-test('one result per lab: completed before failed, full before quick, then the newest', () => {
+test('one result per lab: the user\'s report shows the newest completed run, the reference a full one before a quick one', () => {
   const at = (iso: string, quick: boolean, outcome: 'completed' | 'failed' = 'completed') => ({ ...KNEE, startedAt: iso, options: { quick, yes: true }, outcome });
-  const cases: { runs: ReturnType<typeof at>[]; pick: number }[] = [
-    { runs: [at('2026-01-01T00:00:00Z', false), at('2026-01-02T00:00:00Z', false)], pick: 1 },
-    { runs: [at('2026-01-01T00:00:00Z', false), at('2026-01-02T00:00:00Z', true)], pick: 0 },
-    { runs: [at('2026-01-03T00:00:00Z', false, 'failed'), at('2026-01-02T00:00:00Z', true)], pick: 1 },
+  const cases: { runs: ReturnType<typeof at>[]; latest: number; reference: number }[] = [
+    { runs: [at('2026-01-01T00:00:00Z', false), at('2026-01-02T00:00:00Z', false)], latest: 1, reference: 1 },
+    { runs: [at('2026-01-01T00:00:00Z', false), at('2026-01-02T00:00:00Z', true)], latest: 1, reference: 0 },
+    { runs: [at('2026-01-03T00:00:00Z', false, 'failed'), at('2026-01-02T00:00:00Z', true)], latest: 1, reference: 1 },
+    { runs: [at('2026-01-03T00:00:00Z', false, 'failed'), at('2026-01-02T00:00:00Z', true, 'failed')], latest: 0, reference: 0 },
   ];
-  for (const { runs, pick } of cases) {
-    const chosen = chooseResults(runs.map((r, i) => loaded(r, `knee-${i}.json`)));
-    assert.equal(chosen.get('knee')?.name, `knee-${pick}.json`, JSON.stringify(runs.map((r) => [r.startedAt, r.options.quick, r.outcome])));
+  for (const { runs, latest, reference } of cases) {
+    const files = runs.map((r, i) => loaded(r, `knee-${i}.json`));
+    const what = JSON.stringify(runs.map((r) => [r.startedAt, r.options.quick, r.outcome]));
+    assert.equal(chooseResults(files, CHOICE.LATEST).get('knee')?.name, `knee-${latest}.json`, what);
+    assert.equal(chooseResults(files, CHOICE.REFERENCE).get('knee')?.name, `knee-${reference}.json`, what);
   }
 });
 
-test('files that are not lab results are named with the reason', () => {
-  assert.equal(checkLabResult(REQUEST_CYCLE), null);
-  assert.match(checkLabResult({ schema: 'socketlab.load-result/1' }) ?? '', /not a lab result/);
-  assert.match(checkLabResult({ ...REQUEST_CYCLE, startedAt: 'yesterday' }) ?? '', /startedAt/);
-  assert.match(checkLabResult({ schema: 'socketlab.lab-result/1', lab: {} }) ?? '', /lab id/);
+test('every fixture is a valid lab result; a wrong field is named with what is wrong', () => {
+  for (const result of ALL_FIXTURES) {
+    const checked = validateLabResult(JSON.parse(JSON.stringify(result)));
+    assert.ok(checked.ok, checked.ok ? '' : `${result.lab.id}: ${describeProblem(checked)}`);
+  }
+  const problem = (value: unknown): string => {
+    const checked = validateLabResult(value);
+    return checked.ok ? 'valid' : describeProblem(checked);
+  };
+  const step = REQUEST_CYCLE.steps[0];
+  const cases: [string, unknown, RegExp][] = [
+    ['a load result', { schema: 'socketlab.load-result/1' }, /^schema: not a lab result/],
+    ['an older lab result', { ...REQUEST_CYCLE, schema: 'socketlab.lab-result/1' }, /^schema: socketlab\.lab-result\/1 was written by an older socketlab.*run the lab again/],
+    ['no lab', { ...REQUEST_CYCLE, lab: undefined }, /^lab: missing$/],
+    ['no settings', { ...REQUEST_CYCLE, settings: undefined }, /^settings: missing$/],
+    ['a bad start time', { ...REQUEST_CYCLE, startedAt: 'yesterday' }, /^startedAt: not an ISO date/],
+    ['markup in the id', { ...REQUEST_CYCLE, lab: { ...REQUEST_CYCLE.lab, id: '"><img src=x onerror=alert(1)>/../../evil' } }, /^lab\.id: not a lab id/],
+    ['a path in the id', { ...REQUEST_CYCLE, lab: { ...REQUEST_CYCLE.lab, id: '../../etc' } }, /^lab\.id: not a lab id/],
+    ['a string for a number', { ...REQUEST_CYCLE, machine: { ...REQUEST_CYCLE.machine, cores: '2' } }, /^machine\.cores: not a number \("2"\)$/],
+    ['an unknown outcome', { ...REQUEST_CYCLE, outcome: 'great' }, /^outcome: "great" is not one of completed, quit, failed$/],
+    ['a row wider than its table', { ...REQUEST_CYCLE, steps: [{ ...step, tables: [{ header: ['a'], rows: [[1, 2]] }] }] }, /^steps\[0\]\.tables\[0\]\.rows\[0\]: 2 cells for 1 columns$/],
+    ['a chart point that is not a pair', { ...REQUEST_CYCLE, steps: [{ ...step, charts: [{ kind: 'line', title: 't', x: { label: 'x' }, y: { label: 'y' }, series: [{ name: 's', points: [[1, 2], [3]] }] }] }] }, /^steps\[0\]\.charts\[0\]\.series\[0\]\.points\[1\]: not a pair of finite numbers/],
+    ['bars that do not match their categories', { ...REQUEST_CYCLE, steps: [{ ...step, charts: [{ kind: 'bar', title: 't', categories: ['a', 'b'], x: { label: 'x' }, y: { label: 'y' }, series: [{ name: 's', values: [1] }] }] }] }, /^steps\[0\]\.charts\[0\]\.series\[0\]\.values: 1 values for 2 categories$/],
+    ['a whisker upside down', { ...REQUEST_CYCLE, steps: [{ ...step, charts: [{ kind: 'bar', title: 't', categories: ['a'], x: { label: 'x' }, y: { label: 'y' }, series: [{ name: 's', values: [1], spread: [[3, 2]] }] }] }] }, /spread\[0\]: min 3 above max 2$/],
+    ['a control character in a key', { ...REQUEST_CYCLE, findings: { '\u001b[31m': Number.NaN } }, /^findings\["\\u001b\[31m"\]: not a finite number$/],
+  ];
+  for (const [what, value, expected] of cases) assert.match(problem(value), expected, what);
 });
 
 test('findings as tables: single values, lists of records, and objects of like records', () => {

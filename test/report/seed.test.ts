@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { spreadOf } from '../../src/labs/comparison.js';
+import { spreadOf } from '../../src/metrics/comparison.js';
 import { POST_RUNS, type PostRun } from '../../src/report/post-figures.js';
 import {
   CHANGE,

@@ -114,7 +114,7 @@ test('--max-connections: the connection over the limit gets 503 and is closed; t
   assert.match(over, /Retry-After: 1/);
   await a.write('GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n');
   await a.until((text) => text.endsWith('ok'));
-  assert.equal(server.counters.connectionsRejected, 1);
+  assert.equal(server.stats().connections.rejected, 1);
   a.end();
   b.end();
 });

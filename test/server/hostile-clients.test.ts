@@ -14,7 +14,7 @@ import { startServe } from '../support/cli.js';
 import { waitFor } from '../support/wait.js';
 import { countFds, parseProcStatus } from '../../src/metrics/process-stats.js';
 import { procfsUnavailableReason, readProcText } from '../../src/metrics/procfs.js';
-import { startServerProcess, type ServerProcess } from '../../src/server/serve-process.js';
+import { startServerProcess, type ServerProcess } from '../../src/labs/serve-process.js';
 
 const GET = (target: string): string => `GET ${target} HTTP/1.1\r\nHost: t\r\n\r\n`;
 const statusOf = (text: string): number => Number(/^HTTP\/1\.1 (\d{3}) /.exec(text)?.[1]);
@@ -90,7 +90,7 @@ test('a client that stops reading its answers is cut off after the write timeout
   c.socket.pause();
   // 64 pipelined requests ask for 16 MiB: more than socket buffers hold, so writes block.
   await c.write(GET('/').repeat(64));
-  await waitFor('the server to give up on the stalled reader', () => server.counters.writeTimeouts === 1 && server.openConnections === 0);
+  await waitFor('the server to give up on the stalled reader', () => server.stats().connections.writeTimeouts === 1 && server.openConnections === 0);
 });
 
 test('a handler that never answers: 503 with Retry-After after the response timeout, then close', async (t) => {
@@ -105,7 +105,7 @@ test('a handler that never answers: 503 with Retry-After after the response time
   assert.match(text, /\r\nRetry-After: 1\r\n/);
   assert.match(text, /\r\nConnection: close\r\n/);
   assert.match(text, /LAB_ERR_SERVER_RESPONSE_TIMEOUT/);
-  assert.equal(server.counters.responseTimeouts, 1);
+  assert.equal(server.stats().connections.responseTimeouts, 1);
 });
 
 /**

@@ -16,7 +16,7 @@ test('keep-alive: several requests share one connection, which stays open', asyn
     await c.write(GET('/healthz'));
     await c.until((text) => countResponses(text) === i);
   }
-  assert.equal(server.counters.connectionsTotal, 1);
+  assert.equal(server.stats().connections.total, 1);
   assert.equal(server.openConnections, 1);
   assert.match(c.received(), /^HTTP\/1\.1 200 OK\r\n/);
   assert.doesNotMatch(c.received(), /Connection: close/i);
@@ -50,7 +50,7 @@ test('split writes: a request sent one byte at a time is answered once, whole', 
   for (const ch of bytes) await c.write(ch);
   const text = await c.until((t2) => countResponses(t2) === 1 && t2.includes('"age"'));
   assert.match(text, /"birthdate":"2000-01-01"/);
-  assert.equal(server.counters.requests, 1);
+  assert.equal(server.stats().requests.total, 1);
   c.end();
 });
 
@@ -105,7 +105,7 @@ test('an idle keep-alive connection is closed after the keep-alive timeout', asy
   await c.closed;
   const idleMs = performance.now() - started;
   assert.ok(idleMs >= keepAliveTimeoutMs - TICK_MS, `closed after ${idleMs.toFixed(0)} ms, more than a ${TICK_MS} ms tick before the ${keepAliveTimeoutMs} ms timeout`);
-  assert.equal(server.counters.idleTimeouts, 1);
+  assert.equal(server.stats().connections.idleTimeouts, 1);
 });
 
 test('a fresh connection waits for its first request the headers timeout, not the shorter keep-alive one', async (t) => {
@@ -117,12 +117,12 @@ test('a fresh connection waits for its first request the headers timeout, not th
   const connectedAt = performance.now();
   await waitFor('twice the keep-alive timeout to pass', () => performance.now() - connectedAt >= 600 + TICK_MS);
   assert.equal(server.stats().connections.open, 1, 'closed before its first request');
-  assert.equal(server.counters.idleTimeouts, 0);
+  assert.equal(server.stats().connections.idleTimeouts, 0);
   await c.write(GET('/healthz'));
   await c.until((text) => countResponses(text) === 1);
   // After an answer the keep-alive timeout applies again.
   await c.closed;
-  assert.equal(server.counters.idleTimeouts, 1);
+  assert.equal(server.stats().connections.idleTimeouts, 1);
 });
 
 test('backpressure: a client that does not read stops the server reading, and nothing is lost', async (t) => {
@@ -144,7 +144,7 @@ test('backpressure: a client that does not read stops the server reading, and no
   let last = -1;
   for (let stable = 0, polls = 0; stable < 5 && polls < 400; polls++) {
     await delay(50);
-    const now = server.counters.requests;
+    const now = server.stats().requests.total;
     stable = now === last ? stable + 1 : 0;
     last = now;
   }
@@ -164,6 +164,6 @@ test('backpressure: a client that does not read stops the server reading, and no
     c.socket.resume();
   });
   assert.equal(received, total * one);
-  assert.equal(server.counters.requests, total + 1, 'every request handled once (plus the probe)');
+  assert.equal(server.stats().requests.total, total + 1, 'every request handled once (plus the probe)');
   c.end();
 });

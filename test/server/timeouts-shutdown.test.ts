@@ -4,7 +4,7 @@ import net from 'node:net';
 import { connectRaw, countResponses } from '../support/raw-client.js';
 import { portOf, startLabServer } from '../support/lab-server.js';
 import { startServe, type ServerProcess } from '../support/cli.js';
-import { waitForEvent } from '../support/wait.js';
+import { waitFor, waitForEvent } from '../support/wait.js';
 
 test('slowloris: slow senders are cut off with 408 and do not stop others being served', async (t) => {
   const server = await startLabServer({ headersTimeoutMs: 1500 });
@@ -20,7 +20,7 @@ test('slowloris: slow senders are cut off with 408 and do not stop others being 
   assert.equal(slow.filter((c) => c.received() !== '').length, 0, 'a normal client waited behind the slow ones');
   const texts = await Promise.all(slow.map((c) => c.closed));
   for (const text of texts) assert.match(text, /^HTTP\/1\.1 408 /);
-  assert.equal(server.counters.requestTimeouts, 50);
+  assert.equal(server.stats().connections.requestTimeouts, 50);
   fast.end();
 });
 
@@ -108,4 +108,25 @@ test('stage timings are sampled, request counts are not: 1 + 32 requests on one 
   assert.equal(stats.stages.intervals.total.count, 33);
   assert.equal(stats.stages.intervals.acceptToFirstByte.count, 1);
   c.end();
+});
+
+test('close() resolves with how many connections the shutdown deadline cut', async () => {
+  // A handler that never answers holds its connection past the deadline; an idle one closes at once.
+  const server = await startLabServer({ shutdownTimeoutMs: 300, responseTimeoutMs: 0 }, (request) =>
+    request.path === '/hang' ? new Promise(() => {}) : { status: 200, contentType: 'text/plain', body: 'ok' },
+  );
+  const hung = await Promise.all([connectRaw(portOf(server)), connectRaw(portOf(server))]);
+  await Promise.all(hung.map((c) => c.write('GET /hang HTTP/1.1\r\nHost: t\r\n\r\n')));
+  const idle = await connectRaw(portOf(server));
+  await idle.write('GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n');
+  await idle.until((text) => text.endsWith('ok'));
+  // Both hanging requests have reached the handler before the shutdown begins.
+  await waitFor('both hanging requests to be read', () => server.stats().requests.total === 3);
+  assert.equal(await server.close(), 2, 'the two connections whose handler never answered');
+  assert.equal(await server.close(), 2, 'a second close() gets the same answer');
+  assert.match(await idle.closed, /^HTTP\/1\.1 200 /);
+  for (const c of hung) assert.equal(await c.closed, '', 'a cut connection gets no answer');
+
+  const quiet = await startLabServer();
+  assert.equal(await quiet.close(), 0, 'nothing open, nothing cut');
 });

@@ -2,7 +2,7 @@
  * Run the real `socketlab` command (compiled CLI) as a child process, the way a user does.
  */
 import { spawn } from 'node:child_process';
-import { startServeProcess, type ServerProcess, type StartOptions } from '../../src/server/serve-process.js';
+import { startServeProcess, type ServerProcess, type StartOptions } from '../../src/labs/serve-process.js';
 import { fileURLToPath } from 'node:url';
 import { waitForEvent } from './wait.js';
 
@@ -15,9 +15,9 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Run `socketlab ...args` to completion (with a deadline) and collect its output. */
-export async function runCli(args: string[], options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
-  const child = spawn(process.execPath, [CLI_PATH, ...args], { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Run `socketlab ...args` to completion (with a deadline) and collect its output; `cwd` is where it runs (default: here). */
+export async function runCli(args: string[], options: { timeoutMs?: number; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<CliResult> {
+  const child = spawn(process.execPath, [CLI_PATH, ...args], { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'], ...(options.cwd === undefined ? {} : { cwd: options.cwd }) });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -28,7 +28,7 @@ export async function runCli(args: string[], options: { timeoutMs?: number; env?
   return { code, signal, stdout, stderr };
 }
 
-export type { ServerProcess } from '../../src/server/serve-process.js';
+export type { ServerProcess } from '../../src/labs/serve-process.js';
 
 /** Start `socketlab serve --port 0 ...args` and resolve once it prints its listening line. */
 export function startServe(args: string[] = [], options: StartOptions = {}): Promise<ServerProcess> {

@@ -4,12 +4,10 @@
  * limits, and nothing the caller does (a load generator, a spinner) runs on its loop.
  *
  * Every server here (`socketlab serve` and the bench baselines) prints a line that starts
- * `listening on http://HOST:PORT` when it is ready.
+ * `listening on http://HOST:PORT` when it is ready (program.ts's LISTENING_PREFIX).
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-
-export const SOCKETLAB_CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
+import { LISTENING_PREFIX, SOCKETLAB_CLI } from '../program.js';
 
 export interface ServerProcess {
   name: string;
@@ -62,7 +60,7 @@ export async function startServerProcess(name: string, script: string, args: str
     }, options.startTimeoutMs ?? 60_000);
     child.stdout?.on('data', (chunk: string) => {
       stdout += chunk;
-      const line = stdout.split('\n').find((l) => l.startsWith('listening on http://'));
+      const line = stdout.split('\n').find((l) => l.startsWith(LISTENING_PREFIX));
       if (line !== undefined) {
         clearTimeout(timer);
         resolve(line);
@@ -77,7 +75,7 @@ export async function startServerProcess(name: string, script: string, args: str
       reject(new Error(`${name} exited (${code ?? signal}) before listening\nstdout: ${stdout}\nstderr: ${stderr}`));
     });
   });
-  const match = /^listening on http:\/\/(\[[^\]]+\]|[^:/\s]+):(\d+)/.exec(banner) as RegExpExecArray;
+  const match = /^(\[[^\]]+\]|[^:/\s]+):(\d+)/.exec(banner.slice(LISTENING_PREFIX.length)) as RegExpExecArray;
   const host = (match[1] as string).replace(/^\[|\]$/g, '');
   const port = Number(match[2]);
   const bannerPid = /\bpid=(\d+)/.exec(banner);

@@ -12,7 +12,7 @@
  * needs the worst run of one side to beat the best run of the other cannot be talked into a
  * difference by one lucky run.
  */
-import { formatNumber } from '../report/table.js';
+import { formatNumber } from '../format/numbers.js';
 
 /** Runs per side: the quick form (tests, `--quick`) and the full one. */
 export const COMPARISON_ROUNDS = { quick: 2, full: 3 } as const;

@@ -1,7 +1,9 @@
 /**
  * Plain terminal tables: every command and lab prints its numbers through this, so they
  * line up the same way everywhere. Numbers are right-aligned, text left-aligned.
+ * A leaf: it imports nothing of the project outside src/format.
  */
+import { formatNumber } from './numbers.js';
 
 export type Cell = string | number | null | undefined;
 
@@ -16,15 +18,6 @@ export function formatCell(value: Cell): string {
   return value;
 }
 
-/** Integers with thousands separators; fractions with up to 3 significant decimals. */
-export function formatNumber(value: number): string {
-  if (!Number.isFinite(value)) return String(value);
-  if (Number.isInteger(value)) return value.toLocaleString('en-US');
-  const abs = Math.abs(value);
-  const digits = abs >= 100 ? 0 : abs >= 10 ? 1 : abs >= 1 ? 2 : 3;
-  return value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-}
-
 export function renderTable(header: readonly string[], rows: readonly (readonly Cell[])[], options: TableOptions = {}): string {
   const indent = ' '.repeat(options.indent ?? 2);
   const text = rows.map((row) => header.map((_, i) => formatCell(row[i])));
@@ -34,16 +27,4 @@ export function renderTable(header: readonly string[], rows: readonly (readonly 
     indent + cells.map((cell, i) => (numeric[i] ? cell.padStart(widths[i] as number) : cell.padEnd(widths[i] as number))).join('  ').trimEnd();
   const rule = indent + widths.map((w) => '─'.repeat(w)).join('  ');
   return [line(header), rule, ...text.map(line)].join('\n');
-}
-
-/** Bytes as KiB/MiB/GiB with one decimal. */
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (Math.abs(value) >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
 }

@@ -1,18 +1,21 @@
 /**
- * `socketlab serve` as a function: the server, a concurrency model, the routes and (when
- * asked) the database, assembled and started. The CLI parses flags into ServeOptions;
- * labs and benchmarks run the CLI as a child process so that the server has a process of
+ * The composition root: `socketlab serve` as a function. The server (sockets), a concurrency
+ * model (where handlers run), the routes (what they answer), the database and the loop
+ * monitor are assembled here and nowhere else, at the top beside cli.ts, so that no folder
+ * below has to know the others: app knows neither sockets nor models, the server knows no
+ * routes, the database knows no handlers. The CLI parses flags into ServeOptions; labs and
+ * benchmarks run the CLI as a child process (program.ts) so that the server has a process of
  * its own to be measured by.
  */
-import { LabServer } from '../server/server.js';
-import type { ServerOptions } from '../server/options.js';
-import { createLoopModel } from '../models/loop.js';
-import { createPoolModel, defaultMaxQueue, POOL_MODEL_DEFAULTS } from '../models/pool.js';
-import { createThreadModel } from '../models/thread.js';
-import { MODEL, type ConcurrencyModel, type ModelName } from '../models/model.js';
-import { openDatabase, type Database, type DatabaseTarget } from '../db/index.js';
-import { startLoopMonitor, type LoopMonitor } from '../metrics/loop-monitor.js';
-import { bodyLimitFor } from './routes.js';
+import { LabServer } from './server/server.js';
+import type { ServerOptions } from './server/options.js';
+import { createLoopModel } from './models/loop.js';
+import { createPoolModel, defaultMaxQueue, POOL_MODEL_DEFAULTS } from './models/pool.js';
+import { createThreadModel } from './models/thread.js';
+import { MODEL, type ConcurrencyModel, type ModelName } from './models/model.js';
+import { openDatabase, type Database, type DatabaseTarget } from './db/index.js';
+import { startLoopMonitor, type LoopMonitor } from './metrics/loop-monitor.js';
+import { bodyLimitFor } from './app/routes.js';
 
 export interface ServeOptions {
   server: Partial<ServerOptions>;
@@ -116,7 +119,8 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     database,
     stats,
     async close() {
-      await labServer.close();
+      const cut = await labServer.close();
+      if (cut > 0) options.log(`${cut} connection(s) still open ${labServer.options.shutdownTimeoutMs} ms after shutdown began were cut`);
       loopMonitor.stop();
       await runningModel.close();
       await database?.close();

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compareSpreads, describeComparison, formatSpread, measureInterleaved, spreadOf, VERDICT } from '../../src/labs/comparison.js';
+import { compareSpreads, describeComparison, formatSpread, measureInterleaved, spreadOf, VERDICT } from '../../src/metrics/comparison.js';
 
 test('comparison: a spread is the median with the min and max of every run', () => {
   assert.deepEqual(spreadOf([3, 1, 2]), { runs: [3, 1, 2], median: 2, min: 1, max: 3 });
