@@ -3,17 +3,20 @@
  *
  *   1. pgbench, 100 clients, a custom script doing the same SELECT (`\set id random(1, 1000)`),
  *      simple and prepared protocol: what Postgres itself can serve here;
- *   2. the pool alone, in-process: socketlab's pool vs pg.native's Pool, 100 lookups in flight,
- *      to see what the client side costs without HTTP;
+ *   2. the pool alone, in-process: socketlab's pool (one statement per lookup, and batch mode)
+ *      vs pg.native's Pool, 100 lookups in flight, to see what the client side costs without HTTP;
  *   3. node:http + pg.native Pool(20) (bench/baselines/node-http-pg-server.ts), its own process;
- *   4. socketlab serve --db URL --pool 20, its own process.
- * 3 and 4 are driven by wrk (a C load generator, so its cost is not JavaScript's) with 100
- * keep-alive connections asking /uuid/<random 1..1000>.
+ *   4. socketlab serve --db URL --pool 20, its own process, one statement per lookup;
+ *   5. the same with --pool-batch (pool.ts, batch mode): lookups that queue share a statement.
+ * 3 to 5 are driven by wrk (a C load generator, so its cost is not JavaScript's) with 100
+ * keep-alive connections asking /uuid/<random 1..1000>; pgbench -M prepared runs in the same
+ * rounds, interleaved with them, at the same client count, so every ratio is same-run.
  *
- * Target (issue 5): socketlab >= 2x the node:http + pg.native baseline.
+ * Targets (issue 16): socketlab >= 2x the node:http + pg.native baseline, and >= 0.8x
+ * pgbench -M prepared at the same client count.
  * Every server and Postgres share this machine's cores: read the ratios, not the absolutes.
  *
- * Run: node dist/bench/db.js [--duration 5] [--connections 100] [--pool 20]
+ * Run: node dist/bench/db.js [--duration 5] [--connections 100] [--pool 20] [--batch 256] [--rounds 3]
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -26,14 +29,20 @@ import pg from 'pg';
 import { createPool, pgClientConfig, startEmbeddedCluster, type EmbeddedCluster } from '../src/db/index.js';
 import { renderTable } from '../src/format/table.js';
 import { startServeProcess, startServerProcess, type ServerProcess } from '../src/labs/serve-process.js';
+import { cpuMsOf, loadAverage } from './support/cpu.js';
 
 const run = promisify(execFile);
 const BASELINE = fileURLToPath(new URL('./baselines/node-http-pg-server.js', import.meta.url));
 
-const { values } = parseArgs({ options: { duration: { type: 'string' }, connections: { type: 'string' }, pool: { type: 'string' } } });
+const { values } = parseArgs({
+  options: { duration: { type: 'string' }, connections: { type: 'string' }, pool: { type: 'string' }, batch: { type: 'string' }, rounds: { type: 'string' } },
+});
 const durationS = Number(values.duration ?? 5);
 const connections = Number(values.connections ?? 100);
 const poolSize = Number(values.pool ?? 20);
+const batchSize = Number(values.batch ?? 256);
+const rounds = Number(values.rounds ?? 3);
+const TARGET = { VS_NODE_HTTP: 2, VS_PGBENCH: 0.8 } as const;
 
 interface Row {
   name: string;
@@ -43,25 +52,57 @@ interface Row {
   p99Ms: number | null;
   errors: number | null;
   note: string;
+  /** Every round's per-second figure (the rounds-measured rows). */
+  runs?: number[];
 }
 
 const rows: Row[] = [];
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
 
 async function main(): Promise<void> {
-  say(`socketlab bench db: ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? 'unknown cpu'}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  say(`socketlab bench db: ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? 'unknown cpu'}, load average ${loadAverage()}`);
   const cluster = await startEmbeddedCluster({ rows: 1000, maxConnections: 300 });
   say(`PostgreSQL ${cluster.version} at ${cluster.url} (started in ${cluster.timings.copyMs + cluster.timings.startMs + cluster.timings.seedMs} ms)`);
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'socketlab-bench-db-'));
   try {
     const truth = await readTruth(cluster.url);
-    await runPgbench(cluster, workDir);
-    await runPoolsInProcess(cluster.url, truth);
+    const pgbenchScript = path.join(workDir, 'uuid.sql');
+    fs.writeFileSync(pgbenchScript, '\\set id random(1, 1000)\nSELECT val FROM kv WHERE id = :id;\n');
+    const simple = await runPgbench(cluster, pgbenchScript, 'simple');
+    if (simple !== null) rows.push(simple);
+    await runPoolsInProcess(cluster.url, cluster.passfile, truth);
     const script = writeWrkScript(workDir);
     const wrk = await hasWrk();
     if (!wrk) say('wrk is not installed: install it with `apt-get install -y wrk` to measure the HTTP servers');
-    await measureServer('node:http + pg.native Pool', () => startServerProcess('node:http + pg.native', BASELINE, [], { env: { DATABASE_URL: cluster.url, BASELINE_POOL_SIZE: String(poolSize), PGPASSFILE: cluster.passfile } }), truth, script, wrk);
-    await measureServer(`socketlab serve --pool ${poolSize}`, () => startServeProcess(['--db', cluster.url, '--pool', String(poolSize)]), truth, script, wrk);
+    // pgbench -M prepared and the three servers, in the same interleaved rounds.
+    const sides: { name: string; measure: () => Promise<Row | null> }[] = [
+      { name: 'pgbench -M prepared', measure: () => runPgbench(cluster, pgbenchScript, 'prepared') },
+      {
+        name: 'node:http + pg.native Pool',
+        measure: () => measureServer('node:http + pg.native Pool', () => startServerProcess('node:http + pg.native', BASELINE, [], { env: { DATABASE_URL: cluster.url, BASELINE_POOL_SIZE: String(poolSize), PGPASSFILE: cluster.passfile } }), truth, script, wrk),
+      },
+      { name: `socketlab serve --pool ${poolSize}`, measure: () => measureServer(`socketlab serve --pool ${poolSize}`, () => startServeProcess(['--db', cluster.url, '--pool', String(poolSize), '--pool-batch', 'off']), truth, script, wrk) },
+      {
+        name: `socketlab serve --pool ${poolSize} --pool-batch ${batchSize}`,
+        measure: () => measureServer(`socketlab serve --pool ${poolSize} --pool-batch ${batchSize}`, () => startServeProcess(['--db', cluster.url, '--pool', String(poolSize), '--pool-batch', String(batchSize)]), truth, script, wrk),
+      },
+    ];
+    const measured = new Map<string, Row[]>();
+    for (let round = 0; round < rounds; round++) {
+      const order = round % 2 === 0 ? sides : [...sides].reverse();
+      say(`round ${round + 1} of ${rounds} (load average ${loadAverage()})`);
+      for (const side of order) {
+        const row = await side.measure();
+        if (row !== null) measured.set(side.name, [...(measured.get(side.name) ?? []), row]);
+      }
+    }
+    for (const side of sides) {
+      const list = measured.get(side.name) ?? [];
+      if (list.length === 0) continue;
+      const byRate = [...list].sort((a, b) => (a.perSec ?? 0) - (b.perSec ?? 0));
+      const mid = byRate[Math.floor(byRate.length / 2)] as Row;
+      rows.push({ ...mid, runs: list.map((r) => Math.round(r.perSec ?? 0)), note: `${mid.note}; median of ${list.length} interleaved rounds` });
+    }
   } finally {
     fs.rmSync(workDir, { recursive: true, force: true });
     await cluster.stop();
@@ -80,27 +121,23 @@ async function readTruth(url: string): Promise<Map<number, string>> {
   }
 }
 
-async function runPgbench(cluster: EmbeddedCluster, workDir: string): Promise<void> {
+async function runPgbench(cluster: EmbeddedCluster, script: string, mode: 'simple' | 'prepared'): Promise<Row | null> {
   const pgbench = cluster.binaries.pgbench;
   if (pgbench === null) {
-    rows.push({ name: 'pgbench', perSec: null, unit: 'tx/s', p50Ms: null, p99Ms: null, errors: null, note: 'skipped: pgbench not found (Debian: postgresql-contrib or postgresql-client)' });
-    return;
+    if (mode === 'simple') say('pgbench not found (Debian: postgresql-contrib or postgresql-client): its rows are skipped');
+    return null;
   }
-  const script = path.join(workDir, 'uuid.sql');
-  fs.writeFileSync(script, '\\set id random(1, 1000)\nSELECT val FROM kv WHERE id = :id;\n');
-  for (const mode of ['simple', 'prepared'] as const) {
-    const args = ['-n', '-c', String(connections), '-j', '2', '-T', String(durationS), '-M', mode, '-f', script, '-h', '127.0.0.1', '-p', String(cluster.port), '-U', 'postgres', 'postgres'];
-    const { stdout } = await run(pgbench, args, { timeout: (durationS + 60) * 1000, env: { ...process.env, PGCONNECT_TIMEOUT: '10', PGPASSFILE: cluster.passfile } });
-    const tps = Number(/tps = ([\d.]+) \(without initial connection time\)/.exec(stdout)?.[1] ?? /tps = ([\d.]+)/.exec(stdout)?.[1]);
-    const latency = Number(/latency average = ([\d.]+) ms/.exec(stdout)?.[1]);
-    const failed = Number(/number of failed transactions: (\d+)/.exec(stdout)?.[1] ?? 0);
-    rows.push({ name: `pgbench -M ${mode}`, perSec: tps, unit: 'tx/s', p50Ms: null, p99Ms: null, errors: failed, note: `avg latency ${latency} ms, ${connections} clients, -j 2` });
-    say(`  pgbench -M ${mode}: ${Math.round(tps)} tx/s`);
-  }
+  const args = ['-n', '-c', String(connections), '-j', '2', '-T', String(durationS), '-M', mode, '-f', script, '-h', '127.0.0.1', '-p', String(cluster.port), '-U', 'postgres', 'postgres'];
+  const { stdout } = await run(pgbench, args, { timeout: (durationS + 60) * 1000, env: { ...process.env, PGCONNECT_TIMEOUT: '10', PGPASSFILE: cluster.passfile } });
+  const tps = Number(/tps = ([\d.]+) \(without initial connection time\)/.exec(stdout)?.[1] ?? /tps = ([\d.]+)/.exec(stdout)?.[1]);
+  const latency = Number(/latency average = ([\d.]+) ms/.exec(stdout)?.[1]);
+  const failed = Number(/number of failed transactions: (\d+)/.exec(stdout)?.[1] ?? 0);
+  say(`  pgbench -M ${mode}: ${Math.round(tps)} tx/s`);
+  return { name: `pgbench -M ${mode}`, perSec: tps, unit: 'tx/s', p50Ms: null, p99Ms: null, errors: failed, note: `avg latency ${latency} ms, ${connections} clients, -j 2` };
 }
 
 /** 100 lookups always in flight for `durationS`/2 seconds; the pools share the process with nothing else. */
-async function runPoolsInProcess(url: string, truth: Map<number, string>): Promise<void> {
+async function runPoolsInProcess(url: string, passfile: string, truth: Map<number, string>): Promise<void> {
   const seconds = Math.max(2, durationS / 2);
   // CPU per lookup is this process's own cost (the client side), steadier than throughput
   // on a machine whose cores Postgres and other jobs share.
@@ -123,25 +160,32 @@ async function runPoolsInProcess(url: string, truth: Map<number, string>): Promi
     return { perSec: count / ((performance.now() - started) / 1000), wrong, cpuUs: (used.user + used.system) / count };
   };
 
-  const ours = createPool({ url, size: poolSize });
-  await ours.prewarm();
-  await drive((id) => ours.lookup(id)); // warm-up: JIT and the plans of every connection
-  ours.resetStats();
-  const oursResult = await drive((id) => ours.lookup(id));
-  const stats = ours.stats();
-  await ours.close();
-  rows.push({
-    name: `socketlab pool (${poolSize}), in-process`,
-    perSec: oursResult.perSec,
-    unit: 'lookups/s',
-    p50Ms: stats.queryMs.p50Ms,
-    p99Ms: stats.queryMs.p99Ms,
-    errors: oursResult.wrong + stats.errors,
-    note: `${oursResult.cpuUs.toFixed(1)} µs CPU/lookup; p50/p99 are query time; wait p50 ${stats.waitMs.p50Ms} ms, p99 ${stats.waitMs.p99Ms} ms`,
-  });
-  say(`  socketlab pool in-process: ${Math.round(oursResult.perSec)} lookups/s, ${oursResult.cpuUs.toFixed(1)} µs CPU per lookup`);
+  for (const batch of [null, batchSize]) {
+    const ours = createPool({ url, size: poolSize, batch });
+    await ours.prewarm();
+    await drive((id) => ours.lookup(id)); // warm-up: JIT and the plans of every connection
+    ours.resetStats();
+    const oursResult = await drive((id) => ours.lookup(id));
+    const stats = ours.stats();
+    await ours.close();
+    const name = `socketlab pool (${poolSize}${batch === null ? '' : `, batch ${batch}`}), in-process`;
+    const ids = stats.batch === null ? '' : `; ids per statement mean ${stats.batch.size.mean}, p50 ${stats.batch.size.p50}, p90 ${stats.batch.size.p90}, max ${stats.batch.size.max}`;
+    rows.push({
+      name,
+      perSec: oursResult.perSec,
+      unit: 'lookups/s',
+      p50Ms: stats.queryMs.p50Ms,
+      p99Ms: stats.queryMs.p99Ms,
+      errors: oursResult.wrong + stats.errors,
+      note: `${oursResult.cpuUs.toFixed(1)} µs CPU/lookup; p50/p99 are query time; wait p50 ${stats.waitMs.p50Ms} ms, p99 ${stats.waitMs.p99Ms} ms${ids}`,
+    });
+    say(`  ${name}: ${Math.round(oursResult.perSec)} lookups/s, ${oursResult.cpuUs.toFixed(1)} µs CPU per lookup`);
+  }
 
   if (pg.native === null) return;
+  // pg parses the connection string itself and drops libpq's passfile= parameter; libpq still
+  // reads PGPASSFILE (the embedded cluster has a password of its own).
+  process.env.PGPASSFILE = passfile;
   const theirs = new pg.native.Pool({ connectionString: url, max: poolSize });
   const lookup = async (id: number): Promise<string | null> => (await theirs.query<{ val: string }>({ name: 'uuid', text: 'SELECT val FROM kv WHERE id = $1', values: [id] })).rows[0]?.val ?? null;
   await drive(lookup);
@@ -199,11 +243,9 @@ async function runWrkScript(url: string, script: string, seconds: number): Promi
   };
 }
 
-async function measureServer(name: string, start: () => Promise<ServerProcess>, truth: Map<number, string>, script: string, wrk: boolean): Promise<void> {
-  if (!wrk) {
-    rows.push({ name, perSec: null, unit: 'req/s', p50Ms: null, p99Ms: null, errors: null, note: 'skipped: wrk not installed' });
-    return;
-  }
+/** One run of one HTTP server under wrk: its row, or null (after saying why) when it cannot run. */
+async function measureServer(name: string, start: () => Promise<ServerProcess>, truth: Map<number, string>, script: string, wrk: boolean): Promise<Row | null> {
+  if (!wrk) return { name, perSec: null, unit: 'req/s', p50Ms: null, p99Ms: null, errors: null, note: 'skipped: wrk not installed' };
   let server: ServerProcess;
   try {
     server = await start();
@@ -211,9 +253,8 @@ async function measureServer(name: string, start: () => Promise<ServerProcess>, 
     const text = String((error as Error).message);
     const stderr = text.split('stderr:')[1]?.trim().split('\n')[0] ?? text.split('\n')[0];
     const flagMissing = /--db|--pool|Unknown option/.test(stderr ?? '');
-    rows.push({ name, perSec: null, unit: 'req/s', p50Ms: null, p99Ms: null, errors: null, note: `skipped: ${flagMissing ? 'serve does not take --db/--pool yet' : 'did not start'} (${stderr})` });
     say(`  ${name}: skipped, ${stderr}`);
-    return;
+    return { name, perSec: null, unit: 'req/s', p50Ms: null, p99Ms: null, errors: null, note: `skipped: ${flagMissing ? 'serve does not take --db/--pool yet' : 'did not start'} (${stderr})` };
   }
   try {
     // Correct answers first: a fast wrong server is no baseline.
@@ -223,14 +264,34 @@ async function measureServer(name: string, start: () => Promise<ServerProcess>, 
       if (response.status !== 200 || body.uuid !== truth.get(id) || body.id !== id) throw new Error(`${name} answered /uuid/${id} with ${response.status} ${JSON.stringify(body)}`);
     }
     await runWrkScript(server.url, script, 1); // warm-up: JIT, pool connections, plans
+    const before = cpuMsOf(server.pid);
     const result = await runWrkScript(server.url, script, durationS);
-    rows.push({ name, perSec: result.perSec, unit: 'req/s', p50Ms: result.p50Ms, p99Ms: result.p99Ms, errors: result.errors, note: `wrk -t1 -c${connections}, keep-alive` });
-    say(`  ${name}: ${Math.round(result.perSec)} req/s`);
-    const stats = await fetch(`${server.url}/stats`).then((r) => (r.ok ? r.json() : null)).catch(() => null) as { db?: unknown } | null;
-    if (stats !== null && typeof stats === 'object' && 'db' in stats) say(`    /stats db: ${JSON.stringify(stats.db)}`);
+    const after = cpuMsOf(server.pid);
+    const cpuUs = before === null || after === null || result.perSec === 0 ? null : ((after - before) * 1000) / (result.perSec * durationS);
+    const stats = (await fetch(`${server.url}/stats`).then((r) => (r.ok ? r.json() : null)).catch(() => null)) as { db?: DbFigures | null } | null;
+    const db = stats?.db ?? null;
+    const batch = db?.batch === null || db?.batch === undefined ? '' : `; ids per statement mean ${db.batch.size.mean}, p90 ${db.batch.size.p90}, max ${db.batch.size.max}`;
+    const pool = db === null ? '' : `; pool wait avg ${db.waitMs.avgMs} ms, query avg ${db.queryMs.avgMs} ms${batch}`;
+    say(`  ${name}: ${Math.round(result.perSec)} req/s${cpuUs === null ? '' : `, ${cpuUs.toFixed(1)} µs server CPU/req`}${pool}`);
+    return {
+      name,
+      perSec: result.perSec,
+      unit: 'req/s',
+      p50Ms: result.p50Ms,
+      p99Ms: result.p99Ms,
+      errors: result.errors,
+      note: `wrk -t1 -c${connections}, keep-alive${cpuUs === null ? '' : `; ${cpuUs.toFixed(1)} µs server CPU/req`}${pool}`,
+    };
   } finally {
     await server.stop();
   }
+}
+
+/** What a server's /stats says about its pool (socketlab serve only). */
+interface DbFigures {
+  waitMs: { avgMs: number };
+  queryMs: { avgMs: number };
+  batch: { size: { mean: number; p90: number; max: number } } | null;
 }
 
 function report(): void {
@@ -238,25 +299,31 @@ function report(): void {
   say(
     renderTable(
       ['what', 'per second', 'unit', 'p50 ms', 'p99 ms', 'errors', 'note'],
-      rows.map((r) => [r.name, r.perSec === null ? null : Math.round(r.perSec), r.unit, r.p50Ms, r.p99Ms, r.errors, r.note]),
+      rows.map((r) => [r.name, r.perSec === null ? null : Math.round(r.perSec), r.unit, r.p50Ms, r.p99Ms, r.errors, r.runs === undefined ? r.note : `${r.note} (${r.runs.join(', ')})`]),
     ),
   );
-  const find = (prefix: string): number | null => rows.find((r) => r.name.startsWith(prefix))?.perSec ?? null;
-  const ours = find('socketlab serve');
-  const baseline = find('node:http + pg.native');
+  const find = (name: string): number | null => rows.find((r) => r.name === name)?.perSec ?? null;
+  const single = find(`socketlab serve --pool ${poolSize}`);
+  const batched = find(`socketlab serve --pool ${poolSize} --pool-batch ${batchSize}`);
+  const baseline = find('node:http + pg.native Pool');
   const simple = find('pgbench -M simple');
   const prepared = find('pgbench -M prepared');
   const ratio = (a: number | null, b: number | null): string => (a === null || b === null || b === 0 ? 'n/a' : `${(a / b).toFixed(2)}x`);
+  const verdict = (a: number | null, b: number | null, target: number): string => (a === null || b === null || b === 0 ? '' : a / b >= target ? ': met' : ': NOT met');
   say('');
-  say(`node:http + pg.native / pgbench simple   = ${ratio(baseline, simple)}`);
+  say(`load average at the end: ${loadAverage()}`);
   say(`node:http + pg.native / pgbench prepared = ${ratio(baseline, prepared)}`);
-  say(`socketlab pool / pg.native Pool (in-process) = ${ratio(find('socketlab pool'), find('pg.native Pool'))}`);
-  if (ours === null) {
-    say('socketlab serve / node:http + pg.native  = n/a (socketlab serve was skipped, see above)');
-  } else {
-    const value = baseline === null ? 0 : ours / baseline;
-    say(`socketlab serve / node:http + pg.native  = ${ratio(ours, baseline)} (target >= 2x): ${value >= 2 ? 'met' : 'NOT met'}`);
-    say(`socketlab serve / pgbench simple         = ${ratio(ours, simple)}`);
+  say(`socketlab pool / pg.native Pool (in-process) = ${ratio(find(`socketlab pool (${poolSize}), in-process`), find(`pg.native Pool (${poolSize}), in-process`))}`);
+  say(`socketlab pool batch ${batchSize} / one statement per lookup (in-process) = ${ratio(find(`socketlab pool (${poolSize}, batch ${batchSize}), in-process`), find(`socketlab pool (${poolSize}), in-process`))}`);
+  for (const [label, ours] of [[`socketlab serve --pool ${poolSize}`, single], [`socketlab serve --pool ${poolSize} --pool-batch ${batchSize}`, batched]] as const) {
+    if (ours === null) {
+      say(`${label}: n/a (skipped, see above)`);
+      continue;
+    }
+    say(`${label}`);
+    say(`  / node:http + pg.native = ${ratio(ours, baseline)} (target >= ${TARGET.VS_NODE_HTTP}x)${verdict(ours, baseline, TARGET.VS_NODE_HTTP)}`);
+    say(`  / pgbench -M prepared   = ${ratio(ours, prepared)} at ${connections} clients (target >= ${TARGET.VS_PGBENCH}x)${verdict(ours, prepared, TARGET.VS_PGBENCH)}`);
+    say(`  / pgbench -M simple     = ${ratio(ours, simple)}`);
   }
 }
 

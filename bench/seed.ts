@@ -27,7 +27,7 @@
  * absolutes belong to two different machines.
  *
  * Run: node dist/bench/seed.js [--quick] [--duration 15s] [--rounds 3] [--workers 1]
- *      [--only IDS] [--json FILE] [--reference]
+ *      [--only IDS] [--pool-batch N] [--json FILE] [--reference]
  *   --quick       3 s per run and 2 rounds instead of 15 s and 3 (shorter warm-ups too)
  *   --duration D  length of each measured run
  *   --rounds N    interleaved rounds of every row, at least 2 (default 3, --quick 2)
@@ -35,6 +35,8 @@
  *   --only IDS    only these runs, comma-separated: age-1000-local, age-7500-local,
  *                 uuid-1000-local, uuid-5000-local, uuid-7500-local, uuid-10000-local,
  *                 uuid-1000-remote, uuid-5000-remote
+ *   --pool-batch N  every /uuid server runs with --pool-batch N (the pool's batch mode): the
+ *                 set-up line says so; without it, one statement per lookup (serve's default)
  *   --json FILE   also write every measured run (each round), the shapes and the machine
  *   --reference   print the post's figures and exit, without running anything
  */
@@ -133,6 +135,8 @@ interface Options {
   durationMs: number;
   rounds: number;
   workers: number;
+  /** --pool-batch for every /uuid server, or null (serve's default). */
+  poolBatch: number | null;
   runs: readonly SeedRun[];
 }
 
@@ -144,6 +148,7 @@ function readOptions(): Options {
     rounds: { type: 'string' },
     workers: { type: 'string' },
     only: { type: 'string' },
+    'pool-batch': { type: 'string' },
     json: { type: 'string' },
     reference: { type: 'boolean' },
   });
@@ -161,10 +166,12 @@ function readOptions(): Options {
   const only = onlyText === undefined ? null : onlyText.split(',').filter((id) => id !== '');
   if (only !== null && only.length === 0) throw usageError(`--only needs at least one run id (choose from ${SEED_RUNS.map((r) => r.id).join(', ')})`);
   for (const id of only ?? []) if (!SEED_RUNS.some((r) => r.id === id)) throw usageError(`--only: no run "${id}" (choose from ${SEED_RUNS.map((r) => r.id).join(', ')})`);
-  return { values, quick, durationMs, rounds, workers, runs: SEED_RUNS.filter((r) => only === null || only.includes(r.id)) };
+  const batchText = stringFlag(values, 'pool-batch');
+  const poolBatch = batchText === undefined ? null : parseIntegerFlag('pool-batch', batchText, 0, 1, 100_000);
+  return { values, quick, durationMs, rounds, workers, poolBatch, runs: SEED_RUNS.filter((r) => only === null || only.includes(r.id)) };
 }
 
-const { values, quick, durationMs, rounds, workers, runs } = (() => {
+const { values, quick, durationMs, rounds, workers, poolBatch, runs } = (() => {
   try {
     return readOptions();
   } catch (error) {
@@ -308,7 +315,7 @@ function describeSetup(bench: Bench, remoteMissing: string | null): SeedSetup {
   const link = bench.link;
   return {
     server: 'socketlab serve, loop model, one process',
-    pool: `--pool ${DEFAULT_POOL} (socketlab's default) and the post's sizes, --pool-timeout ${POOL_TIMEOUT} (Npgsql's default Timeout), --pool-queue ${POOL_QUEUE} (Npgsql has no bound)`,
+    pool: `--pool ${DEFAULT_POOL} (socketlab's default) and the post's sizes, --pool-timeout ${POOL_TIMEOUT} (Npgsql's default Timeout), --pool-queue ${POOL_QUEUE} (Npgsql has no bound)${poolBatch === null ? ', one statement per lookup' : `, --pool-batch ${poolBatch} (lookups that queue share a statement)`}`,
     database: bench.cluster === null ? 'not run here' : `PostgreSQL ${bench.cluster.version}, embedded, kv 1..1000, max_connections ${bench.cluster.maxConnections}`,
     loadGenerator: `socketlab load, closed model, ${workers} worker thread${workers === 1 ? '' : 's'}, on the same machine unless remote`,
     link:
@@ -331,6 +338,7 @@ async function measureRow(bench: Bench, key: RowKey, round: number): Promise<See
   const args: string[] = [];
   if (run.remote) args.push('--host', (bench.link as { veth: Veth }).veth.hostAddress);
   if (pool !== null) args.push('--db', (bench.cluster as EmbeddedCluster).url, '--pool', String(pool), '--pool-timeout', POOL_TIMEOUT, '--pool-queue', POOL_QUEUE);
+  if (pool !== null && poolBatch !== null) args.push('--pool-batch', String(poolBatch));
   const label = `round ${round + 1}/${rounds}, ${keyLabel(key)}`;
   let server: ServerProcess | null = null;
   for (let attempt = 1; server === null; attempt++) {

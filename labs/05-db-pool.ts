@@ -189,7 +189,7 @@ it allows.`,
   async run(lab: LabContext, settings: Settings) {
     if (findPgBinaries() === null) {
       const reason = `PostgreSQL server binaries were not found: ${installHint()}`;
-      for (const title of ['Pool sizes against rising load', 'A pool timeout', 'Memory per Postgres backend', 'A pool larger than max_connections']) lab.skip(title, reason);
+      for (const title of ['Pool sizes against rising load', 'A pool timeout', 'Memory per Postgres backend', 'A pool larger than max_connections', 'Batch mode']) lab.skip(title, reason);
       lab.findings.skipped = reason;
       lab.findings.pools = null;
       lab.findings.backendRssMb = null;
@@ -459,6 +459,8 @@ Each cell is the median (min–max) of ${rounds} interleaved runs; the second ta
         measurements: { serve: serveOutcome, lazy },
       };
     });
+
+    await stepBatchMode(lab, pg, settings, rounds);
   },
 };
 
@@ -815,5 +817,182 @@ ${m.failed} lookups failed while ${m.ok} were served by the connections that did
   }
   lines.push(m.serveStarted ? 'serve, which opens its pool up front, started anyway.' : 'serve, which opens its pool up front, refused to start.');
   if (m.connectFailures > 0 || !m.serveStarted) lines.push('Every pool of every server instance draws on one max_connections: size pools so their sum fits.');
+  return lines.join('\n');
+}
+
+// ── Batch mode: the same users, the same pool, the ceiling lifted ─────────────────────────
+
+/** --pool-batch (most ids per statement), and the users of the low-load side, where nothing queues. */
+const BATCH = { SIZE: 256, LOW_VUS: 1 } as const;
+
+interface BatchRun {
+  batch: boolean;
+  vus: number;
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  avgMs: number;
+  waitAvgMs: number;
+  queryAvgMs: number;
+  /** Ids per statement (batch mode only). */
+  idsMean: number | null;
+  idsP50: number | null;
+  idsP90: number | null;
+  idsMax: number | null;
+  postgresCpuPercent: number;
+  failed: number;
+}
+
+const batchKey = (batch: boolean, vus: number): string => `pool ${SMALL_POOL}, ${formatNumber(vus)} VUs, ${batch ? `--pool-batch ${BATCH.SIZE}` : 'one statement per lookup'}`;
+
+/**
+ * The pool of SMALL_POOL at the most users of the matrix, without and with batch mode, and the
+ * same at one user, where nothing queues and batching can only cost: each side measured
+ * `rounds` times, interleaved, on a fresh server.
+ */
+async function stepBatchMode(lab: LabContext, pg: EmbeddedCluster, settings: Settings, rounds: number): Promise<void> {
+  const topVus = settings.vus[settings.vus.length - 1] as number;
+  const sides = [
+    { batch: false, vus: topVus },
+    { batch: true, vus: topVus },
+    { batch: false, vus: BATCH.LOW_VUS },
+    { batch: true, vus: BATCH.LOW_VUS },
+  ];
+  const byKey = new Map(sides.map((side) => [batchKey(side.batch, side.vus), side]));
+  await lab.step(`Batch mode: pool of ${SMALL_POOL}, ${formatNumber(topVus)} and ${BATCH.LOW_VUS} users, one statement per lookup against --pool-batch ${BATCH.SIZE}`, async (step) => {
+    const runs = await measureInterleaved([...byKey.keys()], rounds, async (key, round) => {
+      const side = byKey.get(key) as { batch: boolean; vus: number };
+      const label = `${key} (round ${round + 1} of ${rounds})`;
+      step.progress(`${label}: starting the server`);
+      const server = await startLabServer(lab, [
+        '--db', pg.url, '--pool', String(SMALL_POOL), '--backlog', String(LIMITS.BACKLOG),
+        '--pool-timeout', 'off', '--pool-queue', 'off', '--pool-batch', side.batch ? String(BATCH.SIZE) : 'off',
+      ]);
+      try {
+        const cpu = startCpuWindow({ pids: [server.pid, process.pid], childrenOf: [pg.postmasterPid] });
+        const result = await runLabLoad(step, { url: `${server.url}/uuid/1`, pathTemplate: UUID_PATH, vus: side.vus, durationMs: settings.durationMs, timeoutMs: 60_000 }, label);
+        const usage = await cpu.stop();
+        const db = (await fetchJson<{ db: DbStats & { batch: { size: { mean: number; p50: number; p90: number; max: number } } | null } }>(`${server.url}/stats`)).db;
+        const total = result.summary.latency.total;
+        const run: BatchRun = {
+          batch: side.batch,
+          vus: side.vus,
+          rps: result.summary.rps,
+          p50Ms: ms(total.p50Ms),
+          p99Ms: ms(total.p99Ms),
+          avgMs: ms(total.avgMs),
+          waitAvgMs: ms(db.waitMs.avgMs),
+          queryAvgMs: ms(db.queryMs.avgMs),
+          idsMean: db.batch?.size.mean ?? null,
+          idsP50: db.batch?.size.p50 ?? null,
+          idsP90: db.batch?.size.p90 ?? null,
+          idsMax: db.batch?.size.max ?? null,
+          postgresCpuPercent: usage.percentOfOthers([server.pid, process.pid]),
+          failed: result.summary.failed,
+        };
+        return run;
+      } finally {
+        await stopLabServer(lab, server);
+      }
+    });
+    const side = (batch: boolean, vus: number): BatchRun[] => runs[batchKey(batch, vus)] ?? [];
+    const spread = (list: BatchRun[], read: (r: BatchRun) => number): Spread => spreadOf(list.map(read));
+    const row = (batch: boolean, vus: number): (string | number | null)[] => {
+      const list = side(batch, vus);
+      const ids = list.map((r) => r.idsMean).filter((v): v is number => v !== null);
+      return [
+        formatNumber(vus),
+        batch ? `--pool-batch ${BATCH.SIZE}` : 'off',
+        spreadText(spread(list, (r) => r.rps), 0),
+        spreadText(spread(list, (r) => r.p50Ms)),
+        spreadText(spread(list, (r) => r.p99Ms)),
+        spreadText(spread(list, (r) => r.waitAvgMs)),
+        spreadText(spread(list, (r) => r.queryAvgMs)),
+        ids.length === 0 ? '-' : `${spreadText(spreadOf(ids))} (p90 ${Math.max(...list.map((r) => r.idsP90 ?? 0))}, max ${Math.max(...list.map((r) => r.idsMax ?? 0))})`,
+        spreadText(spread(list, (r) => r.postgresCpuPercent)),
+        list.reduce((n, r) => n + r.failed, 0),
+      ];
+    };
+    const reading = readBatchMode({
+      pool: SMALL_POOL,
+      size: BATCH.SIZE,
+      topVus,
+      lowVus: BATCH.LOW_VUS,
+      offRps: spread(side(false, topVus), (r) => r.rps),
+      onRps: spread(side(true, topVus), (r) => r.rps),
+      offWaitAvgMs: spread(side(false, topVus), (r) => r.waitAvgMs),
+      onWaitAvgMs: spread(side(true, topVus), (r) => r.waitAvgMs),
+      offPostgresCpu: spread(side(false, topVus), (r) => r.postgresCpuPercent),
+      onPostgresCpu: spread(side(true, topVus), (r) => r.postgresCpuPercent),
+      idsMean: spreadOf(side(true, topVus).map((r) => r.idsMean ?? 0)),
+      offLowP50Ms: spread(side(false, BATCH.LOW_VUS), (r) => r.p50Ms),
+      onLowP50Ms: spread(side(true, BATCH.LOW_VUS), (r) => r.p50Ms),
+      onLowIdsMax: Math.max(...side(true, BATCH.LOW_VUS).map((r) => r.idsMax ?? 0)),
+    });
+    const median = (list: BatchRun[], read: (r: BatchRun) => number): number => spreadOf(list.map(read)).median;
+    lab.findings.batchMode = {
+      pool: SMALL_POOL,
+      size: BATCH.SIZE,
+      rounds,
+      sides: sides.map(({ batch, vus }) => ({
+        batch,
+        vus,
+        rps: Math.round(median(side(batch, vus), (r) => r.rps)),
+        p50Ms: median(side(batch, vus), (r) => r.p50Ms),
+        p99Ms: median(side(batch, vus), (r) => r.p99Ms),
+        idsMean: batch ? median(side(batch, vus), (r) => r.idsMean ?? 0) : null,
+      })),
+    };
+    return {
+      table: {
+        header: ['VUs', 'batch', 'req/s', 'p50 ms', 'p99 ms', 'wait avg ms', 'query avg ms', 'ids per statement (mean)', 'Postgres CPU %', 'failed'],
+        rows: sides.map(({ batch, vus }) => row(batch, vus)),
+      },
+      reading,
+      measurements: { size: BATCH.SIZE, pool: SMALL_POOL, rounds, durationMs: settings.durationMs, runs },
+    };
+  });
+}
+
+export interface BatchReading {
+  pool: number;
+  size: number;
+  topVus: number;
+  lowVus: number;
+  offRps: Spread;
+  onRps: Spread;
+  offWaitAvgMs: Spread;
+  onWaitAvgMs: Spread;
+  offPostgresCpu: Spread;
+  onPostgresCpu: Spread;
+  /** Mean ids per statement, per run, at topVus. */
+  idsMean: Spread;
+  offLowP50Ms: Spread;
+  onLowP50Ms: Spread;
+  /** The most ids any statement carried at lowVus. */
+  onLowIdsMax: number;
+}
+
+export function readBatchMode(m: BatchReading): string {
+  const lines: string[] = [];
+  lines.push(
+    `The same ${m.pool} connections and ${formatNumber(m.topVus)} users: ${describeComparison({ label: `--pool-batch ${m.size}`, spread: m.onRps }, { label: 'one statement per lookup', spread: m.offRps }, 'req/s')}`,
+  );
+  const coalesced =
+    m.idsMean.min > 1
+      ? `Batched, a statement carried ${spreadText(m.idsMean)} ids on average: the lookups that queue while every connection is busy go out together, so one
+round trip answers several of them.`
+      : `Batched, a statement carried ${spreadText(m.idsMean)} ids on average: in some run hardly anything queued to share a statement.`;
+  lines.push(`${coalesced} The average wait for a connection went ${spreadText(m.offWaitAvgMs)} → ${spreadText(m.onWaitAvgMs)} ms, and Postgres used
+${spreadText(m.offPostgresCpu)}% → ${spreadText(m.onPostgresCpu)}% of one core.`);
+  const cost = compareSpreads(m.onLowP50Ms, m.offLowP50Ms);
+  const low = `At ${formatNumber(m.lowVus)} user${m.lowVus === 1 ? '' : 's'} nothing queues${m.onLowIdsMax <= 1 ? ' (no statement carried more than one id)' : ''}: p50 ${spreadText(m.offLowP50Ms)} ms without batching, ${spreadText(m.onLowP50Ms)} ms with it`;
+  lines.push(
+    cost === VERDICT.HIGHER
+      ? `${low}: batching cost ${formatNumber(ms(m.onLowP50Ms.median - m.offLowP50Ms.median))} ms at p50 in every run (the ANY form, and waiting for the end of the loop's turn).`
+      : cost === VERDICT.LOWER
+        ? `${low}: lower with batching in every run.`
+        : `${low}: the ranges overlap, so batching cost nothing measurable here.`,
+  );
   return lines.join('\n');
 }

@@ -34,6 +34,8 @@ export interface ServeOptions {
     poolTimeoutMs: number | null;
     poolQueue: number | null;
     statementTimeoutMs: number | null;
+    /** --pool-batch (model loop): most lookups per statement; null: one statement per lookup. */
+    poolBatch?: number | null;
   } | null;
   log: (line: string) => void;
 }
@@ -61,6 +63,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
           poolTimeoutMs: options.db.poolTimeoutMs,
           poolQueue: options.db.poolQueue,
           statementTimeoutMs: options.db.statementTimeoutMs,
+          poolBatch: mainPoolUsed ? (options.db.poolBatch ?? null) : null,
           prewarm: mainPoolUsed,
           log: options.log,
         });

@@ -35,8 +35,9 @@ function toMs(value: string, unit: string): number {
   return Number(value) * (factor[unit] ?? 1);
 }
 
-export async function runWrk(url: string, options: { connections: number; threads: number; durationS: number }): Promise<WrkResult> {
-  const { stdout } = await run('wrk', [`-t${options.threads}`, `-c${options.connections}`, `-d${options.durationS}s`, '--timeout', '5s', url], {
+export async function runWrk(url: string, options: { connections: number; threads: number; durationS: number; headers?: readonly string[] }): Promise<WrkResult> {
+  const headers = (options.headers ?? []).flatMap((header) => ['-H', header]);
+  const { stdout } = await run('wrk', [`-t${options.threads}`, `-c${options.connections}`, `-d${options.durationS}s`, '--timeout', '5s', ...headers, url], {
     timeout: (options.durationS + 30) * 1000,
   });
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(stdout);

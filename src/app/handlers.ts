@@ -7,7 +7,7 @@
 import { LAB_ERR, isLabError } from '../errors.js';
 import { errorResponse, type HttpResponse } from '../http/response-writer.js';
 import type { RouteCall } from './routes.js';
-import { todayUtc, wholeYearsBetween } from './calendar.js';
+import { currentUtcDate, todayUtc, wholeYearsBetween } from './calendar.js';
 
 /** What /uuid needs from the database layer (src/db implements it). */
 export interface UuidStore {
@@ -31,9 +31,10 @@ export function respondJson(status: number, value: unknown): HttpResponse {
   return { status, contentType: JSON_TYPE, body: JSON.stringify(value) };
 }
 
-export function respondAge(call: Extract<RouteCall, { route: 'age' }>, nowMs: number = Date.now()): HttpResponse {
+/** `nowMs` is for tests; without it the age is counted to currentUtcDate() (no clock read). */
+export function respondAge(call: Extract<RouteCall, { route: 'age' }>, nowMs?: number): HttpResponse {
   // Both dates read as UTC calendar dates.
-  const age = wholeYearsBetween(call, todayUtc(nowMs));
+  const age = wholeYearsBetween(call, nowMs === undefined ? currentUtcDate() : todayUtc(nowMs));
   // birthdate was validated as YYYY-MM-DD, so it needs no JSON escaping.
   return { status: 200, contentType: JSON_TYPE, body: `{"birthdate":"${call.birthdate}","age":${age}}` };
 }

@@ -5,7 +5,7 @@
  * can be posted to a thread as it is.
  */
 import { errorResponse, type HttpResponse } from '../http/response-writer.js';
-import { compareDates, parseIsoDate, todayUtc } from './calendar.js';
+import { compareDates, currentUtcDate, parseIsoDate, todayUtc, type CalendarDate } from './calendar.js';
 
 export const ROUTE = {
   HEALTHZ: 'healthz',
@@ -36,8 +36,8 @@ export function matchRoute(method: string, target: string, nowMs?: number): Rout
 
   if (path === '/age') {
     if (!isGet) return methodNotAllowed();
-    // The clock is read only for the route that needs it.
-    return matchAge(readQueryParam(query, 'birthdate'), nowMs ?? Date.now());
+    // `nowMs` is for tests; a request compares with the date currentUtcDate keeps.
+    return matchAge(readQueryParam(query, 'birthdate'), nowMs === undefined ? currentUtcDate() : todayUtc(nowMs));
   }
   if (path.startsWith('/uuid/')) {
     if (!isGet) return methodNotAllowed();
@@ -95,14 +95,14 @@ export function readQueryParam(query: string, name: string): string | null {
   return null;
 }
 
-function matchAge(birthdate: string | null, nowMs: number): RouteCall | HttpResponse {
+function matchAge(birthdate: string | null, today: CalendarDate): RouteCall | HttpResponse {
   if (birthdate === null) return errorResponse(400, 'LAB_ERR_APP_BAD_INPUT', 'missing birthdate: use /age?birthdate=YYYY-MM-DD');
   const date = parseIsoDate(birthdate);
   if (date === null) {
     const shaped = /^\d{4}-\d{2}-\d{2}$/.test(birthdate);
     return errorResponse(400, 'LAB_ERR_APP_BAD_INPUT', shaped ? `birthdate ${birthdate} is not a calendar date` : 'birthdate must be YYYY-MM-DD');
   }
-  if (compareDates(date, todayUtc(nowMs)) > 0) return errorResponse(400, 'LAB_ERR_APP_BAD_INPUT', `birthdate ${birthdate} is in the future`);
+  if (compareDates(date, today) > 0) return errorResponse(400, 'LAB_ERR_APP_BAD_INPUT', `birthdate ${birthdate} is in the future`);
   return { route: ROUTE.AGE, birthdate, year: date.year, month: date.month, day: date.day };
 }
 

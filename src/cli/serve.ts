@@ -20,6 +20,9 @@ import type { Command } from './command.js';
 
 const D = DEFAULT_SERVER_OPTIONS;
 
+/** --pool-batch when not given: see the flag's help. */
+const POOL_BATCH_DEFAULT: number | null = null;
+
 /** A default as --help shows it: "off" for 0. */
 const shown = (value: number, unit = ''): string => (value > 0 ? `${value}${unit}` : 'off');
 
@@ -34,6 +37,9 @@ Socket:
   --port P                 port, 0 for any free one (default ${D.port})
   --backlog N              listen(2) backlog; the kernel caps it at net.core.somaxconn (default ${D.backlog})
   --accept-rate N/s        take at most N connections per second off the accept queue (default: unthrottled)
+  --accept-descriptors N   from the first burst of connections (128 within 250 ms), listen on N
+                           descriptors of the one listening socket, so a busy event loop accepts
+                           up to N per turn, not one (libuv >= 1.45); 1: never (default ${D.acceptDescriptors})
 
 Limits on what clients hold (every one is on by default; "off" removes it, /stats shows them):
   --max-connections N|off  answer 503 + Retry-After and close beyond N open connections
@@ -86,11 +92,18 @@ Database (for /uuid/:id; without one, /uuid answers 503):
                            within MS (default ${DB_LIMITS.ACQUIRE_TIMEOUT_MS}, Npgsql's; off: wait without bound)
   --pool-queue N|off       at most N requests wait for a connection, per pool; the next one
                            gets 503 + Retry-After at once (default ${DB_LIMITS.MAX_WAITING}; off: no bound)
+  --pool-batch N|off       model loop: a lookup that finds every connection busy waits in one
+                           queue, and the next free connection runs up to N queued ids in one
+                           statement (WHERE id = ANY($1)); /stats shows ids per statement (default
+                           ${POOL_BATCH_DEFAULT === null ? 'off' : POOL_BATCH_DEFAULT}; off: one statement per lookup, on a connection of its own)
   --statement-timeout MS|off
                            Postgres cancels a query running longer, answered 503 (default
                            ${DB_LIMITS.STATEMENT_TIMEOUT_MS}, Npgsql's Command Timeout; off: none)
 
 Observing:
+  --stage-sample N         time the stages (/stats stages, lab 1) of every connection's first
+                           request and of one in N of the others, each weighted N (default
+                           ${D.stageSampleEvery}; 1: every request). Request and status counts are always exact
   --monitor                a live panel on stderr (a terminal): CPU, RSS, FDs, threads, context
                            switches, accept queue, TCP states; sampled on a worker thread, so the
                            request path does no sampling work
@@ -109,6 +122,7 @@ const OPTIONS = {
   port: { type: 'string' },
   backlog: { type: 'string' },
   'accept-rate': { type: 'string' },
+  'accept-descriptors': { type: 'string' },
   'max-connections': { type: 'string' },
   'headers-timeout': { type: 'string' },
   'request-timeout': { type: 'string' },
@@ -127,12 +141,14 @@ const OPTIONS = {
   'max-threads': { type: 'string' },
   cluster: { type: 'string' },
   'reuse-port': { type: 'boolean' },
+  'stage-sample': { type: 'string' },
   monitor: { type: 'boolean' },
   json: { type: 'string' },
   db: { type: 'string' },
   pool: { type: 'string' },
   'pool-timeout': { type: 'string' },
   'pool-queue': { type: 'string' },
+  'pool-batch': { type: 'string' },
   'statement-timeout': { type: 'string' },
 } as const;
 
@@ -226,7 +242,7 @@ export const command: Command = {
     // A worker of a cluster uses the database its primary started, never one of its own.
     const clusterDbUrl = isClusterWorker() ? process.env[CLUSTER_ENV.DB_URL] : undefined;
     const dbTarget = clusterDbUrl !== undefined && clusterDbUrl !== '' ? clusterDbUrl : resolveDatabaseTarget(stringFlag(values, 'db'));
-    const dbFlags = ['pool', 'pool-timeout', 'pool-queue', 'statement-timeout'].filter((name) => stringFlag(values, name) !== undefined);
+    const dbFlags = ['pool', 'pool-timeout', 'pool-queue', 'pool-batch', 'statement-timeout'].filter((name) => stringFlag(values, name) !== undefined);
     if (dbTarget === null && dbFlags.length > 0) throw usageError(`--${dbFlags[0]} needs a database: add --db embedded or --db postgresql://...`);
     /** A bound's flag: undefined when absent (the default applies), null for `off`. */
     const limitFlag = (name: string, parse: (text: string) => number): number | null | undefined => {
@@ -247,6 +263,10 @@ export const command: Command = {
             poolTimeoutMs: limits.acquireTimeoutMs,
             poolQueue: limits.maxWaiting,
             statementTimeoutMs: limits.statementTimeoutMs,
+            poolBatch: (() => {
+              const batch = limitFlag('pool-batch', (t) => parseIntegerFlag('pool-batch', t, 0, 1, 100_000));
+              return batch === undefined ? POOL_BATCH_DEFAULT : batch;
+            })(),
           };
     const workersText = stringFlag(values, 'workers');
     const maxThreadsText = stringFlag(values, 'max-threads');
@@ -254,6 +274,7 @@ export const command: Command = {
     const maxQueueText = stringFlag(values, 'max-queue');
     if (maxQueueText !== undefined && model !== MODEL.POOL) throw usageError('--max-queue applies to --model pool');
     if (maxThreadsText !== undefined && model !== MODEL.THREAD) throw usageError('--max-threads applies to --model thread');
+    if (stringFlag(values, 'pool-batch') !== undefined && model !== MODEL.LOOP) throw usageError('--pool-batch applies to --model loop (the pool and thread models keep their connections in worker threads)');
     const reusePort = booleanFlag(values, 'reuse-port');
     if (reusePort && clusterSize === 0) throw usageError('--reuse-port spreads connections over the workers of a cluster: add --cluster N');
     if (clusterSize > 0 && !isClusterWorker()) {
@@ -278,6 +299,7 @@ export const command: Command = {
         reusePort: workerPort !== null,
         backlog: parseIntegerFlag('backlog', stringFlag(values, 'backlog'), D.backlog, 1, 1 << 20),
         acceptRate: acceptRateText === undefined ? null : parseRateFlag('accept-rate', acceptRateText),
+        acceptDescriptors: parseIntegerFlag('accept-descriptors', stringFlag(values, 'accept-descriptors'), D.acceptDescriptors, 1, 1024),
         maxConnections: offOr(stringFlag(values, 'max-connections'), (text) => parseIntegerFlag('max-connections', text, D.maxConnections, 0, 10_000_000)),
         headersTimeoutMs: offOrDuration(values, 'headers-timeout', D.headersTimeoutMs),
         requestTimeoutMs: offOrDuration(values, 'request-timeout', D.requestTimeoutMs),
@@ -285,6 +307,7 @@ export const command: Command = {
         responseTimeoutMs: offOrDuration(values, 'response-timeout', D.responseTimeoutMs),
         writeTimeoutMs: offOrDuration(values, 'write-timeout', D.writeTimeoutMs),
         lingerTimeoutMs: offOrDuration(values, 'linger-timeout', D.lingerTimeoutMs),
+        stageSampleEvery: parseIntegerFlag('stage-sample', stringFlag(values, 'stage-sample'), D.stageSampleEvery, 1, 65_535),
         maxPipelineDepth: parseIntegerFlag('max-pipeline', stringFlag(values, 'max-pipeline'), D.maxPipelineDepth, 1, 1024),
         limits: {
           maxHeadBytes: parseIntegerFlag('max-head-bytes', stringFlag(values, 'max-head-bytes'), DEFAULT_LIMITS.maxHeadBytes, 64, 1 << 24),

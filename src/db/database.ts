@@ -62,6 +62,8 @@ export interface DatabaseOptions {
   driver?: DriverPreference;
   /** Open the whole pool before returning (default true), so the first requests do not pay for connects. */
   prewarm?: boolean;
+  /** --pool-batch: lookups share statements of up to this many ids (pool.ts, batch mode); null or absent: off. */
+  poolBatch?: number | null;
   log?: (line: string) => void;
 }
 
@@ -136,6 +138,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     acquireTimeoutMs: limits.acquireTimeoutMs,
     maxWaiting: limits.maxWaiting,
     statementTimeoutMs: limits.statementTimeoutMs,
+    batch: options.poolBatch ?? null,
     ...(options.driver === undefined ? {} : { driver: options.driver }),
     ...(options.log === undefined ? {} : { log: options.log }),
   });
@@ -162,7 +165,8 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       const where =
         embedded !== null ? `embedded PostgreSQL ${embedded.version} (postmaster pid ${embedded.postmasterPid}) at ${redactUrl(baseUrl)}` : redactUrl(baseUrl);
       const fallback = pool.driver.fallbackReason === null ? '' : ` (FALLBACK: ${pool.driver.fallbackReason})`;
-      return `db: ${where}, ${pool.driver.name} pool of ${pool.size}${fallback}, ${describeLimits(limits)}, kv: ${rowCount} rows`;
+      const batch = pool.batch === null ? '' : ` (batches of up to ${pool.batch} lookups)`;
+      return `db: ${where}, ${pool.driver.name} pool of ${pool.size}${batch}${fallback}, ${describeLimits(limits)}, kv: ${rowCount} rows`;
     },
     close() {
       closing ??= (async () => {

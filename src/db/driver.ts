@@ -7,7 +7,8 @@
  *   It works everywhere but costs more CPU per query, so the fallback is announced loudly
  *   and shown in /stats.
  *
- * Both prepare `SELECT val FROM kv WHERE id = $1` once per connection and run only that.
+ * Both prepare `SELECT val FROM kv WHERE id = $1` once per connection, and the batch form
+ * `SELECT id, val FROM kv WHERE id = ANY($1::int[])` (the pool's batch mode), and run only those.
  */
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
@@ -36,6 +37,8 @@ export const DRIVER_ENV = 'SOCKETLAB_PG_DRIVER';
 export interface DriverConnection {
   /** The uuid for `id`, or null. Rejects with the driver's error; the pool then discards the connection. */
   lookup(id: number): Promise<string | null>;
+  /** The uuids of those `ids` that exist, in one statement. Rejects as lookup() does. */
+  lookupMany(ids: readonly number[]): Promise<Map<number, string>>;
   /**
    * Set by the pool: called at most once when the connection breaks while idle (the server
    * went away), so the pool can drop it before anyone picks it.
@@ -165,10 +168,24 @@ function asError(error: Error | string): Error {
  * the query would wait for ever. poke() covers the last case by running pg-native's own read
  * handler, whose consumeInput() sees the reset. Everything settles through `fail`, once.
  */
+/** The value of a single-row lookup, or null when no row came back. */
+function readValue(rows: unknown[][]): string | null {
+  const row = rows[0];
+  return row === undefined ? null : (row[0] as string | null);
+}
+
+/** (id, val) rows as a map from id. */
+function readValues(rows: unknown[][]): Map<number, string> {
+  const found = new Map<number, string>();
+  for (const row of rows) found.set(Number(row[0]), row[1] as string);
+  return found;
+}
+
 class NativeConnection implements DriverConnection {
   onBroken: ((error: Error) => void) | null = null;
   private readonly client: NativeClient;
-  private pending: { resolve: (value: string | null) => void; reject: (error: Error) => void } | null = null;
+  // The promise of the statement in flight and how to read its rows (no closure per statement).
+  private pending: { resolve: (result: never) => void; reject: (error: Error) => void; read: (rows: unknown[][]) => unknown } | null = null;
   private broken = false;
   private sentAt = 0;
   private readonly values: string[] = [''];
@@ -179,16 +196,26 @@ class NativeConnection implements DriverConnection {
   }
 
   lookup(id: number): Promise<string | null> {
+    return this.execute(KV.LOOKUP_STATEMENT, String(id), readValue);
+  }
+
+  lookupMany(ids: readonly number[]): Promise<Map<number, string>> {
+    // An int[] literal: ids are whole numbers (routes.ts checks them), so no quoting.
+    return this.execute(KV.BATCH_STATEMENT, `{${ids.join(',')}}`, readValues);
+  }
+
+  /** One statement, one promise: `read` turns the rows into the result inside the callback. */
+  private execute<T>(statement: string, value: string, read: (rows: unknown[][]) => T): Promise<T> {
     return new Promise((resolve, reject) => {
       if (this.broken) {
         reject(new Error('connection is closed'));
         return;
       }
-      this.pending = { resolve, reject };
+      this.pending = { resolve: resolve as (result: never) => void, reject, read };
       this.sentAt = performance.now();
-      this.values[0] = String(id);
+      this.values[0] = value;
       // pg-native may call back synchronously (a send that fails at once): settled the same way.
-      this.client.execute(KV.LOOKUP_STATEMENT, this.values, (error, rows) => {
+      this.client.execute(statement, this.values, (error, rows) => {
         const pending = this.pending;
         if (pending === null) return;
         this.pending = null;
@@ -198,8 +225,7 @@ class NativeConnection implements DriverConnection {
           pending.reject(asError(error));
           return;
         }
-        const row = rows[0];
-        pending.resolve(row === undefined ? null : (row[0] as string | null));
+        pending.resolve(pending.read(rows) as never);
       });
     });
   }
@@ -277,7 +303,10 @@ function createNativeDriver(Client: NativeClientConstructor, fallbackReason: str
             settle(asError(error));
             return;
           }
-          client.prepare(KV.LOOKUP_STATEMENT, KV.LOOKUP_SQL, 1, (prepareError) => settle(prepareError ? asError(prepareError) : null));
+          client.prepare(KV.LOOKUP_STATEMENT, KV.LOOKUP_SQL, 1, (prepareError) => {
+            if (prepareError) settle(asError(prepareError));
+            else client.prepare(KV.BATCH_STATEMENT, KV.BATCH_SQL, 1, (batchError) => settle(batchError ? asError(batchError) : null));
+          });
         });
       });
     },
@@ -303,6 +332,11 @@ function createJsDriver(fallbackReason: string): Driver {
           const result = await client.query<unknown[]>({ name: KV.LOOKUP_STATEMENT, text: KV.LOOKUP_SQL, values: [id], rowMode: 'array' });
           const row = result.rows[0];
           return row === undefined ? null : (row[0] as string | null);
+        },
+        async lookupMany(ids) {
+          // pg sends a JS array as a Postgres array literal.
+          const result = await client.query<unknown[]>({ name: KV.BATCH_STATEMENT, text: KV.BATCH_SQL, values: [ids], rowMode: 'array' });
+          return readValues(result.rows);
         },
         close() {
           connection.broken = true;

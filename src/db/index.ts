@@ -31,6 +31,8 @@ export {
   createPool,
   mergePoolSnapshots,
   POOL_DEFAULTS,
+  type BatchStats,
+  type CountSummary,
   type PoolLease,
   type PoolOptions,
   type PoolSnapshot,

@@ -15,6 +15,13 @@ export const KV = {
   LOOKUP_SQL: 'SELECT val FROM kv WHERE id = $1',
   /** The prepared statement's name; one per connection, so a fixed name is safe. */
   LOOKUP_STATEMENT: 'socketlab_uuid',
+  /**
+   * The pool's batch mode (pool.ts): many lookups in one statement, each row naming its id.
+   * `= ANY($1)` with an int[] parameter is one prepared statement for any number of ids (an
+   * IN list would need one per length); Postgres runs it as an index scan per id.
+   */
+  BATCH_SQL: 'SELECT id, val FROM kv WHERE id = ANY($1::int[])',
+  BATCH_STATEMENT: 'socketlab_uuid_batch',
 } as const;
 
 /** The first line of an error's message: enough for a 503 reason or a log line. */

@@ -30,10 +30,12 @@ export function recordNanos(histogram: Histogram, nanos: bigint | number): void 
   histogram.recordValue(us < 1 ? 1 : us > HIGHEST_TRACKABLE_US ? HIGHEST_TRACKABLE_US : us);
 }
 
-/** Record a duration given in milliseconds. */
-export function recordMillis(histogram: Histogram, ms: number): void {
+/** Record a duration given in milliseconds, `count` times (a sample that stands for `count`). */
+export function recordMillis(histogram: Histogram, ms: number, count = 1): void {
   const us = Math.round(ms * 1000);
-  histogram.recordValue(us < 1 ? 1 : us > HIGHEST_TRACKABLE_US ? HIGHEST_TRACKABLE_US : us);
+  const value = us < 1 ? 1 : us > HIGHEST_TRACKABLE_US ? HIGHEST_TRACKABLE_US : us;
+  if (count === 1) histogram.recordValue(value);
+  else histogram.recordValueWithCount(value, count);
 }
 
 /** The percentiles every table in socketlab shows, in milliseconds. */

@@ -9,23 +9,13 @@
  * the server listens on a descriptor, closes it inside the 'connection' callback (libuv
  * sees fd -1 and accepts nothing more from it), and listens again when the next
  * accept is due on a fresh descriptor of the same socket. The fresh descriptors come from
- * a keeper process (listen-socket-keeper.ts) that holds one more reference, which is also
+ * a keeper process (listen-descriptors.ts) that holds one more reference, which is also
  * what keeps the socket and its queue alive in between: calling listen(2) on a socket that
  * is already listening only updates its backlog (Linux inet_listen), it does not reset it.
- *
- * The same trick is how Node's cluster shares a listening socket: `net._createServerHandle`
- * (a bound, not yet listening socket) is what cluster's primary uses; it is internal but
- * has been stable since Node 0.x.
  */
 import net from 'node:net';
-import { fork, type ChildProcess } from 'node:child_process';
-import { lookup } from 'node:dns/promises';
-import { getSystemErrorName } from 'node:util';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
-import { LAB_ERR, LabError } from '../errors.js';
-
-const KEEPER_PATH = fileURLToPath(new URL('./listen-socket-keeper.js', import.meta.url));
+import { bindServerHandle, closeServerHandle, startSocketKeeper, type ServerHandle, type SocketKeeper } from './listen-descriptors.js';
 
 export interface AcceptorOptions {
   host: string;
@@ -43,41 +33,26 @@ export interface Acceptor {
   stop(): Promise<void>;
 }
 
-type ServerHandle = object;
-const createServerHandle = (net as unknown as { _createServerHandle(address: string, port: number, addressType: 4 | 6): ServerHandle | number })
-  ._createServerHandle;
-
 export async function startAcceptor(options: AcceptorOptions, onSocket: (socket: net.Socket) => void): Promise<Acceptor> {
-  const address = net.isIP(options.host) ? options.host : (await lookup(options.host)).address;
-  const handle = createServerHandle(address, options.port, net.isIPv6(address) ? 6 : 4);
-  if (typeof handle === 'number') {
-    throw Object.assign(new Error(`listen ${getSystemErrorName(handle)} ${address}:${options.port}`), { code: getSystemErrorName(handle) });
+  const handle = await bindServerHandle(options.host, options.port);
+  let keeper: SocketKeeper;
+  try {
+    keeper = await startSocketKeeper(handle);
+  } catch (error) {
+    closeServerHandle(handle);
+    throw error;
   }
-  const keeper = fork(KEEPER_PATH, [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  keeper.onUnexpectedExit = () => process.emitWarning('socketlab: the listen-socket keeper exited; no more connections will be accepted');
   const intervalMs = 1000 / options.rate;
   const server = net.createServer({ allowHalfOpen: true, noDelay: true });
   let stopped = false;
   let accepted = 0;
   let nextDueAt = 0;
   let armTimer: NodeJS.Timeout | null = null;
-  let dupWaiter: ((handle: ServerHandle) => void) | null = null;
-
-  keeper.on('message', (message: { type?: string }, dup: unknown) => {
-    if (message.type === 'dup' && dupWaiter !== null) {
-      const waiter = dupWaiter;
-      dupWaiter = null;
-      waiter(dup as ServerHandle);
-    }
-  });
-  const requestDup = (): Promise<ServerHandle> =>
-    new Promise((resolve) => {
-      dupWaiter = resolve;
-      keeper.send({ type: 'dup' });
-    });
 
   const arm = (listenOn: ServerHandle): void => {
     if (stopped) {
-      (listenOn as { close?: () => void }).close?.();
+      closeServerHandle(listenOn);
       return;
     }
     server.listen(listenOn as net.ListenOptions, options.backlog);
@@ -89,7 +64,7 @@ export async function startAcceptor(options: AcceptorOptions, onSocket: (socket:
     accepted += 1;
     onSocket(socket);
     nextDueAt = Math.max(performance.now(), nextDueAt) + intervalMs;
-    const dupReady = requestDup();
+    const dupReady = keeper.duplicate();
     armTimer = setTimeout(() => {
       armTimer = null;
       void dupReady.then(arm);
@@ -99,16 +74,6 @@ export async function startAcceptor(options: AcceptorOptions, onSocket: (socket:
     // An accept(2) failure (EMFILE): this cycle's descriptor is gone, the next one comes on time.
   });
 
-  await new Promise<void>((resolve, reject) => {
-    keeper.once('error', reject);
-    keeper.once('exit', (code) => reject(new LabError(LAB_ERR.LISTEN, `the listen-socket keeper exited early (code ${code})`)));
-    keeper.once('message', () => resolve());
-    keeper.send({ type: 'hold' }, handle as never);
-  });
-  keeper.removeAllListeners('exit');
-  keeper.on('exit', () => {
-    if (!stopped) process.emitWarning('socketlab: the listen-socket keeper exited; no more connections will be accepted');
-  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.once('listening', () => {
@@ -120,7 +85,7 @@ export async function startAcceptor(options: AcceptorOptions, onSocket: (socket:
   const port = (server.address() as net.AddressInfo).port;
 
   return {
-    pid: keeper.pid as number,
+    pid: keeper.pid,
     port,
     accepted: () => accepted,
     async stop() {
@@ -128,17 +93,7 @@ export async function startAcceptor(options: AcceptorOptions, onSocket: (socket:
       stopped = true;
       if (armTimer !== null) clearTimeout(armTimer);
       if (server.listening) server.close();
-      await stopKeeper(keeper);
+      await keeper.stop();
     },
   };
-}
-
-async function stopKeeper(keeper: ChildProcess): Promise<void> {
-  if (keeper.exitCode !== null || keeper.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => keeper.once('exit', () => resolve()));
-  // Closing the channel makes it exit (and drop the last descriptor of the socket).
-  if (keeper.connected) keeper.disconnect();
-  const timer = setTimeout(() => keeper.kill('SIGKILL'), 2000);
-  await exited;
-  clearTimeout(timer);
 }

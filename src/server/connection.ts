@@ -91,9 +91,12 @@ const STAMP_COUNT = 6;
 interface PendingResponse {
   request: HttpRequest | null;
   response: HttpResponse | null;
-  stamps: Float64Array;
+  /** Its stage stamps, or null when it is not one of the timed requests (stage-timings.ts). */
+  stamps: Float64Array | null;
   /** Close the connection once this response is written. */
   closeAfter: boolean;
+  /** The connection's first request (timed with weight 1, and accept → first byte). */
+  first: boolean;
 }
 
 const INTERNAL_ERROR = errorResponse(500, 'LAB_ERR_SERVER_HANDLER', 'the handler failed; see the server log');
@@ -109,6 +112,9 @@ const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
  */
 const YIELD_AFTER_MS = 1;
 
+/** Where a socket whose reads come through `onread` (see Connection.onread) finds its Connection. */
+const CONNECTION = Symbol('socketlab.connection');
+
 export class Connection {
   readonly socket: net.Socket;
   readonly id: number;
@@ -123,6 +129,10 @@ export class Connection {
   /** Responses written but still in Node's buffer: their FLUSHED stamp comes at 'drain'. */
   private unflushed: PendingResponse[] = [];
   private messageStarted = false;
+  /** The message being read is one of the timed ones (stage-timings.ts): its stamps are taken. */
+  private timed = false;
+  /** Complete messages read on this connection. */
+  private messagesRead = 0;
   private requestsServed = 0;
   /** No more requests will be read: the last response is queued or written. */
   private closing = false;
@@ -150,6 +160,10 @@ export class Connection {
     this.acceptedAt = performance.now();
     this.parser = new RequestParser(owner.options.limits);
     this.stamps[STAGE.ACCEPTED] = this.acceptedAt;
+    (socket as net.Socket & { [CONNECTION]?: Connection })[CONNECTION] = this;
+    // A socket made with Connection.onread gets its bytes there; 'data' then never fires. A
+    // socket from net.Server's own accept (the paced acceptor, or a Node that ignored onread)
+    // gets them here.
     socket.on('data', this.onData);
     socket.on('drain', this.onDrain);
     socket.on('finish', this.onFinish);
@@ -157,8 +171,37 @@ export class Connection {
     socket.on('close', this.onClose);
     // A half-closed peer may still want its answers (RFC 9112 §9.6); we end our side after them.
     socket.on('end', this.onEnd);
-    this.setDeadline(DEADLINE.IDLE, owner.options.keepAliveTimeoutMs);
+    // The first request gets at least the headers timeout, as nginx gives it
+    // client_header_timeout and keepalive_timeout only between requests: a connection can sit
+    // in the accept queue long after its handshake, and after a queue overflow its first bytes
+    // come by TCP retransmission, seconds late. Measured on main at 10,000 users: 7 connections
+    // were closed as idle with their request on its way (the clients' closed_early). Keep-alive
+    // off (0) still means no idle deadline: lab 9 holds connections that never send.
+    const { keepAliveTimeoutMs, headersTimeoutMs } = owner.options;
+    this.setDeadline(DEADLINE.IDLE, keepAliveTimeoutMs > 0 && headersTimeoutMs > keepAliveTimeoutMs ? headersTimeoutMs : keepAliveTimeoutMs);
   }
+
+  /**
+   * The `onread` option for accepted sockets (server.ts): reads land in one buffer every
+   * socket of the thread shares (one read runs at a time), and this callback (`this` is the socket) gets them without the
+   * Readable stream's push, 'data' event, per-read 64 KiB allocation and nextTick. The next
+   * read reuses that buffer, and the parser keeps chunks by reference (a request may outlive
+   * this call), so the bytes are copied into a buffer of their own first: Buffer.allocUnsafe
+   * carves a small one out of Node's shared pool.
+   */
+  static readonly onread = {
+    buffer: Buffer.allocUnsafe(64 * 1024),
+    callback(this: net.Socket & { [CONNECTION]?: Connection }, nread: number, buffer: Uint8Array): boolean {
+      const connection = this[CONNECTION];
+      if (connection === undefined) return true;
+      const chunk = Buffer.allocUnsafe(nread);
+      // A request is a few hundred bytes: a loop beats a call that makes a view first.
+      if (nread <= 512) for (let i = 0; i < nread; i++) chunk[i] = buffer[i] as number;
+      else chunk.set(buffer.subarray(0, nread));
+      connection.onData(chunk);
+      return true;
+    },
+  } satisfies net.OnReadOpts;
 
   /** Nothing is being read or answered: safe to close without losing a request. */
   get idle(): boolean {
@@ -168,7 +211,7 @@ export class Connection {
   private readonly onData = (chunk: Buffer): void => {
     // Once closing, bytes are read and dropped: the peer's FIN must still be seen.
     if (this.closing) return;
-    if (!this.messageStarted) this.startMessage(performance.now());
+    if (!this.messageStarted) this.startMessage(-1);
     this.parser.feed(chunk);
     if (!this.yielded) this.readMessages();
   };
@@ -178,9 +221,14 @@ export class Connection {
     if (!this.closing && !this.socket.destroyed) this.readMessages();
   };
 
+  /** A message begins; `at` is when its first byte came, or -1 for now. */
   private startMessage(at: number): void {
     this.messageStarted = true;
-    this.stamps[STAGE.FIRST_BYTE] = at;
+    // The clock is read only for a timed message: every connection's first, and the requests
+    // the server's StageTimings picks (one in 16 by default).
+    const timed = this.messagesRead === 0 || this.owner.timings.sampleNext();
+    this.timed = timed;
+    if (timed) this.stamps[STAGE.FIRST_BYTE] = at < 0 ? performance.now() : at;
     this.setDeadline(DEADLINE.HEADERS, this.owner.options.headersTimeoutMs);
   }
 
@@ -192,7 +240,7 @@ export class Connection {
       const step = parser.next();
       if (step === PARSE.NEED_MORE) break;
       if (step === PARSE.HEAD) {
-        this.stamps[STAGE.HEAD_PARSED] = performance.now();
+        if (this.timed) this.stamps[STAGE.HEAD_PARSED] = performance.now();
         const request = parser.request as HttpRequest;
         if (request.contentLength > 0 || request.chunked) {
           const bodyLimit = this.owner.bodyLimitFor(request);
@@ -214,21 +262,27 @@ export class Connection {
       if (step === PARSE.MESSAGE) {
         // A bodiless message completes in the same pass as its head: no clock read needed.
         const request = parser.request as HttpRequest;
-        const now = request.contentLength > 0 || request.chunked ? performance.now() : (this.stamps[STAGE.HEAD_PARSED] as number);
-        this.stamps[STAGE.MESSAGE_COMPLETE] = now;
+        const timed = this.timed;
+        if (timed) {
+          this.stamps[STAGE.MESSAGE_COMPLETE] = request.contentLength > 0 || request.chunked ? performance.now() : (this.stamps[STAGE.HEAD_PARSED] as number);
+        }
+        this.messagesRead += 1;
         // After a request that asked to close, or once the server is shutting down, this is
         // the last message read: its answer will carry Connection: close.
         if (!request.keepAlive || this.owner.draining) this.closing = true;
         this.continueOwed = false;
         this.bodyLimit = -1;
-        this.dispatch(request);
-        // Bytes of the next pipelined request are already here: it began when they arrived.
+        // Bytes of the next pipelined request are already here: it began when they arrived,
+        // which is no later than now.
+        const pipelined = parser.bufferedBytes > 0;
+        const dispatchedAt = !pipelined ? 0 : timed ? (this.stamps[STAGE.MESSAGE_COMPLETE] as number) : performance.now();
+        this.dispatch(request, timed);
         this.messageStarted = false;
-        if (parser.bufferedBytes > 0 && !this.closing) {
-          this.startMessage(now);
-          // A stale HANDLER_DONE (async handler) is older than `now`, so this reads only a
-          // synchronous handler that just ran long: let other connections have the loop.
-          if ((this.stamps[STAGE.HANDLER_DONE] as number) - now >= YIELD_AFTER_MS) {
+        if (pipelined && !this.closing) {
+          this.startMessage(dispatchedAt);
+          // An async handler returns at once, so this reads only a synchronous handler that
+          // just ran long: let other connections have the loop.
+          if (performance.now() - dispatchedAt >= YIELD_AFTER_MS) {
             this.yielded = true;
             setImmediate(this.resumeAfterYield);
             break;
@@ -248,7 +302,7 @@ export class Connection {
     if (this.pending.length >= maxDepth || this.writeBlocked) this.socket.pause();
   }
 
-  private dispatch(request: HttpRequest): void {
+  private dispatch(request: HttpRequest, timed: boolean): void {
     this.owner.countRequest();
     let result: HttpResponse | Promise<HttpResponse>;
     try {
@@ -259,11 +313,15 @@ export class Connection {
     }
     if (!(result instanceof Promise) && this.pending.length === 0) {
       // The fast path: nothing ahead of it and an answer in hand.
+      if (!timed) {
+        this.writeResponse(request, result, null, false);
+        return;
+      }
       this.stamps[STAGE.HANDLER_DONE] = performance.now();
       this.writeResponse(request, result, this.stamps, false);
       return;
     }
-    const slot: PendingResponse = { request, response: null, stamps: this.stamps.slice(), closeAfter: false };
+    const slot: PendingResponse = { request, response: null, stamps: timed ? this.stamps.slice() : null, closeAfter: false, first: false };
     this.pending.push(slot);
     if (this.writeKind === DEADLINE.NONE) this.setWriteDeadline(DEADLINE.RESPONSE, this.owner.options.responseTimeoutMs);
     if (result instanceof Promise) {
@@ -281,7 +339,7 @@ export class Connection {
 
   private complete(slot: PendingResponse, response: HttpResponse): void {
     slot.response = response;
-    slot.stamps[STAGE.HANDLER_DONE] = performance.now();
+    if (slot.stamps !== null) slot.stamps[STAGE.HANDLER_DONE] = performance.now();
     this.writeReady();
   }
 
@@ -315,7 +373,8 @@ export class Connection {
     }
   }
 
-  private writeResponse(request: HttpRequest | null, response: HttpResponse, stamps: Float64Array, closeAfter: boolean): void {
+  /** `stamps`: a timed request's, or null (untimed, or not a request: a refusal, a timeout). */
+  private writeResponse(request: HttpRequest | null, response: HttpResponse, stamps: Float64Array | null, closeAfter: boolean): void {
     if (this.socket.destroyed) return;
     const owner = this.owner;
     // Connection: close goes on the last answer this connection will give (RFC 9112 §9.6):
@@ -330,12 +389,14 @@ export class Connection {
     const ok = this.socket.write(serializeResponse(response, context));
     this.requestsServed += 1;
     owner.countResponse(response.status);
-    // writableLength 0: every byte went to the kernel inside write(), so it is flushed now.
-    if (this.socket.writableLength === 0) {
-      stamps[STAGE.FLUSHED] = performance.now();
-      if (request !== null) owner.timings.record(stamps, this.requestsServed === 1, request.method, response.status);
-    } else if (request !== null) {
-      this.unflushed.push({ request, response, stamps: stamps === this.stamps ? stamps.slice() : stamps, closeAfter: false });
+    if (stamps !== null && request !== null) {
+      // writableLength 0: every byte went to the kernel inside write(), so it is flushed now.
+      if (this.socket.writableLength === 0) {
+        stamps[STAGE.FLUSHED] = performance.now();
+        owner.timings.record(stamps, this.requestsServed === 1, request.method, response.status);
+      } else {
+        this.unflushed.push({ request, response, stamps: stamps === this.stamps ? stamps.slice() : stamps, closeAfter: false, first: this.requestsServed === 1 });
+      }
     }
     if (!ok) {
       this.writeBlocked = true;
@@ -391,13 +452,16 @@ export class Connection {
   }
 
   private readonly onDrain = (): void => {
-    const now = performance.now();
-    for (const slot of this.unflushed) {
-      slot.stamps[STAGE.FLUSHED] = now;
-      const request = slot.request as HttpRequest;
-      this.owner.timings.record(slot.stamps, false, request.method, (slot.response as HttpResponse).status);
+    if (this.unflushed.length > 0) {
+      const now = performance.now();
+      for (const slot of this.unflushed) {
+        const stamps = slot.stamps as Float64Array;
+        stamps[STAGE.FLUSHED] = now;
+        const request = slot.request as HttpRequest;
+        this.owner.timings.record(stamps, slot.first, request.method, (slot.response as HttpResponse).status);
+      }
+      this.unflushed = [];
     }
-    this.unflushed = [];
     if (!this.writeBlocked) return;
     this.writeBlocked = false;
     // The peer took our bytes: a stall deadline ends here.
@@ -422,7 +486,7 @@ export class Connection {
     const limits = this.owner.options.limits;
     // A body over its route's own limit names that limit ("this request takes no body").
     const response = responseForParseError(code, this.bodyLimit < 0 ? limits : { ...limits, maxBodyBytes: this.bodyLimit });
-    const slot: PendingResponse = { request: null, response, stamps: this.stamps.slice(), closeAfter: true };
+    const slot: PendingResponse = { request: null, response, stamps: null, closeAfter: true, first: false };
     this.pending.push(slot);
     this.socket.pause();
     this.writeReady();
@@ -439,7 +503,7 @@ export class Connection {
         this.closing = true;
         this.deadlineKind = DEADLINE.NONE;
         this.pending.length = 0;
-        this.writeResponse(null, RESPONSE_TIMEOUT, this.stamps, true);
+        this.writeResponse(null, RESPONSE_TIMEOUT, null, true);
         return;
       }
       // A peer that takes nothing we send, or never closes its side: nothing more to say.
@@ -460,7 +524,7 @@ export class Connection {
       this.owner.countTimeout(kind);
       this.closing = true;
       this.pending.length = 0;
-      this.writeResponse(null, errorResponse(408, 'LAB_ERR_SERVER_TIMEOUT', kind === DEADLINE.HEADERS ? 'request headers took too long' : 'request body took too long'), this.stamps, true);
+      this.writeResponse(null, errorResponse(408, 'LAB_ERR_SERVER_TIMEOUT', kind === DEADLINE.HEADERS ? 'request headers took too long' : 'request body took too long'), null, true);
     }
   }
 
@@ -499,6 +563,6 @@ export class Connection {
   refuse(response: HttpResponse): void {
     this.closing = true;
     this.deadlineKind = DEADLINE.NONE;
-    this.writeResponse(null, response, this.stamps, true);
+    this.writeResponse(null, response, null, true);
   }
 }

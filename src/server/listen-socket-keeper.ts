@@ -1,9 +1,10 @@
 /**
- * The keeper of a paced listener's socket (see acceptor.ts): a child process that holds
+ * The keeper of a listening socket (see listen-descriptors.ts): a child process that holds
  * one more descriptor for the listening socket and does nothing with it. Because it never
  * listens or polls, it never accepts; its only job is to keep the kernel socket, and the
- * accept queue inside it, alive while the server has closed its own descriptor, and to
- * hand the server a fresh descriptor (SCM_RIGHTS over the IPC channel) when asked.
+ * accept queue inside it, alive while a paced server has closed its own descriptor
+ * (acceptor.ts), and to hand the server a fresh descriptor (SCM_RIGHTS over the IPC channel)
+ * when asked (acceptor.ts, accept-fanout.ts).
  */
 let held: unknown = null;
 

@@ -11,6 +11,7 @@
  */
 import { DEFAULT_LIMITS, type ParserLimits } from '../http/request-parser.js';
 import { readFdLimit } from '../metrics/process-stats.js';
+import { DEFAULT_STAGE_SAMPLE_EVERY } from './stage-timings.js';
 
 export interface ServerOptions {
   host: string;
@@ -33,8 +34,19 @@ export interface ServerOptions {
   lingerTimeoutMs: number;
   /** Take at most this many connections per second off the accept queue; null = as fast as they come. */
   acceptRate: number | null;
+  /**
+   * Descriptors of the listening socket to accept on once a burst of connections comes: up to
+   * this many accepts per turn of a busy event loop (accept-fanout.ts); 1 never widens. Not
+   * used under acceptRate or in a cluster worker (its listener is the primary's).
+   */
+  acceptDescriptors: number;
   /** Requests parsed ahead of their responses on one connection before reading pauses. */
   maxPipelineDepth: number;
+  /**
+   * Stage timings: one request in this many is timed, besides every connection's first
+   * (stage-timings.ts); 1 times every request. Counts of requests are exact either way.
+   */
+  stageSampleEvery: number;
   /** Graceful shutdown gives in-flight requests this long before closing what is left. */
   shutdownTimeoutMs: number;
   /** Bind with SO_REUSEPORT (Node 22.12+): one listening socket per process of a --reuse-port cluster. */
@@ -63,7 +75,15 @@ export function defaultMaxConnections(softLimit: number | 'unlimited' | null = r
 export const DEFAULT_SERVER_OPTIONS: ServerOptions = {
   host: '127.0.0.1',
   port: 3000,
-  backlog: 511,
+  // The kernel caps it at net.core.somaxconn, 4096 by default since Linux 5.4 ("net:
+  // increase SOMAXCONN to 4096": 128 was too small for bursts); Go's net.Listen passes
+  // somaxconn itself, Node and nginx 511. Measured here with 10,000 closed-model users
+  // connecting at once to /age: at 511 the SYN queue overflowed into syncookies, 254 requests
+  // were reset and 4,179 were still waiting unaccepted when the run ended; at 4096 none
+  // failed and every connection was accepted. A queued connection costs the kernel one
+  // socket, which --max-connections (18,000 here) is sized to hold anyway; a dropped SYN costs
+  // its client a 1 s retransmit, then 3 s. Lab 3 asks for a small backlog to show overflow.
+  backlog: 4096,
   maxConnections: defaultMaxConnections(),
   // Tighter than node:http's 60 s because the lab shows slowloris; nginx's
   // client_header_timeout is 60 s too.
@@ -83,9 +103,14 @@ export const DEFAULT_SERVER_OPTIONS: ServerOptions = {
   // never closes keeps the socket in FIN-WAIT-2 and its descriptor open for ever (issue 14).
   lingerTimeoutMs: 5_000,
   acceptRate: null,
+  // Eight accepts per turn of a busy loop instead of one, from the first burst on
+  // (accept-fanout.ts); each extra descriptor costs an accept(2) that finds nothing when a
+  // lone connection wakes them all.
+  acceptDescriptors: 8,
   // Sixteen requests ahead: more than any pipelining client sends (undici's pipelining is 1
   // by default), and 16 x /work?ms=1000 already lets one connection queue 16 s of CPU.
   maxPipelineDepth: 16,
+  stageSampleEvery: DEFAULT_STAGE_SAMPLE_EVERY,
   shutdownTimeoutMs: 10_000,
   reusePort: false,
   limits: DEFAULT_LIMITS,

@@ -5,7 +5,9 @@
  * RequestHandler.
  */
 import net from 'node:net';
+import cluster from 'node:cluster';
 import { readProcText } from '../metrics/procfs.js';
+import { readFdLimit } from '../metrics/process-stats.js';
 import { LAB_ERR, LabError, errnoCode } from '../errors.js';
 import type { HttpErrorCode } from '../http/constants.js';
 import type { HttpRequest } from '../http/request-parser.js';
@@ -14,7 +16,9 @@ import { Connection, DEADLINE, type ConnectionOwner, type DeadlineKind, type Req
 import { DEFAULT_SERVER_OPTIONS, type ServerOptions } from './options.js';
 import { StageTimings, type RequestTrace, type StageSummary } from './stage-timings.js';
 import { startAcceptor, type Acceptor } from './acceptor.js';
+import { addListenDescriptors } from './accept-fanout.js';
 import { errorResponse, serializeResponse, type HttpResponse } from '../http/response-writer.js';
+import { getSystemErrorName } from 'node:util';
 
 /** What a concurrency model may hear about besides requests. */
 export interface ServerHooks {
@@ -77,6 +81,8 @@ export interface ServerStats {
   pid: number;
   address: { host: string; port: number } | null;
   backlog: BacklogInfo;
+  /** Descriptors of the listening socket this process accepts on (accept-fanout.ts). */
+  acceptDescriptors: number;
   acceptRate: number | null;
   keeperPid: number | null;
   uptimeMs: number;
@@ -96,7 +102,12 @@ export interface ServerStats {
   /** accept(2) failures Node reported, by errno (EMFILE mostly does not get here: see listenHere). */
   acceptErrors: Record<string, number>;
   requests: { total: number; byStatus: Record<string, number>; parseErrors: Record<string, number>; handlerErrors: number };
-  stages: { window: number; intervals: StageSummary; last: RequestTrace | null };
+  /**
+   * Stage percentiles (stage-timings.ts): `window` timed requests, each connection's first
+   * and one in `sampleEvery` of the others weighted by it, so each summary's count estimates
+   * the requests it covers; `last` is the most recent timed request.
+   */
+  stages: { window: number; sampleEvery: number; intervals: StageSummary; last: RequestTrace | null };
 }
 
 /** The kernel's cap on any listen backlog (net.core.somaxconn), or null off Linux. */
@@ -110,13 +121,32 @@ export function resolveBacklog(requested: number): BacklogInfo {
   return { requested, somaxconn, effective: somaxconn === null ? requested : Math.min(requested, somaxconn) };
 }
 
+/**
+ * allowHalfOpen: a client that shuts down its sending side still gets its answers (we end
+ * our side ourselves); noDelay: small responses leave at once, no Nagle wait.
+ */
+const SERVER_OPTIONS: net.ServerOpts = { allowHalfOpen: true, noDelay: true };
+
+/**
+ * Connections accepted within one clock tick (250 ms) that make the server widen its accept
+ * (accept-fanout.ts). Far above what a keep-alive load's reconnects make; a 10,000-user start
+ * passes it within its first few milliseconds.
+ */
+const ACCEPT_BURST = 128;
+/**
+ * Below this many descriptors (RLIMIT_NOFILE) the accept is never widened: its extra
+ * descriptors are worth more as connections, and lab 4 counts every descriptor of a server
+ * limited to 64.
+ */
+const WIDEN_MIN_FD_LIMIT = 1024;
+
 /** The answer for a connection over --max-connections (before any request is read). */
 const OVER_CAPACITY = errorResponse(503, 'LAB_ERR_SERVER_FULL', 'too many open connections: try again later', ['Retry-After', '1']);
 
 export class LabServer implements ConnectionOwner {
   readonly options: ServerOptions;
   readonly clock = new CoarseClock();
-  readonly timings = new StageTimings();
+  readonly timings: StageTimings;
   readonly handler: RequestHandler;
   private readonly counters: ServerCounters = {
     connectionsTotal: 0,
@@ -138,7 +168,12 @@ export class LabServer implements ConnectionOwner {
   private readonly acceptErrors = new Map<string, number>();
   private readonly startedAt = Date.now();
   private readonly hooks: ServerHooks;
-  private server: net.Server | null = null;
+  /** One per descriptor of the listening socket (accept-fanout.ts); empty under --accept-rate. */
+  private listeners: net.Server[] = [];
+  /** widenAccept() in progress or done. */
+  private widening: Promise<void> | null = null;
+  private burstTick = 0;
+  private burstAccepts = 0;
   private acceptor: Acceptor | null = null;
   private nextConnectionId = 1;
   private boundAddress: { host: string; port: number } | null = null;
@@ -149,6 +184,7 @@ export class LabServer implements ConnectionOwner {
 
   constructor(options: Partial<ServerOptions>, handler: RequestHandler, hooks: ServerHooks = {}) {
     this.options = { ...DEFAULT_SERVER_OPTIONS, ...options };
+    this.timings = new StageTimings(this.options.stageSampleEvery);
     this.handler = handler;
     this.hooks = hooks;
     this.backlog = resolveBacklog(this.options.backlog);
@@ -183,6 +219,7 @@ export class LabServer implements ConnectionOwner {
       } else {
         this.boundAddress = await this.listenHere(host, port);
       }
+      for (const listener of this.listeners) this.acceptWithOnread(listener);
     } catch (error) {
       this.clock.stop();
       throw describeListenError(error, host, port);
@@ -190,11 +227,47 @@ export class LabServer implements ConnectionOwner {
     return this.boundAddress;
   }
 
+  /** A net.Server that hands its sockets to accept() and counts failed accepts (see listenHere). */
+  private createListener(): net.Server {
+    const server = net.createServer(SERVER_OPTIONS, (socket) => this.accept(socket));
+    server.on('error', (error) => this.countAcceptError(errnoCode(error) ?? 'UNKNOWN'));
+    return server;
+  }
+
+  /**
+   * Listen on more descriptors of the socket (accept-fanout.ts), up to acceptDescriptors in
+   * all: once, on the first burst of connections. Resolves when they listen (or it is not
+   * possible here: a cluster worker's listener is its primary's, a paced listener has its own).
+   */
+  widenAccept(): Promise<void> {
+    if (this.widening !== null) return this.widening;
+    const first = this.listeners[0];
+    const extra = this.options.acceptDescriptors - this.listeners.length;
+    const fdLimit = readFdLimit(process.pid)?.soft ?? null;
+    const scarce = typeof fdLimit === 'number' && fdLimit < WIDEN_MIN_FD_LIMIT;
+    if (first === undefined || extra <= 0 || cluster.isWorker || this.draining || scarce) {
+      this.widening = Promise.resolve();
+      return this.widening;
+    }
+    this.widening = addListenDescriptors(first, extra, this.options.backlog, () => this.createListener()).then(
+      (servers) => {
+        for (const server of servers) {
+          if (this.draining) server.close();
+          else {
+            this.acceptWithOnread(server);
+            this.listeners.push(server);
+          }
+        }
+      },
+      // The server keeps accepting on the descriptor it has, one connection per turn.
+      (error: unknown) => process.emitWarning(`socketlab: could not add listening descriptors: ${error instanceof Error ? error.message : String(error)}`),
+    );
+    return this.widening;
+  }
+
   private listenHere(host: string, port: number): Promise<{ host: string; port: number }> {
-    // allowHalfOpen: a client that shuts down its sending side still gets its answers
-    // (we end our side ourselves); noDelay: small responses leave at once, no Nagle wait.
-    const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
-    this.server = server;
+    const server = net.createServer(SERVER_OPTIONS, (socket) => this.accept(socket));
+    this.listeners = [server];
     return new Promise((resolve, reject) => {
       server.once('error', reject);
       // reusePort is in Node's ListenOptions from 22.12 (this project's @types/node is 20's).
@@ -212,10 +285,42 @@ export class LabServer implements ConnectionOwner {
     });
   }
 
+  /**
+   * Accept as net.Server does (its `onconnection`: an error is a failed accept(2), else wrap
+   * the new handle in a Socket), but give the Socket the `onread` option, which net.Server
+   * cannot: its reads then skip the Readable stream (Connection.onread). The naive server of
+   * bench/ measured both ways, wrk -c100, three interleaved rounds at load average 7-8 on 2
+   * cores: 11.3-15.3 µs of CPU per request with onread, 14.7-27.5 with 'data' events. A
+   * listener whose handle is not there to adopt (a future Node) keeps net.Server's own accept
+   * and 'data' events.
+   */
+  private acceptWithOnread(listener: net.Server): void {
+    const handle = (listener as unknown as { _handle?: { onconnection?: unknown } | null })._handle;
+    if (handle === null || handle === undefined || typeof handle.onconnection !== 'function') return;
+    handle.onconnection = (status: number, clientHandle?: { setNoDelay?: (on: boolean) => void }): void => {
+      if (status !== 0 || clientHandle === undefined) {
+        this.countAcceptError(status < 0 ? getSystemErrorName(status) : 'UNKNOWN');
+        return;
+      }
+      clientHandle.setNoDelay?.(true);
+      // `handle` is how net.Server and cluster hand a Socket its accepted handle (net.js).
+      const options = { handle: clientHandle, allowHalfOpen: true, readable: true, writable: true, onread: Connection.onread };
+      this.accept(new net.Socket(options as net.SocketConstructorOpts));
+    };
+  }
+
   /** Take ownership of an accepted socket (from our own listener or the paced one). */
   accept(socket: net.Socket): void {
     if (this.shuttingDown) this.acceptedWhileDraining = true;
     this.counters.connectionsTotal += 1;
+    // A burst: many connections within one tick of the clock. More descriptors, once.
+    if (this.widening === null) {
+      if (this.burstTick !== this.clock.now) {
+        this.burstTick = this.clock.now;
+        this.burstAccepts = 0;
+      }
+      if (++this.burstAccepts >= ACCEPT_BURST) void this.widenAccept();
+    }
     if (this.options.maxConnections > 0 && this.connections.size >= this.options.maxConnections) {
       this.counters.connectionsRejected += 1;
       socket.on('error', () => {});
@@ -330,6 +435,7 @@ export class LabServer implements ConnectionOwner {
       pid: process.pid,
       address: this.boundAddress,
       backlog: this.backlog,
+      acceptDescriptors: this.listeners.length,
       acceptRate: this.options.acceptRate,
       keeperPid: this.keeperPid,
       uptimeMs: Date.now() - this.startedAt,
@@ -353,7 +459,7 @@ export class LabServer implements ConnectionOwner {
         parseErrors: Object.fromEntries(this.parseErrors),
         handlerErrors: this.counters.handlerErrors,
       },
-      stages: { window: this.timings.count, intervals: this.timings.summarize(this.clock.now), last: this.timings.lastTrace() },
+      stages: { window: this.timings.count, sampleEvery: this.timings.sampleEvery, intervals: this.timings.summarize(this.clock.now), last: this.timings.lastTrace() },
     };
   }
 
@@ -386,7 +492,7 @@ export class LabServer implements ConnectionOwner {
             setImmediate(closeWhenQueueEmpty);
             return;
           }
-          this.server?.close();
+          for (const listener of this.listeners) listener.close();
           void (this.acceptor?.stop() ?? Promise.resolve()).then(resolve);
           setImmediate(() => {
             for (const connection of this.connections) if (connection.idle) connection.close();

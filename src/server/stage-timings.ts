@@ -13,6 +13,18 @@
  *
  * What is kept of a request is its stamps, method and status: never its target, which is
  * another client's (a query string can carry a token), not something /stats may show.
+ *
+ * Not every request is timed. Six stamps cost four clock reads, and a clock read costs ~55 ns
+ * on this VM's kvm-clock: ~0.25 µs of the ~1.3 µs of JavaScript a GET /age costs (profiled,
+ * docs/benchmarks.md "Where the time goes"). So every connection's first request is timed
+ * (accept → first byte exists only there, and lab 1 and lab 3 read their own requests), and
+ * one in `sampleEvery` (16 by default) of the others, systematically (every 16th), each
+ * recorded with a weight of 16: the histograms then stand for all requests (a Horvitz-Thompson
+ * estimate), so the percentiles are not skewed towards first requests, and their counts
+ * estimate the requests they cover. What stays exact: the server's request and status
+ * counters, which count every request. What is sampled: the stage percentiles, their
+ * counts (an estimate, a multiple of the weight) and max (the slowest timed request).
+ * `--stage-sample 1` times every request.
  */
 import { createHistogram, recordMillis, summarizeHistogram, type Histogram, type LatencySummary } from '../metrics/histogram.js';
 
@@ -33,6 +45,8 @@ export const STAGE = {
 } as const;
 
 const STAMPS = 6;
+/** Time one request in this many (plus every connection's first): see the opening comment. */
+export const DEFAULT_STAGE_SAMPLE_EVERY = 16;
 /** Requests the ring holds between two folds: far more than a tick (250 ms) ever sees. */
 const WINDOW = 65_536;
 /** Requests per histogram epoch: the summary covers the current epoch and the one before. */
@@ -63,9 +77,14 @@ export interface RequestTrace {
 const emptyHistograms = (): Histogram[] => INTERVALS.map(() => createHistogram());
 
 export class StageTimings {
+  /** One request in this many is timed (besides every connection's first). */
+  readonly sampleEvery: number;
+  private untilSample: number;
   private readonly ring = new Float64Array(WINDOW * STAMPS);
   /** 1 where the request was the first on its connection (accept→first byte is meaningful). */
   private readonly first = new Uint8Array(WINDOW);
+  /** How many requests each timed one stands for: 1 for a first request, sampleEvery otherwise. */
+  private readonly weight = new Uint16Array(WINDOW);
   private next = 0;
   /** Requests recorded in all (the ring index is this modulo WINDOW). */
   private recorded = 0;
@@ -82,10 +101,25 @@ export class StageTimings {
   private lastMethod = '';
   private lastStatus = 0;
 
+  constructor(sampleEvery: number = DEFAULT_STAGE_SAMPLE_EVERY) {
+    if (!Number.isSafeInteger(sampleEvery) || sampleEvery < 1 || sampleEvery > 65_535) throw new RangeError(`stage sampling must be 1..65535, got ${sampleEvery}`);
+    this.sampleEvery = sampleEvery;
+    this.untilSample = sampleEvery;
+  }
+
+  /** Whether the next request (not the first on its connection) is to be timed. */
+  sampleNext(): boolean {
+    if (--this.untilSample > 0) return false;
+    this.untilSample = this.sampleEvery;
+    return true;
+  }
+
+  /** A timed request: a first on its connection, or one that sampleNext() picked. */
   record(stamps: ArrayLike<number>, firstOnConnection: boolean, method: string, status: number): void {
     const base = this.next * STAMPS;
     for (let i = 0; i < STAMPS; i++) this.ring[base + i] = stamps[i] as number;
     this.first[this.next] = firstOnConnection ? 1 : 0;
+    this.weight[this.next] = firstOnConnection ? 1 : this.sampleEvery;
     this.next = this.next + 1 === WINDOW ? 0 : this.next + 1;
     this.recorded += 1;
     this.lastMethod = method;
@@ -118,11 +152,12 @@ export class StageTimings {
       if (this.currentCount === EPOCH) this.rotate();
       const base = r * STAMPS;
       const first = this.first[r] === 1;
+      const weight = this.weight[r] as number;
       for (let i = 0; i < INTERVALS.length; i++) {
         const interval = INTERVALS[i] as (typeof INTERVALS)[number];
         if (interval.firstOnly && !first) continue;
         const ms = (this.ring[base + interval.to] as number) - (this.ring[base + interval.from] as number);
-        recordMillis(this.current[i] as Histogram, ms < 0 ? 0 : ms);
+        recordMillis(this.current[i] as Histogram, ms < 0 ? 0 : ms, weight);
       }
       this.currentCount += 1;
       r = r + 1 === WINDOW ? 0 : r + 1;
@@ -160,7 +195,7 @@ export class StageTimings {
     return summary;
   }
 
-  /** Requests the percentiles cover. */
+  /** Timed requests the percentiles come from (each stands for its weight in their counts). */
   get count(): number {
     this.fold();
     return this.previousCount + this.currentCount;

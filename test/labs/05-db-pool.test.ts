@@ -94,6 +94,14 @@ test('db-pool: requests queue for a pooled connection; a pool timeout turns wait
   assert.match(String(mc.serveComplaint), /too many clients/);
   assert.ok(mc.opened <= mc.limit && mc.opened > 0, `opened ${mc.opened} of max_connections ${mc.limit}`);
   assert.ok(mc.connectFailures > 0 && mc.failed > 0 && mc.ok > 0, JSON.stringify(mc));
+
+  // Batch mode: the same pool and users; with hundreds waiting on 5 connections, statements
+  // carry more than one id; at one user, none does; nothing fails either way.
+  const batch = f.batchMode as { sides: { batch: boolean; vus: number; rps: number; idsMean: number | null }[] };
+  assert.equal(batch.sides.length, 4);
+  const busy = batch.sides.find((s) => s.batch && s.vus > 1);
+  assert.ok(busy !== undefined && (busy.idsMean ?? 0) > 1, `ids per statement under load: ${JSON.stringify(busy)}`);
+  assert.ok(batch.sides.every((s) => s.rps > 0), JSON.stringify(batch.sides));
 });
 
 /** A phase run with every number set; `over` changes some. */

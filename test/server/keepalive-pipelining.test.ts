@@ -4,6 +4,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { connectRaw, countResponses, exchange } from '../support/raw-client.js';
 import { portOf, startLabServer } from '../support/lab-server.js';
 import { TICK_MS } from '../../src/server/clock.js';
+import { waitFor } from '../support/wait.js';
 
 const GET = (target: string, extra = ''): string => `GET ${target} HTTP/1.1\r\nHost: t\r\n${extra}\r\n`;
 
@@ -104,6 +105,23 @@ test('an idle keep-alive connection is closed after the keep-alive timeout', asy
   await c.closed;
   const idleMs = performance.now() - started;
   assert.ok(idleMs >= keepAliveTimeoutMs - TICK_MS, `closed after ${idleMs.toFixed(0)} ms, more than a ${TICK_MS} ms tick before the ${keepAliveTimeoutMs} ms timeout`);
+  assert.equal(server.stats().connections.idleTimeouts, 1);
+});
+
+test('a fresh connection waits for its first request the headers timeout, not the shorter keep-alive one', async (t) => {
+  // A connection can wait in the accept queue, and its first bytes come late after an overflow
+  // (retransmitted): closing it after the keep-alive timeout lost requests at 10,000 users.
+  const server = await startLabServer({ keepAliveTimeoutMs: 300, headersTimeoutMs: 3000 });
+  t.after(() => server.close());
+  const c = await connectRaw(portOf(server));
+  const connectedAt = performance.now();
+  await waitFor('twice the keep-alive timeout to pass', () => performance.now() - connectedAt >= 600 + TICK_MS);
+  assert.equal(server.stats().connections.open, 1, 'closed before its first request');
+  assert.equal(server.stats().connections.idleTimeouts, 0);
+  await c.write(GET('/healthz'));
+  await c.until((text) => countResponses(text) === 1);
+  // After an answer the keep-alive timeout applies again.
+  await c.closed;
   assert.equal(server.stats().connections.idleTimeouts, 1);
 });
 

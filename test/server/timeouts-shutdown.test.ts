@@ -89,6 +89,27 @@ test('stage timings: one request yields ordered stamps and per-stage percentiles
   c.end();
 });
 
+test('stage timings are sampled, request counts are not: 1 + 32 requests on one connection', async (t) => {
+  const server = await startLabServer({ stageSampleEvery: 16 });
+  t.after(() => server.close());
+  const c = await connectRaw(portOf(server));
+  // One at a time (no pipelining), as a keep-alive client sends them.
+  for (let i = 1; i <= 33; i++) {
+    await c.write('GET /age?birthdate=2000-02-29 HTTP/1.1\r\nHost: t\r\n\r\n');
+    await c.until((text) => countResponses(text) === i && text.endsWith('}'));
+  }
+  const stats = server.stats();
+  assert.equal(stats.requests.total, 33, 'every request counted');
+  assert.equal(stats.requests.byStatus['200'], 33);
+  assert.equal(stats.stages.sampleEvery, 16);
+  // The first request, then the 16th and 32nd of the other 32.
+  assert.equal(stats.stages.window, 3);
+  // Each sampled one stands for 16: the estimate is exact when the rest is a multiple of 16.
+  assert.equal(stats.stages.intervals.total.count, 33);
+  assert.equal(stats.stages.intervals.acceptToFirstByte.count, 1);
+  c.end();
+});
+
 test('close() resolves with how many connections the shutdown deadline cut', async () => {
   // A handler that never answers holds its connection past the deadline; an idle one closes at once.
   const server = await startLabServer({ shutdownTimeoutMs: 300, responseTimeoutMs: 0 }, (request) =>
