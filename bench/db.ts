@@ -81,7 +81,7 @@ async function main(): Promise<void> {
         name: 'node:http + pg.native Pool',
         measure: () => measureServer('node:http + pg.native Pool', () => startServerProcess('node:http + pg.native', BASELINE, [], { env: { DATABASE_URL: cluster.url, BASELINE_POOL_SIZE: String(poolSize), PGPASSFILE: cluster.passfile } }), truth, script, wrk),
       },
-      { name: `socketlab serve --pool ${poolSize}`, measure: () => measureServer(`socketlab serve --pool ${poolSize}`, () => startServeProcess(['--db', cluster.url, '--pool', String(poolSize), '--pool-batch', 'off']), truth, script, wrk) },
+      { name: `socketlab serve --pool ${poolSize} --pool-batch off`, measure: () => measureServer(`socketlab serve --pool ${poolSize} --pool-batch off`, () => startServeProcess(['--db', cluster.url, '--pool', String(poolSize), '--pool-batch', 'off']), truth, script, wrk) },
       {
         name: `socketlab serve --pool ${poolSize} --pool-batch ${batchSize}`,
         measure: () => measureServer(`socketlab serve --pool ${poolSize} --pool-batch ${batchSize}`, () => startServeProcess(['--db', cluster.url, '--pool', String(poolSize), '--pool-batch', String(batchSize)]), truth, script, wrk),
@@ -303,7 +303,7 @@ function report(): void {
     ),
   );
   const find = (name: string): number | null => rows.find((r) => r.name === name)?.perSec ?? null;
-  const single = find(`socketlab serve --pool ${poolSize}`);
+  const single = find(`socketlab serve --pool ${poolSize} --pool-batch off`);
   const batched = find(`socketlab serve --pool ${poolSize} --pool-batch ${batchSize}`);
   const baseline = find('node:http + pg.native Pool');
   const simple = find('pgbench -M simple');
@@ -315,7 +315,7 @@ function report(): void {
   say(`node:http + pg.native / pgbench prepared = ${ratio(baseline, prepared)}`);
   say(`socketlab pool / pg.native Pool (in-process) = ${ratio(find(`socketlab pool (${poolSize}), in-process`), find(`pg.native Pool (${poolSize}), in-process`))}`);
   say(`socketlab pool batch ${batchSize} / one statement per lookup (in-process) = ${ratio(find(`socketlab pool (${poolSize}, batch ${batchSize}), in-process`), find(`socketlab pool (${poolSize}), in-process`))}`);
-  for (const [label, ours] of [[`socketlab serve --pool ${poolSize}`, single], [`socketlab serve --pool ${poolSize} --pool-batch ${batchSize}`, batched]] as const) {
+  for (const [label, ours] of [[`socketlab serve --pool ${poolSize} --pool-batch off`, single], [`socketlab serve --pool ${poolSize} --pool-batch ${batchSize}`, batched]] as const) {
     if (ours === null) {
       say(`${label}: n/a (skipped, see above)`);
       continue;

@@ -35,8 +35,9 @@
  *   --only IDS    only these runs, comma-separated: age-1000-local, age-7500-local,
  *                 uuid-1000-local, uuid-5000-local, uuid-7500-local, uuid-10000-local,
  *                 uuid-1000-remote, uuid-5000-remote
- *   --pool-batch N  every /uuid server runs with --pool-batch N (the pool's batch mode): the
- *                 set-up line says so; without it, one statement per lookup (serve's default)
+ *   --pool-batch N  every /uuid server runs with --pool-batch N (the pool's batch mode, serve's
+ *                 default): the set-up line says so; without it, --pool-batch off, one
+ *                 statement per lookup, as the post's server made them (Npgsql has no batching)
  *   --json FILE   also write every measured run (each round), the shapes and the machine
  *   --reference   print the post's figures and exit, without running anything
  */
@@ -135,7 +136,7 @@ interface Options {
   durationMs: number;
   rounds: number;
   workers: number;
-  /** --pool-batch for every /uuid server, or null (serve's default). */
+  /** --pool-batch for every /uuid server, or null for off (one statement per lookup, as the post). */
   poolBatch: number | null;
   runs: readonly SeedRun[];
 }
@@ -338,7 +339,7 @@ async function measureRow(bench: Bench, key: RowKey, round: number): Promise<See
   const args: string[] = [];
   if (run.remote) args.push('--host', (bench.link as { veth: Veth }).veth.hostAddress);
   if (pool !== null) args.push('--db', (bench.cluster as EmbeddedCluster).url, '--pool', String(pool), '--pool-timeout', POOL_TIMEOUT, '--pool-queue', POOL_QUEUE);
-  if (pool !== null && poolBatch !== null) args.push('--pool-batch', String(poolBatch));
+  if (pool !== null) args.push('--pool-batch', poolBatch === null ? 'off' : String(poolBatch));
   const label = `round ${round + 1}/${rounds}, ${keyLabel(key)}`;
   let server: ServerProcess | null = null;
   for (let attempt = 1; server === null; attempt++) {

@@ -295,7 +295,7 @@ async function accountDescriptors(lab: LabContext, step: StepContext, size: Acco
   for (const pool of pools) {
     step.progress(`pool of ${pool}: starting the server`);
     const baseline = readDescriptors(null, cluster.postmasterPid);
-    const server = await startLabServer(lab, ['--db', cluster.url, '--pool', String(pool)]);
+    const server = await startLabServer(lab, ['--db', cluster.url, '--pool', String(pool), '--pool-batch', 'off']);
     const atRest = readDescriptors(server.pid, cluster.postmasterPid);
     const watch = watchDescriptors(server.pid, cluster.postmasterPid, ACCOUNTING.watchEveryMs);
     let load: LoadResult;

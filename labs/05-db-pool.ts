@@ -507,7 +507,9 @@ async function runPhase(
 ): Promise<Phase> {
   const label = `${sideKey(phase)} (${round})`;
   step.progress(`${label}: starting the server`);
-  const args = ['--db', pg.url, '--pool', String(phase.pool), '--backlog', String(LIMITS.BACKLOG)];
+  // --pool-batch off: this lab is about the ceiling a pool sets when every lookup holds a
+  // connection for its round trip; the batch step lifts it on purpose.
+  const args = ['--db', pg.url, '--pool', String(phase.pool), '--backlog', String(LIMITS.BACKLOG), '--pool-batch', 'off'];
   // The only bound on the wait is the one a phase asks for: no --pool-timeout means none at all
   // (serve's default is 15 s), and no phase caps how many may queue (serve's default is 1,024),
   // so the unbounded queue and the timeout are each seen on their own.

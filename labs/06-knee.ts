@@ -127,9 +127,11 @@ every step that users = throughput × (latency + think), Little's law, which any
   async run(lab: LabContext, settings: Settings) {
     const withDb = findPgBinaries() !== null;
     const pg = withDb ? await startLabDatabase(lab) : null;
+    // --pool-batch off: the /uuid knee shown is the one a pool sets when each lookup holds a
+    // connection (lab 5 lifts it with batch mode).
     // --pool-queue off: past the knee thousands of users queue for the pool, and the sweep shows
     // that queue growing; serve's default bound (1,024) would answer the rest 503 instead.
-    const server = await startLabServer(lab, ['--backlog', String(SWEEP.BACKLOG), ...(pg === null ? [] : ['--db', pg.url, '--pool-queue', 'off'])]);
+    const server = await startLabServer(lab, ['--backlog', String(SWEEP.BACKLOG), ...(pg === null ? [] : ['--db', pg.url, '--pool-queue', 'off', '--pool-batch', 'off'])]);
     lab.findings.thinkMs = SWEEP.THINK_MS;
     lab.findings.vus = { age: [...settings.vus.age], uuid: [...settings.vus.uuid] };
     lab.findings.series = {};

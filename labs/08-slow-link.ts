@@ -161,7 +161,7 @@ that is one round trip less per user, once.`,
     }
 
     const host = veth?.hostAddress ?? '127.0.0.1';
-    const server = await startLabServer(lab, ['--host', host, '--backlog', String(SERVER.BACKLOG), ...(withDb ? ['--db', 'embedded', '--pool', String(SERVER.POOL)] : [])]);
+    const server = await startLabServer(lab, ['--host', host, '--backlog', String(SERVER.BACKLOG), ...(withDb ? ['--db', 'embedded', '--pool', String(SERVER.POOL), '--pool-batch', 'off'] : [])]);
     let relay: DelayRelay | null = null;
     if (link?.delayMethod === DELAY_METHOD.RELAY) {
       relay = await startDelayRelay({ listenHost: host, target: { host, port: server.port }, oneWayDelayMs: LINK_SHAPE.rttMs / 2 });

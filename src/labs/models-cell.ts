@@ -237,6 +237,9 @@ export function serverArgs(spec: Pick<CellSpec, 'model' | 'connections' | 'warmu
   // longer than any warm-up.
   const args = ['--model', spec.model, '--keep-alive-timeout', String(spec.warmupDeadlineMs + 30_000)];
   if (dbUrl !== null) args.push('--db', dbUrl, '--pool', String(MODELS_SETUP.dbPool));
+  // The pool and thread models have no batch mode: the loop model goes without it too, so that
+  // /uuid compares the models and not the pool's modes.
+  if (dbUrl !== null && spec.model === MODEL.LOOP) args.push('--pool-batch', 'off');
   // The production bounds that would answer 503 instead of queueing are turned off: the lab
   // compares where each model queues work, so none may turn a queue into refusals (the pool
   // model's task queue, default 64 per worker; a reply slower than the 60 s response timeout

@@ -64,7 +64,7 @@ test('the right uuid for known ids; pool of 2 under 50 concurrent requests: wait
 });
 
 test('--pool-timeout: an acquire that waits too long is answered 503 with Retry-After', async () => {
-  const serve = await startServe(['--db', cluster.url, '--pool', '1', '--pool-timeout', '1']);
+  const serve = await startServe(['--db', cluster.url, '--pool', '1', '--pool-timeout', '1', '--pool-batch', 'off']);
   try {
     const result = await runLoad({ url: `${serve.url}/`, pathTemplate: '/uuid/{1..1000}', vus: 40, durationMs: 1500 });
     assert.ok((result.summary.non2xx['503'] ?? 0) > 0, `no 503 among ${JSON.stringify(result.summary.statuses)}`);
