@@ -194,6 +194,7 @@ numbers fill the row: other work on the machine only ever slows a run down.${noi
         littleErrorPercent: s.errorPercent,
         othersCpuPercent: s.othersCpuPercent,
         serverCpuPercent: s.serverCpuPercent,
+        generatorCpuPercent: s.generatorCpuPercent,
         failed: s.failed,
       }));
     }

@@ -129,6 +129,7 @@ interface SeriesPoint {
   littleUsers: number;
   littleErrorPercent: number;
   othersCpuPercent: number | null;
+  generatorCpuPercent: number | null;
 }
 
 /** Throughput past the knee stays at least this share of the peak (see the comment where it is checked). */
@@ -137,9 +138,15 @@ const PLATEAU = 0.75;
  * Little's law, N = X(R + Z): the unmeasured part of a cycle is the generator's own time and
  * timer lateness. Up to the knee that is small (within 20%); past it the generator, on the
  * same two cores, saturates too and its users pause longer than Z (measured: 22% at 1,920
- * users on /age), so the band there is 35%.
+ * users on /age), so the band there is 35%. A generator whose one thread is saturated (its CPU
+ * measured by the lab at GENERATOR_SATURATED or more) keeps its users waiting for its loop, a
+ * pause nobody times: measured at 960 and 1,920 users on /age once the server answered ~39k
+ * req/s, 36-40% with nothing else running. Such a step is excused, as a busy machine is, and
+ * the lab prints how far off it was.
  */
 const LITTLE_BAND = { upToKnee: 20, pastKnee: 35 } as const;
+/** % of one core: the load generator's single thread had no idle time left. */
+const GENERATOR_SATURATED = 90;
 /** Runs of the whole quick lab before giving up on the shape (each ≈ 30 s on 2 cores). */
 const ATTEMPTS = 2;
 
@@ -163,7 +170,7 @@ function checkCurve({ result }: LabTestRun): ShapeCheck {
     const { kneeVus, peakRps } = f[endpoint] as { kneeVus: number; peakRps: number };
     const points = (f.series as Record<string, SeriesPoint[]>)[endpoint] as SeriesPoint[];
     const sweepVus = (f.vus as Record<string, number[]>)[endpoint] as number[];
-    measured.push(`/${endpoint} knee ${kneeVus}, peak ${peakRps} req/s [users: req/s, p99 ms, Little error %, others' CPU %: ${points.map((p) => `${p.vus}: ${p.rps}, ${p.p99Ms}, ${p.littleErrorPercent}, ${p.othersCpuPercent}`).join('; ')}]`);
+    measured.push(`/${endpoint} knee ${kneeVus}, peak ${peakRps} req/s [users: req/s, p99 ms, Little error %, others' CPU %, generator CPU %: ${points.map((p) => `${p.vus}: ${p.rps}, ${p.p99Ms}, ${p.littleErrorPercent}, ${p.othersCpuPercent}, ${p.generatorCpuPercent}`).join('; ')}]`);
     const busySweep = points.some(contended);
     const at = sweepVus.indexOf(kneeVus);
     if (!((at > 0 && at < sweepVus.length - 1) || busySweep)) problems.push(`/${endpoint}: knee at ${kneeVus}, not strictly inside ${sweepVus.join(', ')}`);
@@ -181,7 +188,10 @@ function checkCurve({ result }: LabTestRun): ShapeCheck {
     if (knee !== undefined && at < points.length - 1 && !(last.p99Ms > knee.p99Ms)) problems.push(`/${endpoint}: p99 ${knee.p99Ms} ms at the knee, ${last.p99Ms} ms at ${last.vus} VUs`);
     points.forEach((p, i) => {
       const band = i <= at ? LITTLE_BAND.upToKnee : LITTLE_BAND.pastKnee;
-      if (!(Math.abs(p.littleErrorPercent) < band || contended(p))) problems.push(`/${endpoint} ${p.vus} VUs: Little error ${p.littleErrorPercent}% (band ${band}%)`);
+      const generatorSaturated = (p.generatorCpuPercent ?? 0) >= GENERATOR_SATURATED;
+      if (!(Math.abs(p.littleErrorPercent) < band || contended(p) || generatorSaturated)) {
+        problems.push(`/${endpoint} ${p.vus} VUs: Little error ${p.littleErrorPercent}% (band ${band}%, generator ${p.generatorCpuPercent}% of a core)`);
+      }
     });
   }
   return { problems, measured: measured.join(' | ') };
