@@ -16,7 +16,8 @@
  * pgbench -M prepared at the same client count.
  * Every server and Postgres share this machine's cores: read the ratios, not the absolutes.
  *
- * Run: node dist/bench/db.js [--duration 5] [--connections 100] [--pool 20] [--batch 256] [--rounds 3]
+ * Run: node dist/bench/db.js [--duration 5] [--connections 100] [--pool 20] [--batch 256] [--rounds 3] [--json FILE]
+ * --json FILE writes every row, every interleaved round and the ratios (bench/support/json-output.ts).
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -30,13 +31,16 @@ import { createPool, pgClientConfig, startEmbeddedCluster, type EmbeddedCluster 
 import { renderTable } from '../src/format/table.js';
 import { startServeProcess, startServerProcess, type ServerProcess } from '../src/labs/serve-process.js';
 import { cpuMsOf, loadAverage } from './support/cpu.js';
+import { beginBenchRun, writeBenchJson } from './support/json-output.js';
+import { wrkVersion } from './support/wrk.js';
 
 const run = promisify(execFile);
 const BASELINE = fileURLToPath(new URL('./baselines/node-http-pg-server.js', import.meta.url));
 
 const { values } = parseArgs({
-  options: { duration: { type: 'string' }, connections: { type: 'string' }, pool: { type: 'string' }, batch: { type: 'string' }, rounds: { type: 'string' } },
+  options: { duration: { type: 'string' }, connections: { type: 'string' }, pool: { type: 'string' }, batch: { type: 'string' }, rounds: { type: 'string' }, json: { type: 'string' } },
 });
+const benchRun = beginBenchRun('db');
 const durationS = Number(values.duration ?? 5);
 const connections = Number(values.connections ?? 100);
 const poolSize = Number(values.pool ?? 20);
@@ -54,14 +58,22 @@ interface Row {
   note: string;
   /** Every round's per-second figure (the rounds-measured rows). */
   runs?: number[];
+  /** CPU per lookup or request: this process's (in-process pools) or the server's; null where not measured. */
+  cpuUs?: number | null;
+  /** The server's pool, from its /stats: mean wait for a connection and mean query time. */
+  pool?: { waitAvgMs: number; queryAvgMs: number } | null;
 }
 
 const rows: Row[] = [];
+/** Every measured run of the interleaved sides, in the order they ran. */
+const roundRows: (Row & { round: number })[] = [];
+let postgresVersion: string | null = null;
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
 
 async function main(): Promise<void> {
   say(`socketlab bench db: ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? 'unknown cpu'}, load average ${loadAverage()}`);
   const cluster = await startEmbeddedCluster({ rows: 1000, maxConnections: 300 });
+  postgresVersion = cluster.version;
   say(`PostgreSQL ${cluster.version} at ${cluster.url} (started in ${cluster.timings.copyMs + cluster.timings.startMs + cluster.timings.seedMs} ms)`);
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'socketlab-bench-db-'));
   try {
@@ -93,7 +105,10 @@ async function main(): Promise<void> {
       say(`round ${round + 1} of ${rounds} (load average ${loadAverage()})`);
       for (const side of order) {
         const row = await side.measure();
-        if (row !== null) measured.set(side.name, [...(measured.get(side.name) ?? []), row]);
+        if (row !== null) {
+          measured.set(side.name, [...(measured.get(side.name) ?? []), row]);
+          roundRows.push({ ...row, round: round + 1 });
+        }
       }
     }
     for (const side of sides) {
@@ -107,7 +122,13 @@ async function main(): Promise<void> {
     fs.rmSync(workDir, { recursive: true, force: true });
     await cluster.stop();
   }
-  report();
+  const ratios = report();
+  writeBenchJson(
+    values.json,
+    benchRun,
+    { quick: durationS < 5 || rounds < 3, versions: { postgres: postgresVersion, pgbench: postgresVersion, wrk: await wrkVersion() } },
+    { durationS, connections, poolSize, batchSize, rounds, rows, roundRows, ratios, targets: TARGET },
+  );
 }
 
 async function readTruth(url: string): Promise<Map<number, string>> {
@@ -177,6 +198,7 @@ async function runPoolsInProcess(url: string, passfile: string, truth: Map<numbe
       p50Ms: stats.queryMs.p50Ms,
       p99Ms: stats.queryMs.p99Ms,
       errors: oursResult.wrong + stats.errors,
+      cpuUs: Number(oursResult.cpuUs.toFixed(1)),
       note: `${oursResult.cpuUs.toFixed(1)} µs CPU/lookup; p50/p99 are query time; wait p50 ${stats.waitMs.p50Ms} ms, p99 ${stats.waitMs.p99Ms} ms${ids}`,
     });
     say(`  ${name}: ${Math.round(oursResult.perSec)} lookups/s, ${oursResult.cpuUs.toFixed(1)} µs CPU per lookup`);
@@ -198,6 +220,7 @@ async function runPoolsInProcess(url: string, passfile: string, truth: Map<numbe
     p50Ms: null,
     p99Ms: null,
     errors: theirsResult.wrong,
+    cpuUs: Number(theirsResult.cpuUs.toFixed(1)),
     note: `${theirsResult.cpuUs.toFixed(1)} µs CPU/lookup; pg.Pool cannot tell wait from query time`,
   });
   say(`  pg.native Pool in-process: ${Math.round(theirsResult.perSec)} lookups/s, ${theirsResult.cpuUs.toFixed(1)} µs CPU per lookup`);
@@ -280,6 +303,8 @@ async function measureServer(name: string, start: () => Promise<ServerProcess>, 
       p50Ms: result.p50Ms,
       p99Ms: result.p99Ms,
       errors: result.errors,
+      cpuUs: cpuUs === null ? null : Number(cpuUs.toFixed(1)),
+      pool: db === null ? null : { waitAvgMs: db.waitMs.avgMs, queryAvgMs: db.queryMs.avgMs },
       note: `wrk -t1 -c${connections}, keep-alive${cpuUs === null ? '' : `; ${cpuUs.toFixed(1)} µs server CPU/req`}${pool}`,
     };
   } finally {
@@ -294,7 +319,10 @@ interface DbFigures {
   batch: { size: { mean: number; p90: number; max: number } } | null;
 }
 
-function report(): void {
+/** The ratios printed under the table, by name; null where a side did not run. */
+type DbRatios = Record<string, number | null>;
+
+function report(): DbRatios {
   say('');
   say(
     renderTable(
@@ -308,7 +336,18 @@ function report(): void {
   const baseline = find('node:http + pg.native Pool');
   const simple = find('pgbench -M simple');
   const prepared = find('pgbench -M prepared');
+  const ratios: DbRatios = {};
+  const value = (a: number | null, b: number | null): number | null => (a === null || b === null || b === 0 ? null : Number((a / b).toFixed(2)));
   const ratio = (a: number | null, b: number | null): string => (a === null || b === null || b === 0 ? 'n/a' : `${(a / b).toFixed(2)}x`);
+  ratios.nodeHttpOverPgbenchPrepared = value(baseline, prepared);
+  ratios.poolOverPgNativeInProcess = value(find(`socketlab pool (${poolSize}), in-process`), find(`pg.native Pool (${poolSize}), in-process`));
+  ratios.batchOverSingleInProcess = value(find(`socketlab pool (${poolSize}, batch ${batchSize}), in-process`), find(`socketlab pool (${poolSize}), in-process`));
+  ratios.serveOverNodeHttp = value(single, baseline);
+  ratios.serveOverPgbenchPrepared = value(single, prepared);
+  ratios.serveOverPgbenchSimple = value(single, simple);
+  ratios.serveBatchOverNodeHttp = value(batched, baseline);
+  ratios.serveBatchOverPgbenchPrepared = value(batched, prepared);
+  ratios.serveBatchOverPgbenchSimple = value(batched, simple);
   const verdict = (a: number | null, b: number | null, target: number): string => (a === null || b === null || b === 0 ? '' : a / b >= target ? ': met' : ': NOT met');
   say('');
   say(`load average at the end: ${loadAverage()}`);
@@ -325,6 +364,7 @@ function report(): void {
     say(`  / pgbench -M prepared   = ${ratio(ours, prepared)} at ${connections} clients (target >= ${TARGET.VS_PGBENCH}x)${verdict(ours, prepared, TARGET.VS_PGBENCH)}`);
     say(`  / pgbench -M simple     = ${ratio(ours, simple)}`);
   }
+  return ratios;
 }
 
 await main();
