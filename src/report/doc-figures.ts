@@ -142,6 +142,8 @@ function spreadText(values: readonly number[], round: (n: number) => number = (n
 }
 
 const round2 = (n: number): number => Math.round(n * 100) / 100;
+/** A ratio in a sentence as the bench programs print it: two decimals ("0.91×"). */
+const times = (n: number): string => `${n.toFixed(2)}×`;
 
 function describeMachine(machine: Field): string {
   const m = machine.value as MachineInfo;
@@ -180,7 +182,7 @@ function renderParser(sources: FigureSources): string {
     markdownTable(['request', 'chunks', 'parser', 'ns/request', 'llhttp ns ÷ this'], rows),
     '',
     `Writing the response as one string: ${formatNumber(writes.num('stringNs'))} ns against ${formatNumber(writes.num('bufferNs'))} ns as a Buffer, ` +
-      `${formatNumber(writes.num('stringSpeedOverBuffer'))}× the speed (median of ${rounds.length} alternating rounds: ${rounds.map(formatNumber).join(', ')}).`,
+      `${times(writes.num('stringSpeedOverBuffer'))} the speed (median of ${rounds.length} alternating rounds: ${rounds.map(formatNumber).join(', ')}).`,
     '',
     describeBenchRun(result),
   ].join('\n');
@@ -221,9 +223,9 @@ function renderServe(sources: FigureSources): string {
     '',
     serveTable(f.get('keepAlive')),
     '',
-    `socketlab serve is **${formatNumber(vsNaive)}× the naive server** by requests per second (target ≥ ${formatNumber(target)}×: ${vsNaive >= target ? 'met' : '**not met**'}) ` +
-      `and ${formatNumber(r.num('naiveOverSocketlabCpu'))}× by CPU per request; against node:http, ${formatNumber(r.num('socketlabOverNodeHttpRps'))}× by requests per second and ` +
-      `${formatNumber(r.num('nodeHttpOverSocketlabCpu'))}× by CPU per request. The CPU per request (median, \`/proc/PID/stat\` over each measured run) was ` +
+    `socketlab serve is **${times(vsNaive)} the naive server** by requests per second (target ≥ ${times(target)}: ${vsNaive >= target ? 'met' : '**not met**'}) ` +
+      `and ${times(r.num('naiveOverSocketlabCpu'))} by CPU per request (the naive server's µs ÷ socketlab's); against node:http, ${times(r.num('socketlabOverNodeHttpRps'))} by requests per second and ` +
+      `${times(r.num('nodeHttpOverSocketlabCpu'))} by CPU per request. The CPU per request (median, \`/proc/PID/stat\` over each measured run) was ` +
       `${formatNumber(cpu('naive node:net'))} µs for the naive server, ${formatNumber(cpu('socketlab serve'))} µs for socketlab and ${formatNumber(cpu('node:http'))} µs for node:http.`,
     '',
     describeBenchRun(result),
@@ -280,7 +282,7 @@ function renderDb(sources: FigureSources): string {
   const r = f.get('ratios');
   const ratio = (key: string): string => {
     const value = r.numOrNull(key);
-    return value === null ? 'n/a' : `${formatNumber(value)}×`;
+    return value === null ? 'n/a' : times(value);
   };
   const targets = f.get('targets');
   return [
@@ -288,8 +290,8 @@ function renderDb(sources: FigureSources): string {
     '',
     markdownTable(['what', 'per second', 'unit', 'p50 ms', 'p99 ms', 'errors', 'µs CPU each', 'pool wait / query avg ms', 'every round'], rows),
     '',
-    `- socketlab serve --pool ${f.num('poolSize')} ÷ node:http + pg.native: ${ratio('serveOverNodeHttp')} (target ≥ ${formatNumber(targets.num('VS_NODE_HTTP'))}×); ` +
-      `÷ pgbench -M prepared: ${ratio('serveOverPgbenchPrepared')} (target ≥ ${formatNumber(targets.num('VS_PGBENCH'))}×); ÷ pgbench -M simple: ${ratio('serveOverPgbenchSimple')}`,
+    `- socketlab serve --pool ${f.num('poolSize')} ÷ node:http + pg.native: ${ratio('serveOverNodeHttp')} (target ≥ ${times(targets.num('VS_NODE_HTTP'))}); ` +
+      `÷ pgbench -M prepared: ${ratio('serveOverPgbenchPrepared')} (target ≥ ${times(targets.num('VS_PGBENCH'))}); ÷ pgbench -M simple: ${ratio('serveOverPgbenchSimple')}`,
     `- with --pool-batch ${f.num('batchSize')}: ÷ node:http + pg.native ${ratio('serveBatchOverNodeHttp')}, ÷ pgbench -M prepared ${ratio('serveBatchOverPgbenchPrepared')}`,
     `- in-process, no HTTP: socketlab's pool ÷ pg.native's Pool ${ratio('poolOverPgNativeInProcess')}; batch ÷ one statement per lookup ${ratio('batchOverSingleInProcess')}`,
     `- node:http + pg.native ÷ pgbench -M prepared: ${ratio('nodeHttpOverPgbenchPrepared')}`,
@@ -439,16 +441,16 @@ function renderBenchSummary(sources: FigureSources): string {
     const f = benchField(sources.bench('parser'));
     const small = f.list('parse').find((r) => r.text('parser') === 'socketlab' && r.num('chunks') === 1);
     if (small === undefined) throw figureError(`${benchJsonPath('parser')}: no socketlab row for a whole request: run the program again`);
-    rows.push(['`parser`', 'well under 1 µs for a small GET; llhttp for scale', `${formatNumber(small.num('nsPerRequest'))} ns, ${small.numOrNull('vsLlhttp') === null ? 'no llhttp' : `${formatNumber(small.num('vsLlhttp'))}× llhttp`}`, verdict(small.num('nsPerRequest') < 1000)]);
+    rows.push(['`parser`', 'well under 1 µs for a small GET; llhttp for scale', `${formatNumber(small.num('nsPerRequest'))} ns, ${small.numOrNull('vsLlhttp') === null ? 'no llhttp' : `${times(small.num('vsLlhttp'))} llhttp`}`, verdict(small.num('nsPerRequest') < 1000)]);
   }
   {
     const r = benchField(sources.bench('serve')).get('ratios');
-    rows.push(['`serve`', `≥ ${formatNumber(r.num('socketlabOverNaiveTarget'))}× the naive server (issue 16)`, `${formatNumber(r.num('socketlabOverNaiveRps'))}× naive (req/s), ${formatNumber(r.num('socketlabOverNodeHttpRps'))}× node:http`, verdict(r.num('socketlabOverNaiveRps') >= r.num('socketlabOverNaiveTarget'))]);
+    rows.push(['`serve`', `≥ ${times(r.num('socketlabOverNaiveTarget'))} the naive server (issue 16)`, `${times(r.num('socketlabOverNaiveRps'))} naive (req/s), ${times(r.num('socketlabOverNodeHttpRps'))} node:http`, verdict(r.num('socketlabOverNaiveRps') >= r.num('socketlabOverNaiveTarget'))]);
   }
   {
     const targets = benchField(sources.bench('load')).list('targets');
     const met = targets.filter((t) => t.text('verdict') === 'met').length;
-    rows.push(['`load`', targets.map((t) => `${t.text('target')} ${t.text('wanted')}`).join('; '), targets.map((t) => (t.numOrNull('ratio') === null ? '-' : formatNumber(t.num('ratio')))).join(', '), `${met} of ${targets.length} met`]);
+    rows.push(['`load`', targets.map((t) => `${t.text('target')} ${t.text('wanted')}`).join('; '), targets.map((t) => (t.numOrNull('ratio') === null ? '-' : times(t.num('ratio')))).join(', '), `${met} of ${targets.length} met`]);
   }
   {
     const f = benchField(sources.bench('db'));
@@ -459,8 +461,8 @@ function renderBenchSummary(sources: FigureSources): string {
     const both = a !== null && b !== null;
     rows.push([
       '`db`',
-      `≥ ${formatNumber(t.num('VS_NODE_HTTP'))}× node:http + pg.native, ≥ ${formatNumber(t.num('VS_PGBENCH'))}× pgbench -M prepared (issue 16)`,
-      `${a === null ? 'n/a' : `${formatNumber(a)}×`}, ${b === null ? 'n/a' : `${formatNumber(b)}×`}`,
+      `≥ ${times(t.num('VS_NODE_HTTP'))} node:http + pg.native, ≥ ${times(t.num('VS_PGBENCH'))} pgbench -M prepared (issue 16)`,
+      `${a === null ? 'n/a' : times(a)}, ${b === null ? 'n/a' : times(b)}`,
       both ? verdict(a >= t.num('VS_NODE_HTTP') && b >= t.num('VS_PGBENCH')) : 'not measured',
     ]);
   }
