@@ -50,6 +50,7 @@ export class Field {
   ) {}
 
   get(path: string): Field {
+    if (path === '') return this;
     let value: unknown = this.value;
     for (const part of path.split('.')) {
       value = typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[part] : undefined;
@@ -142,6 +143,7 @@ function spreadText(values: readonly number[], round: (n: number) => number = (n
 }
 
 const round2 = (n: number): number => Math.round(n * 100) / 100;
+const plural = (n: number, word: string): string => `${formatNumber(n)} ${word}${n === 1 ? '' : 's'}`;
 /** A ratio in a sentence as the bench programs print it: two decimals ("0.91×"). */
 const times = (n: number): string => `${n.toFixed(2)}×`;
 
@@ -251,7 +253,7 @@ function renderLoad(sources: FigureSources): string {
   });
   const targets = f.list('targets').map((t) => [t.text('target'), t.numOrNull('ratio'), t.text('wanted'), t.text('verdict')]);
   return [
-    `${f.num('connections')} connections, ${f.num('durationS')} s per run, best of ${f.num('rounds')} rounds:`,
+    `${f.num('connections')} connections, ${f.num('durationS')} s per run, best of ${plural(f.num('rounds'), 'round')}:`,
     '',
     markdownTable(['server', 'tool', 'best req/s', 'every round'], rows),
     '',
@@ -265,7 +267,8 @@ function renderDb(sources: FigureSources): string {
   const result = sources.bench('db');
   const f = benchField(result);
   const rows = f.list('rows').map((row) => {
-    const runs = row.get('runs').value === undefined ? [] : row.list('runs').map((r) => r.value as number);
+    // A round whose figure could not be read (pgbench printed no tps) is null in the JSON: a dash.
+    const runs = row.get('runs').value === undefined ? [] : row.list('runs').map((r) => r.numOrNull(''));
     const pool = row.get('pool').value;
     return [
       row.text('name'),
@@ -276,7 +279,7 @@ function renderDb(sources: FigureSources): string {
       row.numOrNull('errors'),
       row.get('cpuUs').value === undefined ? null : row.numOrNull('cpuUs'),
       pool === null || pool === undefined ? '-' : `${formatNumber(row.num('pool.waitAvgMs'))} / ${formatNumber(row.num('pool.queryAvgMs'))}`,
-      runs.length === 0 ? '-' : runs.map(formatNumber).join(', '),
+      runs.length === 0 ? '-' : runs.map((n) => (n === null ? '-' : formatNumber(n))).join(', '),
     ];
   });
   const r = f.get('ratios');
@@ -479,7 +482,7 @@ function renderBenchSummary(sources: FigureSources): string {
     const f = benchField(sources.bench('seed'));
     const shapes = f.list('shapes').map((s) => s.text('verdict'));
     const count = (v: string): number => shapes.filter((s) => s === v).length;
-    rows.push(['`seed`', "the post's runs beside its figures", `${f.list('rows').length} rows; shapes: ${count('agrees')} agree, ${count('differs')} differ, ${count('unclear')} unclear`, 'a table, no target']);
+    rows.push(['`seed`', "the post's runs beside its figures", `${plural(f.list('rows').length, 'row')}; shapes: ${count('agrees')} agree, ${count('differs')} differ, ${count('unclear')} unclear`, 'a table, no target']);
   }
   {
     const f = benchField(sources.bench('profile'));
