@@ -13,15 +13,15 @@
  * better of the two (the table says which). On an idle 2-core machine one engine is best: the
  * server needs the other core. When other processes share the cores, the scheduler gives each
  * thread its share, so wrk's two threads get twice the CPU of one engine; two workers level
- * that. A profile of one engine shows where its time goes: ~30% in write() (on loopback the
- * kernel delivers to the server inside the sender's write), a few % in JS, the rest idle
+ * that. A profile of one engine shows most of its busy time in write() (on loopback the
+ * kernel delivers to the server inside the sender's write), little in JS, the rest idle
  * waiting for the server.
  *
  * Read the naive-server ratios with the server's own ceiling in mind: one Node process
- * answering fixed bytes tops out near 115k req/s here, and socketlab and wrk both reach it
- * when the machine is quiet (114k and 117k in one run). Then the autocannon ratio is the
- * ceiling over autocannon's rate (78k in that run: 1.47 for socketlab, 1.50 for wrk), not a
- * property of socketlab. Under contention the generators separate again (autocannon near 35k).
+ * answering fixed bytes has a ceiling, and on a quiet machine socketlab and wrk both reach
+ * it. Then the autocannon ratio is that ceiling over autocannon's rate, not a property of
+ * socketlab (compare wrk's own ratio over autocannon in the same run). Under contention the
+ * generators separate again.
  *
  * Run: node dist/bench/load.js [--connections 100] [--duration 2] [--rounds 3] [--json FILE]
  * (about 60 s; best of three short rounds, because other processes on the machine come and go)

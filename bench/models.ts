@@ -15,9 +15,9 @@
  *      [--models thread,loop,pool] [--seconds 3] [--deadline 45] [--rounds N] [--json FILE]
  * --rounds N measures every steady cell N times, interleaved, and shows median (min–max); where
  * each model gives way is judged only then (one run a cell is noise on a 2-core machine).
- * Full grid: 4-7 minutes on this 2-core machine (436 s with the default 45 s deadline while the
- * machine was busy, 246 s with --deadline 30), most of it Model A starting threads and the
- * loop model taking 1000 connections; --quick (10 and 50 connections, 1 s windows) about 1.5.
+ * Full grid: minutes on a 2-core machine, most of it Model A starting threads and the loop
+ * model taking 1000 connections (the JSON's elapsedS says how long a run took); --quick: 10
+ * and 50 connections, 1 s windows.
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
