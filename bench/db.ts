@@ -57,7 +57,7 @@ interface Row {
   errors: number | null;
   note: string;
   /** Every round's per-second figure (the rounds-measured rows). */
-  runs?: number[];
+  runs?: (number | null)[];
   /** CPU per lookup or request: this process's (in-process pools) or the server's; null where not measured. */
   cpuUs?: number | null;
   /** The server's pool, from its /stats: mean wait for a connection and mean query time. */
@@ -116,7 +116,7 @@ async function main(): Promise<void> {
       if (list.length === 0) continue;
       const byRate = [...list].sort((a, b) => (a.perSec ?? 0) - (b.perSec ?? 0));
       const mid = byRate[Math.floor(byRate.length / 2)] as Row;
-      rows.push({ ...mid, runs: list.map((r) => Math.round(r.perSec ?? 0)), note: `${mid.note}; median of ${list.length} interleaved rounds` });
+      rows.push({ ...mid, runs: list.map((r) => (r.perSec === null ? null : Math.round(r.perSec))), note: `${mid.note}; median of ${list.length} interleaved rounds` });
     }
   } finally {
     fs.rmSync(workDir, { recursive: true, force: true });
@@ -153,6 +153,13 @@ async function runPgbench(cluster: EmbeddedCluster, script: string, mode: 'simpl
   const tps = Number(/tps = ([\d.]+) \(without initial connection time\)/.exec(stdout)?.[1] ?? /tps = ([\d.]+)/.exec(stdout)?.[1]);
   const latency = Number(/latency average = ([\d.]+) ms/.exec(stdout)?.[1]);
   const failed = Number(/number of failed transactions: (\d+)/.exec(stdout)?.[1] ?? 0);
+  if (!Number.isFinite(tps)) {
+    // pgbench prints no tps when no transaction finished: on a busy machine its clients'
+    // SCRAM connects can take the whole of a short -T (seen with --duration 1).
+    const processed = /number of transactions actually processed: (\d+)/.exec(stdout)?.[1] ?? '?';
+    say(`  pgbench -M ${mode}: no tps (${processed} transactions in ${durationS} s): use a longer --duration`);
+    return { name: `pgbench -M ${mode}`, perSec: null, unit: 'tx/s', p50Ms: null, p99Ms: null, errors: failed, note: `no tps: ${processed} transactions in ${durationS} s, ${connections} clients, -j 2` };
+  }
   say(`  pgbench -M ${mode}: ${Math.round(tps)} tx/s`);
   return { name: `pgbench -M ${mode}`, perSec: tps, unit: 'tx/s', p50Ms: null, p99Ms: null, errors: failed, note: `avg latency ${latency} ms, ${connections} clients, -j 2` };
 }
@@ -327,7 +334,7 @@ function report(): DbRatios {
   say(
     renderTable(
       ['what', 'per second', 'unit', 'p50 ms', 'p99 ms', 'errors', 'note'],
-      rows.map((r) => [r.name, r.perSec === null ? null : Math.round(r.perSec), r.unit, r.p50Ms, r.p99Ms, r.errors, r.runs === undefined ? r.note : `${r.note} (${r.runs.join(', ')})`]),
+      rows.map((r) => [r.name, r.perSec === null ? null : Math.round(r.perSec), r.unit, r.p50Ms, r.p99Ms, r.errors, r.runs === undefined ? r.note : `${r.note} (${r.runs.map((v) => v ?? '-').join(', ')})`]),
     ),
   );
   const find = (name: string): number | null => rows.find((r) => r.name === name)?.perSec ?? null;
