@@ -128,7 +128,7 @@ async function main(): Promise<void> {
   writeBenchJson(
     values.json,
     benchRun,
-    { quick: values.quick === true || measureSeconds < 3 || rounds < 3, versions: { postgres: cluster?.version ?? null } },
+    { quick: values.quick === true || measureSeconds < 3, versions: { postgres: cluster?.version ?? null } },
     { options: { models, connections, routes, measureSeconds, warmupDeadlineMs, rounds }, elapsedS, grid, ratios, threadRssSlope: slope, threadSpawn: spawn, giveWay, cells },
   );
 }

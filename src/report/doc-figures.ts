@@ -322,8 +322,8 @@ function renderModels(sources: FigureSources): string {
   const spawn = f.list('threadSpawn');
   if (slope.value !== null || spawn.length > 0) {
     lines.push('', 'Model A, per thread (a Node worker is a whole V8 isolate):', '');
-    if (slope.value !== null) lines.push(`- RSS per connection thread: ${formatNumber(Math.round((slope.num('bytesPerThread') / 2 ** 20) * 10) / 10)} MiB (slope from ${slope.num('from')} to ${slope.num('to')} connections on ${slope.text('route')})`);
-    for (const s of spawn) lines.push(`- start-up with ${s.num('connections')} starting at once (${s.text('route')}): p50 ${formatNumber(s.num('p50Ms'))} ms, p99 ${formatNumber(s.num('p99Ms'))} ms over ${s.num('count')} threads`);
+    if (slope.value !== null) lines.push(`- RSS per connection thread: ${formatNumber(Math.round((slope.num('bytesPerThread') / 2 ** 20) * 10) / 10)} MiB (slope from ${slope.num('from')} to ${slope.num('to')} connections on /${slope.text('route')})`);
+    for (const s of spawn) lines.push(`- start-up with ${s.num('connections')} starting at once (/${s.text('route')}): p50 ${formatNumber(s.num('p50Ms'))} ms, p99 ${formatNumber(s.num('p99Ms'))} ms over ${s.num('count')} threads`);
   }
   const giveWay = f.list('giveWay').map((g) => g.value);
   lines.push('');
