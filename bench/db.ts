@@ -16,7 +16,8 @@
  * pgbench -M prepared at the same client count.
  * Every server and Postgres share this machine's cores: read the ratios, not the absolutes.
  *
- * Run: node dist/bench/db.js [--duration 5] [--connections 100] [--pool 20] [--batch 256] [--rounds 3]
+ * Run: node dist/bench/db.js [--duration 5] [--connections 100] [--pool 20] [--batch 256] [--rounds 3] [--json FILE]
+ * --json FILE writes every row, every interleaved round and the ratios (bench/support/json-output.ts).
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -30,13 +31,16 @@ import { createPool, pgClientConfig, startEmbeddedCluster, type EmbeddedCluster 
 import { renderTable } from '../src/format/table.js';
 import { startServeProcess, startServerProcess, type ServerProcess } from '../src/labs/serve-process.js';
 import { cpuMsOf, loadAverage } from './support/cpu.js';
+import { beginBenchRun, writeBenchJson } from './support/json-output.js';
+import { wrkVersion } from './support/wrk.js';
 
 const run = promisify(execFile);
 const BASELINE = fileURLToPath(new URL('./baselines/node-http-pg-server.js', import.meta.url));
 
 const { values } = parseArgs({
-  options: { duration: { type: 'string' }, connections: { type: 'string' }, pool: { type: 'string' }, batch: { type: 'string' }, rounds: { type: 'string' } },
+  options: { duration: { type: 'string' }, connections: { type: 'string' }, pool: { type: 'string' }, batch: { type: 'string' }, rounds: { type: 'string' }, json: { type: 'string' } },
 });
+const benchRun = beginBenchRun('db');
 const durationS = Number(values.duration ?? 5);
 const connections = Number(values.connections ?? 100);
 const poolSize = Number(values.pool ?? 20);
@@ -53,15 +57,23 @@ interface Row {
   errors: number | null;
   note: string;
   /** Every round's per-second figure (the rounds-measured rows). */
-  runs?: number[];
+  runs?: (number | null)[];
+  /** CPU per lookup or request: this process's (in-process pools) or the server's; null where not measured. */
+  cpuUs?: number | null;
+  /** The server's pool, from its /stats: mean wait for a connection and mean query time. */
+  pool?: { waitAvgMs: number; queryAvgMs: number } | null;
 }
 
 const rows: Row[] = [];
+/** Every measured run of the interleaved sides, in the order they ran. */
+const roundRows: (Row & { round: number })[] = [];
+let postgresVersion: string | null = null;
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
 
 async function main(): Promise<void> {
   say(`socketlab bench db: ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? 'unknown cpu'}, load average ${loadAverage()}`);
   const cluster = await startEmbeddedCluster({ rows: 1000, maxConnections: 300 });
+  postgresVersion = cluster.version;
   say(`PostgreSQL ${cluster.version} at ${cluster.url} (started in ${cluster.timings.copyMs + cluster.timings.startMs + cluster.timings.seedMs} ms)`);
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'socketlab-bench-db-'));
   try {
@@ -93,7 +105,10 @@ async function main(): Promise<void> {
       say(`round ${round + 1} of ${rounds} (load average ${loadAverage()})`);
       for (const side of order) {
         const row = await side.measure();
-        if (row !== null) measured.set(side.name, [...(measured.get(side.name) ?? []), row]);
+        if (row !== null) {
+          measured.set(side.name, [...(measured.get(side.name) ?? []), row]);
+          roundRows.push({ ...row, round: round + 1 });
+        }
       }
     }
     for (const side of sides) {
@@ -101,13 +116,19 @@ async function main(): Promise<void> {
       if (list.length === 0) continue;
       const byRate = [...list].sort((a, b) => (a.perSec ?? 0) - (b.perSec ?? 0));
       const mid = byRate[Math.floor(byRate.length / 2)] as Row;
-      rows.push({ ...mid, runs: list.map((r) => Math.round(r.perSec ?? 0)), note: `${mid.note}; median of ${list.length} interleaved rounds` });
+      rows.push({ ...mid, runs: list.map((r) => (r.perSec === null ? null : Math.round(r.perSec))), note: `${mid.note}; median of ${list.length} interleaved rounds` });
     }
   } finally {
     fs.rmSync(workDir, { recursive: true, force: true });
     await cluster.stop();
   }
-  report();
+  const ratios = report();
+  writeBenchJson(
+    values.json,
+    benchRun,
+    { quick: durationS < 5 || rounds < 3, versions: { postgres: postgresVersion, pgbench: postgresVersion, wrk: await wrkVersion() } },
+    { durationS, connections, poolSize, batchSize, rounds, rows, roundRows, ratios, targets: TARGET },
+  );
 }
 
 async function readTruth(url: string): Promise<Map<number, string>> {
@@ -132,6 +153,13 @@ async function runPgbench(cluster: EmbeddedCluster, script: string, mode: 'simpl
   const tps = Number(/tps = ([\d.]+) \(without initial connection time\)/.exec(stdout)?.[1] ?? /tps = ([\d.]+)/.exec(stdout)?.[1]);
   const latency = Number(/latency average = ([\d.]+) ms/.exec(stdout)?.[1]);
   const failed = Number(/number of failed transactions: (\d+)/.exec(stdout)?.[1] ?? 0);
+  if (!Number.isFinite(tps)) {
+    // pgbench prints no tps when no transaction finished: on a busy machine its clients'
+    // SCRAM connects can take the whole of a short -T (seen with --duration 1).
+    const processed = /number of transactions actually processed: (\d+)/.exec(stdout)?.[1] ?? '?';
+    say(`  pgbench -M ${mode}: no tps (${processed} transactions in ${durationS} s): use a longer --duration`);
+    return { name: `pgbench -M ${mode}`, perSec: null, unit: 'tx/s', p50Ms: null, p99Ms: null, errors: failed, note: `no tps: ${processed} transactions in ${durationS} s, ${connections} clients, -j 2` };
+  }
   say(`  pgbench -M ${mode}: ${Math.round(tps)} tx/s`);
   return { name: `pgbench -M ${mode}`, perSec: tps, unit: 'tx/s', p50Ms: null, p99Ms: null, errors: failed, note: `avg latency ${latency} ms, ${connections} clients, -j 2` };
 }
@@ -177,6 +205,7 @@ async function runPoolsInProcess(url: string, passfile: string, truth: Map<numbe
       p50Ms: stats.queryMs.p50Ms,
       p99Ms: stats.queryMs.p99Ms,
       errors: oursResult.wrong + stats.errors,
+      cpuUs: Number(oursResult.cpuUs.toFixed(1)),
       note: `${oursResult.cpuUs.toFixed(1)} µs CPU/lookup; p50/p99 are query time; wait p50 ${stats.waitMs.p50Ms} ms, p99 ${stats.waitMs.p99Ms} ms${ids}`,
     });
     say(`  ${name}: ${Math.round(oursResult.perSec)} lookups/s, ${oursResult.cpuUs.toFixed(1)} µs CPU per lookup`);
@@ -198,6 +227,7 @@ async function runPoolsInProcess(url: string, passfile: string, truth: Map<numbe
     p50Ms: null,
     p99Ms: null,
     errors: theirsResult.wrong,
+    cpuUs: Number(theirsResult.cpuUs.toFixed(1)),
     note: `${theirsResult.cpuUs.toFixed(1)} µs CPU/lookup; pg.Pool cannot tell wait from query time`,
   });
   say(`  pg.native Pool in-process: ${Math.round(theirsResult.perSec)} lookups/s, ${theirsResult.cpuUs.toFixed(1)} µs CPU per lookup`);
@@ -280,6 +310,8 @@ async function measureServer(name: string, start: () => Promise<ServerProcess>, 
       p50Ms: result.p50Ms,
       p99Ms: result.p99Ms,
       errors: result.errors,
+      cpuUs: cpuUs === null ? null : Number(cpuUs.toFixed(1)),
+      pool: db === null ? null : { waitAvgMs: db.waitMs.avgMs, queryAvgMs: db.queryMs.avgMs },
       note: `wrk -t1 -c${connections}, keep-alive${cpuUs === null ? '' : `; ${cpuUs.toFixed(1)} µs server CPU/req`}${pool}`,
     };
   } finally {
@@ -294,12 +326,15 @@ interface DbFigures {
   batch: { size: { mean: number; p90: number; max: number } } | null;
 }
 
-function report(): void {
+/** The ratios printed under the table, by name; null where a side did not run. */
+type DbRatios = Record<string, number | null>;
+
+function report(): DbRatios {
   say('');
   say(
     renderTable(
       ['what', 'per second', 'unit', 'p50 ms', 'p99 ms', 'errors', 'note'],
-      rows.map((r) => [r.name, r.perSec === null ? null : Math.round(r.perSec), r.unit, r.p50Ms, r.p99Ms, r.errors, r.runs === undefined ? r.note : `${r.note} (${r.runs.join(', ')})`]),
+      rows.map((r) => [r.name, r.perSec === null ? null : Math.round(r.perSec), r.unit, r.p50Ms, r.p99Ms, r.errors, r.runs === undefined ? r.note : `${r.note} (${r.runs.map((v) => v ?? '-').join(', ')})`]),
     ),
   );
   const find = (name: string): number | null => rows.find((r) => r.name === name)?.perSec ?? null;
@@ -308,7 +343,18 @@ function report(): void {
   const baseline = find('node:http + pg.native Pool');
   const simple = find('pgbench -M simple');
   const prepared = find('pgbench -M prepared');
+  const ratios: DbRatios = {};
+  const value = (a: number | null, b: number | null): number | null => (a === null || b === null || b === 0 ? null : Number((a / b).toFixed(2)));
   const ratio = (a: number | null, b: number | null): string => (a === null || b === null || b === 0 ? 'n/a' : `${(a / b).toFixed(2)}x`);
+  ratios.nodeHttpOverPgbenchPrepared = value(baseline, prepared);
+  ratios.poolOverPgNativeInProcess = value(find(`socketlab pool (${poolSize}), in-process`), find(`pg.native Pool (${poolSize}), in-process`));
+  ratios.batchOverSingleInProcess = value(find(`socketlab pool (${poolSize}, batch ${batchSize}), in-process`), find(`socketlab pool (${poolSize}), in-process`));
+  ratios.serveOverNodeHttp = value(single, baseline);
+  ratios.serveOverPgbenchPrepared = value(single, prepared);
+  ratios.serveOverPgbenchSimple = value(single, simple);
+  ratios.serveBatchOverNodeHttp = value(batched, baseline);
+  ratios.serveBatchOverPgbenchPrepared = value(batched, prepared);
+  ratios.serveBatchOverPgbenchSimple = value(batched, simple);
   const verdict = (a: number | null, b: number | null, target: number): string => (a === null || b === null || b === 0 ? '' : a / b >= target ? ': met' : ': NOT met');
   say('');
   say(`load average at the end: ${loadAverage()}`);
@@ -325,6 +371,7 @@ function report(): void {
     say(`  / pgbench -M prepared   = ${ratio(ours, prepared)} at ${connections} clients (target >= ${TARGET.VS_PGBENCH}x)${verdict(ours, prepared, TARGET.VS_PGBENCH)}`);
     say(`  / pgbench -M simple     = ${ratio(ours, simple)}`);
   }
+  return ratios;
 }
 
 await main();

@@ -13,18 +13,20 @@
  * better of the two (the table says which). On an idle 2-core machine one engine is best: the
  * server needs the other core. When other processes share the cores, the scheduler gives each
  * thread its share, so wrk's two threads get twice the CPU of one engine; two workers level
- * that. A profile of one engine shows where its time goes: ~30% in write() (on loopback the
- * kernel delivers to the server inside the sender's write), a few % in JS, the rest idle
+ * that. A profile of one engine shows most of its busy time in write() (on loopback the
+ * kernel delivers to the server inside the sender's write), little in JS, the rest idle
  * waiting for the server.
  *
  * Read the naive-server ratios with the server's own ceiling in mind: one Node process
- * answering fixed bytes tops out near 115k req/s here, and socketlab and wrk both reach it
- * when the machine is quiet (114k and 117k in one run). Then the autocannon ratio is the
- * ceiling over autocannon's rate (78k in that run: 1.47 for socketlab, 1.50 for wrk), not a
- * property of socketlab. Under contention the generators separate again (autocannon near 35k).
+ * answering fixed bytes has a ceiling, and on a quiet machine socketlab and wrk both reach
+ * it. Then the autocannon ratio is that ceiling over autocannon's rate, not a property of
+ * socketlab (compare wrk's own ratio over autocannon in the same run). Under contention the
+ * generators separate again.
  *
- * Run: node dist/bench/load.js [--connections 100] [--duration 2] [--rounds 3]   (about 60 s;
- * best of three short rounds, because other processes on the machine come and go)
+ * Run: node dist/bench/load.js [--connections 100] [--duration 2] [--rounds 3] [--json FILE]
+ * (about 60 s; best of three short rounds, because other processes on the machine come and go)
+ * --json FILE writes every run of every round, the best of each and the targets
+ * (bench/support/json-output.ts).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -35,6 +37,8 @@ import { parseArgs } from 'node:util';
 import { renderTable, type Cell } from '../src/format/table.js';
 import type { LoadResult } from '../src/load/types.js';
 import { LISTENING_PREFIX, SOCKETLAB_CLI } from '../src/program.js';
+import { beginBenchRun, writeBenchJson } from './support/json-output.js';
+import { wrkVersion } from './support/wrk.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const NAIVE = path.join(here, 'baselines', 'naive-server.js');
@@ -125,7 +129,8 @@ async function wrk(url: string, connections: number, seconds: number): Promise<n
 const hasWrk = spawnSync('wrk', ['--version'], { encoding: 'utf8' }).error === undefined;
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { connections: { type: 'string' }, duration: { type: 'string' }, rounds: { type: 'string' } } });
+  const { values } = parseArgs({ options: { connections: { type: 'string' }, duration: { type: 'string' }, rounds: { type: 'string' }, json: { type: 'string' } } });
+  const benchRun = beginBenchRun('load');
   const connections = Number(values.connections ?? 100);
   const seconds = Number(values.duration ?? 2);
   const rounds = Number(values.rounds ?? 3);
@@ -135,14 +140,19 @@ async function main(): Promise<void> {
 
   const servers: Server[] = [];
   const best: Record<string, number> = {};
+  const runs: { round: number; server: string; tool: string; rps: number }[] = [];
+  let currentRound = 0;
   const keep = (key: string, rps: number): void => {
     best[key] = Math.max(best[key] ?? 0, rps);
+    const [server, tool] = key.split(' ');
+    runs.push({ round: currentRound, server: server ?? '', tool: tool ?? '', rps: Math.round(rps) });
   };
   try {
     servers.push(await startServer('naive', NAIVE));
     servers.push(await startServer('node:http', NODE_HTTP));
     const [naive, nodeHttp] = servers as [Server, Server];
     for (let round = 1; round <= rounds; round++) {
+      currentRound = round;
       keep('naive socketlab-w1', await socketlab(naive.url, connections, seconds, dir, 1));
       keep('naive socketlab-w2', await socketlab(naive.url, connections, seconds, dir, 2));
       keep('naive autocannon', await autocannon(naive.url, connections, seconds));
@@ -158,11 +168,12 @@ async function main(): Promise<void> {
     await rm(dir, { recursive: true, force: true });
   }
 
-  const rows: Cell[][] = Object.entries(best).map(([key, rps]) => {
+  const bestRows = Object.entries(best).map(([key, rps]) => {
     const [server, tool] = key.split(' ');
     const label = tool?.replace(/^socketlab-w(\d)$/, (_, n: string) => `socketlab --workers ${n}`);
-    return [server ?? '', label ?? '', Math.round(rps)];
+    return { server: server ?? '', tool: label ?? '', rps: Math.round(rps) };
   });
+  const rows: Cell[][] = bestRows.map((r) => [r.server, r.tool, r.rps]);
   process.stdout.write(`\n${renderTable(['server', 'tool', 'requests/s'], rows)}\n\n`);
 
   // The better socketlab configuration per server stands for socketlab in the targets.
@@ -174,6 +185,7 @@ async function main(): Promise<void> {
   }
   const ratio = (a: string, b: string): number | undefined => (best[a] !== undefined && best[b] !== undefined ? (best[a] as number) / (best[b] as number) : undefined);
   const checks: Cell[][] = [];
+  const targets: { target: string; ratio: number | null; wanted: string; verdict: string }[] = [];
   const vsAutocannon = ratio('naive socketlab', 'naive autocannon');
   checks.push(['naive: socketlab / autocannon', vsAutocannon === undefined ? null : vsAutocannon.toFixed(2), '>= 1.50', vsAutocannon === undefined ? 'skipped' : vsAutocannon >= 1.5 ? 'met' : 'MISSED']);
   const vsWrk = ratio('naive socketlab', 'naive wrk');
@@ -182,6 +194,14 @@ async function main(): Promise<void> {
   checks.push(['node:http: socketlab / wrk', agree === undefined ? null : agree.toFixed(2), '0.85 .. 1.15', agree === undefined ? 'skipped (no wrk)' : Math.abs(agree - 1) <= 0.15 ? 'met' : 'MISSED']);
   process.stdout.write(`${renderTable(['target', 'ratio', 'wanted', 'verdict'], checks)}\n`);
   process.stdout.write('\nRatios from one run on this machine; other processes sharing the cores move them, so compare runs, not single numbers.\n');
+  for (const [target, ratio, wanted, verdict] of checks) targets.push({ target: String(target), ratio: ratio === null || ratio === undefined ? null : Number(ratio), wanted: String(wanted), verdict: String(verdict) });
+  const betterWorkers = Object.fromEntries(['naive', 'node:http'].map((server) => [server, (best[`${server} socketlab-w2`] ?? 0) > (best[`${server} socketlab-w1`] ?? 0) ? 2 : 1]));
+  writeBenchJson(
+    values.json,
+    benchRun,
+    { quick: seconds < 2 || rounds < 3, versions: { wrk: hasWrk ? await wrkVersion() : null } },
+    { connections, durationS: seconds, rounds, runs, best: bestRows, betterWorkers, targets },
+  );
 }
 
 main().catch((error: unknown) => {

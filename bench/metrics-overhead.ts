@@ -3,11 +3,12 @@
  * 10 samples/s over a few live processes, on a worker thread and in-process, against the
  * target of 2% of one core.
  *
- *   node dist/bench/metrics-overhead.js [--duration 20s] [--connections 500]
+ *   node dist/bench/metrics-overhead.js [--duration 20s] [--connections 500] [--json FILE]
  *
  * The processes sampled are real: this process, a child server holding N loopback
  * connections, the child client holding the other ends (so the TCP table has 2N + 1
  * entries), and for the FD-kinds cost a child holding ~19,500 open FDs.
+ * --json FILE writes every reading and every sampler run (bench/support/json-output.ts).
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import os from 'node:os';
@@ -19,6 +20,7 @@ import { createCapacityLookup, readListenQueues, readTcpSockets } from '../src/m
 import type { Series } from '../src/metrics/types.js';
 import { formatNumber } from '../src/format/numbers.js';
 import { renderTable } from '../src/format/table.js';
+import { beginBenchRun, writeBenchJson } from './support/json-output.js';
 
 const TARGET_PERCENT = 2;
 const STEADY_AFTER_MS = 3000;
@@ -112,7 +114,8 @@ async function runSampler(label: string, pids: number[], ports: number[], thread
 }
 
 async function main(): Promise<void> {
-  const { values } = parseFlags('bench metrics-overhead', process.argv.slice(2), { duration: { type: 'string' }, connections: { type: 'string' } });
+  const benchRun = beginBenchRun('metrics-overhead');
+  const { values } = parseFlags('bench metrics-overhead', process.argv.slice(2), { duration: { type: 'string' }, connections: { type: 'string' }, json: { type: 'string' } });
   const durationMs = parseDurationFlag('duration', stringFlag(values, 'duration'), 20_000);
   const connections = parseIntegerFlag('connections', stringFlag(values, 'connections'), 500, 1, 5000);
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
@@ -204,6 +207,23 @@ async function main(): Promise<void> {
         `Readings: samples holding accept queues / a TCP census / FD kinds (each on its share of the 1% budget).\n` +
         `Worker start-up (isolate + modules) costs ${startup ?? '?'} ms of CPU once, outside the percentage.\n` +
         `"process CPU ms" is this whole bench process over the run (idle otherwise), all threads: it adds V8 helper threads and Node's own idle cost.\n`,
+    );
+    const columns = ['run', 'samples', 'samplerCpuMs', 'percentOfOneCore', 'percentAfterWarmup', 'processCpuMs', 'p50SampleUs', 'queuesCensusKinds', 'underTarget'] as const;
+    writeBenchJson(
+      stringFlag(values, 'json'),
+      benchRun,
+      { quick: durationMs < 20_000 || connections < 500 },
+      {
+        durationMs,
+        connections,
+        socketsInTable: connections * 2 + 1,
+        fdHogCount: hogFds,
+        targetPercent: TARGET_PERCENT,
+        steadyAfterMs: STEADY_AFTER_MS,
+        workerStartupMs: startup ?? null,
+        readings: rows.map(([reading, us, context]) => ({ reading, us, context })),
+        runs: summaryRows.map((r) => Object.fromEntries(columns.map((c, i) => [c, c === 'underTarget' ? r[i] === 'under' : r[i]]))),
+      },
     );
   } finally {
     for (const child of children) await child.kill();

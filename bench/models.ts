@@ -15,11 +15,10 @@
  *      [--models thread,loop,pool] [--seconds 3] [--deadline 45] [--rounds N] [--json FILE]
  * --rounds N measures every steady cell N times, interleaved, and shows median (min–max); where
  * each model gives way is judged only then (one run a cell is noise on a 2-core machine).
- * Full grid: 4-7 minutes on this 2-core machine (436 s with the default 45 s deadline while the
- * machine was busy, 246 s with --deadline 30), most of it Model A starting threads and the
- * loop model taking 1000 connections; --quick (10 and 50 connections, 1 s windows) about 1.5.
+ * Full grid: minutes on a 2-core machine, most of it Model A starting threads and the loop
+ * model taking 1000 connections (the JSON's elapsedS says how long a run took); --quick: 10
+ * and 50 connections, 1 s windows.
  */
-import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { findPgBinaries, startEmbeddedCluster, type EmbeddedCluster } from '../src/db/index.js';
@@ -34,6 +33,7 @@ import { MODEL, type ModelName } from '../src/models/model.js';
 import { formatBytes } from '../src/format/numbers.js';
 import { renderTable } from '../src/format/table.js';
 import { startSocketlab } from './support/server-process.js';
+import { beginBenchRun, writeBenchJson } from './support/json-output.js';
 
 const { values } = parseArgs({
   options: {
@@ -55,6 +55,7 @@ const models = list(values.models, [...MODELS_IN_ORDER]).filter((m): m is ModelN
 const measureSeconds = Number(values.seconds ?? (values.quick ? 1 : 3));
 const warmupDeadlineMs = Number(values.deadline ?? (values.quick ? 15 : 45)) * 1000;
 const rounds = Math.max(1, Math.floor(Number(values.rounds ?? 1)));
+const benchRun = beginBenchRun('models');
 
 async function main(): Promise<void> {
   const started = Date.now();
@@ -100,6 +101,7 @@ async function main(): Promise<void> {
   const ratios = ratioTable(cells, routes, connections);
   out(`\nEach model against the event loop (B), same run:\n\n${renderTable(ratios.header, ratios.rows)}\n`);
 
+  const giveWay: string[] = [];
   const slope = threadRssSlope(cells, 'age') ?? threadRssSlope(cells);
   const spawn = threadSpawn(cells).sort((a, b) => a.connections - b.connections);
   if (slope !== null || spawn.length > 0) {
@@ -114,14 +116,21 @@ async function main(): Promise<void> {
     for (const route of routes) {
       for (const model of models) {
         const found = findGiveWay(cells, model, route);
-        if (found !== null) out(`  - ${found.text}\n`);
+        if (found !== null) {
+          giveWay.push(found.text);
+          out(`  - ${found.text}\n`);
+        }
       }
     }
   }
-  out(`\n${cells.length} cells in ${Math.round((Date.now() - started) / 1000)} s; load average at the end ${load()}\n`);
-  if (values.json !== undefined) {
-    writeFileSync(values.json, `${JSON.stringify({ machine, options: { models, connections, routes, measureSeconds, warmupDeadlineMs, rounds }, cells }, null, 2)}\n`);
-  }
+  const elapsedS = Math.round((Date.now() - started) / 1000);
+  out(`\n${cells.length} cells in ${elapsedS} s; load average at the end ${load()}\n`);
+  writeBenchJson(
+    values.json,
+    benchRun,
+    { quick: values.quick === true || measureSeconds < 3, versions: { postgres: cluster?.version ?? null } },
+    { options: { models, connections, routes, measureSeconds, warmupDeadlineMs, rounds }, elapsedS, grid, ratios, threadRssSlope: slope, threadSpawn: spawn, giveWay, cells },
+  );
 }
 
 await main();

@@ -1,7 +1,7 @@
 /**
  * How fast src/http parses, against Node's own parser in the same run.
  *
- *   npx tsc -p . && node dist/bench/parser.js
+ *   npx tsc -p . && node dist/bench/parser.js [--json FILE]
  *
  * Two requests, each whole and split in two chunks (a TCP read boundary in the middle):
  *   (a) the small GET wrk sends, (b) a browser-like GET with 10 header fields.
@@ -14,14 +14,20 @@
  * a Buffer, over a loopback connection (see the comment at the top of response-writer.ts).
  *
  * Figures are rough on a shared machine: read the ratios, which are measured in one run.
+ * --json FILE writes every row and every write round (bench/support/json-output.ts).
  */
 import net from 'node:net';
 import { createRequire } from 'node:module';
 import { once } from 'node:events';
+import { parseArgs } from 'node:util';
 import { Bench, type Task } from 'tinybench';
 import { PARSE } from '../src/http/constants.js';
 import { RequestParser } from '../src/http/request-parser.js';
 import { serializeResponse, type HttpResponse, type WriteContext } from '../src/http/response-writer.js';
+import { beginBenchRun, writeBenchJson } from './support/json-output.js';
+
+const { values } = parseArgs({ options: { json: { type: 'string' } } });
+const benchRun = beginBenchRun('parser');
 
 /** Requests per task call: one parse (~0.2-2 µs) is too short to time alone. */
 const BATCH = 200;
@@ -155,25 +161,52 @@ function formatRate(perSecond: number, unit: string): string {
   return `${perSecond.toFixed(0)} ${unit}`;
 }
 
-function printParseTable(rows: Row[]): void {
+/** One printed row of the parse table, as written to --json. */
+interface ParseFigure {
+  request: string;
+  bytes: number;
+  chunks: number;
+  parser: string;
+  nsPerRequest: number;
+  /** llhttp's ns ÷ this row's, for the same request and chunks; null without llhttp. */
+  vsLlhttp: number | null;
+  /** tinybench's samples behind the figure and their relative margin of error (%). */
+  samples: number;
+  rme: number | null;
+}
+
+function printParseTable(rows: Row[]): ParseFigure[] {
   const header = ['request', 'chunks', 'parser', 'ns/request', 'requests/s', 'bytes/s', 'vs llhttp'];
   const lines: string[][] = [];
+  const figures: ParseFigure[] = [];
   for (const row of rows) {
     const ns = nsPerRequest(row.task);
     const perSecond = 1e9 / ns;
     const baseline = rows.find((r) => r.request === row.request && r.chunks === row.chunks && r.parser.startsWith('llhttp'));
     const ratio = baseline === undefined ? '' : `${(nsPerRequest(baseline.task) / ns).toFixed(2)}x`;
     lines.push([row.request, String(row.chunks), row.parser, ns.toFixed(0), formatRate(perSecond, 'req/s'), formatRate(perSecond * row.bytes, 'B/s'), ratio]);
+    const result = row.task.result as { latency?: { samplesCount?: number; rme?: number } } | undefined;
+    figures.push({
+      request: row.request,
+      bytes: row.bytes,
+      chunks: row.chunks,
+      parser: row.parser,
+      nsPerRequest: Math.round(ns),
+      vsLlhttp: baseline === undefined ? null : Number((nsPerRequest(baseline.task) / ns).toFixed(2)),
+      samples: result?.latency?.samplesCount ?? 0,
+      rme: result?.latency?.rme === undefined ? null : Number(result.latency.rme.toFixed(2)),
+    });
   }
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] as string).length)));
   const format = (cells: string[]): string => cells.map((c, i) => (i >= 3 ? c.padStart(widths[i] as number) : c.padEnd(widths[i] as number))).join('  ');
   console.log(format(header));
   for (const line of lines) console.log(format(line));
+  return figures;
 }
 
 // ---------------------------------------------------------------------------------------------
 
-async function benchParsers(): Promise<void> {
+async function benchParsers(): Promise<{ llhttp: string | null; rows: ParseFigure[] }> {
   const HTTPParser = loadLlhttp();
   const bench = new Bench({ time: TIME_MS, warmupTime: WARMUP_MS, throws: true });
   const rows: Row[] = [];
@@ -200,11 +233,11 @@ async function benchParsers(): Promise<void> {
   bench.tasks.forEach((task, i) => ((rows[i] as Row).task = task));
   console.log(`\nRequest parsing (${BATCH} requests per sample, Node ${process.version}, llhttp ${process.versions.llhttp})\n`);
   if (HTTPParser === null) console.log('llhttp baseline unavailable: node:_http_common has no HTTPParser in this Node version.\n');
-  printParseTable(rows);
+  return { llhttp: HTTPParser === null ? null : (process.versions.llhttp ?? null), rows: printParseTable(rows) };
 }
 
 /** socket.write(string) against socket.write(Buffer) of the same response, over loopback. */
-async function benchWrites(): Promise<void> {
+async function benchWrites(): Promise<{ rounds: { stringNs: number; bufferNs: number }[]; stringNs: number; bufferNs: number; stringSpeedOverBuffer: number }> {
   const sink = net.createServer((socket) => socket.on('data', () => {}).on('error', () => {}));
   sink.listen(0, '127.0.0.1');
   await once(sink, 'listening');
@@ -243,9 +276,16 @@ async function benchWrites(): Promise<void> {
   console.log(`string  ${stringNs.toFixed(0).padStart(6)} ns/response  ${formatRate(1e9 / stringNs, 'writes/s')}`);
   console.log(`Buffer  ${bufferNs.toFixed(0).padStart(6)} ns/response  ${formatRate(1e9 / bufferNs, 'writes/s')}`);
   console.log(`string is ${(bufferNs / stringNs).toFixed(2)}x the speed of Buffer (rounds: ${asString.map((v, i) => ((asBuffer[i] as number) / v).toFixed(2)).join(', ')})`);
+  return {
+    rounds: asString.map((v, i) => ({ stringNs: Math.round(v), bufferNs: Math.round(asBuffer[i] as number) })),
+    stringNs: Math.round(stringNs),
+    bufferNs: Math.round(bufferNs),
+    stringSpeedOverBuffer: Number((bufferNs / stringNs).toFixed(2)),
+  };
 }
 
 const started = performance.now();
-await benchParsers();
-await benchWrites();
+const parse = await benchParsers();
+const writes = await benchWrites();
 console.log(`\n(done in ${((performance.now() - started) / 1000).toFixed(1)} s; a shared machine: read the ratios, not the absolute figures)`);
+writeBenchJson(values.json, benchRun, { quick: false, versions: { llhttp: parse.llhttp } }, { batch: BATCH, timeMs: TIME_MS, parse: parse.rows, writes });

@@ -21,6 +21,7 @@
  *   other JS              everything else
  *
  * Run: node dist/bench/profile.js [--duration 6] [--json FILE]
+ * --json FILE writes every profiled run and the mean per category (bench/support/json-output.ts).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -32,7 +33,8 @@ import { SOCKETLAB_CLI } from '../src/program.js';
 import { startServerProcess, type ServerProcess } from '../src/labs/serve-process.js';
 import { cpuMsOf, loadAverage } from './support/cpu.js';
 import { NAIVE_SERVER } from './support/server-process.js';
-import { WRK_MISSING, findWrk, runWrk } from './support/wrk.js';
+import { beginBenchRun, writeBenchJson } from './support/json-output.js';
+import { WRK_MISSING, findWrk, runWrk, wrkVersion } from './support/wrk.js';
 
 const PATH = '/age?birthdate=1993-05-01';
 /** µs between samples: fine enough for a request of ~10 µs over a few seconds. */
@@ -40,6 +42,7 @@ const SAMPLE_INTERVAL_US = 100;
 
 const { values } = parseArgs({ options: { duration: { type: 'string' }, json: { type: 'string' } } });
 const durationS = Number(values.duration ?? 6);
+const benchRun = beginBenchRun('profile');
 
 const CATEGORIES = ['write(2) + loopback', 'read path', 'write path (JS)', 'parse + serialize', 'connection', 'route + handler', 'GC', 'other native', 'other JS'] as const;
 type Category = (typeof CATEGORIES)[number];
@@ -149,13 +152,19 @@ async function main(): Promise<void> {
   const rows = [...CATEGORIES.map((c) => [c, ...names.map((n) => mean(n, (s) => s.us[c])), Math.round((mean(names[0] as string, (s) => s.us[c]) - mean(names[1] as string, (s) => s.us[c])) * 100) / 100]), ['total (CPU per request)', ...names.map((n) => mean(n, (s) => s.cpuUsPerRequest)), Math.round((mean(names[0] as string, (s) => s.cpuUsPerRequest) - mean(names[1] as string, (s) => s.cpuUsPerRequest)) * 100) / 100]];
   process.stdout.write(`\n${renderTable(['µs per request', ...names, 'socketlab - naive'], rows)}\n`);
   process.stdout.write(`load average at the end: ${loadAverage()}\n`);
-  if (values.json !== undefined) {
-    fs.writeFileSync(
-      values.json,
-      `${JSON.stringify({ schema: 'socketlab.profile-summary/1', path: PATH, durationS, sampleIntervalUs: SAMPLE_INTERVAL_US, loadAverageAtStart: load, loadAverageAtEnd: loadAverage(), node: process.version, runs: sides, meanUsPerRequest: Object.fromEntries(names.map((n) => [n, Object.fromEntries([...CATEGORIES.map((c) => [c, mean(n, (s) => s.us[c])]), ['total', mean(n, (s) => s.cpuUsPerRequest)]])])) }, null, 2)}\n`,
-    );
-    process.stdout.write(`written: ${values.json}\n`);
-  }
+  writeBenchJson(
+    values.json,
+    benchRun,
+    { quick: durationS < 6, versions: { wrk: await wrkVersion() } },
+    {
+      path: PATH,
+      durationS,
+      sampleIntervalUs: SAMPLE_INTERVAL_US,
+      categories: CATEGORIES,
+      runs: sides,
+      meanUsPerRequest: Object.fromEntries(names.map((n) => [n, Object.fromEntries([...CATEGORIES.map((c) => [c, mean(n, (s) => s.us[c])]), ['total', mean(n, (s) => s.cpuUsPerRequest)]])])),
+    },
+  );
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) await main();

@@ -38,11 +38,11 @@
  *   --pool-batch N  every /uuid server runs with --pool-batch N (the pool's batch mode, serve's
  *                 default): the set-up line says so; without it, --pool-batch off, one
  *                 statement per lookup, as the post's server made them (Npgsql has no batching)
- *   --json FILE   also write every measured run (each round), the shapes and the machine
+ *   --json FILE   also write every measured run (each round), the rows, the shapes and the
+ *                 machine (bench/support/json-output.ts)
  *   --reference   print the post's figures and exit, without running anything
  */
 import { meanBetween } from '../src/metrics/histogram.js';
-import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { readDocComment } from '../src/cli/bench.js';
 import { booleanFlag, parseDurationFlag, parseFlags, parseIntegerFlag, stringFlag, type ParsedFlags } from '../src/cli/args.js';
@@ -85,6 +85,7 @@ import {
 } from '../src/report/seed.js';
 import { formatNumber } from '../src/format/numbers.js';
 import { startServeProcess, type ServerProcess } from '../src/labs/serve-process.js';
+import { beginBenchRun, writeBenchJson } from './support/json-output.js';
 
 /** socketlab's default pool, passed explicitly so the row says what it ran even if the default moves. */
 const DEFAULT_POOL = POOL_DEFAULTS.SIZE;
@@ -199,6 +200,7 @@ interface Bench {
 }
 
 async function main(): Promise<void> {
+  const benchRun = beginBenchRun('seed');
   const machine = describeMachine();
   if (booleanFlag(values, 'reference')) {
     const m = POST_MACHINE;
@@ -258,24 +260,22 @@ async function main(): Promise<void> {
   const setup = describeSetup(bench, remoteMissing);
   const shapes = describeShapes({ post: POST_RUNS, measured: rows, defaultPool: DEFAULT_POOL });
   report(rows, shapes, setup, machine);
-  const jsonPath = stringFlag(values, 'json');
-  if (jsonPath !== undefined) {
-    const document = {
-      schema: 'socketlab.seed-bench/2',
-      machine,
+  writeBenchJson(
+    stringFlag(values, 'json'),
+    benchRun,
+    { quick: quick || durationMs < DURATION.FULL_MS || rounds < COMPARISON_ROUNDS.full, versions: { postgres: bench.cluster?.version ?? null } },
+    {
       setup,
-      quick,
       durationMs,
       rounds,
       postRule: POST_RULE,
       runs: runs.map((run) => ({ ...run, pools: rowKeys(run).map((k) => k.pool) })),
       measurements,
+      rows,
       shapes,
       poolReadings: explainPoolEffect(shapes),
-    };
-    writeFileSync(jsonPath, `${JSON.stringify(document, null, 2)}\n`);
-    process.stdout.write(`\nWrote ${jsonPath}\n`);
-  }
+    },
+  );
 }
 
 function report(rows: readonly MeasuredRow[], shapes: readonly ShapeSentence[], setup: SeedSetup, machine: MachineInfo): void {

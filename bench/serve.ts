@@ -18,20 +18,24 @@
  * after a burst, accept-fanout.ts) and with 1, to show what the extra descriptors cost when a
  * lone connection wakes them all.
  *
- * Run: node dist/bench/serve.js [--duration 5] [--rounds 3] [--connections 100] [--no-close]
+ * Run: node dist/bench/serve.js [--duration 5] [--rounds 3] [--connections 100] [--no-close] [--json FILE]
+ * --json FILE writes every round of every server, the medians and the ratios printed
+ * (bench/support/json-output.ts), which docs/benchmarks.md is built from.
  */
 import { parseArgs } from 'node:util';
 import { renderTable } from '../src/format/table.js';
 import { cpuMsOf, loadAverage } from './support/cpu.js';
 import { startNaive, startNodeHttp, startSocketlab, type ServerProcess } from './support/server-process.js';
-import { WRK_MISSING, findWrk, runWrk } from './support/wrk.js';
+import { beginBenchRun, writeBenchJson } from './support/json-output.js';
+import { WRK_MISSING, findWrk, runWrk, wrkVersion } from './support/wrk.js';
 
 const PATH = '/age?birthdate=1993-05-01';
 const TARGET_VS_NAIVE = 0.9;
 
 const { values } = parseArgs({
-  options: { duration: { type: 'string' }, rounds: { type: 'string' }, connections: { type: 'string' }, 'no-close': { type: 'boolean' } },
+  options: { duration: { type: 'string' }, rounds: { type: 'string' }, connections: { type: 'string' }, 'no-close': { type: 'boolean' }, json: { type: 'string' } },
 });
+const benchRun = beginBenchRun('serve');
 const durationS = Number(values.duration ?? 5);
 const rounds = Number(values.rounds ?? 3);
 const connections = Number(values.connections ?? 100);
@@ -46,6 +50,31 @@ interface Measured {
   cpuUsPerRequest: number[];
   latency: number[];
   errors: number;
+}
+
+/** One server's measured run in one round, as printed. */
+interface RoundRecord {
+  round: number;
+  server: string;
+  rps: number;
+  requests: number;
+  cpuUsPerRequest: number;
+  latencyAvgMs: number;
+  errors: number;
+  loadAverage: string;
+}
+
+/** One line of a printed table: medians over the rounds and the ratios. */
+interface SummaryRow {
+  server: string;
+  rps: number;
+  cpuUsPerRequest: number;
+  latencyAvgMs: number;
+  errors: number;
+  /** The table's base server's req/s ÷ this one's. */
+  baseOverThisRps: number;
+  /** This server's CPU per request ÷ the base server's. */
+  thisOverBaseCpu: number;
 }
 
 const KEEP_ALIVE: Contender[] = [
@@ -65,7 +94,7 @@ const median = (xs: number[]): number => {
   return sorted[Math.floor(sorted.length / 2)] as number;
 };
 
-async function measure(contenders: Contender[], headers: string[]): Promise<Map<string, Measured>> {
+async function measure(contenders: Contender[], headers: string[], log: RoundRecord[]): Promise<Map<string, Measured>> {
   const results = new Map<string, Measured>();
   for (let round = 1; round <= rounds; round++) {
     const order = round % 2 === 1 ? contenders : [...contenders].reverse();
@@ -85,6 +114,7 @@ async function measure(contenders: Contender[], headers: string[]): Promise<Map<
         entry.latency.push(result.latencyAvgMs);
         entry.errors += result.errors;
         results.set(contender.name, entry);
+        log.push({ round, server: contender.name, rps: result.requestsPerSec, requests: result.requests, cpuUsPerRequest: cpuUs, latencyAvgMs: result.latencyAvgMs, errors: result.errors, loadAverage: load });
         process.stdout.write(`  round ${round}: ${contender.name.padEnd(32)} ${String(Math.round(result.requestsPerSec)).padStart(7)} req/s  ${cpuUs.toFixed(2).padStart(6)} µs CPU/req  (load average ${load})\n`);
       } finally {
         await server.stop();
@@ -94,15 +124,29 @@ async function measure(contenders: Contender[], headers: string[]): Promise<Map<
   return results;
 }
 
-function table(contenders: Contender[], results: Map<string, Measured>, base: string): string {
+function summarize(contenders: Contender[], results: Map<string, Measured>, base: string): SummaryRow[] {
   const of = (name: string): Measured => results.get(name) ?? { rps: [0], cpuUsPerRequest: [Number.NaN], latency: [0], errors: 0 };
   const ours = median(of(base).rps);
   const oursCpu = median(of(base).cpuUsPerRequest);
-  const rows = contenders.map(({ name }) => {
+  return contenders.map(({ name }) => {
     const m = of(name);
-    return [name, Math.round(median(m.rps)), Number(median(m.cpuUsPerRequest).toFixed(2)), median(m.latency), m.errors, Number((ours / median(m.rps)).toFixed(2)), Number((median(m.cpuUsPerRequest) / oursCpu).toFixed(2))];
+    return {
+      server: name,
+      rps: Math.round(median(m.rps)),
+      cpuUsPerRequest: Number(median(m.cpuUsPerRequest).toFixed(2)),
+      latencyAvgMs: median(m.latency),
+      errors: m.errors,
+      baseOverThisRps: Number((ours / median(m.rps)).toFixed(2)),
+      thisOverBaseCpu: Number((median(m.cpuUsPerRequest) / oursCpu).toFixed(2)),
+    };
   });
-  return renderTable(['server', 'req/s', 'µs CPU/req', 'avg latency ms', 'errors', `${base} ÷ this (req/s)`, 'this ÷ ours (CPU/req)'], rows);
+}
+
+function table(rows: SummaryRow[], base: string): string {
+  return renderTable(
+    ['server', 'req/s', 'µs CPU/req', 'avg latency ms', 'errors', `${base} ÷ this (req/s)`, 'this ÷ ours (CPU/req)'],
+    rows.map((r) => [r.server, r.rps, r.cpuUsPerRequest, r.latencyAvgMs, r.errors, r.baseOverThisRps, r.thisOverBaseCpu]),
+  );
 }
 
 async function main(): Promise<void> {
@@ -112,8 +156,10 @@ async function main(): Promise<void> {
     return;
   }
   process.stdout.write(`GET ${PATH}, wrk -t1 -c${connections} -d${durationS}s, ${rounds} rounds interleaved, median shown; load average ${loadAverage()}\n`);
-  const results = await measure(KEEP_ALIVE, []);
-  process.stdout.write(`\n${table(KEEP_ALIVE, results, 'socketlab serve')}\n\n`);
+  const keepAliveRounds: RoundRecord[] = [];
+  const results = await measure(KEEP_ALIVE, [], keepAliveRounds);
+  const keepAlive = summarize(KEEP_ALIVE, results, 'socketlab serve');
+  process.stdout.write(`\n${table(keepAlive, 'socketlab serve')}\n\n`);
   const rps = (name: string): number => median(results.get(name)?.rps ?? [0]);
   const cpu = (name: string): number => median(results.get(name)?.cpuUsPerRequest ?? [Number.NaN]);
   const vsNaive = rps('socketlab serve') / rps('naive node:net');
@@ -122,12 +168,29 @@ async function main(): Promise<void> {
   process.stdout.write(`                        ${cpuVsNaive.toFixed(2)}x by CPU per request (naive's µs ÷ socketlab's)\n`);
   process.stdout.write(`socketlab / node:http = ${(rps('socketlab serve') / rps('node:http')).toFixed(2)}x req/s, ${(cpu('node:http') / cpu('socketlab serve')).toFixed(2)}x by CPU per request\n`);
   process.stdout.write(`load average at the end: ${loadAverage()}\n`);
+  const ratios = {
+    socketlabOverNaiveRps: Number(vsNaive.toFixed(2)),
+    socketlabOverNaiveTarget: TARGET_VS_NAIVE,
+    naiveOverSocketlabCpu: Number(cpuVsNaive.toFixed(2)),
+    socketlabOverNodeHttpRps: Number((rps('socketlab serve') / rps('node:http')).toFixed(2)),
+    nodeHttpOverSocketlabCpu: Number((cpu('node:http') / cpu('socketlab serve')).toFixed(2)),
+  };
 
-  if (values['no-close'] === true) return;
-  process.stdout.write(`\nA connection per request (wrk -H 'Connection: close'), socketlab's accept widened or not:\n`);
-  const close = await measure(CLOSE, ['Connection: close']);
-  process.stdout.write(`\n${table(CLOSE, close, CLOSE[0]?.name as string)}\n`);
-  process.stdout.write(`load average at the end: ${loadAverage()}\n`);
+  let close: { rounds: RoundRecord[]; summary: SummaryRow[] } | null = null;
+  if (values['no-close'] !== true) {
+    process.stdout.write(`\nA connection per request (wrk -H 'Connection: close'), socketlab's accept widened or not:\n`);
+    const closeRounds: RoundRecord[] = [];
+    const measured = await measure(CLOSE, ['Connection: close'], closeRounds);
+    close = { rounds: closeRounds, summary: summarize(CLOSE, measured, CLOSE[0]?.name as string) };
+    process.stdout.write(`\n${table(close.summary, CLOSE[0]?.name as string)}\n`);
+    process.stdout.write(`load average at the end: ${loadAverage()}\n`);
+  }
+  writeBenchJson(
+    values.json,
+    benchRun,
+    { quick: durationS < 5 || rounds < 3, versions: { wrk: await wrkVersion() } },
+    { path: PATH, durationS, rounds, connections, keepAlive: { rounds: keepAliveRounds, summary: keepAlive }, ratios, close },
+  );
 }
 
 await main();

@@ -17,6 +17,7 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   tour: () => import('./cli/tour.js'),
   report: () => import('./cli/report.js'),
   bench: () => import('./cli/bench.js'),
+  docs: () => import('./cli/docs.js'),
 };
 
 async function loadAll(): Promise<Command[]> {

@@ -36,6 +36,8 @@ export const LAB_ERR = {
   LAB_CHILD: 'LAB_ERR_LAB_CHILD',
   /** A process or port to inspect does not exist. */
   NOT_FOUND: 'LAB_ERR_METRICS_NOT_FOUND',
+  /** socketlab docs: a committed output the docs are built from is missing or lacks a figure. */
+  DOCS_FIGURES: 'LAB_ERR_DOCS_FIGURES',
   /** diagnose: nothing answered at the target URL (refused, reset or timed out from the first step). */
   TARGET_SILENT: 'LAB_ERR_DIAGNOSE_TARGET_SILENT',
 } as const;

@@ -28,6 +28,16 @@ export async function findWrk(): Promise<string | null> {
   }
 }
 
+/** "4.1.0" from `wrk --version` ("wrk debian/4.1.0-3+b2 [epoll] ..."), or null without wrk. */
+export async function wrkVersion(): Promise<string | null> {
+  const text = await run('wrk', ['--version']).then(
+    (r) => r.stdout,
+    (error: { stdout?: string }) => String(error.stdout ?? ''),
+  );
+  const match = /^wrk\s+(?:\S*\/)?(\d+(?:\.\d+)+)/.exec(text);
+  return match === null ? null : (match[1] as string);
+}
+
 export const WRK_MISSING = 'wrk is not installed: install it with `apt-get install -y wrk` (Debian/Ubuntu) to get this baseline';
 
 function toMs(value: string, unit: string): number {

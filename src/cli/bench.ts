@@ -15,7 +15,7 @@ import type { Command } from './command.js';
 
 const BENCH_DIR = fileURLToPath(new URL('../../bench/', import.meta.url));
 /** The order a reader meets them in: the parts bottom-up, then the whole, then the seed. */
-const ORDER = ['parser', 'serve', 'load', 'db', 'models', 'metrics-overhead', 'seed'] as const;
+const ORDER = ['parser', 'serve', 'profile', 'load', 'db', 'models', 'metrics-overhead', 'seed'] as const;
 const SUMMARY_MAX = 96;
 
 const USAGE = `Usage: socketlab bench [NAME] [--] [ARGS...]
@@ -26,6 +26,9 @@ socketlab bench NAME --help prints what that program measures and its own flags.
 
 Each prints its figures as tables; compare ratios measured in one run on one machine,
 never against a remembered number. Some need tools (wrk, PostgreSQL) and say so.
+Each takes --json FILE: every figure it printed, every round, with the program, its
+arguments, the machine, the date and the tool versions; socketlab docs rebuilds the
+figure tables in docs/ from those written to docs/results/bench/NAME.json.
 
 Examples:
   socketlab bench
@@ -33,6 +36,7 @@ Examples:
   socketlab bench serve -- --duration 2 --rounds 1
   socketlab bench seed --quick
   socketlab bench seed -- --only uuid-7500-local,uuid-10000-local --json seed.json
+  socketlab bench serve -- --json docs/results/bench/serve.json && socketlab docs
 `;
 
 export interface BenchProgram {

@@ -200,13 +200,19 @@ function hereRow(run: SeedRun, row: MeasuredRow): Cell[] {
  * max (the longest of any round) and failed (all rounds added up).
  */
 export function renderSeedTable(measured: readonly MeasuredRow[] | null, runs: readonly SeedRun[] = SEED_RUNS): string {
+  const { header, rows } = seedTable(measured, runs);
+  return renderTable(header, rows);
+}
+
+/** The cells of renderSeedTable, for a renderer of another format (the docs' markdown). */
+export function seedTable(measured: readonly MeasuredRow[] | null, runs: readonly SeedRun[] = SEED_RUNS): { header: string[]; rows: Cell[][] } {
   const rows: Cell[][] = [];
   for (const run of runs) {
     rows.push(postRow(run));
     for (const row of measured?.filter((r) => r.runId === run.id) ?? []) rows.push(hereRow(run, row));
   }
-  const header = measured === null ? TABLE_HEADER.slice(0, -1) : TABLE_HEADER;
-  return renderTable(header, rows.map((row) => row.slice(0, header.length)));
+  const header = measured === null ? TABLE_HEADER.slice(0, -1) : [...TABLE_HEADER];
+  return { header, rows: rows.map((row) => row.slice(0, header.length)) };
 }
 
 /** The lines under the reference table: what the post names as each run's bottleneck, and the rows it did not run. */
