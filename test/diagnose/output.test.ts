@@ -64,7 +64,7 @@ test('nothing listening: one line, exit 1, after the first step only', async () 
 
 test('the summary: the steps in order of users, the verdict, evidence, ruled out, unseen, limits', () => {
   const text = renderDiagnoseSummary(CPU_RESULT);
-  assert.match(text, /^socketlab diagnose  http:\/\/127\.0\.0\.1:3000\/age\?birthdate=1993-05-01\n/);
+  assert.match(text, /^socketlab diagnose {2}http:\/\/127\.0\.0\.1:3000\/age\?birthdate=1993-05-01\n/);
   const rows = text.split('\n').filter((line) => /^\s+\d+\s+(ramp|confirm)\s/.test(line)).map((line) => Number(line.trim().split(/\s+/)[0]));
   assert.deepEqual(rows, [1, 4, 9, 16]);
   assert.match(text, /\nverdict: cpu at 9 VUs\n/);

@@ -217,7 +217,6 @@ function readLog(log: string, input: Buffer): LlhttpCase['expected'] {
     const finishMatch = /^finish=(\d+)$/.exec(rest);
     if (finishMatch) {
       finish = Number(finishMatch[1]);
-      continue;
     }
     // Everything else (… complete, reset, pause, skip body, chunk header/complete) only marks
     // progress that the spans above already describe.
