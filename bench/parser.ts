@@ -197,7 +197,7 @@ async function benchParsers(): Promise<void> {
     }
   }
   await bench.run();
-  bench.tasks.forEach((task, i) => ((rows[i] as Row).task = task));
+  bench.tasks.forEach((task, i) => { (rows[i] as Row).task = task; });
   console.log(`\nRequest parsing (${BATCH} requests per sample, Node ${process.version}, llhttp ${process.versions.llhttp})\n`);
   if (HTTPParser === null) console.log('llhttp baseline unavailable: node:_http_common has no HTTPParser in this Node version.\n');
   printParseTable(rows);
