@@ -217,7 +217,11 @@ ${readAgeGain(age['one process'], age.cluster, cores)}`,
 /** The comparison's findings; the cluster's /age runs, which C10K's reading weighs its users against. */
 function recordComparison(lab: LabContext, compared: readonly CompareRow[], cores: number): Spread | null {
   const byRoute: Record<string, Record<ServerSide, CompareRow[]>> = {};
-  for (const run of compared) ((byRoute[run.route] ??= { 'one process': [], cluster: [] })[run.side] as CompareRow[]).push(run);
+  for (const run of compared) {
+    const sides = byRoute[run.route] ?? { 'one process': [], cluster: [] };
+    byRoute[run.route] = sides;
+    sides[run.side].push(run);
+  }
   const spreadFor = (route: string, side: ServerSide): Spread | null => {
     const runs = byRoute[route]?.[side] ?? [];
     return runs.length === 0 ? null : spreadOf(runs.map((r) => r.rps));

@@ -73,7 +73,9 @@ export function renderK6Script(plan: LoadPlan): string {
   for (const expression of plan.thresholds) {
     const threshold = parseThreshold(expression);
     const k6 = toK6Threshold(threshold);
-    (thresholds[k6.metric] ??= []).push(k6.expression);
+    const expressions = thresholds[k6.metric] ?? [];
+    thresholds[k6.metric] = expressions;
+    expressions.push(k6.expression);
     if (k6.metric === 'socketlab_failed_requests') countsFailures = true;
     if (threshold.metric === 'total') {
       notes.push(
