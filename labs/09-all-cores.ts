@@ -11,22 +11,13 @@ import { holdConnections, summarizeHold, watchAddedFds } from '../src/labs/clust
 import { startCpuWindow } from '../src/labs/cpu-window.js';
 import { createNamespace, namespaceUnavailableReason, type Namespace } from '../src/labs/netns.js';
 import {
-  countEstablished,
   ephemeralPorts,
   ownFdLimit,
   parseWorkerPids,
   planHold,
-  readFootprint,
-  readSlabs,
-  readSockstat,
-  SOCKET_SLABS,
-  type HoldShare,
   type ProcessFootprint,
-  type SlabReading,
-  type Sockstat,
 } from '../src/labs/c100k-kit.js';
 import { formatBytes, formatNumber, formatReading as num } from '../src/format/numbers.js';
-import { LAB_ERR, LabError } from '../src/errors.js';
 import { compareSpreads, COMPARISON_ROUNDS, describeComparison, formatSpread, measureInterleaved, spreadOf, VERDICT, type Spread } from '../src/metrics/comparison.js';
 import { POST_RULE } from '../src/report/post-figures.js';
 import type { ChartDeclaration, LabContext, LabDefinition, LabSettings, StepContext } from '../src/labs/types.js';

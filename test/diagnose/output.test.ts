@@ -14,7 +14,7 @@ import { chromiumSkipReason, withPageInChromium } from '../support/chromium.js';
 import { diagnoseCharts, renderDiagnoseHtml } from '../../src/diagnose/html.js';
 import { renderDiagnoseSummary } from '../../src/diagnose/summary-text.js';
 import { runCli } from '../support/cli.js';
-import { context, resultFrom, SATURATED, step } from './steps.js';
+import { resultFrom, SATURATED, step } from './steps.js';
 
 const CPU_RESULT = resultFrom([step(1, { rps: 1000 }), step(4, { rps: 3900, target: { busiestThread: { tid: 4321, name: 'node', cpuPercent: 88, runnablePercent: 91 } } }), step(16, { rps: 4000, target: SATURATED }), step(9, { phase: 'confirm', rps: 3950, target: SATURATED })]);
 

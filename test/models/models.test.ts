@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import { startServe, type ServerProcess } from '../support/cli.js';
+import { startServe } from '../support/cli.js';
 import { askOn, connectRaw, type RawConnection } from '../support/raw-client.js';
 import { waitFor } from '../support/wait.js';
 import { startEmbeddedCluster, type EmbeddedCluster } from '../../src/db/index.js';
