@@ -43,7 +43,7 @@ export function livePostmasterPid(dataDir: string, runAs: SystemUser | null): nu
   const uid = processUid(pid);
   if (uid !== null && uid !== (runAs?.uid ?? process.getuid?.() ?? uid)) return null;
   const commandLine = processCommandLine(pid);
-  return commandLine !== null && commandLine.includes('postgres') && commandLine.includes(dataDir) ? pid : null;
+  return commandLine?.includes('postgres') && commandLine.includes(dataDir) ? pid : null;
 }
 
 /** A word for /bin/sh: pg_ctl hands `-o` to `sh -c "exec postgres ..."`. */

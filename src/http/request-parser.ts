@@ -238,7 +238,7 @@ export class RequestParser extends InputBuffer {
   get midMessage(): boolean {
     const phase = this.phase;
     if (phase === PHASE.HEAD) return this.begun || this.messageBytePending();
-    if (phase === PHASE.DONE) return this.current !== null && this.current.keepAlive && this.messageBytePending();
+    if (phase === PHASE.DONE) return this.current?.keepAlive === true && this.messageBytePending();
     return phase === PHASE.BODY_NONE || phase === PHASE.BODY_LENGTH || phase === PHASE.BODY_CHUNKED;
   }
 
