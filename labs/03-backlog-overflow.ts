@@ -184,11 +184,12 @@ with tcp_abort_on_overflow=1, which answers an overflow with a reset instead of 
     });
 
     const abortTitle = 'tcp_abort_on_overflow=1: a reset instead of silence';
-    let linkUnavailable: string | null = null;
+    // The link probe makes a namespace of its own, so it runs only where one can be made.
+    const linkUnavailable = unavailable !== null ? null : await shapedLinkUnavailableReason(lab);
     if (unavailable !== null) {
       lab.skip(abortTitle, `tcp_abort_on_overflow is set per network namespace and a private one cannot be made here (${unavailable}); changing the machine's own would affect every server on it`);
       lab.findings.abortOnOverflow = { skipped: unavailable };
-    } else if ((linkUnavailable = await shapedLinkUnavailableReason(lab)) !== null) {
+    } else if (linkUnavailable !== null) {
       lab.skip(abortTitle, `${linkUnavailable}: it is needed to give the namespace's loopback a link with queueing, where final ACKs trail their SYNs`);
       lab.findings.abortOnOverflow = { skipped: linkUnavailable };
     } else {

@@ -11,22 +11,13 @@ import { holdConnections, summarizeHold, watchAddedFds } from '../src/labs/clust
 import { startCpuWindow } from '../src/labs/cpu-window.js';
 import { createNamespace, namespaceUnavailableReason, type Namespace } from '../src/labs/netns.js';
 import {
-  countEstablished,
   ephemeralPorts,
   ownFdLimit,
   parseWorkerPids,
   planHold,
-  readFootprint,
-  readSlabs,
-  readSockstat,
-  SOCKET_SLABS,
-  type HoldShare,
   type ProcessFootprint,
-  type SlabReading,
-  type Sockstat,
 } from '../src/labs/c100k-kit.js';
 import { formatBytes, formatNumber, formatReading as num } from '../src/format/numbers.js';
-import { LAB_ERR, LabError } from '../src/errors.js';
 import { compareSpreads, COMPARISON_ROUNDS, describeComparison, formatSpread, measureInterleaved, spreadOf, VERDICT, type Spread } from '../src/metrics/comparison.js';
 import { POST_RULE } from '../src/report/post-figures.js';
 import type { ChartDeclaration, LabContext, LabDefinition, LabSettings, StepContext } from '../src/labs/types.js';
@@ -217,7 +208,11 @@ ${readAgeGain(age['one process'], age.cluster, cores)}`,
 /** The comparison's findings; the cluster's /age runs, which C10K's reading weighs its users against. */
 function recordComparison(lab: LabContext, compared: readonly CompareRow[], cores: number): Spread | null {
   const byRoute: Record<string, Record<ServerSide, CompareRow[]>> = {};
-  for (const run of compared) ((byRoute[run.route] ??= { 'one process': [], cluster: [] })[run.side] as CompareRow[]).push(run);
+  for (const run of compared) {
+    const sides = byRoute[run.route] ?? { 'one process': [], cluster: [] };
+    byRoute[run.route] = sides;
+    sides[run.side].push(run);
+  }
   const spreadFor = (route: string, side: ServerSide): Spread | null => {
     const runs = byRoute[route]?.[side] ?? [];
     return runs.length === 0 ? null : spreadOf(runs.map((r) => r.rps));

@@ -66,7 +66,7 @@ function refreshCurrent(): void {
   // Again just after the next UTC midnight, and at least every second: a wall clock that is
   // set (NTP, a person) moves the midnight a monotonic timer was aimed at.
   const untilMidnight = MS_PER_DAY - (now % MS_PER_DAY) + 1;
-  setTimeout(refreshCurrent, untilMidnight < REFRESH_MS ? untilMidnight : REFRESH_MS).unref();
+  setTimeout(refreshCurrent, Math.min(untilMidnight, REFRESH_MS)).unref();
 }
 
 /**

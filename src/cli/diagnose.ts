@@ -11,7 +11,7 @@ import { DIAGNOSE_DEFAULTS, DIAGNOSE_LIMITS, LAYER } from '../diagnose/constants
 import { renderDiagnoseHtml } from '../diagnose/html.js';
 import { runDiagnose, type DiagnoseProgress } from '../diagnose/run.js';
 import { renderDiagnoseSummary } from '../diagnose/summary-text.js';
-import type { DiagnoseOptions } from '../diagnose/types.js';
+import type { DiagnoseOptions, DiagnoseResult } from '../diagnose/types.js';
 import { parseThreshold } from '../load/thresholds.js';
 import { LOAD_LIMITS } from '../load/constants.js';
 import { formatNumber } from '../format/numbers.js';
@@ -152,7 +152,7 @@ async function run(argv: string[]): Promise<number> {
     process.stderr.isTTY && process.stderr.columns > 0
       ? (await import('ora')).default({ text: `looking at ${options.url}`, stream: process.stderr, discardStdin: false }).start()
       : null;
-  let result;
+  let result: DiagnoseResult;
   try {
     result = await runDiagnose(options, {
       signal: controller.signal,

@@ -25,7 +25,7 @@ import { startMonitorPanel } from '../metrics/monitor.js';
 import { parseMonitorTargets } from '../metrics/targets.js';
 import { describePlan, renderLoadSummary } from '../load/summary-text.js';
 import { THRESHOLD_FORMS } from '../load/thresholds.js';
-import type { LoadOptions, LoadProgress } from '../load/types.js';
+import type { LoadOptions, LoadProgress, LoadResult } from '../load/types.js';
 import { formatNumber } from '../format/numbers.js';
 
 const OPTIONS: OptionSpec = {
@@ -203,7 +203,7 @@ async function run(argv: string[]): Promise<number> {
   const spinner = monitor === null && process.stderr.isTTY && process.stderr.columns > 0
     ? (await import('ora')).default({ text: `starting: ${describePlan(plan)}`, stream: process.stderr, discardStdin: false }).start()
     : null;
-  let result;
+  let result: LoadResult;
   try {
     result = await runLoadPlan(plan, {
       signal: controller.signal,

@@ -9,7 +9,7 @@ import { DB_LIMIT_OFF, DB_LIMITS, POOL_DEFAULTS, resolveDatabaseTarget, resolveD
 import { MODEL, type ModelName } from '../models/model.js';
 import { defaultMaxQueue, POOL_MODEL_DEFAULTS } from '../models/pool.js';
 import { THREAD_MODEL_DEFAULTS } from '../models/thread.js';
-import { announceListening, CLUSTER_ENV, isClusterWorker, probeReusePort, reusePortOfWorker, startClusterPrimary } from '../server/cluster-primary.js';
+import { announceListening, CLUSTER_ENV, isClusterWorker, probeReusePort, reusePortOfWorker, startClusterPrimary, type RunningCluster } from '../server/cluster-primary.js';
 import { openDatabase, type Database } from '../db/index.js';
 import { resolveBacklog } from '../server/server.js';
 import { EXIT, usageError } from '../errors.js';
@@ -191,7 +191,7 @@ async function runClusterPrimary(options: {
     options.log(database.describe());
   }
   const env = database === null ? {} : { [CLUSTER_ENV.DB_URL]: database.url };
-  let running;
+  let running: RunningCluster;
   try {
     running = await startClusterPrimary({ size: options.size, env, log: options.log, reusePort: options.reusePort });
   } catch (error) {

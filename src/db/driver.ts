@@ -14,7 +14,7 @@ import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { isMainThread, threadId } from 'node:worker_threads';
+import { isMainThread } from 'node:worker_threads';
 import { installHint } from './binaries.js';
 import { getUrlParam, pgClientConfig, setUrlParams } from './credentials.js';
 import { isStatementTimeout } from './limits.js';

@@ -44,7 +44,7 @@ export class LookupQueue {
 
   /** The `max` oldest lookups (fewer if fewer wait), removed from the queue. */
   take(max: number): QueuedLookup[] {
-    const n = max < this.count ? max : this.count;
+    const n = Math.min(max, this.count);
     const taken = new Array<QueuedLookup>(n);
     const items = this.items;
     for (let i = 0; i < n; i++) {

@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { LAB_ERR, LabError } from '../errors.js';
 import { fileSize, openAppendNoFollow, readFileNoFollow } from './cluster-files.js';
-import { isPidAlive, processCommandLine, processUid, runAsUserAsync, signalPid, waitForPidExit, type SystemUser } from './processes.js';
+import { isPidAlive, processCommandLine, processUid, runAsUserAsync, signalPid, waitForPidExit, type CommandResult, type SystemUser } from './processes.js';
 
 export interface PostmasterTarget {
   pgCtl: string;
@@ -43,7 +43,7 @@ export function livePostmasterPid(dataDir: string, runAs: SystemUser | null): nu
   const uid = processUid(pid);
   if (uid !== null && uid !== (runAs?.uid ?? process.getuid?.() ?? uid)) return null;
   const commandLine = processCommandLine(pid);
-  return commandLine !== null && commandLine.includes('postgres') && commandLine.includes(dataDir) ? pid : null;
+  return commandLine?.includes('postgres') && commandLine.includes(dataDir) ? pid : null;
 }
 
 /** A word for /bin/sh: pg_ctl hands `-o` to `sh -c "exec postgres ..."`. */
@@ -63,7 +63,7 @@ export async function startPostmaster(target: PostmasterTarget, settings: Record
     .join(' ');
   const from = fileSize(logFile);
   const logFd = openAppendNoFollow(logFile);
-  let result;
+  let result: CommandResult;
   try {
     const seconds = String(Math.max(1, Math.ceil(timeoutMs / 1000)));
     result = await runAsUserAsync(target.pgCtl, ['start', '-D', target.dataDir, '-w', '-t', seconds, '-s', '-o', options], target.runAs, {

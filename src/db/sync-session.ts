@@ -96,7 +96,8 @@ export function openSyncSession(url: string, options: { connectTimeoutMs?: numbe
 
   return {
     lookupSync(id: number): string | null {
-      const session = client ?? (client = connect());
+      client ??= connect();
+      const session = client;
       values[0] = String(id);
       const started = performance.now();
       let rows: unknown[][];

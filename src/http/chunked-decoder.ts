@@ -294,7 +294,7 @@ export class ChunkedDecoder {
     let lineStart = pos;
     for (;;) {
       const budgetEnd = lineStart + (this.budget.maxTrailerBytes - this.trailerBytes);
-      const scanEnd = budgetEnd < end ? budgetEnd : end;
+      const scanEnd = Math.min(budgetEnd, end);
       const step = this.lines.scan(buf, lineStart, scanEnd);
       if (step === LINE.NEED_MORE) {
         if (scanEnd === budgetEnd && budgetEnd <= end) return this.fail(HTTP_ERROR.HEADER_OVERFLOW, lineStart);

@@ -27,7 +27,8 @@ export type KnownMethod = (typeof KNOWN_METHODS)[number];
 /** Methods grouped by length, each with its bytes, so a lookup compares a handful at most. */
 const BY_LENGTH: { name: KnownMethod; bytes: Uint8Array }[][] = [];
 for (const name of KNOWN_METHODS) {
-  const bucket = (BY_LENGTH[name.length] ??= []);
+  const bucket = BY_LENGTH[name.length] ?? [];
+  BY_LENGTH[name.length] = bucket;
   bucket.push({ name, bytes: Uint8Array.from(name, (c) => c.charCodeAt(0)) });
 }
 

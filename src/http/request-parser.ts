@@ -238,7 +238,7 @@ export class RequestParser extends InputBuffer {
   get midMessage(): boolean {
     const phase = this.phase;
     if (phase === PHASE.HEAD) return this.begun || this.messageBytePending();
-    if (phase === PHASE.DONE) return this.current !== null && this.current.keepAlive && this.messageBytePending();
+    if (phase === PHASE.DONE) return this.current?.keepAlive === true && this.messageBytePending();
     return phase === PHASE.BODY_NONE || phase === PHASE.BODY_LENGTH || phase === PHASE.BODY_CHUNKED;
   }
 
@@ -360,7 +360,7 @@ export class RequestParser extends InputBuffer {
     // The whole head must fit in maxHeadBytes: nothing past budgetEnd is ever looked at, so a
     // peer cannot make us scan (or buffer, beyond one chunk) more than that.
     const budgetEnd = start + this.limits.maxHeadBytes;
-    const scanEnd = budgetEnd < end ? budgetEnd : end;
+    const scanEnd = Math.min(budgetEnd, end);
     let i = start + this.scan;
 
     if (this.headState === HEAD.METHOD) {
@@ -377,7 +377,7 @@ export class RequestParser extends InputBuffer {
       // request-target (RFC 9112 §3.2): its bytes here, its form once the method is known.
       const targetStart = start + this.methodEnd + 1;
       const targetStop = targetStart + this.limits.maxTargetBytes + 1;
-      const stop = targetStop < scanEnd ? targetStop : scanEnd;
+      const stop = Math.min(targetStop, scanEnd);
       while (i < stop && TARGET[buf[i] as number] === 1) i++;
       if (i - targetStart > this.limits.maxTargetBytes) return this.fail(HTTP_ERROR.URI_TOO_LONG);
       if (i >= scanEnd) return this.needMoreHead(i - start, scanEnd === budgetEnd);
@@ -418,7 +418,7 @@ export class RequestParser extends InputBuffer {
         let error = this.checkVersionBytes(buf, v, i, versionEnd);
         if (error !== null) return this.fail(error);
         if (versionEnd === v + VERSION_BYTES && !isSupportedVersion(buf, v)) return this.fail(HTTP_ERROR.UNSUPPORTED_VERSION);
-        error = this.checkVersionBytes(buf, v, i > versionEnd ? i : versionEnd, scanEnd);
+        error = this.checkVersionBytes(buf, v, Math.max(i, versionEnd), scanEnd);
         if (error !== null) return this.fail(error);
         i = Math.min(scanEnd, v + VERSION_LINE_BYTES);
         if (i < v + VERSION_LINE_BYTES) return this.needMoreHead(i - start, scanEnd === budgetEnd);
@@ -657,7 +657,7 @@ export class RequestParser extends InputBuffer {
     const pos = this.pos;
     const available = this.end - pos;
     const remaining = this.remaining;
-    const take = available < remaining ? available : remaining;
+    const take = Math.min(available, remaining);
     // A body that is all in one piece ends up a view of it (no copy): BodyBuffer keeps the first.
     if (take > 0) this.body.append(this.buf, pos, pos + take);
     this.pos = pos + take;

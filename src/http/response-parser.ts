@@ -220,7 +220,7 @@ export class ResponseParser extends InputBuffer {
     const buf = this.buf;
     const start = this.pos;
     const budgetEnd = start + this.limits.maxHeadBytes;
-    const scanEnd = budgetEnd < this.end ? budgetEnd : this.end;
+    const scanEnd = Math.min(budgetEnd, this.end);
     // Remember how far the search got, so a line fed byte by byte is searched once.
     let i = start + this.statusScan;
     while (i < scanEnd && buf[i] !== CH.LF) i++;
@@ -273,7 +273,7 @@ export class ResponseParser extends InputBuffer {
     const buf = this.buf;
     const start = this.pos;
     const budgetEnd = start + this.limits.maxHeadBytes;
-    const scanEnd = budgetEnd < this.end ? budgetEnd : this.end;
+    const scanEnd = Math.min(budgetEnd, this.end);
     for (;;) {
       const lineStart = start + this.lineStart;
       const step = this.lines.scan(buf, lineStart, scanEnd);
@@ -381,7 +381,7 @@ export class ResponseParser extends InputBuffer {
 
   private readLengthBody(): ParseStep {
     const available = this.end - this.pos;
-    const take = available < this.remaining ? available : this.remaining;
+    const take = Math.min(available, this.remaining);
     if (take > 0) this.takeBody(this.pos, this.pos + take);
     this.pos += take;
     this.remaining -= take;

@@ -315,7 +315,8 @@ export class Engine {
     conn.sentAt = now;
     conn.firstByteAt = 0;
     conn.deadline = this.plan.timeoutMs > 0 ? now + this.plan.timeoutMs : 0;
-    (conn.parser ??= new ResponseParser({ keepBody: false })).expectResponseTo(this.plan.method);
+    conn.parser ??= new ResponseParser({ keepBody: false });
+    conn.parser.expectResponseTo(this.plan.method);
     this.recorder.counts.bytesSent += bytes.length;
     (conn.socket as LoadSocket).write(bytes);
   }

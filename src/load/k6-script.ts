@@ -35,9 +35,9 @@ function urlExpression(plan: LoadPlan): string {
   const origin = `${base.protocol}//${base.host}`;
   const parts = parseTemplate(plan.pathTemplate);
   if (parts.every((part) => 'text' in part)) return js(origin + plan.pathTemplate);
-  const escape = (text: string): string => text.replace(/[`\\$]/g, (c) => `\\${c}`);
-  const body = parts.map((part) => ('text' in part ? escape(part.text) : `\${randInt(${part.min}, ${part.max})}`)).join('');
-  return `\`${escape(origin)}${body}\``;
+  const escapeTemplateText = (text: string): string => text.replace(/[`\\$]/g, (c) => `\\${c}`);
+  const body = parts.map((part) => ('text' in part ? escapeTemplateText(part.text) : `\${randInt(${part.min}, ${part.max})}`)).join('');
+  return `\`${escapeTemplateText(origin)}${body}\``;
 }
 
 export function renderK6Script(plan: LoadPlan): string {
@@ -73,7 +73,9 @@ export function renderK6Script(plan: LoadPlan): string {
   for (const expression of plan.thresholds) {
     const threshold = parseThreshold(expression);
     const k6 = toK6Threshold(threshold);
-    (thresholds[k6.metric] ??= []).push(k6.expression);
+    const expressions = thresholds[k6.metric] ?? [];
+    thresholds[k6.metric] = expressions;
+    expressions.push(k6.expression);
     if (k6.metric === 'socketlab_failed_requests') countsFailures = true;
     if (threshold.metric === 'total') {
       notes.push(

@@ -79,7 +79,7 @@ class SecondAggregator {
     sum.responses += sample.responses;
     sum.ok += sample.ok;
     sum.failed += sample.failed;
-    sample.failures.forEach((n, i) => (sum.failures[i] = (sum.failures[i] as number) + n));
+    sample.failures.forEach((n, i) => { sum.failures[i] = (sum.failures[i] as number) + n; });
     sum.dropped += sample.dropped;
     // Each engine's most-at-once within the second; their sum bounds the true peak from above.
     sum.vus += sample.vus;

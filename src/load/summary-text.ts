@@ -85,5 +85,5 @@ export function renderLoadSummary(result: LoadResult): string {
       out.push(`  ${t.passed ? '✓' : '✗'} ${t.expression.padEnd(24)} ${t.passed ? 'passed' : 'FAILED'}  (measured ${actual})`);
     }
   }
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }

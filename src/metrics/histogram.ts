@@ -24,16 +24,21 @@ export function createHistogram(): Histogram {
   });
 }
 
+/** The histogram's range is [1, HIGHEST_TRACKABLE_US]: a shorter duration counts as 1 µs, a longer one as the top. */
+function clampMicros(us: number): number {
+  return Math.min(Math.max(us, 1), HIGHEST_TRACKABLE_US);
+}
+
 /** Record a duration given in nanoseconds (from process.hrtime.bigint differences). */
 export function recordNanos(histogram: Histogram, nanos: bigint | number): void {
   const us = Math.round(Number(nanos) / 1000);
-  histogram.recordValue(us < 1 ? 1 : us > HIGHEST_TRACKABLE_US ? HIGHEST_TRACKABLE_US : us);
+  histogram.recordValue(clampMicros(us));
 }
 
 /** Record a duration given in milliseconds, `count` times (a sample that stands for `count`). */
 export function recordMillis(histogram: Histogram, ms: number, count = 1): void {
   const us = Math.round(ms * 1000);
-  const value = us < 1 ? 1 : us > HIGHEST_TRACKABLE_US ? HIGHEST_TRACKABLE_US : us;
+  const value = clampMicros(us);
   if (count === 1) histogram.recordValue(value);
   else histogram.recordValueWithCount(value, count);
 }

@@ -286,7 +286,7 @@ function json(value: unknown, at: string): JsonObject {
   const root = object(value, at);
   const walk = (v: unknown, where: string, depth: number): void => {
     if (depth > RESULT_LIMITS.JSON_DEPTH) throw new Problem(where, `nested more than ${RESULT_LIMITS.JSON_DEPTH} deep`);
-    if (Array.isArray(v)) v.forEach((item, i) => walk(item, `${where}[${i}]`, depth + 1));
+    if (Array.isArray(v)) v.forEach((item, i) => { walk(item, `${where}[${i}]`, depth + 1); });
     else if (typeof v === 'object' && v !== null) for (const [key, item] of Object.entries(v)) walk(item, `${where}${fieldKey(key)}`, depth + 1);
     else if (typeof v === 'number' && !Number.isFinite(v)) throw new Problem(where, 'not a finite number');
     else if (v !== null && typeof v !== 'number' && typeof v !== 'string' && typeof v !== 'boolean') throw new Problem(where, `not JSON (${typeof v})`);

@@ -22,7 +22,7 @@
  * listens on one descriptor and widens only when a burst shows up (server.ts: ACCEPT_BURST
  * connections accepted within one tick of its clock); the backlog holds the burst meanwhile.
  */
-import net from 'node:net';
+import type net from 'node:net';
 import { closeServerHandle, startSocketKeeper, type ServerHandle } from './listen-descriptors.js';
 
 /**

@@ -146,7 +146,7 @@ export class StageTimings {
   fold(): void {
     const pendingCount = this.recorded - this.folded;
     if (pendingCount === 0) return;
-    const count = pendingCount > WINDOW ? WINDOW : pendingCount;
+    const count = Math.min(pendingCount, WINDOW);
     let r = (this.next - count + WINDOW) % WINDOW;
     for (let n = 0; n < count; n++) {
       if (this.currentCount === EPOCH) this.rotate();
@@ -157,7 +157,7 @@ export class StageTimings {
         const interval = INTERVALS[i] as (typeof INTERVALS)[number];
         if (interval.firstOnly && !first) continue;
         const ms = (this.ring[base + interval.to] as number) - (this.ring[base + interval.from] as number);
-        recordMillis(this.current[i] as Histogram, ms < 0 ? 0 : ms, weight);
+        recordMillis(this.current[i] as Histogram, Math.max(ms, 0), weight);
       }
       this.currentCount += 1;
       r = r + 1 === WINDOW ? 0 : r + 1;

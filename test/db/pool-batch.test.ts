@@ -62,7 +62,7 @@ describe('connection pool, batch mode, on a real cluster', () => {
     // Known ids, duplicates, and ids with no row (0, past the last, negative, past int4).
     const ids = [...Array.from({ length: 280 }, (_, i) => ((i * 37) % 1000) + 1), 42, 42, 42, 0, 1001, 5000, -7, 2 ** 40];
     const values = await Promise.all(ids.map((id) => p.lookup(id)));
-    values.forEach((value, i) => assert.equal(value, truth.get(ids[i] as number) ?? null, `id ${ids[i]}`));
+    values.forEach((value, i) => { assert.equal(value, truth.get(ids[i] as number) ?? null, `id ${ids[i]}`); });
     const stats = p.stats();
     const batch = stats.batch;
     assert.ok(batch !== null, 'batch figures in the stats');
@@ -160,7 +160,7 @@ describe('connection pool, batch mode, on a real cluster', () => {
       assert.equal(stats.waiting, 0);
       await release();
       const { values } = await within('the blocked statement', inFlight);
-      values.forEach((value, i) => assert.equal(value, truth.get(i + 1)));
+      values.forEach((value, i) => { assert.equal(value, truth.get(i + 1)); });
     } finally {
       await release();
     }

@@ -63,7 +63,7 @@ describe('connection pool on a real cluster', () => {
     const during = p.stats();
     assert.ok(during.waiting > 0, `lookups should queue for a connection, waiting=${during.waiting}`);
     const values = await Promise.all(pending);
-    values.forEach((value, i) => assert.equal(value, truth.get(ids[i] as number), `id ${ids[i]}`));
+    values.forEach((value, i) => { assert.equal(value, truth.get(ids[i] as number), `id ${ids[i]}`); });
     // The second connect may still be on its way when the first connection has served every
     // lookup: wait for it, then the pool opened exactly its size, never more, never fewer.
     await waitFor('connects in flight to finish', () => p.stats().connecting === 0);

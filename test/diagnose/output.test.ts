@@ -14,7 +14,7 @@ import { chromiumSkipReason, withPageInChromium } from '../support/chromium.js';
 import { diagnoseCharts, renderDiagnoseHtml } from '../../src/diagnose/html.js';
 import { renderDiagnoseSummary } from '../../src/diagnose/summary-text.js';
 import { runCli } from '../support/cli.js';
-import { context, resultFrom, SATURATED, step } from './steps.js';
+import { resultFrom, SATURATED, step } from './steps.js';
 
 const CPU_RESULT = resultFrom([step(1, { rps: 1000 }), step(4, { rps: 3900, target: { busiestThread: { tid: 4321, name: 'node', cpuPercent: 88, runnablePercent: 91 } } }), step(16, { rps: 4000, target: SATURATED }), step(9, { phase: 'confirm', rps: 3950, target: SATURATED })]);
 
@@ -64,7 +64,7 @@ test('nothing listening: one line, exit 1, after the first step only', async () 
 
 test('the summary: the steps in order of users, the verdict, evidence, ruled out, unseen, limits', () => {
   const text = renderDiagnoseSummary(CPU_RESULT);
-  assert.match(text, /^socketlab diagnose  http:\/\/127\.0\.0\.1:3000\/age\?birthdate=1993-05-01\n/);
+  assert.match(text, /^socketlab diagnose {2}http:\/\/127\.0\.0\.1:3000\/age\?birthdate=1993-05-01\n/);
   const rows = text.split('\n').filter((line) => /^\s+\d+\s+(ramp|confirm)\s/.test(line)).map((line) => Number(line.trim().split(/\s+/)[0]));
   assert.deepEqual(rows, [1, 4, 9, 16]);
   assert.match(text, /\nverdict: cpu at 9 VUs\n/);

@@ -96,7 +96,7 @@ export function extractFile(file: string, text: string): LlhttpCase[] {
 /** The content of the next fenced block tagged `tag`, each line with its newline. */
 function readFence(lines: string[], from: number, tag: string): { body: string; next: number } {
   let i = from;
-  while (i < lines.length && (lines[i] as string).trim() !== '```' + tag) i++;
+  while (i < lines.length && (lines[i] as string).trim() !== `\`\`\`${tag}`) i++;
   if (i >= lines.length) throw new Error(`no \`\`\`${tag} block after line ${from}`);
   let body = '';
   for (i++; i < lines.length && (lines[i] as string).trim() !== '```'; i++) body += `${lines[i] as string}\n`;
@@ -113,9 +113,9 @@ export function buildInput(block: string): Buffer {
   const pushText = (part: string): void => {
     for (const byte of Buffer.from(part, 'utf8')) bytes.push(byte);
   };
-  const escape = /\\(?:([rntf])|x([0-9a-fA-F]{2})|([0-7]{1,3}))/g;
+  const escapeSequence = /\\(?:([rntf])|x([0-9a-fA-F]{2})|([0-7]{1,3}))/g;
   let last = 0;
-  for (let match = escape.exec(text); match !== null; match = escape.exec(text)) {
+  for (let match = escapeSequence.exec(text); match !== null; match = escapeSequence.exec(text)) {
     pushText(text.slice(last, match.index));
     // An escape stands for the character with that code; like the rest of the text it is then
     // UTF-8 encoded, so \xff becomes C3 BF. That is what llhttp's runner feeds (its log offsets
@@ -217,7 +217,6 @@ function readLog(log: string, input: Buffer): LlhttpCase['expected'] {
     const finishMatch = /^finish=(\d+)$/.exec(rest);
     if (finishMatch) {
       finish = Number(finishMatch[1]);
-      continue;
     }
     // Everything else (… complete, reset, pause, skip body, chunk header/complete) only marks
     // progress that the spans above already describe.

@@ -23,7 +23,9 @@ test('request-cycle: every stage of one real request is timed, and syscalls are 
     assert.match(String(result.findings.syscallsPerRequestReason), /strace/);
   }
   const fdStep = result.steps.find((s) => s.title.startsWith('One request'));
-  const during = (fdStep?.measurements?.client as { during: { fds: number } }).during.fds;
+  const client = fdStep?.measurements?.client as { during: { fds: number } } | undefined;
+  assert.ok(client !== undefined, 'the one-request step measured its client');
+  const during = client.during.fds;
   const before = result.steps[0]?.measurements?.fds as number;
   assert.equal(during, before + 1, 'one connection is one more descriptor in the server');
 

@@ -6,7 +6,7 @@ import type { RouteKey } from '../../src/labs/models-names.js';
 import { CELL_STATUS, skippedCell, type CellResult } from '../../src/labs/models-cell.js';
 import { combineRuns } from '../../src/labs/models-grid.js';
 import { findGiveWay } from '../../src/labs/models-give-way.js';
-import { type AcceptsPerTurn } from '../../src/labs/accepts-per-turn.js';
+import type { AcceptsPerTurn } from '../../src/labs/accepts-per-turn.js';
 import { readLoopModel, readPoolModel, readSideBySide, readThreadModel } from '../../labs/02-concurrency-models.js';
 import { MODEL, type ModelName } from '../../src/models/model.js';
 

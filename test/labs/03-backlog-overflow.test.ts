@@ -24,7 +24,9 @@ test('backlog-overflow: a small backlog overflows and delays clients; a large on
   assert.ok((f.listenOverflows as number) > 0, `listenOverflows: ${f.listenOverflows}`);
   assert.ok((f.listenDrops as number) >= (f.listenOverflows as number), 'every overflow is also a drop');
   const smallStep = result.steps[0];
-  const clients = (smallStep?.measurements?.options as { clients: number }).clients;
+  const smallOptions = smallStep?.measurements?.options as { clients: number } | undefined;
+  assert.ok(smallOptions !== undefined, 'the small-backlog step records its options');
+  const clients = smallOptions.clients;
   const atOnce = f.clientsConnectedAtOnce as number;
   const afterRetry = f.clientsConnectedAfterRetry as number;
   const failed = f.clientsFailed as number;

@@ -214,7 +214,9 @@ test('knee: throughput flattens inside the sweep while p99 climbs, and every ste
     for (const p of points) assert.ok(p.p50Ms <= p.p95Ms && p.p95Ms <= p.p99Ms, `/${endpoint} ${p.vus}: percentiles in order`);
     // Every run of every step is kept, not only the fastest.
     const step = result.steps.find((s) => s.measurements?.endpoint === endpoint);
-    for (const s of step?.measurements?.steps as { vus: number; passRps: number[]; passP99Ms: number[] }[]) {
+    const runs = step?.measurements?.steps as { vus: number; passRps: number[]; passP99Ms: number[] }[] | undefined;
+    assert.ok(runs !== undefined, `/${endpoint}: the sweep keeps its steps`);
+    for (const s of runs) {
       assert.ok(s.passRps.length >= 2 && s.passP99Ms.length === s.passRps.length, `/${endpoint} ${s.vus}: runs kept ${JSON.stringify(s)}`);
     }
   }

@@ -310,7 +310,12 @@ test('a lab run removes the namespaces and veths of killed runs, and keeps a liv
 test('the first namespace a process makes (bench seed, a lab) removes the killed runs\' first', { skip: networkSkip, timeout: 120_000 }, async () => {
   const planted = await plantAll();
   const resources: Resource[] = [];
-  const lab = { track: (resource: Resource) => (resources.push(resource), resource) } as unknown as LabContext;
+  const lab = {
+    track: (resource: Resource) => {
+      resources.push(resource);
+      return resource;
+    },
+  } as unknown as LabContext;
   try {
     const made = await createNamespace(lab, 'cleanup');
     leftovers.namespaces.add(made.name);

@@ -224,7 +224,7 @@ describe('parseProcStat, parseProcStatus, parseProcLimits', () => {
     assert.deepEqual(limits['Max open files'], { soft: 20000, hard: 20000, unit: 'files' });
     assert.deepEqual(limits['Max stack size'], { soft: 8388608, hard: 'unlimited', unit: 'bytes' });
     assert.deepEqual(limits['Max nice priority'], { soft: 0, hard: 0, unit: null });
-    assert.equal(limits['Limit'], undefined, 'the header is not a limit');
+    assert.equal(limits.Limit, undefined, 'the header is not a limit');
     assert.deepEqual(fdLimitFrom(limits), { soft: 20000, hard: 20000 });
   });
 });

@@ -6,11 +6,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import { startServe, type ServerProcess } from '../support/cli.js';
+import { startServe } from '../support/cli.js';
 import { askOn, connectRaw, type RawConnection } from '../support/raw-client.js';
 import { waitFor } from '../support/wait.js';
 import { startEmbeddedCluster, type EmbeddedCluster } from '../../src/db/index.js';
 import { parseProcStat, ticksToMs } from '../../src/metrics/process-stats.js';
+import type { LoopStats } from '../../src/metrics/loop-monitor.js';
+import type { ServerStats } from '../../src/server/server.js';
 
 const MODELS = ['loop', 'pool', 'thread'] as const;
 let cluster: EmbeddedCluster;
@@ -31,8 +33,15 @@ async function get(port: number, target: string, method = 'GET'): Promise<{ stat
   return { status: Number(text.slice(9, 12)), headers: text.slice(0, split), body: text.slice(split + 4) };
 }
 
-async function stats(port: number): Promise<Record<string, any>> {
-  return JSON.parse((await get(port, '/stats')).body) as Record<string, any>;
+/** The parts of /stats (src/serve.ts) these tests read, from a server with the default loop monitor. */
+interface StatsView {
+  model: { connectionThreads: number; exited: number; refused: number };
+  eventLoop: LoopStats;
+  requests: ServerStats['requests'];
+}
+
+function parseStats(body: string): StatsView {
+  return JSON.parse(body) as StatsView;
 }
 
 const TARGETS: [string, string][] = [
@@ -95,7 +104,7 @@ test('thread model: one thread per open connection, up and back down', async () 
   // connection by the time the thread takes to start and exit: polled every few ms on a slow
   // machine, those threads alone kept the count above what it waited for.
   const statsConnection = await connectRaw(serve.port);
-  const readStats = async (): Promise<Record<string, any>> => JSON.parse((await askOn(statsConnection, 'GET /stats HTTP/1.1\r\nHost: t\r\n\r\n')).body) as Record<string, any>;
+  const readStats = async (): Promise<StatsView> => parseStats((await askOn(statsConnection, 'GET /stats HTTP/1.1\r\nHost: t\r\n\r\n')).body);
   const connections: RawConnection[] = [];
   try {
     assert.equal((await readStats()).model.connectionThreads, 1, 'the stats connection has its thread');
@@ -145,7 +154,7 @@ test('thread model: beyond --max-threads a connection gets 503 and is counted as
     // /stats needs a thread too: wait until a's has gone.
     const s = await waitFor('a thread to free up', async () => {
       const answer = await get(serve.port, '/stats');
-      return answer.status === 200 ? (JSON.parse(answer.body) as Record<string, any>) : null;
+      return answer.status === 200 ? parseStats(answer.body) : null;
     });
     assert.ok(s.model.refused >= 1);
     b.end();
@@ -172,7 +181,7 @@ test('while /work burns CPU the loop model answers nothing else; the pool model 
       if (model === 'loop') {
         await waitFor('the loop-delay monitor to take its first sample', async () => {
           polls += 1;
-          return (JSON.parse((await get(serve.port, '/stats')).body) as Record<string, any>).eventLoop.delayMs.count > 0;
+          return parseStats((await get(serve.port, '/stats')).body).eventLoop.delayMs.count > 0;
         });
       }
       const cpuBefore = cpuMs(serve.pid);
@@ -183,7 +192,7 @@ test('while /work burns CPU the loop model answers nothing else; the pool model 
       await waitFor('the server to be busy on /work', () => cpuMs(serve.pid) - cpuBefore >= 100, { intervalMs: 5 });
       const { status, body } = await get(serve.port, '/stats');
       assert.equal(status, 200);
-      const s = JSON.parse(body) as Record<string, any>;
+      const s = parseStats(body);
       const answer = await work.closed;
       assert.match(answer, /^HTTP\/1\.1 200 OK\r\n/, `${model}: /work`);
       assert.equal(s.requests.total, polls + 2, `${model}: both /work and /stats were read when /stats was answered`);
@@ -193,7 +202,7 @@ test('while /work burns CPU the loop model answers nothing else; the pool model 
         // The loop-delay timer records the stall when it fires, which can be just after the
         // /stats it held back was answered: ask again until that reading has landed.
         const stalled = await waitFor('the event-loop delay to record the stall', async () => {
-          const again = JSON.parse((await get(serve.port, '/stats')).body) as Record<string, any>;
+          const again = parseStats((await get(serve.port, '/stats')).body);
           return again.eventLoop.delayMs.max >= WORK_MS / 2 ? again : null;
         });
         assert.ok(stalled.eventLoop.delayMs.max < 10 * WORK_MS, `loop: the longest delay ${stalled.eventLoop.delayMs.max} ms is the work's, not something else's`);

@@ -244,16 +244,21 @@ export const FD_EXHAUSTION_RUNS = labResult({
 
 /** Lab 5: pool sizes × VUs (as labs/05-db-pool.ts records them). */
 const POOLS = [5, 20, 100];
-const VUS = [50, 200, 800];
+/** Each VU count with the p99 and pool-wait p99 that the smallest pool shows at it. */
+const VUS = [
+  { vus: 50, p99Ms: 40, waitP99Ms: 30 },
+  { vus: 200, p99Ms: 160, waitP99Ms: 140 },
+  { vus: 800, p99Ms: 700, waitP99Ms: 650 },
+];
 const PHASES = POOLS.flatMap((pool, p) =>
-  VUS.map((vus, v) => ({
+  VUS.map(({ vus, p99Ms, waitP99Ms }, v) => ({
     pool,
     vus,
     rps: 4_000 + p * 900 + v * 300,
     p50Ms: 10 + v * 20 - p * 3,
-    p99Ms: [40, 160, 700][v]! / (p + 1),
+    p99Ms: p99Ms / (p + 1),
     maxMs: 900,
-    waitP99Ms: [30, 140, 650][v]! / (p + 1) ** 2,
+    waitP99Ms: waitP99Ms / (p + 1) ** 2,
     queryP99Ms: 2 + p * 3,
   })),
 );

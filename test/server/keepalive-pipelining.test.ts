@@ -83,7 +83,7 @@ test('HEAD: the same headers as GET, no body', async (t) => {
   const server = await startLabServer();
   t.after(() => server.close());
   const c = await connectRaw(portOf(server));
-  await c.write('HEAD /age?birthdate=1993-05-01 HTTP/1.1\r\nHost: t\r\n\r\n' + GET('/healthz'));
+  await c.write(`HEAD /age?birthdate=1993-05-01 HTTP/1.1\r\nHost: t\r\n\r\n${GET('/healthz')}`);
   const text = await c.until((t2) => countResponses(t2) === 2 && t2.endsWith('ok'));
   const [head] = text.split('HTTP/1.1 200 OK\r\n').slice(1);
   assert.match(head as string, /Content-Length: 35\r\n/);

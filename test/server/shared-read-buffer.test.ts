@@ -27,7 +27,7 @@ test('a request read from the shared buffer keeps its own headers and body after
   await Promise.all(
     clients.map((c, i) => c.write(`POST /echo HTTP/1.1\r\nHost: host-${i}\r\nX-Client: client-${i}\r\nContent-Length: ${bodyOf(i).length}\r\n\r\n${bodyOf(i)}`)),
   );
-  const texts = await Promise.all(clients.map((c) => c.until((text) => countResponses(text) === 1 && /\r\n\r\n[^]*\|[^]*\|/.test(text) && !text.endsWith('\r\n\r\n'))));
+  const texts = await Promise.all(clients.map((c) => c.until((text) => countResponses(text) === 1 && /\r\n\r\n[\s\S]*\|[\s\S]*\|/.test(text) && !text.endsWith('\r\n\r\n'))));
   texts.forEach((text, i) => {
     const body = text.slice(text.indexOf('\r\n\r\n') + 4);
     assert.equal(body, `client-${i}|host-${i}|${bodyOf(i)}`, `client ${i} got another's bytes: ${body.slice(0, 80)}`);
