@@ -38,7 +38,14 @@ const run = promisify(execFile);
 const BASELINE = fileURLToPath(new URL('./baselines/node-http-pg-server.js', import.meta.url));
 
 const { values } = parseArgs({
-  options: { duration: { type: 'string' }, connections: { type: 'string' }, pool: { type: 'string' }, batch: { type: 'string' }, rounds: { type: 'string' }, json: { type: 'string' } },
+  options: {
+    duration: { type: 'string' },
+    connections: { type: 'string' },
+    pool: { type: 'string' },
+    batch: { type: 'string' },
+    rounds: { type: 'string' },
+    json: { type: 'string' },
+  },
 });
 const benchRun = beginBenchRun('db');
 const durationS = Number(values.duration ?? 5);
@@ -91,12 +98,37 @@ async function main(): Promise<void> {
       { name: 'pgbench -M prepared', measure: () => runPgbench(cluster, pgbenchScript, 'prepared') },
       {
         name: 'node:http + pg.native Pool',
-        measure: () => measureServer('node:http + pg.native Pool', () => startServerProcess('node:http + pg.native', BASELINE, [], { env: { DATABASE_URL: cluster.url, BASELINE_POOL_SIZE: String(poolSize), PGPASSFILE: cluster.passfile } }), truth, script, wrk),
+        measure: () =>
+          measureServer(
+            'node:http + pg.native Pool',
+            () =>
+              startServerProcess('node:http + pg.native', BASELINE, [], { env: { DATABASE_URL: cluster.url, BASELINE_POOL_SIZE: String(poolSize), PGPASSFILE: cluster.passfile } }),
+            truth,
+            script,
+            wrk,
+          ),
       },
-      { name: `socketlab serve --pool ${poolSize} --pool-batch off`, measure: () => measureServer(`socketlab serve --pool ${poolSize} --pool-batch off`, () => startServeProcess(['--db', cluster.url, '--pool', String(poolSize), '--pool-batch', 'off']), truth, script, wrk) },
+      {
+        name: `socketlab serve --pool ${poolSize} --pool-batch off`,
+        measure: () =>
+          measureServer(
+            `socketlab serve --pool ${poolSize} --pool-batch off`,
+            () => startServeProcess(['--db', cluster.url, '--pool', String(poolSize), '--pool-batch', 'off']),
+            truth,
+            script,
+            wrk,
+          ),
+      },
       {
         name: `socketlab serve --pool ${poolSize} --pool-batch ${batchSize}`,
-        measure: () => measureServer(`socketlab serve --pool ${poolSize} --pool-batch ${batchSize}`, () => startServeProcess(['--db', cluster.url, '--pool', String(poolSize), '--pool-batch', String(batchSize)]), truth, script, wrk),
+        measure: () =>
+          measureServer(
+            `socketlab serve --pool ${poolSize} --pool-batch ${batchSize}`,
+            () => startServeProcess(['--db', cluster.url, '--pool', String(poolSize), '--pool-batch', String(batchSize)]),
+            truth,
+            script,
+            wrk,
+          ),
       },
     ];
     const measured = new Map<string, Row[]>();
@@ -148,7 +180,26 @@ async function runPgbench(cluster: EmbeddedCluster, script: string, mode: 'simpl
     if (mode === 'simple') say('pgbench not found (Debian: postgresql-contrib or postgresql-client): its rows are skipped');
     return null;
   }
-  const args = ['-n', '-c', String(connections), '-j', '2', '-T', String(durationS), '-M', mode, '-f', script, '-h', '127.0.0.1', '-p', String(cluster.port), '-U', 'postgres', 'postgres'];
+  const args = [
+    '-n',
+    '-c',
+    String(connections),
+    '-j',
+    '2',
+    '-T',
+    String(durationS),
+    '-M',
+    mode,
+    '-f',
+    script,
+    '-h',
+    '127.0.0.1',
+    '-p',
+    String(cluster.port),
+    '-U',
+    'postgres',
+    'postgres',
+  ];
   const { stdout } = await run(pgbench, args, { timeout: (durationS + 60) * 1000, env: { ...process.env, PGCONNECT_TIMEOUT: '10', PGPASSFILE: cluster.passfile } });
   const tps = Number(/tps = ([\d.]+) \(without initial connection time\)/.exec(stdout)?.[1] ?? /tps = ([\d.]+)/.exec(stdout)?.[1]);
   const latency = Number(/latency average = ([\d.]+) ms/.exec(stdout)?.[1]);
@@ -158,7 +209,15 @@ async function runPgbench(cluster: EmbeddedCluster, script: string, mode: 'simpl
     // SCRAM connects can take the whole of a short -T (seen with --duration 1).
     const processed = /number of transactions actually processed: (\d+)/.exec(stdout)?.[1] ?? '?';
     say(`  pgbench -M ${mode}: no tps (${processed} transactions in ${durationS} s): use a longer --duration`);
-    return { name: `pgbench -M ${mode}`, perSec: null, unit: 'tx/s', p50Ms: null, p99Ms: null, errors: failed, note: `no tps: ${processed} transactions in ${durationS} s, ${connections} clients, -j 2` };
+    return {
+      name: `pgbench -M ${mode}`,
+      perSec: null,
+      unit: 'tx/s',
+      p50Ms: null,
+      p99Ms: null,
+      errors: failed,
+      note: `no tps: ${processed} transactions in ${durationS} s, ${connections} clients, -j 2`,
+    };
   }
   say(`  pgbench -M ${mode}: ${Math.round(tps)} tx/s`);
   return { name: `pgbench -M ${mode}`, perSec: tps, unit: 'tx/s', p50Ms: null, p99Ms: null, errors: failed, note: `avg latency ${latency} ms, ${connections} clients, -j 2` };
@@ -197,7 +256,8 @@ async function runPoolsInProcess(url: string, passfile: string, truth: Map<numbe
     const stats = ours.stats();
     await ours.close();
     const name = `socketlab pool (${poolSize}${batch === null ? '' : `, batch ${batch}`}), in-process`;
-    const ids = stats.batch === null ? '' : `; ids per statement mean ${stats.batch.size.mean}, p50 ${stats.batch.size.p50}, p90 ${stats.batch.size.p90}, max ${stats.batch.size.max}`;
+    const ids =
+      stats.batch === null ? '' : `; ids per statement mean ${stats.batch.size.mean}, p50 ${stats.batch.size.p50}, p90 ${stats.batch.size.p90}, max ${stats.batch.size.max}`;
     rows.push({
       name,
       perSec: oursResult.perSec,
@@ -216,7 +276,8 @@ async function runPoolsInProcess(url: string, passfile: string, truth: Map<numbe
   // reads PGPASSFILE (the embedded cluster has a password of its own).
   process.env.PGPASSFILE = passfile;
   const theirs = new pg.native.Pool({ connectionString: url, max: poolSize });
-  const lookup = async (id: number): Promise<string | null> => (await theirs.query<{ val: string }>({ name: 'uuid', text: 'SELECT val FROM kv WHERE id = $1', values: [id] })).rows[0]?.val ?? null;
+  const lookup = async (id: number): Promise<string | null> =>
+    (await theirs.query<{ val: string }>({ name: 'uuid', text: 'SELECT val FROM kv WHERE id = $1', values: [id] })).rows[0]?.val ?? null;
   await drive(lookup);
   const theirsResult = await drive(lookup);
   await theirs.end();
@@ -284,7 +345,15 @@ async function measureServer(name: string, start: () => Promise<ServerProcess>, 
     const stderr = text.split('stderr:')[1]?.trim().split('\n')[0] ?? text.split('\n')[0];
     const flagMissing = /--db|--pool|Unknown option/.test(stderr ?? '');
     say(`  ${name}: skipped, ${stderr}`);
-    return { name, perSec: null, unit: 'req/s', p50Ms: null, p99Ms: null, errors: null, note: `skipped: ${flagMissing ? 'serve does not take --db/--pool yet' : 'did not start'} (${stderr})` };
+    return {
+      name,
+      perSec: null,
+      unit: 'req/s',
+      p50Ms: null,
+      p99Ms: null,
+      errors: null,
+      note: `skipped: ${flagMissing ? 'serve does not take --db/--pool yet' : 'did not start'} (${stderr})`,
+    };
   }
   try {
     // Correct answers first: a fast wrong server is no baseline.
@@ -298,7 +367,9 @@ async function measureServer(name: string, start: () => Promise<ServerProcess>, 
     const result = await runWrkScript(server.url, script, durationS);
     const after = cpuMsOf(server.pid);
     const cpuUs = before === null || after === null || result.perSec === 0 ? null : ((after - before) * 1000) / (result.perSec * durationS);
-    const stats = (await fetch(`${server.url}/stats`).then((r) => (r.ok ? r.json() : null)).catch(() => null)) as { db?: DbFigures | null } | null;
+    const stats = (await fetch(`${server.url}/stats`)
+      .then((r) => (r.ok ? r.json() : null))
+      .catch(() => null)) as { db?: DbFigures | null } | null;
     const db = stats?.db ?? null;
     const batch = db?.batch === null || db?.batch === undefined ? '' : `; ids per statement mean ${db.batch.size.mean}, p90 ${db.batch.size.p90}, max ${db.batch.size.max}`;
     const pool = db === null ? '' : `; pool wait avg ${db.waitMs.avgMs} ms, query avg ${db.queryMs.avgMs} ms${batch}`;
@@ -334,7 +405,15 @@ function report(): DbRatios {
   say(
     renderTable(
       ['what', 'per second', 'unit', 'p50 ms', 'p99 ms', 'errors', 'note'],
-      rows.map((r) => [r.name, r.perSec === null ? null : Math.round(r.perSec), r.unit, r.p50Ms, r.p99Ms, r.errors, r.runs === undefined ? r.note : `${r.note} (${r.runs.map((v) => v ?? '-').join(', ')})`]),
+      rows.map((r) => [
+        r.name,
+        r.perSec === null ? null : Math.round(r.perSec),
+        r.unit,
+        r.p50Ms,
+        r.p99Ms,
+        r.errors,
+        r.runs === undefined ? r.note : `${r.note} (${r.runs.map((v) => v ?? '-').join(', ')})`,
+      ]),
     ),
   );
   const find = (name: string): number | null => rows.find((r) => r.name === name)?.perSec ?? null;
@@ -360,8 +439,13 @@ function report(): DbRatios {
   say(`load average at the end: ${loadAverage()}`);
   say(`node:http + pg.native / pgbench prepared = ${ratio(baseline, prepared)}`);
   say(`socketlab pool / pg.native Pool (in-process) = ${ratio(find(`socketlab pool (${poolSize}), in-process`), find(`pg.native Pool (${poolSize}), in-process`))}`);
-  say(`socketlab pool batch ${batchSize} / one statement per lookup (in-process) = ${ratio(find(`socketlab pool (${poolSize}, batch ${batchSize}), in-process`), find(`socketlab pool (${poolSize}), in-process`))}`);
-  for (const [label, ours] of [[`socketlab serve --pool ${poolSize} --pool-batch off`, single], [`socketlab serve --pool ${poolSize} --pool-batch ${batchSize}`, batched]] as const) {
+  say(
+    `socketlab pool batch ${batchSize} / one statement per lookup (in-process) = ${ratio(find(`socketlab pool (${poolSize}, batch ${batchSize}), in-process`), find(`socketlab pool (${poolSize}), in-process`))}`,
+  );
+  for (const [label, ours] of [
+    [`socketlab serve --pool ${poolSize} --pool-batch off`, single],
+    [`socketlab serve --pool ${poolSize} --pool-batch ${batchSize}`, batched],
+  ] as const) {
     if (ours === null) {
       say(`${label}: n/a (skipped, see above)`);
       continue;

@@ -103,7 +103,11 @@ function run(command: string, args: string[], timeoutMs: number): Promise<{ code
 
 async function socketlab(url: string, connections: number, seconds: number, dir: string, workers: number): Promise<number> {
   const file = path.join(dir, `socketlab-${Date.now()}.json`);
-  const { code, stderr } = await run(process.execPath, [SOCKETLAB_CLI, 'load', url, '--vus', String(connections), '--duration', `${seconds}s`, '--workers', String(workers), '--json', file], (seconds + 20) * 1000);
+  const { code, stderr } = await run(
+    process.execPath,
+    [SOCKETLAB_CLI, 'load', url, '--vus', String(connections), '--duration', `${seconds}s`, '--workers', String(workers), '--json', file],
+    (seconds + 20) * 1000,
+  );
   if (code !== 0) throw new Error(`socketlab load failed (${code}): ${stderr}`);
   const result = JSON.parse(await readFile(file, 'utf8')) as LoadResult;
   if (result.summary.failed > 0) throw new Error(`socketlab load saw ${result.summary.failed} failures: ${JSON.stringify(result.summary.failures)}`);
@@ -135,7 +139,9 @@ async function main(): Promise<void> {
   const seconds = Number(values.duration ?? 2);
   const rounds = Number(values.rounds ?? 3);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'socketlab-bench-load-'));
-  process.stdout.write(`bench/load: ${connections} connections, ${seconds} s per run, best of ${rounds} rounds; ${os.cpus().length} cores, load average ${os.loadavg()[0]?.toFixed(2)}\n`);
+  process.stdout.write(
+    `bench/load: ${connections} connections, ${seconds} s per run, best of ${rounds} rounds; ${os.cpus().length} cores, load average ${os.loadavg()[0]?.toFixed(2)}\n`,
+  );
   if (!hasWrk) process.stdout.write('wrk is not installed: skipping it (apt-get install -y wrk)\n');
 
   const servers: Server[] = [];
@@ -187,14 +193,25 @@ async function main(): Promise<void> {
   const checks: Cell[][] = [];
   const targets: { target: string; ratio: number | null; wanted: string; verdict: string }[] = [];
   const vsAutocannon = ratio('naive socketlab', 'naive autocannon');
-  checks.push(['naive: socketlab / autocannon', vsAutocannon === undefined ? null : vsAutocannon.toFixed(2), '>= 1.50', vsAutocannon === undefined ? 'skipped' : vsAutocannon >= 1.5 ? 'met' : 'MISSED']);
+  checks.push([
+    'naive: socketlab / autocannon',
+    vsAutocannon === undefined ? null : vsAutocannon.toFixed(2),
+    '>= 1.50',
+    vsAutocannon === undefined ? 'skipped' : vsAutocannon >= 1.5 ? 'met' : 'MISSED',
+  ]);
   const vsWrk = ratio('naive socketlab', 'naive wrk');
   checks.push(['naive: socketlab / wrk', vsWrk === undefined ? null : vsWrk.toFixed(2), '>= 0.80', vsWrk === undefined ? 'skipped (no wrk)' : vsWrk >= 0.8 ? 'met' : 'MISSED']);
   const agree = ratio('node:http socketlab', 'node:http wrk');
-  checks.push(['node:http: socketlab / wrk', agree === undefined ? null : agree.toFixed(2), '0.85 .. 1.15', agree === undefined ? 'skipped (no wrk)' : Math.abs(agree - 1) <= 0.15 ? 'met' : 'MISSED']);
+  checks.push([
+    'node:http: socketlab / wrk',
+    agree === undefined ? null : agree.toFixed(2),
+    '0.85 .. 1.15',
+    agree === undefined ? 'skipped (no wrk)' : Math.abs(agree - 1) <= 0.15 ? 'met' : 'MISSED',
+  ]);
   process.stdout.write(`${renderTable(['target', 'ratio', 'wanted', 'verdict'], checks)}\n`);
   process.stdout.write('\nRatios from one run on this machine; other processes sharing the cores move them, so compare runs, not single numbers.\n');
-  for (const [target, ratio, wanted, verdict] of checks) targets.push({ target: String(target), ratio: ratio === null || ratio === undefined ? null : Number(ratio), wanted: String(wanted), verdict: String(verdict) });
+  for (const [target, ratio, wanted, verdict] of checks)
+    targets.push({ target: String(target), ratio: ratio === null || ratio === undefined ? null : Number(ratio), wanted: String(wanted), verdict: String(verdict) });
   const betterWorkers = Object.fromEntries(['naive', 'node:http'].map((server) => [server, (best[`${server} socketlab-w2`] ?? 0) > (best[`${server} socketlab-w1`] ?? 0) ? 2 : 1]));
   writeBenchJson(
     values.json,

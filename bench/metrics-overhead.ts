@@ -196,7 +196,17 @@ async function main(): Promise<void> {
     process.stdout.write(`The sampler at 10 samples/s for ${durationMs / 1000} s, ${formatNumber(connections * 2 + 1)} sockets in the table:\n`);
     process.stdout.write(
       `${renderTable(
-        ['run', 'samples', 'sampler CPU ms', '% of a core', `% after ${STEADY_AFTER_MS / 1000} s`, 'process CPU ms', 'p50 sample µs', 'queues/census/kinds', `< ${TARGET_PERCENT}%`],
+        [
+          'run',
+          'samples',
+          'sampler CPU ms',
+          '% of a core',
+          `% after ${STEADY_AFTER_MS / 1000} s`,
+          'process CPU ms',
+          'p50 sample µs',
+          'queues/census/kinds',
+          `< ${TARGET_PERCENT}%`,
+        ],
         summaryRows.map((r) => [...r]),
       )}\n`,
     );

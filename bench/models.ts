@@ -48,7 +48,13 @@ const { values } = parseArgs({
   },
 });
 
-const list = (text: string | undefined, fallback: string[]): string[] => (text === undefined ? fallback : text.split(',').map((s) => s.trim()).filter((s) => s !== ''));
+const list = (text: string | undefined, fallback: string[]): string[] =>
+  text === undefined
+    ? fallback
+    : text
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '');
 const connections = list(values.connections, values.quick ? ['10', '50'] : ['10', '100', '1000']).map(Number);
 const routes = list(values.routes, ['age', 'work', 'uuid']).filter((r): r is RouteKey => r in MODEL_ROUTES);
 const models = list(values.models, [...MODELS_IN_ORDER]).filter((m): m is ModelName => (Object.values(MODEL) as string[]).includes(m));
@@ -62,7 +68,11 @@ async function main(): Promise<void> {
   const machine = describeMachine();
   const out = (text: string): void => void process.stdout.write(text);
   // Other work on the machine moves every number here: say how busy it was.
-  const load = (): string => os.loadavg().map((n) => n.toFixed(1)).join(' ');
+  const load = (): string =>
+    os
+      .loadavg()
+      .map((n) => n.toFixed(1))
+      .join(' ');
   out(`machine: ${summarizeMachine(machine)}; load average ${load()}\n`);
   let cluster: EmbeddedCluster | null = null;
   if (routes.some((r) => MODEL_ROUTES[r].needsDb)) {
@@ -106,8 +116,10 @@ async function main(): Promise<void> {
   const spawn = threadSpawn(cells).sort((a, b) => a.connections - b.connections);
   if (slope !== null || spawn.length > 0) {
     out('\nModel A, per thread (a Node worker is a whole V8 isolate: far heavier than a JVM, .NET or OS thread, so this exaggerates the model):\n');
-    if (slope !== null) out(`  RSS per connection thread: ${formatBytes(slope.bytesPerThread)} (slope from ${slope.from} to ${slope.to} connections on ${MODEL_ROUTES[slope.route].label})\n`);
-    for (const s of spawn) out(`  start-up with ${s.connections} starting at once (${MODEL_ROUTES[s.route].label}): p50 ${s.p50Ms} ms, p99 ${s.p99Ms} ms over ${s.count} threads\n`);
+    if (slope !== null)
+      out(`  RSS per connection thread: ${formatBytes(slope.bytesPerThread)} (slope from ${slope.from} to ${slope.to} connections on ${MODEL_ROUTES[slope.route].label})\n`);
+    for (const s of spawn)
+      out(`  start-up with ${s.connections} starting at once (${MODEL_ROUTES[s.route].label}): p50 ${s.p50Ms} ms, p99 ${s.p99Ms} ms over ${s.count} threads\n`);
   }
   if (rounds < 2) {
     out('\nWhere each model gives way is not judged from one run a cell: pass --rounds 3.\n');

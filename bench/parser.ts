@@ -230,7 +230,9 @@ async function benchParsers(): Promise<{ llhttp: string | null; rows: ParseFigur
     }
   }
   await bench.run();
-  bench.tasks.forEach((task, i) => { (rows[i] as Row).task = task; });
+  bench.tasks.forEach((task, i) => {
+    (rows[i] as Row).task = task;
+  });
   console.log(`\nRequest parsing (${BATCH} requests per sample, Node ${process.version}, llhttp ${process.versions.llhttp})\n`);
   if (HTTPParser === null) console.log('llhttp baseline unavailable: node:_http_common has no HTTPParser in this Node version.\n');
   return { llhttp: HTTPParser === null ? null : (process.versions.llhttp ?? null), rows: printParseTable(rows) };

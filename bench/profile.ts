@@ -149,7 +149,18 @@ async function main(): Promise<void> {
     return Math.round((list.reduce((sum, s) => sum + read(s), 0) / list.length) * 100) / 100;
   };
   const names = ['socketlab serve', 'naive node:net'];
-  const rows = [...CATEGORIES.map((c) => [c, ...names.map((n) => mean(n, (s) => s.us[c])), Math.round((mean(names[0] as string, (s) => s.us[c]) - mean(names[1] as string, (s) => s.us[c])) * 100) / 100]), ['total (CPU per request)', ...names.map((n) => mean(n, (s) => s.cpuUsPerRequest)), Math.round((mean(names[0] as string, (s) => s.cpuUsPerRequest) - mean(names[1] as string, (s) => s.cpuUsPerRequest)) * 100) / 100]];
+  const rows = [
+    ...CATEGORIES.map((c) => [
+      c,
+      ...names.map((n) => mean(n, (s) => s.us[c])),
+      Math.round((mean(names[0] as string, (s) => s.us[c]) - mean(names[1] as string, (s) => s.us[c])) * 100) / 100,
+    ]),
+    [
+      'total (CPU per request)',
+      ...names.map((n) => mean(n, (s) => s.cpuUsPerRequest)),
+      Math.round((mean(names[0] as string, (s) => s.cpuUsPerRequest) - mean(names[1] as string, (s) => s.cpuUsPerRequest)) * 100) / 100,
+    ],
+  ];
   process.stdout.write(`\n${renderTable(['µs per request', ...names, 'socketlab - naive'], rows)}\n`);
   process.stdout.write(`load average at the end: ${loadAverage()}\n`);
   writeBenchJson(
@@ -162,10 +173,11 @@ async function main(): Promise<void> {
       sampleIntervalUs: SAMPLE_INTERVAL_US,
       categories: CATEGORIES,
       runs: sides,
-      meanUsPerRequest: Object.fromEntries(names.map((n) => [n, Object.fromEntries([...CATEGORIES.map((c) => [c, mean(n, (s) => s.us[c])]), ['total', mean(n, (s) => s.cpuUsPerRequest)]])])),
+      meanUsPerRequest: Object.fromEntries(
+        names.map((n) => [n, Object.fromEntries([...CATEGORIES.map((c) => [c, mean(n, (s) => s.us[c])]), ['total', mean(n, (s) => s.cpuUsPerRequest)]])]),
+      ),
     },
   );
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) await main();
-

@@ -204,7 +204,9 @@ async function main(): Promise<void> {
   const machine = describeMachine();
   if (booleanFlag(values, 'reference')) {
     const m = POST_MACHINE;
-    process.stdout.write(`The post's figures: ${POST_RUNS.length} runs of ${m.runMinutes} min on ${m.cores} cores and ${m.memoryGb} GB, ${m.runtime}, ${m.loadGenerator}. A dash: the post gives no figure.\n\n`);
+    process.stdout.write(
+      `The post's figures: ${POST_RUNS.length} runs of ${m.runMinutes} min on ${m.cores} cores and ${m.memoryGb} GB, ${m.runtime}, ${m.loadGenerator}. A dash: the post gives no figure.\n\n`,
+    );
     process.stdout.write(`${renderSeedTable(null, runs)}\n\n${renderRunNotes(runs).join('\n')}\n`);
     return;
   }
@@ -244,7 +246,9 @@ async function main(): Promise<void> {
       const namespace = await createNamespace(scope.lab, 'seed');
       const veth = await createVeth(scope.lab, namespace);
       bench.link = { veth, shaped: await shapeLink(veth, SEED_LINK) };
-      process.stdout.write(`  remote client: namespace ${namespace.name}, ${veth.peerAddress} → ${veth.hostAddress}, tbf ${SEED_LINK.rateMbit} Mbit/s, +${SEED_LINK.rttMs} ms (${describeDelay(bench.link.shaped)})\n`);
+      process.stdout.write(
+        `  remote client: namespace ${namespace.name}, ${veth.peerAddress} → ${veth.hostAddress}, tbf ${SEED_LINK.rateMbit} Mbit/s, +${SEED_LINK.rttMs} ms (${describeDelay(bench.link.shaped)})\n`,
+      );
     }
     const results = await measureInterleaved(active.map(keyName), rounds, (name, round) => {
       const key = active.find((k) => keyName(k) === name) as RowKey;
@@ -281,7 +285,9 @@ async function main(): Promise<void> {
 function report(rows: readonly MeasuredRow[], shapes: readonly ShapeSentence[], setup: SeedSetup, machine: MachineInfo): void {
   const out = (text = ''): void => void process.stdout.write(`${text}\n`);
   out();
-  out(`The post's figures and this machine's. Here: the median of ${rounds} rounds; max is the longest of any round, failed all rounds added up. A dash: no figure (the post publishes no p90).`);
+  out(
+    `The post's figures and this machine's. Here: the median of ${rounds} rounds; max is the longest of any round, failed all rounds added up. A dash: no figure (the post publishes no p90).`,
+  );
   out();
   out(renderSeedTable(rows, runs));
   const notes = [...renderRunNotes(runs), ...renderSkips(rows)];
@@ -289,7 +295,7 @@ function report(rows: readonly MeasuredRow[], shapes: readonly ShapeSentence[], 
 
   const time = renderTimeTable(rows);
   if (time !== null) {
-    out('\nWhere the slowest request\'s time went (the server\'s /stats for the round with the slowest request): no request waited for a');
+    out("\nWhere the slowest request's time went (the server's /stats for the round with the slowest request): no request waited for a");
     out('connection longer than "wait max" or queried longer than "query max", so at least the rest was spent outside the pool.\n');
     out(time);
     const caveats = renderPrewarmCaveats(rows);
@@ -300,12 +306,12 @@ function report(rows: readonly MeasuredRow[], shapes: readonly ShapeSentence[], 
   if (claims.length > 0) out(`\nThe post's claims, and what was measured here:\n${claims.map((l) => `  ${l}`).join('\n')}`);
 
   if (shapes.length > 0) {
-    out('\nShapes (a change within ±10% is flat; here a rise or fall also needs the rounds\' ranges apart):');
+    out("\nShapes (a change within ±10% is flat; here a rise or fall also needs the rounds' ranges apart):");
     for (const s of shapes) out(`  ${s.text}`);
     for (const line of explainPoolEffect(shapes)) out(`  ${line}`);
   }
   out(`\nHow the set-ups differ:\n\n${renderMachineComparison(machine, setup)}`);
-  if (runs.some((r) => r.remote)) out('\nThe remote rows cross an emulated link on this machine (a veth pair, tbf and a delay), not the post\'s Wi-Fi between two laptops.');
+  if (runs.some((r) => r.remote)) out("\nThe remote rows cross an emulated link on this machine (a veth pair, tbf and a delay), not the post's Wi-Fi between two laptops.");
 }
 
 function describeDelay(link: ShapedLink): string {
@@ -413,7 +419,19 @@ async function loadRemote(bench: Bench, server: ServerProcess, run: SeedRun, lab
     const path = ROUTE_PATH[run.route];
     const client = startLoadProcess(
       bench.scope.lab,
-      [`http://${veth.hostAddress}:${port}${path.replace(/\{.*\}/, '1')}`, '--path-template', path, '--vus', String(run.vus), '--duration', `${durationMs}ms`, '--workers', String(workers), '--threshold', POST_RULE],
+      [
+        `http://${veth.hostAddress}:${port}${path.replace(/\{.*\}/, '1')}`,
+        '--path-template',
+        path,
+        '--vus',
+        String(run.vus),
+        '--duration',
+        `${durationMs}ms`,
+        '--workers',
+        String(workers),
+        '--threshold',
+        POST_RULE,
+      ],
       { namespace: veth.namespace.name, deadlineMs: durationMs + REMOTE_DEADLINE_EXTRA_MS },
     );
     return await client.result;

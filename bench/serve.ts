@@ -114,8 +114,19 @@ async function measure(contenders: Contender[], headers: string[], log: RoundRec
         entry.latency.push(result.latencyAvgMs);
         entry.errors += result.errors;
         results.set(contender.name, entry);
-        log.push({ round, server: contender.name, rps: result.requestsPerSec, requests: result.requests, cpuUsPerRequest: cpuUs, latencyAvgMs: result.latencyAvgMs, errors: result.errors, loadAverage: load });
-        process.stdout.write(`  round ${round}: ${contender.name.padEnd(32)} ${String(Math.round(result.requestsPerSec)).padStart(7)} req/s  ${cpuUs.toFixed(2).padStart(6)} µs CPU/req  (load average ${load})\n`);
+        log.push({
+          round,
+          server: contender.name,
+          rps: result.requestsPerSec,
+          requests: result.requests,
+          cpuUsPerRequest: cpuUs,
+          latencyAvgMs: result.latencyAvgMs,
+          errors: result.errors,
+          loadAverage: load,
+        });
+        process.stdout.write(
+          `  round ${round}: ${contender.name.padEnd(32)} ${String(Math.round(result.requestsPerSec)).padStart(7)} req/s  ${cpuUs.toFixed(2).padStart(6)} µs CPU/req  (load average ${load})\n`,
+        );
       } finally {
         await server.stop();
       }
@@ -166,7 +177,9 @@ async function main(): Promise<void> {
   const cpuVsNaive = cpu('naive node:net') / cpu('socketlab serve');
   process.stdout.write(`socketlab / naive     = ${vsNaive.toFixed(2)}x req/s (target >= ${TARGET_VS_NAIVE}x): ${vsNaive >= TARGET_VS_NAIVE ? 'met' : 'NOT met'}\n`);
   process.stdout.write(`                        ${cpuVsNaive.toFixed(2)}x by CPU per request (naive's µs ÷ socketlab's)\n`);
-  process.stdout.write(`socketlab / node:http = ${(rps('socketlab serve') / rps('node:http')).toFixed(2)}x req/s, ${(cpu('node:http') / cpu('socketlab serve')).toFixed(2)}x by CPU per request\n`);
+  process.stdout.write(
+    `socketlab / node:http = ${(rps('socketlab serve') / rps('node:http')).toFixed(2)}x req/s, ${(cpu('node:http') / cpu('socketlab serve')).toFixed(2)}x by CPU per request\n`,
+  );
   process.stdout.write(`load average at the end: ${loadAverage()}\n`);
   const ratios = {
     socketlabOverNaiveRps: Number(vsNaive.toFixed(2)),

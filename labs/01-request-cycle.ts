@@ -44,7 +44,7 @@ export const lab: LabDefinition<Settings> = {
   number: 1,
   title: 'One request, from socket() to JSON',
   layer: '1 request',
-  summary: 'one request timed stage by stage; the server\'s descriptors; syscalls per request',
+  summary: "one request timed stage by stage; the server's descriptors; syscalls per request",
   intro: `Before any talk of a million users, follow one. A client opens a TCP connection; the
 kernel completes the handshake and parks it in the listening socket's accept queue; the
 server accept()s it and gets a file descriptor; it read()s bytes, parses a request line and
@@ -113,7 +113,10 @@ every one of them is where some later lab breaks. Here you see each of them for 
         }),
         charts: [
           barChart(
-            { title: `Where one request's time went inside the server (GET ${route})`, caption: 'The server stamps each stage; the last bar is the whole request from its first byte read to its last byte flushed.' },
+            {
+              title: `Where one request's time went inside the server (GET ${route})`,
+              caption: 'The server stamps each stage; the last bar is the whole request from its first byte read to its last byte flushed.',
+            },
             { x: axis('stage'), y: AXIS.LATENCY },
             STAGE_NAMES,
             [{ name: 'ms', values: durations.map(ms) }],
@@ -471,8 +474,7 @@ export function readAcceptOrder(m: AcceptOrder): string {
     return `${connect} ${busy}, and the accept queue was empty at that moment: the server had already accept()ed it, so this run could not catch a connection
 waiting for accept().`;
   }
-  const answered =
-    m.answeredAfterMs === null ? '' : `\nIts answer came ${roundMs(m.answeredAfterMs)} ms after connect()${m.answeredAfterBusy ? ", only after /work's" : ''}.`;
+  const answered = m.answeredAfterMs === null ? '' : `\nIts answer came ${roundMs(m.answeredAfterMs)} ms after connect()${m.answeredAfterBusy ? ", only after /work's" : ''}.`;
   return `${connect} ${busy},
 and at that moment the kernel held ${m.queuedAtConnect} connection${m.queuedAtConnect === 1 ? '' : 's'} in the listening socket's accept queue:
 connected for the client, not yet accept()ed by the server.${answered} The kernel completes the handshake on its own,

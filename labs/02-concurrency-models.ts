@@ -8,16 +8,7 @@ import { startLabDatabase, startLabServer, stopLabServer } from '../src/labs/kit
 import { AXIS, axis, lineChart, type SpreadLineSeries } from '../src/labs/chart-kit.js';
 import { COMPARISON_ROUNDS, compareSpreads, describeComparison, spreadOf, VERDICT, type Spread } from '../src/metrics/comparison.js';
 import { MODEL_ROUTES, MODEL_TITLES, WORK_MS, type RouteKey } from '../src/labs/models-names.js';
-import {
-  CELL_STATUS,
-  MODELS_SETUP,
-  mib,
-  perThousand,
-  rpsSpreadOf,
-  spreadText,
-  type CellEnvironment,
-  type CellResult,
-} from '../src/labs/models-cell.js';
+import { CELL_STATUS, MODELS_SETUP, mib, perThousand, rpsSpreadOf, spreadText, type CellEnvironment, type CellResult } from '../src/labs/models-cell.js';
 import { findCell, runGridRounds, threadRssSlope, threadSpawn } from '../src/labs/models-grid.js';
 import { gridTable, ratioTable } from '../src/labs/models-tables.js';
 import { findGiveWay, type GiveWay } from '../src/labs/models-give-way.js';
@@ -203,20 +194,43 @@ function modelCharts(cells: readonly CellResult[], route: RouteKey, connections:
   const lines = (read: (c: CellResult) => Spread | number | null): SpreadLineSeries[] =>
     [MODEL.THREAD, MODEL.LOOP, MODEL.POOL].map((model) => ({
       name: MODEL_TITLES[model],
-      points: connections.map((n) => findCell(cells, model, route, n)).filter(drawn).map((c) => ({ x: c.connections, y: read(c) })),
+      points: connections
+        .map((n) => findCell(cells, model, route, n))
+        .filter(drawn)
+        .map((c) => ({ x: c.connections, y: read(c) })),
     }));
   const x = AXIS.CONNECTIONS;
   const mibSpread = (spread: Spread | null | undefined, fallback: number | null): Spread | number | null =>
-    spread === null || spread === undefined ? mib(fallback) : { runs: spread.runs.map((v) => mib(v) as number), median: mib(spread.median) as number, min: mib(spread.min) as number, max: mib(spread.max) as number };
+    spread === null || spread === undefined
+      ? mib(fallback)
+      : { runs: spread.runs.map((v) => mib(v) as number), median: mib(spread.median) as number, min: mib(spread.min) as number, max: mib(spread.max) as number };
   return [
     lineChart(
-      { title: `Throughput against connections, ${label}`, caption: 'Medians of each cell\'s runs, the whiskers their min–max. Where a line flattens or falls, more connections no longer bring more requests.' },
+      {
+        title: `Throughput against connections, ${label}`,
+        caption: "Medians of each cell's runs, the whiskers their min–max. Where a line flattens or falls, more connections no longer bring more requests.",
+      },
       { x, y: AXIS.RPS },
       lines((c) => rpsSpreadOf(c)),
     ),
-    lineChart({ title: `p99 latency against connections, ${label}`, caption: 'The slowest 1% of requests in each cell (median of the runs, whiskers their min–max).' }, { x, y: { ...AXIS.LATENCY, label: 'p99 latency' } }, lines((c) => c.spread?.p99Ms ?? c.latency.p99Ms)),
-    lineChart({ title: `Threads against connections, ${label}`, caption: 'The kernel\'s count at the end of the window: a thread per connection grows with them, a loop and a pool do not.' }, { x, y: axis('threads') }, lines((c) => c.end.threads)),
-    lineChart({ title: `Memory (RSS) against connections, ${label}`, caption: 'Resident memory at the end of the window (median of the runs, whiskers their min–max).' }, { x, y: axis('RSS', 'MiB') }, lines((c) => mibSpread(c.spread?.rssBytes, c.end.rssBytes))),
+    lineChart(
+      { title: `p99 latency against connections, ${label}`, caption: 'The slowest 1% of requests in each cell (median of the runs, whiskers their min–max).' },
+      { x, y: { ...AXIS.LATENCY, label: 'p99 latency' } },
+      lines((c) => c.spread?.p99Ms ?? c.latency.p99Ms),
+    ),
+    lineChart(
+      {
+        title: `Threads against connections, ${label}`,
+        caption: "The kernel's count at the end of the window: a thread per connection grows with them, a loop and a pool do not.",
+      },
+      { x, y: axis('threads') },
+      lines((c) => c.end.threads),
+    ),
+    lineChart(
+      { title: `Memory (RSS) against connections, ${label}`, caption: 'Resident memory at the end of the window (median of the runs, whiskers their min–max).' },
+      { x, y: axis('RSS', 'MiB') },
+      lines((c) => mibSpread(c.spread?.rssBytes, c.end.rssBytes)),
+    ),
   ];
 }
 
@@ -377,7 +391,10 @@ export function readLoopModel(cells: readonly CellResult[], connections: readonl
     .pop();
   if (ok(small) && slowest !== undefined && slowest !== small) {
     const verdict = slowest.status === CELL_STATUS.MEASURED ? compareSpreads(warmupSpread(slowest), warmupSpread(small)) : VERDICT.HIGHER;
-    const bound = slowest.status === CELL_STATUS.MEASURED ? `after ${spreadText(warmupSpread(slowest), (v) => v / 1000)} s` : `not within ${fmt(slowest.warmupMs / 1000)} s (${slowest.answeredAtWindow ?? '?'} had)`;
+    const bound =
+      slowest.status === CELL_STATUS.MEASURED
+        ? `after ${spreadText(warmupSpread(slowest), (v) => v / 1000)} s`
+        : `not within ${fmt(slowest.warmupMs / 1000)} s (${slowest.answeredAtWindow ?? '?'} had)`;
     const against = `against ${spreadText(warmupSpread(small), (v) => v / 1000)} s for ${fmt(small.connections)}`;
     if (verdict === VERDICT.HIGHER) {
       const perTurn =
@@ -395,7 +412,12 @@ export function readLoopModel(cells: readonly CellResult[], connections: readonl
     const sameThreads = small.end.threads === work.end.threads;
     // "No memory" only when the RSS moved by less than 5% between the counts.
     const flat = a !== null && b !== null && Math.abs(b - a) < 0.05 * a;
-    const cost = sameThreads && flat ? 'cost it no threads and no memory to speak of' : sameThreads ? 'cost it no threads' : `moved its threads ${fmt(small.end.threads)} → ${fmt(work.end.threads)}`;
+    const cost =
+      sameThreads && flat
+        ? 'cost it no threads and no memory to speak of'
+        : sameThreads
+          ? 'cost it no threads'
+          : `moved its threads ${fmt(small.end.threads)} → ${fmt(work.end.threads)}`;
     lines.push(
       `More connections ${cost} (RSS ${fmt(a)} → ${fmt(b)} MiB); involuntary context switches (the kernel preempting it) ${fmt(perThousand(small.ctxSwitches.involuntary, small.responses))} → ${fmt(perThousand(work.ctxSwitches.involuntary, work.responses))} per 1,000 requests.`,
     );

@@ -86,14 +86,15 @@ with tcp_abort_on_overflow=1, which answers an overflow with a reset instead of 
     if (unavailable === null) {
       lab.say('Every burst runs in a private network namespace made for it (server and clients inside), so the kernel counters count that burst and nothing else on this machine.');
     } else {
-      lab.say(`No private network namespace here (${unavailable}): the bursts run in this machine's own namespace, where other programs' connections may add to the kernel counters.`);
+      lab.say(
+        `No private network namespace here (${unavailable}): the bursts run in this machine's own namespace, where other programs' connections may add to the kernel counters.`,
+      );
     }
     lab.findings.namespace = unavailable === null;
     if (unavailable !== null) lab.findings.namespaceReason = unavailable;
     lab.findings.connectClassification = `at once: connected in under ${CONNECT_CLASS.AT_ONCE_BELOW_MS} ms; after retry: ${CONNECT_CLASS.AFTER_RETRY_FROM_MS} ms or more (the first SYN retransmission is at 1 s); failed: never served (connect timeout ${burst.connectTimeoutMs} ms, reset, or no answer within ${burst.responseTimeoutMs} ms)`;
 
-    const runOne = (step: StepContext, setting: Setting, label: string): Promise<BurstRun> =>
-      runSetting(lab, step, setting, { ...burst, label }, unavailable === null);
+    const runOne = (step: StepContext, setting: Setting, label: string): Promise<BurstRun> => runSetting(lab, step, setting, { ...burst, label }, unavailable === null);
 
     await lab.step(`${burst.clients} clients at once; backlog ${SERVER.SMALL_BACKLOG}, ${SERVER.ACCEPTS_PER_SECOND} accepts/s`, async (step) => {
       const { report, classes } = await runOne(step, { backlog: SERVER.SMALL_BACKLOG, abortOnOverflow: false, shapedLink: false }, 'small backlog');
@@ -122,8 +123,14 @@ with tcp_abort_on_overflow=1, which answers an overflow with a reset instead of 
           atOnce: classes.atOnce.length,
           afterRetry: classes.afterRetry.length,
           failed: classes.failed.length,
-          afterRetryConnectP50Ms: percentile(classes.afterRetry.map((t) => t.connectMs), 50),
-          afterRetryAnswerP50Ms: percentile(classes.afterRetry.map((t) => t.responseMs), 50),
+          afterRetryConnectP50Ms: percentile(
+            classes.afterRetry.map((t) => t.connectMs),
+            50,
+          ),
+          afterRetryAnswerP50Ms: percentile(
+            classes.afterRetry.map((t) => t.responseMs),
+            50,
+          ),
           overflows: c['TcpExt.ListenOverflows'] ?? null,
           drops: c['TcpExt.ListenDrops'] ?? null,
           served: serverTotal?.count ?? served,
@@ -187,7 +194,10 @@ with tcp_abort_on_overflow=1, which answers an overflow with a reset instead of 
     // The link probe makes a namespace of its own, so it runs only where one can be made.
     const linkUnavailable = unavailable !== null ? null : await shapedLinkUnavailableReason(lab);
     if (unavailable !== null) {
-      lab.skip(abortTitle, `tcp_abort_on_overflow is set per network namespace and a private one cannot be made here (${unavailable}); changing the machine's own would affect every server on it`);
+      lab.skip(
+        abortTitle,
+        `tcp_abort_on_overflow is set per network namespace and a private one cannot be made here (${unavailable}); changing the machine's own would affect every server on it`,
+      );
       lab.findings.abortOnOverflow = { skipped: unavailable };
     } else if (linkUnavailable !== null) {
       lab.skip(abortTitle, `${linkUnavailable}: it is needed to give the namespace's loopback a link with queueing, where final ACKs trail their SYNs`);
@@ -243,7 +253,10 @@ with tcp_abort_on_overflow=1, which answers an overflow with a reset instead of 
           reading: readAbortOnOverflow({ link: LOOPBACK_LINK.RATE, plain: summary(plain), linkOff: summary(linkOff), linkOn: summary(linkOn) }),
           charts: [
             barChart(
-              { title: 'What the clients lived through, with and without tcp_abort_on_overflow', caption: 'One burst per run: clients connected at once, only after a SYN retransmission, or reset by the kernel.' },
+              {
+                title: 'What the clients lived through, with and without tcp_abort_on_overflow',
+                caption: 'One burst per run: clients connected at once, only after a SYN retransmission, or reset by the kernel.',
+              },
               { x: axis('run'), y: axis('clients') },
               // Short names: the table's long ones are cut to the same prefix beside the bars.
               ['bare loopback, abort=1', `${LOOPBACK_LINK.RATE} link, abort=0`, `${LOOPBACK_LINK.RATE} link, abort=1`],
@@ -275,7 +288,11 @@ async function runSetting(lab: LabContext, step: StepContext, setting: Setting, 
       if (setting.shapedLink) await shapeLoopback(namespace);
     }
     step.progress(`${burst.label}: starting the server`);
-    const server = await startLabServer(lab, ['--backlog', String(setting.backlog), '--accept-rate', `${SERVER.ACCEPTS_PER_SECOND}/s`], namespace === null ? {} : { prefix: ['ip', 'netns', 'exec', namespace.name] });
+    const server = await startLabServer(
+      lab,
+      ['--backlog', String(setting.backlog), '--accept-rate', `${SERVER.ACCEPTS_PER_SECOND}/s`],
+      namespace === null ? {} : { prefix: ['ip', 'netns', 'exec', namespace.name] },
+    );
     try {
       step.progress(`${burst.label}: ${burst.clients} clients connecting`);
       const options: BurstOptions = {
@@ -308,7 +325,16 @@ function queueChart(report: BurstReport, setting: string): ChartDeclaration {
       caption: 'Connections the kernel has completed but the server has not yet accept()ed; it holds one more than the backlog, and a handshake that finds it full is dropped.',
     },
     { x: AXIS.SECONDS, y: axis('connections waiting for accept()') },
-    [timeSeries('queued', report.queue.map((p) => [seconds(p.tMs), p.queued])), timeSeries('backlog', report.queue.map((p) => [seconds(p.tMs), p.max]))],
+    [
+      timeSeries(
+        'queued',
+        report.queue.map((p) => [seconds(p.tMs), p.queued]),
+      ),
+      timeSeries(
+        'backlog',
+        report.queue.map((p) => [seconds(p.tMs), p.max]),
+      ),
+    ],
   );
 }
 
@@ -321,7 +347,10 @@ function clientsChart(runs: readonly (readonly [string, BurstClasses])[]): Chart
     ['failed', (c: BurstClasses) => c.failed.length],
   ] as const;
   return barChart(
-    { title: `What the clients lived through (${runs.map(([label]) => label).join(', ')})`, caption: `At once: connected in under ${CONNECT_CLASS.AT_ONCE_BELOW_MS} ms; after a retransmission: ${CONNECT_CLASS.AFTER_RETRY_FROM_MS} ms or more (the first SYN is sent again after 1 s).` },
+    {
+      title: `What the clients lived through (${runs.map(([label]) => label).join(', ')})`,
+      caption: `At once: connected in under ${CONNECT_CLASS.AT_ONCE_BELOW_MS} ms; after a retransmission: ${CONNECT_CLASS.AFTER_RETRY_FROM_MS} ms or more (the first SYN is sent again after 1 s).`,
+    },
     { x: axis('client'), y: axis('clients') },
     kinds.map(([name]) => name),
     runs.map(([label, classes]) => ({ name: label, values: kinds.map(([, read]) => read(classes)) })),
@@ -360,9 +389,15 @@ function clientTable(classes: BurstClasses): StepTable {
   const row = (label: string, clients: ClientTrace[]): (string | number | null)[] => [
     label,
     clients.length,
-    percentile(clients.map((t) => t.connectMs), 50),
+    percentile(
+      clients.map((t) => t.connectMs),
+      50,
+    ),
     maxOf(clients.map((t) => t.connectMs)),
-    percentile(clients.map((t) => t.responseMs), 50),
+    percentile(
+      clients.map((t) => t.responseMs),
+      50,
+    ),
     maxOf(clients.map((t) => t.responseMs)),
   ];
   const failed = failureKinds(classes.failed);
@@ -372,7 +407,16 @@ function clientTable(classes: BurstClasses): StepTable {
       row(`connected at once (< ${CONNECT_CLASS.AT_ONCE_BELOW_MS} ms)`, classes.atOnce),
       row(`after a SYN retransmission (≥ ${CONNECT_CLASS.AFTER_RETRY_FROM_MS} ms)`, classes.afterRetry),
       ...(classes.slow.length > 0 ? [row('slow, no retransmission', classes.slow)] : []),
-      row(`failed${Object.keys(failed).length > 0 ? ` (${Object.entries(failed).map(([k, n]) => `${k}: ${n}`).join(', ')})` : ''}`, classes.failed),
+      row(
+        `failed${
+          Object.keys(failed).length > 0
+            ? ` (${Object.entries(failed)
+                .map(([k, n]) => `${k}: ${n}`)
+                .join(', ')})`
+            : ''
+        }`,
+        classes.failed,
+      ),
     ],
   };
 }
@@ -469,7 +513,8 @@ const HEALTHY_SHARE = 0.1;
 
 export function readSmallBacklog(m: SmallBacklogReading): string {
   const lines = [peakSentence(m.peak, m.capacity, m.sampleMs)];
-  const retried = m.afterRetry === 0 ? '0 only after a SYN retransmission' : `${m.afterRetry} only after a SYN retransmission (p50 ${fmtMs(m.afterRetryConnectP50Ms)}: the first leaves at 1 s)`;
+  const retried =
+    m.afterRetry === 0 ? '0 only after a SYN retransmission' : `${m.afterRetry} only after a SYN retransmission (p50 ${fmtMs(m.afterRetryConnectP50Ms)}: the first leaves at 1 s)`;
   lines.push(`${m.atOnce} clients connected at once, ${retried}, ${m.failed} never got an answer.`);
   lines.push(
     m.overflows === null

@@ -35,7 +35,6 @@ import { AXIS, axis, barChart, lineChart, timeSeries } from '../src/labs/chart-k
  */
 const FD_LIMIT = 64;
 
-
 /** Requests tried while the server is full: each on a fresh connection. */
 const PROBES = 3;
 const PROBE_TIMEOUT_MS = 2_000;
@@ -110,7 +109,9 @@ and through a connection per request, counting the descriptors (and processes) o
     const traced = hasCommand('strace');
     lab.findings.fdLimit = FD_LIMIT;
     if (!traced) {
-      lab.say("strace is not installed, so accept()'s EMFILE failures cannot be counted from the kernel's side; the server's own count (/stats acceptErrors) is shown instead, and libuv hides most of them from it.");
+      lab.say(
+        "strace is not installed, so accept()'s EMFILE failures cannot be counted from the kernel's side; the server's own count (/stats acceptErrors) is shown instead, and libuv hides most of them from it.",
+      );
     }
 
     let exhaustion: Exhaustion | null = null;
@@ -203,9 +204,21 @@ and through a connection per request, counting the descriptors (and processes) o
         }),
         charts: [
           lineChart(
-            { title: `The server's descriptors while ${hold.clients} clients connect and stay`, caption: 'Every accepted connection is a descriptor; at RLIMIT_NOFILE accept() fails with EMFILE and the rest wait in the kernel.' },
+            {
+              title: `The server's descriptors while ${hold.clients} clients connect and stay`,
+              caption: 'Every accepted connection is a descriptor; at RLIMIT_NOFILE accept() fails with EMFILE and the rest wait in the kernel.',
+            },
             { x: AXIS.SECONDS, y: AXIS.FDS },
-            [timeSeries('open (numbered below the limit)', fdPoints.map((p) => [p.tMs / 1000, p.fds])), timeSeries('RLIMIT_NOFILE', fdPoints.map((p) => [p.tMs / 1000, p.fdLimit]))],
+            [
+              timeSeries(
+                'open (numbered below the limit)',
+                fdPoints.map((p) => [p.tMs / 1000, p.fds]),
+              ),
+              timeSeries(
+                'RLIMIT_NOFILE',
+                fdPoints.map((p) => [p.tMs / 1000, p.fdLimit]),
+              ),
+            ],
           ),
         ],
         measurements: { limit, atRest, peak, inheritedAbove, fdSeries: fdPoints, load: load.summary, probes, reachedLimit: full },
@@ -230,7 +243,7 @@ and through a connection per request, counting the descriptors (and processes) o
       lab.findings.recovered = recovery !== null;
       lab.findings.recoveryMs = recoveryMs;
       lab.findings.emfileEvents = emfileEvents;
-      lab.findings.emfileSource = kernelEmfile === null ? 'the server\'s /stats acceptErrors (strace unavailable)' : 'strace: accept4() calls that returned EMFILE';
+      lab.findings.emfileSource = kernelEmfile === null ? "the server's /stats acceptErrors (strace unavailable)" : 'strace: accept4() calls that returned EMFILE';
       lab.findings.emfileReportedByServer = nodeEmfile;
       lab.findings.connectionsAccepted = stats.connections.total;
       return {
@@ -283,7 +296,11 @@ interface AccountingRun {
   poolOpen: number | null;
 }
 
-async function accountDescriptors(lab: LabContext, step: StepContext, size: AccountingSize): Promise<{ tables: StepTable[]; reading: string; charts: ChartDeclaration[]; measurements: Record<string, unknown> }> {
+async function accountDescriptors(
+  lab: LabContext,
+  step: StepContext,
+  size: AccountingSize,
+): Promise<{ tables: StepTable[]; reading: string; charts: ChartDeclaration[]; measurements: Record<string, unknown> }> {
   step.progress('starting PostgreSQL');
   const cluster = await startLabDatabase(lab);
   const { vus, pools, durationMs } = size;
@@ -374,7 +391,10 @@ function accountingCharts(vus: number, runs: readonly AccountingRun[]): ChartDec
   const name = (run: AccountingRun, i: number): string => (i === runs.length - 1 ? `pool of ${run.pool} (one per request)` : `pool of ${run.pool}`);
   return [
     barChart(
-      { title: `Descriptors at the peak of ${vus} concurrent /uuid requests, by pool`, caption: 'Each pooled connection is a socket in the server and a backend process in PostgreSQL, with descriptors of its own.' },
+      {
+        title: `Descriptors at the peak of ${vus} concurrent /uuid requests, by pool`,
+        caption: 'Each pooled connection is a socket in the server and a backend process in PostgreSQL, with descriptors of its own.',
+      },
       { x: axis('pool'), y: AXIS.FDS },
       runs.map(name),
       [
@@ -385,7 +405,12 @@ function accountingCharts(vus: number, runs: readonly AccountingRun[]): ChartDec
     lineChart(
       { title: "PostgreSQL's descriptors during each run", caption: 'The postmaster and every backend together, sampled while the load ran.' },
       { x: AXIS.SECONDS, y: AXIS.FDS },
-      runs.map((run, i) => timeSeries(name(run, i), run.series.map((p) => [p.tMs / 1000, p.postgresFds]))),
+      runs.map((run, i) =>
+        timeSeries(
+          name(run, i),
+          run.series.map((p) => [p.tMs / 1000, p.postgresFds]),
+        ),
+      ),
     ),
   ];
 }
@@ -400,7 +425,9 @@ async function startLimitedServer(lab: LabContext, limitPrefix: string[], traceF
     try {
       return { server: await startLabServer(lab, PATIENT_SERVER, { prefix: [...limitPrefix, ...acceptTracePrefix(traceFile)] }), traceFile };
     } catch (error) {
-      lab.say(`The server could not run under strace (${error instanceof Error ? error.message.split('\n')[0] : String(error)}), so it runs untraced and accept()'s EMFILE failures are not counted from the kernel's side.`);
+      lab.say(
+        `The server could not run under strace (${error instanceof Error ? error.message.split('\n')[0] : String(error)}), so it runs untraced and accept()'s EMFILE failures are not counted from the kernel's side.`,
+      );
     }
   }
   return { server: await startLabServer(lab, PATIENT_SERVER, { prefix: limitPrefix }), traceFile: null };
@@ -409,7 +436,12 @@ async function startLimitedServer(lab: LabContext, limitPrefix: string[], traceF
 function probeTable(probes: readonly ClientTrace[]): StepTable {
   return {
     header: ['request while full', 'connected after ms', 'outcome', 'errno'],
-    rows: probes.map((probe, i) => [`GET /healthz #${i + 1}`, probe.connectMs, probe.outcome === CLIENT_OUTCOME.SERVED ? `served (${probe.status})` : `${probe.outcome}${probe.failedAfterConnect ? ' after connect' : ''}`, probe.error]),
+    rows: probes.map((probe, i) => [
+      `GET /healthz #${i + 1}`,
+      probe.connectMs,
+      probe.outcome === CLIENT_OUTCOME.SERVED ? `served (${probe.status})` : `${probe.outcome}${probe.failedAfterConnect ? ' after connect' : ''}`,
+      probe.error,
+    ]),
   };
 }
 
@@ -421,7 +453,9 @@ function probeOutcomes(probes: readonly ClientTrace[]): Record<string, number> {
 
 function describeOutcomes(probes: readonly ClientTrace[]): string {
   return Object.entries(probeOutcomes(probes))
-    .map(([outcome, n]) => `${outcome === CLIENT_OUTCOME.RESET ? 'reset after the handshake' : outcome === CLIENT_OUTCOME.CLOSED_EARLY ? 'closed without an answer' : outcome}: ${n}`)
+    .map(
+      ([outcome, n]) => `${outcome === CLIENT_OUTCOME.RESET ? 'reset after the handshake' : outcome === CLIENT_OUTCOME.CLOSED_EARLY ? 'closed without an answer' : outcome}: ${n}`,
+    )
     .join(', ');
 }
 
@@ -491,9 +525,7 @@ export function readExhaustion(m: ExhaustionReading): string {
   const closed = m.closedEarly > 0 ? ` and ${n(m.closedEarly)} clients were closed without a byte` : '';
   const other = m.otherFailures > 0 ? ` (${n(m.otherFailures)} other failures)` : '';
   const probes = `Requests sent meanwhile: ${m.probesServed} of ${m.probesTried} answered${m.probeOutcomes === '' ? '' : ` (${m.probeOutcomes})`}.`;
-  const process = m.alive
-    ? 'The process stayed up: out of descriptors, it turned clients away and did not crash.'
-    : 'The process DIED while it was out of descriptors.';
+  const process = m.alive ? 'The process stayed up: out of descriptors, it turned clients away and did not crash.' : 'The process DIED while it was out of descriptors.';
   return `At rest the server held ${m.atRest ?? '?'} of its ${m.limit} descriptors, leaving ${free} for clients.
 ${handshakes}${stayed}${closed}${other}.
 ${probes}
@@ -528,7 +560,8 @@ export function readRecovery(m: RecoveryReading): string {
     lines.push(`accept4() failed with EMFILE ${m.kernelEmfile} times, yet the server heard of ${m.nodeEmfile}: on EMFILE libuv closes a spare descriptor it keeps for
 this, accepts every waiting connection and closes it at once, and reports nothing when that works.`);
   } else lines.push(`accept4() failed with EMFILE ${m.kernelEmfile} times and the server heard of ${m.nodeEmfile}.`);
-  if (m.clientsFailed > 0 && m.nodeEmfile === 0) lines.push(`So the turned-away clients are visible only on their side (${n(m.clientsFailed)} failed), never in the server's own error counts.`);
+  if (m.clientsFailed > 0 && m.nodeEmfile === 0)
+    lines.push(`So the turned-away clients are visible only on their side (${n(m.clientsFailed)} failed), never in the server's own error counts.`);
   else if (m.clientsFailed > 0) lines.push(`The clients saw ${n(m.clientsFailed)} failures; the server counted ${n(m.nodeEmfile)} accept errors.`);
   return lines.join('\n');
 }
@@ -556,7 +589,9 @@ export function readAccounting(m: { vus: number; maxConnections: number; pooled:
   if (extraBackends > 0) {
     const serverEach = Math.round(((u.serverFds - p.serverFds) / extraBackends) * 10) / 10;
     const postgresEach = Math.round(((u.postgresFds - u.postgresBaselineFds - (p.postgresFds - p.postgresBaselineFds)) / extraBackends) * 10) / 10;
-    lines.push(`Each extra connection cost about ${n(serverEach)} descriptor${serverEach === 1 ? '' : 's'} in the server and a process with about ${n(postgresEach)} of its own in PostgreSQL.`);
+    lines.push(
+      `Each extra connection cost about ${n(serverEach)} descriptor${serverEach === 1 ? '' : 's'} in the server and a process with about ${n(postgresEach)} of its own in PostgreSQL.`,
+    );
   } else {
     lines.push(`The larger pool held no more backends at its peak (${u.backends} against ${p.backends}): these requests never needed more connections at once.`);
   }

@@ -189,7 +189,8 @@ it allows.`,
   async run(lab: LabContext, settings: Settings) {
     if (findPgBinaries() === null) {
       const reason = `PostgreSQL server binaries were not found: ${installHint()}`;
-      for (const title of ['Pool sizes against rising load', 'A pool timeout', 'Memory per Postgres backend', 'A pool larger than max_connections', 'Batch mode']) lab.skip(title, reason);
+      for (const title of ['Pool sizes against rising load', 'A pool timeout', 'Memory per Postgres backend', 'A pool larger than max_connections', 'Batch mode'])
+        lab.skip(title, reason);
       lab.findings.skipped = reason;
       lab.findings.pools = null;
       lab.findings.backendRssMb = null;
@@ -241,11 +242,31 @@ it allows.`,
         tables: [
           {
             header: ['pool', 'VUs', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'server CPU %', 'Postgres CPU %'],
-            rows: matrix.map((p) => [p.pool, p.vus, spreadText(p.rps, 0), spreadText(p.p50Ms), spreadText(p.p99Ms), spreadText(p.maxMs), p.serverCpuPercent === null ? null : spreadText(p.serverCpuPercent), spreadText(p.postgresCpuPercent)]),
+            rows: matrix.map((p) => [
+              p.pool,
+              p.vus,
+              spreadText(p.rps, 0),
+              spreadText(p.p50Ms),
+              spreadText(p.p99Ms),
+              spreadText(p.maxMs),
+              p.serverCpuPercent === null ? null : spreadText(p.serverCpuPercent),
+              spreadText(p.postgresCpuPercent),
+            ]),
           },
           {
             header: ['pool', 'VUs', 'avg ms', '= wait avg', '+ query avg', '+ elsewhere', 'wait p99', 'wait max', 'query p99', 'most queued'],
-            rows: matrix.map((p) => [p.pool, p.vus, p.avgMs.median, p.waitAvgMs.median, p.queryAvgMs.median, p.elsewhereAvgMs.median, p.waitP99Ms.median, p.waitMaxMs, p.queryP99Ms.median, p.peakWaiting]),
+            rows: matrix.map((p) => [
+              p.pool,
+              p.vus,
+              p.avgMs.median,
+              p.waitAvgMs.median,
+              p.queryAvgMs.median,
+              p.elsewhereAvgMs.median,
+              p.waitP99Ms.median,
+              p.waitMaxMs,
+              p.queryP99Ms.median,
+              p.peakWaiting,
+            ]),
           },
         ],
         reading: `${readPools({ small, large })}
@@ -294,7 +315,14 @@ Each cell is the median (min–max) of ${rounds} interleaved runs; the second ta
       waitP99Ms: p.waitP99Ms.median,
       queryP99Ms: p.queryP99Ms.median,
       postgresCpuPercent: p.postgresCpuPercent.median,
-      runs: { rps: p.rps.runs, p99Ms: p.p99Ms.runs, maxMs: p.maxMs.runs, waitP99Ms: p.waitP99Ms.runs, queryP99Ms: p.queryP99Ms.runs, postgresCpuPercent: p.postgresCpuPercent.runs },
+      runs: {
+        rps: p.rps.runs,
+        p99Ms: p.p99Ms.runs,
+        maxMs: p.maxMs.runs,
+        waitP99Ms: p.waitP99Ms.runs,
+        queryP99Ms: p.queryP99Ms.runs,
+        postgresCpuPercent: p.postgresCpuPercent.runs,
+      },
     }));
 
     // The post's slowest request, against this run's at the nearest user count.
@@ -375,7 +403,10 @@ Each cell is the median (min–max) of ${rounds} interleaved runs; the second ta
         reading: readPoolTimeout({ poolTimeoutMs: LIMITS.POOL_TIMEOUT_MS, unbounded, bounded, probe: seen }),
         charts: [
           barChart(
-            { title: `Latency with and without a pool timeout (pool of ${SMALL_POOL}, ${formatNumber(topVus)} users)`, caption: `Medians of ${rounds} interleaved runs, whiskers their min–max. With --pool-timeout ${LIMITS.POOL_TIMEOUT_MS}, a request that would wait longer gets a quick 503 instead.` },
+            {
+              title: `Latency with and without a pool timeout (pool of ${SMALL_POOL}, ${formatNumber(topVus)} users)`,
+              caption: `Medians of ${rounds} interleaved runs, whiskers their min–max. With --pool-timeout ${LIMITS.POOL_TIMEOUT_MS}, a request that would wait longer gets a quick 503 instead.`,
+            },
             { x: axis('pool'), y: AXIS.LATENCY },
             ['unbounded wait', `--pool-timeout ${LIMITS.POOL_TIMEOUT_MS}`],
             [
@@ -408,7 +439,16 @@ Each cell is the median (min–max) of ${rounds} interleaved runs; the second ta
             ['background processes', auxRss.count, auxRss.avgMb, auxRss.totalMb, auxPss.avgMb, auxPss.totalMb, null, null],
           ],
         },
-        reading: readBackendMemory({ source: read.source, count: rss.count, rssAvgMb: rss.avgMb, rssTotalMb: rss.totalMb, pssAvgMb: pss.avgMb, privateAvgMb: priv.avgMb, privateTotalMb: priv.totalMb, maxConnections: pg.maxConnections }),
+        reading: readBackendMemory({
+          source: read.source,
+          count: rss.count,
+          rssAvgMb: rss.avgMb,
+          rssTotalMb: rss.totalMb,
+          pssAvgMb: pss.avgMb,
+          privateAvgMb: priv.avgMb,
+          privateTotalMb: priv.totalMb,
+          maxConnections: pg.maxConnections,
+        }),
         measurements: { source: read.source, backends: read.backends, auxiliary: read.auxiliary },
       };
     });
@@ -433,7 +473,13 @@ Each cell is the median (min–max) of ${rounds} interleaved runs; the second ta
       const lazy = await hammerLazyPool(small, step.signal);
       // Stopped now rather than at the end (stop() is idempotent, so the runner's later call is a no-op).
       await small.stop();
-      lab.findings.maxConnections = { limit: LIMITS.SMALL_MAX_CONNECTIONS, pool: LIMITS.OVERSIZED_POOL, serveStarted: serveOutcome.started, serveComplaint: serveOutcome.complaint, ...lazy };
+      lab.findings.maxConnections = {
+        limit: LIMITS.SMALL_MAX_CONNECTIONS,
+        pool: LIMITS.OVERSIZED_POOL,
+        serveStarted: serveOutcome.started,
+        serveComplaint: serveOutcome.complaint,
+        ...lazy,
+      };
       return {
         table: {
           header: ['pool of 30 on max_connections 20', 'result'],
@@ -464,7 +510,6 @@ Each cell is the median (min–max) of ${rounds} interleaved runs; the second ta
   },
 };
 
-
 /**
  * The matrix drawn: p99 pool wait against p99 query time per pool at the heaviest load (the
  * two clocks the pool keeps), and, when several user counts ran, throughput and p99 latency
@@ -474,7 +519,10 @@ function matrixCharts(matrix: readonly PhaseRuns[], settings: Settings, topVus: 
   const atTop = settings.pools.map((pool) => matrix.find((p) => p.pool === pool && p.vus === topVus) ?? null);
   const charts: ChartDeclaration[] = [
     barChart(
-      { title: `Pool wait against query time, p99, at ${formatNumber(topVus)} users`, caption: 'Waiting for one of the pool\'s connections against Postgres answering: a small pool makes requests queue, not query longer.' },
+      {
+        title: `Pool wait against query time, p99, at ${formatNumber(topVus)} users`,
+        caption: "Waiting for one of the pool's connections against Postgres answering: a small pool makes requests queue, not query longer.",
+      },
       { x: axis('pool size', 'connections'), y: AXIS.LATENCY },
       settings.pools.map(String),
       [
@@ -484,14 +532,26 @@ function matrixCharts(matrix: readonly PhaseRuns[], settings: Settings, topVus: 
     ),
   ];
   if (settings.vus.length < 2) {
-    charts.push(barChart({ title: `Throughput by pool size at ${formatNumber(topVus)} users` }, { x: axis('pool size', 'connections'), y: AXIS.RPS }, settings.pools.map(String), [{ name: 'req/s', values: atTop.map((p) => p?.rps ?? null) }]));
+    charts.push(
+      barChart({ title: `Throughput by pool size at ${formatNumber(topVus)} users` }, { x: axis('pool size', 'connections'), y: AXIS.RPS }, settings.pools.map(String), [
+        { name: 'req/s', values: atTop.map((p) => p?.rps ?? null) },
+      ]),
+    );
     return charts;
   }
   const lines = (read: (p: PhaseRuns) => Spread) =>
     settings.pools.map((pool) => ({ name: `pool ${pool}`, points: matrix.filter((p) => p.pool === pool).map((p) => ({ x: p.vus, y: read(p) })) }));
   charts.push(
-    lineChart({ title: 'Throughput against virtual users, by pool size', caption: 'Where a line flattens, more users only queue for the pool.' }, { x: AXIS.VUS, y: AXIS.RPS }, lines((p) => p.rps)),
-    lineChart({ title: 'p99 latency against virtual users, by pool size' }, { x: AXIS.VUS, y: { ...AXIS.LATENCY, label: 'p99 latency' } }, lines((p) => p.p99Ms)),
+    lineChart(
+      { title: 'Throughput against virtual users, by pool size', caption: 'Where a line flattens, more users only queue for the pool.' },
+      { x: AXIS.VUS, y: AXIS.RPS },
+      lines((p) => p.rps),
+    ),
+    lineChart(
+      { title: 'p99 latency against virtual users, by pool size' },
+      { x: AXIS.VUS, y: { ...AXIS.LATENCY, label: 'p99 latency' } },
+      lines((p) => p.p99Ms),
+    ),
   );
   return charts;
 }
@@ -520,7 +580,10 @@ async function runPhase(
     const side = new AbortController();
     const load = runLabLoad(step, { url: `${server.url}/uuid/1`, pathTemplate: UUID_PATH, vus: phase.vus, durationMs: phase.durationMs, timeoutMs: 60_000 }, label);
     // Give the run a moment to fill the queue before asking alongside it.
-    const sideTask = hooks.duringLoad === undefined ? Promise.resolve() : sleep(Math.min(1000, phase.durationMs / 3), undefined, { signal: side.signal }).then(() => hooks.duringLoad?.(server.url, side.signal));
+    const sideTask =
+      hooks.duringLoad === undefined
+        ? Promise.resolve()
+        : sleep(Math.min(1000, phase.durationMs / 3), undefined, { signal: side.signal }).then(() => hooks.duringLoad?.(server.url, side.signal));
     let result: LoadResult;
     try {
       result = await load;
@@ -608,7 +671,10 @@ async function probeFor503(baseUrl: string, signal: AbortSignal): Promise<Probe>
  * A pool with room for more connections than Postgres allows, opened on demand by many
  * callers at once, in this process (the same pool serve uses).
  */
-async function hammerLazyPool(cluster: EmbeddedCluster, signal: AbortSignal): Promise<{ opened: number; connectFailures: number; ok: number; failed: number; complaint: string | null }> {
+async function hammerLazyPool(
+  cluster: EmbeddedCluster,
+  signal: AbortSignal,
+): Promise<{ opened: number; connectFailures: number; ok: number; failed: number; complaint: string | null }> {
   const pool = createPool({ url: cluster.url, size: LIMITS.OVERSIZED_POOL });
   let ok = 0;
   let failed = 0;
@@ -668,7 +734,8 @@ export function readPools(m: { small: PhaseRuns; large: PhaseRuns }): string {
         ? 'in every run Postgres answering took longer than the wait for a connection'
         : 'the wait and the query took about as long (their ranges overlap)';
   // The rest of the average request went by outside the pool; say so when it was the larger part.
-  const outside = compareSpreads(small.elsewhereAvgMs, small.waitAvgMs) === VERDICT.HIGHER ? `; more still went by outside the pool (${percentOf(small.elsewhereAvgMs.median, avg)}%)` : '';
+  const outside =
+    compareSpreads(small.elsewhereAvgMs, small.waitAvgMs) === VERDICT.HIGHER ? `; more still went by outside the pool (${percentOf(small.elsewhereAvgMs.median, avg)}%)` : '';
   lines.push(`Of the average request (${formatNumber(avg)} ms), ${percentOf(small.waitAvgMs.median, avg)}% was waiting for a connection (wait p99 ${spreadText(small.waitP99Ms)} ms)
 and ${percentOf(small.queryAvgMs.median, avg)}% the query (p99 ${spreadText(small.queryP99Ms)} ms): ${verdict}${outside}.
 Postgres's processes used ${spreadText(small.postgresCpuPercent)}% of one core meanwhile.`);
@@ -812,7 +879,8 @@ export interface MaxConnectionsReading {
 
 export function readMaxConnections(m: MaxConnectionsReading): string {
   const lines: string[] = [];
-  if (m.connectFailures === 0) lines.push(`Postgres accepted all ${m.opened} connections the pool opened (it wanted up to ${m.wanted}); ${m.ok} lookups were served, ${m.failed} failed.`);
+  if (m.connectFailures === 0)
+    lines.push(`Postgres accepted all ${m.opened} connections the pool opened (it wanted up to ${m.wanted}); ${m.ok} lookups were served, ${m.failed} failed.`);
   else {
     lines.push(`Postgres accepted ${m.opened} of the ${m.wanted} connections the pool wanted and refused ${m.connectFailures}${m.complaint === null ? '' : ` (${m.complaint})`}:
 ${m.failed} lookups failed while ${m.ok} were served by the connections that did open.`);
@@ -861,99 +929,115 @@ async function stepBatchMode(lab: LabContext, pg: EmbeddedCluster, settings: Set
     { batch: true, vus: BATCH.LOW_VUS },
   ];
   const byKey = new Map(sides.map((side) => [batchKey(side.batch, side.vus), side]));
-  await lab.step(`Batch mode: pool of ${SMALL_POOL}, ${formatNumber(topVus)} and ${BATCH.LOW_VUS} users, one statement per lookup against --pool-batch ${BATCH.SIZE}`, async (step) => {
-    const runs = await measureInterleaved([...byKey.keys()], rounds, async (key, round) => {
-      const side = byKey.get(key) as { batch: boolean; vus: number };
-      const label = `${key} (round ${round + 1} of ${rounds})`;
-      step.progress(`${label}: starting the server`);
-      const server = await startLabServer(lab, [
-        '--db', pg.url, '--pool', String(SMALL_POOL), '--backlog', String(LIMITS.BACKLOG),
-        '--pool-timeout', 'off', '--pool-queue', 'off', '--pool-batch', side.batch ? String(BATCH.SIZE) : 'off',
-      ]);
-      try {
-        const cpu = startCpuWindow({ pids: [server.pid, process.pid], childrenOf: [pg.postmasterPid] });
-        const result = await runLabLoad(step, { url: `${server.url}/uuid/1`, pathTemplate: UUID_PATH, vus: side.vus, durationMs: settings.durationMs, timeoutMs: 60_000 }, label);
-        const usage = await cpu.stop();
-        const db = (await fetchJson<{ db: DbStats & { batch: { size: { mean: number; p50: number; p90: number; max: number } } | null } }>(`${server.url}/stats`)).db;
-        const total = result.summary.latency.total;
-        const run: BatchRun = {
-          batch: side.batch,
-          vus: side.vus,
-          rps: result.summary.rps,
-          p50Ms: ms(total.p50Ms),
-          p99Ms: ms(total.p99Ms),
-          avgMs: ms(total.avgMs),
-          waitAvgMs: ms(db.waitMs.avgMs),
-          queryAvgMs: ms(db.queryMs.avgMs),
-          idsMean: db.batch?.size.mean ?? null,
-          idsP50: db.batch?.size.p50 ?? null,
-          idsP90: db.batch?.size.p90 ?? null,
-          idsMax: db.batch?.size.max ?? null,
-          postgresCpuPercent: usage.percentOfOthers([server.pid, process.pid]),
-          failed: result.summary.failed,
-        };
-        return run;
-      } finally {
-        await stopLabServer(lab, server);
-      }
-    });
-    const side = (batch: boolean, vus: number): BatchRun[] => runs[batchKey(batch, vus)] ?? [];
-    const spread = (list: BatchRun[], read: (r: BatchRun) => number): Spread => spreadOf(list.map(read));
-    const row = (batch: boolean, vus: number): (string | number | null)[] => {
-      const list = side(batch, vus);
-      const ids = list.map((r) => r.idsMean).filter((v): v is number => v !== null);
-      return [
-        formatNumber(vus),
-        batch ? `--pool-batch ${BATCH.SIZE}` : 'off',
-        spreadText(spread(list, (r) => r.rps), 0),
-        spreadText(spread(list, (r) => r.p50Ms)),
-        spreadText(spread(list, (r) => r.p99Ms)),
-        spreadText(spread(list, (r) => r.waitAvgMs)),
-        spreadText(spread(list, (r) => r.queryAvgMs)),
-        ids.length === 0 ? '-' : `${spreadText(spreadOf(ids))} (p90 ${Math.max(...list.map((r) => r.idsP90 ?? 0))}, max ${Math.max(...list.map((r) => r.idsMax ?? 0))})`,
-        spreadText(spread(list, (r) => r.postgresCpuPercent)),
-        list.reduce((n, r) => n + r.failed, 0),
-      ];
-    };
-    const reading = readBatchMode({
-      pool: SMALL_POOL,
-      size: BATCH.SIZE,
-      topVus,
-      lowVus: BATCH.LOW_VUS,
-      offRps: spread(side(false, topVus), (r) => r.rps),
-      onRps: spread(side(true, topVus), (r) => r.rps),
-      offWaitAvgMs: spread(side(false, topVus), (r) => r.waitAvgMs),
-      onWaitAvgMs: spread(side(true, topVus), (r) => r.waitAvgMs),
-      offPostgresCpu: spread(side(false, topVus), (r) => r.postgresCpuPercent),
-      onPostgresCpu: spread(side(true, topVus), (r) => r.postgresCpuPercent),
-      idsMean: spreadOf(side(true, topVus).map((r) => r.idsMean ?? 0)),
-      offLowP50Ms: spread(side(false, BATCH.LOW_VUS), (r) => r.p50Ms),
-      onLowP50Ms: spread(side(true, BATCH.LOW_VUS), (r) => r.p50Ms),
-      onLowIdsMax: Math.max(...side(true, BATCH.LOW_VUS).map((r) => r.idsMax ?? 0)),
-    });
-    const median = (list: BatchRun[], read: (r: BatchRun) => number): number => spreadOf(list.map(read)).median;
-    lab.findings.batchMode = {
-      pool: SMALL_POOL,
-      size: BATCH.SIZE,
-      rounds,
-      sides: sides.map(({ batch, vus }) => ({
-        batch,
-        vus,
-        rps: Math.round(median(side(batch, vus), (r) => r.rps)),
-        p50Ms: median(side(batch, vus), (r) => r.p50Ms),
-        p99Ms: median(side(batch, vus), (r) => r.p99Ms),
-        idsMean: batch ? median(side(batch, vus), (r) => r.idsMean ?? 0) : null,
-      })),
-    };
-    return {
-      table: {
-        header: ['VUs', 'batch', 'req/s', 'p50 ms', 'p99 ms', 'wait avg ms', 'query avg ms', 'ids per statement (mean)', 'Postgres CPU %', 'failed'],
-        rows: sides.map(({ batch, vus }) => row(batch, vus)),
-      },
-      reading,
-      measurements: { size: BATCH.SIZE, pool: SMALL_POOL, rounds, durationMs: settings.durationMs, runs },
-    };
-  });
+  await lab.step(
+    `Batch mode: pool of ${SMALL_POOL}, ${formatNumber(topVus)} and ${BATCH.LOW_VUS} users, one statement per lookup against --pool-batch ${BATCH.SIZE}`,
+    async (step) => {
+      const runs = await measureInterleaved([...byKey.keys()], rounds, async (key, round) => {
+        const side = byKey.get(key) as { batch: boolean; vus: number };
+        const label = `${key} (round ${round + 1} of ${rounds})`;
+        step.progress(`${label}: starting the server`);
+        const server = await startLabServer(lab, [
+          '--db',
+          pg.url,
+          '--pool',
+          String(SMALL_POOL),
+          '--backlog',
+          String(LIMITS.BACKLOG),
+          '--pool-timeout',
+          'off',
+          '--pool-queue',
+          'off',
+          '--pool-batch',
+          side.batch ? String(BATCH.SIZE) : 'off',
+        ]);
+        try {
+          const cpu = startCpuWindow({ pids: [server.pid, process.pid], childrenOf: [pg.postmasterPid] });
+          const result = await runLabLoad(step, { url: `${server.url}/uuid/1`, pathTemplate: UUID_PATH, vus: side.vus, durationMs: settings.durationMs, timeoutMs: 60_000 }, label);
+          const usage = await cpu.stop();
+          const db = (await fetchJson<{ db: DbStats & { batch: { size: { mean: number; p50: number; p90: number; max: number } } | null } }>(`${server.url}/stats`)).db;
+          const total = result.summary.latency.total;
+          const run: BatchRun = {
+            batch: side.batch,
+            vus: side.vus,
+            rps: result.summary.rps,
+            p50Ms: ms(total.p50Ms),
+            p99Ms: ms(total.p99Ms),
+            avgMs: ms(total.avgMs),
+            waitAvgMs: ms(db.waitMs.avgMs),
+            queryAvgMs: ms(db.queryMs.avgMs),
+            idsMean: db.batch?.size.mean ?? null,
+            idsP50: db.batch?.size.p50 ?? null,
+            idsP90: db.batch?.size.p90 ?? null,
+            idsMax: db.batch?.size.max ?? null,
+            postgresCpuPercent: usage.percentOfOthers([server.pid, process.pid]),
+            failed: result.summary.failed,
+          };
+          return run;
+        } finally {
+          await stopLabServer(lab, server);
+        }
+      });
+      const side = (batch: boolean, vus: number): BatchRun[] => runs[batchKey(batch, vus)] ?? [];
+      const spread = (list: BatchRun[], read: (r: BatchRun) => number): Spread => spreadOf(list.map(read));
+      const row = (batch: boolean, vus: number): (string | number | null)[] => {
+        const list = side(batch, vus);
+        const ids = list.map((r) => r.idsMean).filter((v): v is number => v !== null);
+        return [
+          formatNumber(vus),
+          batch ? `--pool-batch ${BATCH.SIZE}` : 'off',
+          spreadText(
+            spread(list, (r) => r.rps),
+            0,
+          ),
+          spreadText(spread(list, (r) => r.p50Ms)),
+          spreadText(spread(list, (r) => r.p99Ms)),
+          spreadText(spread(list, (r) => r.waitAvgMs)),
+          spreadText(spread(list, (r) => r.queryAvgMs)),
+          ids.length === 0 ? '-' : `${spreadText(spreadOf(ids))} (p90 ${Math.max(...list.map((r) => r.idsP90 ?? 0))}, max ${Math.max(...list.map((r) => r.idsMax ?? 0))})`,
+          spreadText(spread(list, (r) => r.postgresCpuPercent)),
+          list.reduce((n, r) => n + r.failed, 0),
+        ];
+      };
+      const reading = readBatchMode({
+        pool: SMALL_POOL,
+        size: BATCH.SIZE,
+        topVus,
+        lowVus: BATCH.LOW_VUS,
+        offRps: spread(side(false, topVus), (r) => r.rps),
+        onRps: spread(side(true, topVus), (r) => r.rps),
+        offWaitAvgMs: spread(side(false, topVus), (r) => r.waitAvgMs),
+        onWaitAvgMs: spread(side(true, topVus), (r) => r.waitAvgMs),
+        offPostgresCpu: spread(side(false, topVus), (r) => r.postgresCpuPercent),
+        onPostgresCpu: spread(side(true, topVus), (r) => r.postgresCpuPercent),
+        idsMean: spreadOf(side(true, topVus).map((r) => r.idsMean ?? 0)),
+        offLowP50Ms: spread(side(false, BATCH.LOW_VUS), (r) => r.p50Ms),
+        onLowP50Ms: spread(side(true, BATCH.LOW_VUS), (r) => r.p50Ms),
+        onLowIdsMax: Math.max(...side(true, BATCH.LOW_VUS).map((r) => r.idsMax ?? 0)),
+      });
+      const median = (list: BatchRun[], read: (r: BatchRun) => number): number => spreadOf(list.map(read)).median;
+      lab.findings.batchMode = {
+        pool: SMALL_POOL,
+        size: BATCH.SIZE,
+        rounds,
+        sides: sides.map(({ batch, vus }) => ({
+          batch,
+          vus,
+          rps: Math.round(median(side(batch, vus), (r) => r.rps)),
+          p50Ms: median(side(batch, vus), (r) => r.p50Ms),
+          p99Ms: median(side(batch, vus), (r) => r.p99Ms),
+          idsMean: batch ? median(side(batch, vus), (r) => r.idsMean ?? 0) : null,
+        })),
+      };
+      return {
+        table: {
+          header: ['VUs', 'batch', 'req/s', 'p50 ms', 'p99 ms', 'wait avg ms', 'query avg ms', 'ids per statement (mean)', 'Postgres CPU %', 'failed'],
+          rows: sides.map(({ batch, vus }) => row(batch, vus)),
+        },
+        reading,
+        measurements: { size: BATCH.SIZE, pool: SMALL_POOL, rounds, durationMs: settings.durationMs, runs },
+      };
+    },
+  );
 }
 
 export interface BatchReading {

@@ -113,7 +113,7 @@ export const lab: LabDefinition<Settings> = {
   number: 6,
   title: 'The knee of the curve',
   layer: '1,000 → 10,000',
-  summary: 'a sweep of virtual users on /age and /uuid: where throughput stops growing and latency starts; Little\'s law checked',
+  summary: "a sweep of virtual users on /age and /uuid: where throughput stops growing and latency starts; Little's law checked",
   intro: `Add users to a server and, at first, throughput grows with them: each user's requests find the
 server partly idle. Once the server is busy all the time, queueing theory says every further
 user only adds to the queue: throughput stops growing (on a machine whose cores the load
@@ -145,44 +145,69 @@ every step that users = throughput × (latency + think), Little's law, which any
         lab.findings.uuidReason = reason;
         continue;
       }
-      const outcome = await lab.step(`/${endpoint} (${ENDPOINTS[endpoint].what}): ${settings.vus[endpoint].join(', ')} users, ${settings.durationMs / 1000} s each, ${SWEEP.PASSES} passes`, async (step) => {
-        const sweep = await sweepEndpoint(step, server, pg, endpoint, settings);
-        const { steps, knee } = sweep;
-        const header = ['VUs', 'req/s', 'runs req/s', 'p50 ms', 'p95 ms', 'p99 ms', 'runs p99 ms', 'X·(R+Z)', 'Little error %', 'think seen ms', 'server CPU %', ...(endpoint === 'uuid' ? ['Postgres CPU %'] : []), 'generator CPU %', 'others CPU %', 'failed'];
-        const rows = steps.map((s) => [
-          s.vus,
-          Math.round(s.rps),
-          s.passRps.join(' / '),
-          s.p50Ms,
-          s.p95Ms,
-          s.p99Ms,
-          s.passP99Ms.join(' / '),
-          s.users,
-          s.errorPercent,
-          s.effectiveThinkMs,
-          s.serverCpuPercent,
-          ...(endpoint === 'uuid' ? [s.postgresCpuPercent] : []),
-          s.generatorCpuPercent,
-          s.othersCpuPercent,
-          s.failed,
-        ]);
-        const thirdRuns = steps.filter((s) => s.passRps.length > SWEEP.PASSES).length;
-        return {
-          table: { header, rows },
-          reading: `${readKnee(steps, knee, sweep.predictedKneeVus)}
+      const outcome = await lab.step(
+        `/${endpoint} (${ENDPOINTS[endpoint].what}): ${settings.vus[endpoint].join(', ')} users, ${settings.durationMs / 1000} s each, ${SWEEP.PASSES} passes`,
+        async (step) => {
+          const sweep = await sweepEndpoint(step, server, pg, endpoint, settings);
+          const { steps, knee } = sweep;
+          const header = [
+            'VUs',
+            'req/s',
+            'runs req/s',
+            'p50 ms',
+            'p95 ms',
+            'p99 ms',
+            'runs p99 ms',
+            'X·(R+Z)',
+            'Little error %',
+            'think seen ms',
+            'server CPU %',
+            ...(endpoint === 'uuid' ? ['Postgres CPU %'] : []),
+            'generator CPU %',
+            'others CPU %',
+            'failed',
+          ];
+          const rows = steps.map((s) => [
+            s.vus,
+            Math.round(s.rps),
+            s.passRps.join(' / '),
+            s.p50Ms,
+            s.p95Ms,
+            s.p99Ms,
+            s.passP99Ms.join(' / '),
+            s.users,
+            s.errorPercent,
+            s.effectiveThinkMs,
+            s.serverCpuPercent,
+            ...(endpoint === 'uuid' ? [s.postgresCpuPercent] : []),
+            s.generatorCpuPercent,
+            s.othersCpuPercent,
+            s.failed,
+          ]);
+          const thirdRuns = steps.filter((s) => s.passRps.length > SWEEP.PASSES).length;
+          return {
+            table: { header, rows },
+            reading: `${readKnee(steps, knee, sweep.predictedKneeVus)}
 ${readPastKnee(steps, knee)}
 ${readLittle(steps, LITTLE_HELD_PERCENT)}: the "think seen" column is the pause users
 really had, ${SWEEP.THINK_MS} ms plus timer lateness and time spent inside the load generator, which shares the ${CORES} cores.
 Each step ran ${SWEEP.PASSES} times${thirdRuns === 0 ? '' : ` (${thirdRuns === 1 ? 'one step' : `${thirdRuns} steps`} a third time, where the runs disagreed by over ${Math.round((SWEEP.DISAGREEMENT - 1) * 100)}%)`} and keeps its fastest run, whose
 numbers fill the row: other work on the machine only ever slows a run down.${noiseNote(steps)}`,
-          charts: sweepCharts(endpoint, steps, knee),
-          measurements: { endpoint, thinkMs: SWEEP.THINK_MS, durationMs: settings.durationMs, workers: settings.workers, steps, knee, predictedKneeVus: sweep.predictedKneeVus },
-        };
-      });
+            charts: sweepCharts(endpoint, steps, knee),
+            measurements: { endpoint, thinkMs: SWEEP.THINK_MS, durationMs: settings.durationMs, workers: settings.workers, steps, knee, predictedKneeVus: sweep.predictedKneeVus },
+          };
+        },
+      );
       const measured = outcome?.measurements as { steps: MeasuredStep[]; knee: Knee; predictedKneeVus: number } | undefined;
       if (measured === undefined) continue;
       sweeps.push({ endpoint, steps: measured.steps, knee: measured.knee, predictedKneeVus: measured.predictedKneeVus });
-      lab.findings[endpoint] = { kneeVus: measured.knee.kneeVus, peakRps: measured.knee.peakRps, peakVus: measured.knee.peakVus, predictedKneeVus: measured.predictedKneeVus, pastKneeShares: measured.knee.pastKneeShares };
+      lab.findings[endpoint] = {
+        kneeVus: measured.knee.kneeVus,
+        peakRps: measured.knee.peakRps,
+        peakVus: measured.knee.peakVus,
+        predictedKneeVus: measured.predictedKneeVus,
+        pastKneeShares: measured.knee.pastKneeShares,
+      };
       (lab.findings.series as Record<string, unknown>)[endpoint] = measured.steps.map((s) => ({
         vus: s.vus,
         rps: Math.round(s.rps),
@@ -211,14 +236,33 @@ numbers fill the row: other work on the machine only ever slows a run down.${noi
         const uuid = rows.find((r) => r.sweep.endpoint === 'uuid');
         const cpu = rows.map(({ sweep, peak }) =>
           readPeakCpu(
-            { endpoint: sweep.endpoint, serverCpuPercent: peak.serverCpuPercent, postgresCpuPercent: peak.postgresCpuPercent, generatorCpuPercent: peak.generatorCpuPercent, othersCpuPercent: peak.othersCpuPercent },
+            {
+              endpoint: sweep.endpoint,
+              serverCpuPercent: peak.serverCpuPercent,
+              postgresCpuPercent: peak.postgresCpuPercent,
+              generatorCpuPercent: peak.generatorCpuPercent,
+              othersCpuPercent: peak.othersCpuPercent,
+            },
             CORES,
           ),
         );
         const peaks = age === undefined || uuid === undefined ? '' : `${comparePeaks(peakOf(age), peakOf(uuid))}\n`;
         return {
           table: {
-            header: ['endpoint', 'knee VUs', 'predicted N*', 'peak req/s', 'peak runs req/s', 'p99 at knee ms', 'top step VUs', 'p99 at top ms', 'server CPU % at peak', 'Postgres CPU %', 'generator CPU %', 'others CPU %'],
+            header: [
+              'endpoint',
+              'knee VUs',
+              'predicted N*',
+              'peak req/s',
+              'peak runs req/s',
+              'p99 at knee ms',
+              'top step VUs',
+              'p99 at top ms',
+              'server CPU % at peak',
+              'Postgres CPU %',
+              'generator CPU %',
+              'others CPU %',
+            ],
             rows: rows.map(({ sweep, peak, kneeStep, last }) => [
               `/${sweep.endpoint}`,
               sweep.knee.kneeVus,
@@ -250,7 +294,10 @@ function sweepCharts(endpoint: EndpointKey, steps: readonly MeasuredStep[], knee
   const markers = [{ x: knee.kneeVus, label: `knee ≈ ${knee.kneeVus} VUs` }];
   return [
     lineChart(
-      { title: `Throughput against virtual users (/${endpoint})`, caption: 'Where the line flattens, more users no longer bring more requests: the server is saturated. Whiskers: every run of a step.' },
+      {
+        title: `Throughput against virtual users (/${endpoint})`,
+        caption: 'Where the line flattens, more users no longer bring more requests: the server is saturated. Whiskers: every run of a step.',
+      },
       { x: AXIS.VUS, y: AXIS.RPS },
       [{ name: 'req/s', points: steps.map((s) => ({ x: s.vus, y: valueWithRuns(s.rps, s.passRps) })) }],
       markers,
@@ -357,4 +404,3 @@ function noiseNote(steps: readonly MeasuredStep[]): string {
   return `\nOther processes on this machine used up to ${others}% of a core (of ${CORES * 100}%) during these runs (at ${busiest.vus} users): where
 a step falls short, some of the two cores were simply not the server's.`;
 }
-

@@ -104,109 +104,120 @@ network namespace with only ${NARROW.PORTS} of them, and try the ways out.`,
 
   async run(lab: LabContext, settings: Settings) {
     const rounds = settings.rounds;
-    await lab.step(`Keep-alive vs a connection per request (${settings.vus} users, ${settings.durationMs / 1000} s a run, ${rounds} interleaved runs of each, loopback)`, async (step) => {
-      const server = await startLabServer(lab, []);
-      const url = `${server.url}${AGE_PATH}`;
-      let runs: Record<ModeName, ModeRow[]>;
-      try {
-        runs = await measureInterleaved(MODE_NAMES, rounds, (mode, round) =>
-          runMode(step, server.pid, server.port, url, { mode, label: `${mode}, run ${round + 1} of ${rounds}` }, { vus: settings.vus, durationMs: settings.durationMs, ...MODES[mode] }),
-        );
-      } finally {
-        await stopLabServer(lab, server);
-      }
-      const keep = runs['keep-alive'];
-      const clientCloses = runs['new connection, client closes'];
-      const serverCloses = runs['new connection, server closes'];
-      // TIME_WAIT lingers 60 s, so a later run starts among the earlier runs' sockets (and, with
-      // tcp_tw_reuse, reuses some): for a mode that piles TIME_WAIT up, the most any of its runs
-      // added is the clearest count. Keep-alive adds at most one per connection, a number that
-      // an earlier run's stragglers landing in TIME_WAIT meanwhile would swamp (measured: 39
-      // for 20 connections in a run that followed a connection-per-request run, at a load
-      // average of 11): its count is its first run's, the lab's first, on a port nothing else
-      // has used yet.
-      const most = (rows: ModeRow[], end: 'timeWaitClient' | 'timeWaitServer'): number => Math.max(...rows.map((r) => r[end]));
-      const firstKeepAlive = keep[0] as ModeRow;
-      const timeWait = {
-        keepAlive: firstKeepAlive.timeWaitClient + firstKeepAlive.timeWaitServer,
-        clientCloses: { client: most(clientCloses, 'timeWaitClient'), server: most(clientCloses, 'timeWaitServer') },
-        serverCloses: { client: most(serverCloses, 'timeWaitClient'), server: most(serverCloses, 'timeWaitServer') },
-      };
-      const keepRps = spreadOf(keep.map((r) => r.rps));
-      const perRequestRps = spreadOf(clientCloses.map((r) => r.rps));
-      const connectP50Ms = ms(spreadOf(clientCloses.map((r) => r.connectP50Ms)).median);
-      lab.findings.keepaliveRps = Math.round(keepRps.median);
-      lab.findings.perRequestRps = Math.round(perRequestRps.median);
-      lab.findings.rps = { keepAlive: keepRps, perRequest: perRequestRps, serverCloses: spreadOf(serverCloses.map((r) => r.rps)) };
-      lab.findings.timeWaitPeak = timeWait.clientCloses.client;
-      lab.findings.keepaliveTimeWait = timeWait.keepAlive;
-      lab.findings.serverClosesTimeWait = timeWait.serverCloses;
-      lab.findings.connectP50Ms = connectP50Ms;
-      const sysctls = readSysctls();
-      const portRange = isUnavailable(sysctls) ? null : (sysctls['net.ipv4.ip_local_port_range'] ?? null);
-      // One row per mode (medians; req/s with its range) for the table and the report's chart;
-      // every run, flat and named, for the results file.
-      const medianRows = MODE_NAMES.map((mode) => {
-        const rows = runs[mode];
-        const median = (pickValue: (r: ModeRow) => number): number => ms(spreadOf(rows.map(pickValue)).median);
-        return {
-          mode,
-          rps: Math.round(spreadOf(rows.map((r) => r.rps)).median),
-          rpsRange: formatSpread(spreadOf(rows.map((r) => r.rps))),
-          p50Ms: median((r) => r.p50Ms),
-          p99Ms: median((r) => r.p99Ms),
-          connects: median((r) => r.connects),
-          connectP50Ms: median((r) => r.connectP50Ms),
-          connectP99Ms: median((r) => r.connectP99Ms),
-          timeWaitClient: rows.map((r) => r.timeWaitClient).join(' / '),
-          timeWaitServer: rows.map((r) => r.timeWaitServer).join(' / '),
-          failed: rows.reduce((sum, r) => sum + r.failed, 0),
+    await lab.step(
+      `Keep-alive vs a connection per request (${settings.vus} users, ${settings.durationMs / 1000} s a run, ${rounds} interleaved runs of each, loopback)`,
+      async (step) => {
+        const server = await startLabServer(lab, []);
+        const url = `${server.url}${AGE_PATH}`;
+        let runs: Record<ModeName, ModeRow[]>;
+        try {
+          runs = await measureInterleaved(MODE_NAMES, rounds, (mode, round) =>
+            runMode(
+              step,
+              server.pid,
+              server.port,
+              url,
+              { mode, label: `${mode}, run ${round + 1} of ${rounds}` },
+              { vus: settings.vus, durationMs: settings.durationMs, ...MODES[mode] },
+            ),
+          );
+        } finally {
+          await stopLabServer(lab, server);
+        }
+        const keep = runs['keep-alive'];
+        const clientCloses = runs['new connection, client closes'];
+        const serverCloses = runs['new connection, server closes'];
+        // TIME_WAIT lingers 60 s, so a later run starts among the earlier runs' sockets (and, with
+        // tcp_tw_reuse, reuses some): for a mode that piles TIME_WAIT up, the most any of its runs
+        // added is the clearest count. Keep-alive adds at most one per connection, a number that
+        // an earlier run's stragglers landing in TIME_WAIT meanwhile would swamp (measured: 39
+        // for 20 connections in a run that followed a connection-per-request run, at a load
+        // average of 11): its count is its first run's, the lab's first, on a port nothing else
+        // has used yet.
+        const most = (rows: ModeRow[], end: 'timeWaitClient' | 'timeWaitServer'): number => Math.max(...rows.map((r) => r[end]));
+        const firstKeepAlive = keep[0] as ModeRow;
+        const timeWait = {
+          keepAlive: firstKeepAlive.timeWaitClient + firstKeepAlive.timeWaitServer,
+          clientCloses: { client: most(clientCloses, 'timeWaitClient'), server: most(clientCloses, 'timeWaitServer') },
+          serverCloses: { client: most(serverCloses, 'timeWaitClient'), server: most(serverCloses, 'timeWaitServer') },
         };
-      });
-      return {
-        table: {
-          header: ['mode', 'req/s', 'p50 ms', 'p99 ms', 'connects', 'connect p50 ms', 'connect p99 ms', 'TIME_WAIT client, per run', 'TIME_WAIT server, per run', 'failed'],
-          rows: medianRows.map((r) => [r.mode, r.rpsRange, r.p50Ms, r.p99Ms, r.connects, r.connectP50Ms, r.connectP99Ms, r.timeWaitClient, r.timeWaitServer, r.failed]),
-        },
-        reading: readKeepAlive({
-          keepAliveRps: keepRps.runs,
-          perRequestRps: perRequestRps.runs,
-          keepAliveConnections: firstKeepAlive.connects,
-          connectP50Ms,
-          timeWait,
-          portRange,
-          rangePorts: countPortRange(portRange),
-          twReuse: isUnavailable(sysctls) ? null : (sysctls['net.ipv4.tcp_tw_reuse'] ?? null),
-        }),
-        charts: [
-          barChart(
-            { title: 'Throughput by mode', caption: `Medians of ${rounds} interleaved runs, whiskers their min–max: a connection per request pays a handshake and a close for every request.` },
-            { x: axis('mode'), y: AXIS.RPS },
-            MODE_NAMES,
-            [{ name: 'req/s', values: MODE_NAMES.map((mode) => spreadOf(runs[mode].map((r) => r.rps))) }],
-          ),
-          barChart(
-            { title: 'Latency by mode', caption: `Medians of ${rounds} interleaved runs, whiskers their min–max.` },
-            { x: axis('mode'), y: AXIS.LATENCY },
-            MODE_NAMES,
-            [
+        const keepRps = spreadOf(keep.map((r) => r.rps));
+        const perRequestRps = spreadOf(clientCloses.map((r) => r.rps));
+        const connectP50Ms = ms(spreadOf(clientCloses.map((r) => r.connectP50Ms)).median);
+        lab.findings.keepaliveRps = Math.round(keepRps.median);
+        lab.findings.perRequestRps = Math.round(perRequestRps.median);
+        lab.findings.rps = { keepAlive: keepRps, perRequest: perRequestRps, serverCloses: spreadOf(serverCloses.map((r) => r.rps)) };
+        lab.findings.timeWaitPeak = timeWait.clientCloses.client;
+        lab.findings.keepaliveTimeWait = timeWait.keepAlive;
+        lab.findings.serverClosesTimeWait = timeWait.serverCloses;
+        lab.findings.connectP50Ms = connectP50Ms;
+        const sysctls = readSysctls();
+        const portRange = isUnavailable(sysctls) ? null : (sysctls['net.ipv4.ip_local_port_range'] ?? null);
+        // One row per mode (medians; req/s with its range) for the table and the report's chart;
+        // every run, flat and named, for the results file.
+        const medianRows = MODE_NAMES.map((mode) => {
+          const rows = runs[mode];
+          const median = (pickValue: (r: ModeRow) => number): number => ms(spreadOf(rows.map(pickValue)).median);
+          return {
+            mode,
+            rps: Math.round(spreadOf(rows.map((r) => r.rps)).median),
+            rpsRange: formatSpread(spreadOf(rows.map((r) => r.rps))),
+            p50Ms: median((r) => r.p50Ms),
+            p99Ms: median((r) => r.p99Ms),
+            connects: median((r) => r.connects),
+            connectP50Ms: median((r) => r.connectP50Ms),
+            connectP99Ms: median((r) => r.connectP99Ms),
+            timeWaitClient: rows.map((r) => r.timeWaitClient).join(' / '),
+            timeWaitServer: rows.map((r) => r.timeWaitServer).join(' / '),
+            failed: rows.reduce((sum, r) => sum + r.failed, 0),
+          };
+        });
+        return {
+          table: {
+            header: ['mode', 'req/s', 'p50 ms', 'p99 ms', 'connects', 'connect p50 ms', 'connect p99 ms', 'TIME_WAIT client, per run', 'TIME_WAIT server, per run', 'failed'],
+            rows: medianRows.map((r) => [r.mode, r.rpsRange, r.p50Ms, r.p99Ms, r.connects, r.connectP50Ms, r.connectP99Ms, r.timeWaitClient, r.timeWaitServer, r.failed]),
+          },
+          reading: readKeepAlive({
+            keepAliveRps: keepRps.runs,
+            perRequestRps: perRequestRps.runs,
+            keepAliveConnections: firstKeepAlive.connects,
+            connectP50Ms,
+            timeWait,
+            portRange,
+            rangePorts: countPortRange(portRange),
+            twReuse: isUnavailable(sysctls) ? null : (sysctls['net.ipv4.tcp_tw_reuse'] ?? null),
+          }),
+          charts: [
+            barChart(
+              {
+                title: 'Throughput by mode',
+                caption: `Medians of ${rounds} interleaved runs, whiskers their min–max: a connection per request pays a handshake and a close for every request.`,
+              },
+              { x: axis('mode'), y: AXIS.RPS },
+              MODE_NAMES,
+              [{ name: 'req/s', values: MODE_NAMES.map((mode) => spreadOf(runs[mode].map((r) => r.rps))) }],
+            ),
+            barChart({ title: 'Latency by mode', caption: `Medians of ${rounds} interleaved runs, whiskers their min–max.` }, { x: axis('mode'), y: AXIS.LATENCY }, MODE_NAMES, [
               { name: 'p50', values: MODE_NAMES.map((mode) => spreadOf(runs[mode].map((r) => r.p50Ms))) },
               { name: 'p99', values: MODE_NAMES.map((mode) => spreadOf(runs[mode].map((r) => r.p99Ms))) },
-            ],
-          ),
-          barChart(
-            { title: 'Sockets left in TIME_WAIT, by the side that closed', caption: 'Whoever closes first keeps the connection\'s name for 60 s. Keep-alive: its first run; the others: the most any of their runs added.' },
-            { x: axis('mode'), y: axis('sockets in TIME_WAIT') },
-            MODE_NAMES,
-            [
-              { name: 'client', values: [firstKeepAlive.timeWaitClient, timeWait.clientCloses.client, timeWait.serverCloses.client] },
-              { name: 'server', values: [firstKeepAlive.timeWaitServer, timeWait.clientCloses.server, timeWait.serverCloses.server] },
-            ],
-          ),
-        ],
-        measurements: { rounds, rows: medianRows, runs: MODE_NAMES.flatMap((mode) => runs[mode]), timeWait },
-      };
-    });
+            ]),
+            barChart(
+              {
+                title: 'Sockets left in TIME_WAIT, by the side that closed',
+                caption: "Whoever closes first keeps the connection's name for 60 s. Keep-alive: its first run; the others: the most any of their runs added.",
+              },
+              { x: axis('mode'), y: axis('sockets in TIME_WAIT') },
+              MODE_NAMES,
+              [
+                { name: 'client', values: [firstKeepAlive.timeWaitClient, timeWait.clientCloses.client, timeWait.serverCloses.client] },
+                { name: 'server', values: [firstKeepAlive.timeWaitServer, timeWait.clientCloses.server, timeWait.serverCloses.server] },
+              ],
+            ),
+          ],
+          measurements: { rounds, rows: medianRows, runs: MODE_NAMES.flatMap((mode) => runs[mode]), timeWait },
+        };
+      },
+    );
 
     const unavailable = await namespaceUnavailableReason();
     if (unavailable !== null) {
@@ -217,22 +228,32 @@ network namespace with only ${NARROW.PORTS} of them, and try the ways out.`,
       return;
     }
 
-    const exhaustion = await lab.step(`Running out of ephemeral ports (a private namespace with ${NARROW.PORTS} ports, ${settings.nsVus} users, a connection per request)`, async (step) => {
-      const phase = await runInNamespace(lab, step, settings, { way: 'a connection per request', keepAlive: false, twReuse: '0', sourceAddresses: 1 });
-      lab.findings.eaddrnotavail = phase.eaddrnotavail;
-      lab.findings.exhaustion = phase;
-      return {
-        table: nsTable([phase]),
-        reading: readExhaustion(phase, NARROW.PORTS, settings.nsDurationMs / 1000),
-        measurements: { phase },
-      };
-    });
+    const exhaustion = await lab.step(
+      `Running out of ephemeral ports (a private namespace with ${NARROW.PORTS} ports, ${settings.nsVus} users, a connection per request)`,
+      async (step) => {
+        const phase = await runInNamespace(lab, step, settings, { way: 'a connection per request', keepAlive: false, twReuse: '0', sourceAddresses: 1 });
+        lab.findings.eaddrnotavail = phase.eaddrnotavail;
+        lab.findings.exhaustion = phase;
+        return {
+          table: nsTable([phase]),
+          reading: readExhaustion(phase, NARROW.PORTS, settings.nsDurationMs / 1000),
+          measurements: { phase },
+        };
+      },
+    );
 
     await lab.step('The ways out: keep-alive, more source addresses, tcp_tw_reuse', async (step) => {
       const base = (exhaustion?.measurements?.phase as NsPhase | undefined) ?? null;
       const phases: NsPhase[] = [];
       phases.push(await runInNamespace(lab, step, settings, { way: 'keep-alive', keepAlive: true, twReuse: '0', sourceAddresses: 1 }));
-      phases.push(await runInNamespace(lab, step, settings, { way: `a connection per request, ${NARROW.SOURCE_ADDRESSES} source addresses`, keepAlive: false, twReuse: '0', sourceAddresses: NARROW.SOURCE_ADDRESSES }));
+      phases.push(
+        await runInNamespace(lab, step, settings, {
+          way: `a connection per request, ${NARROW.SOURCE_ADDRESSES} source addresses`,
+          keepAlive: false,
+          twReuse: '0',
+          sourceAddresses: NARROW.SOURCE_ADDRESSES,
+        }),
+      );
       phases.push(await runInNamespace(lab, step, settings, { way: 'a connection per request, tcp_tw_reuse=1', keepAlive: false, twReuse: '1', sourceAddresses: 1 }));
       const [keep, addresses, reuse] = phases as [NsPhase, NsPhase, NsPhase];
       lab.findings.waysOut = { keepAlive: keep, sourceAddresses: addresses, twReuse: reuse };
@@ -241,7 +262,10 @@ network namespace with only ${NARROW.PORTS} of them, and try the ways out.`,
         reading: readWaysOut({ keepAlive: keep, addresses: { ...addresses, count: addresses.sourceAddresses }, twReuse: reuse }, NARROW.PORTS),
         charts: [
           barChart(
-            { title: `Requests served and refused EADDRNOTAVAIL with ${NARROW.PORTS} ports, by way out`, caption: `One ${settings.nsDurationMs / 1000} s run each, ${settings.nsVus} users, in a private namespace.` },
+            {
+              title: `Requests served and refused EADDRNOTAVAIL with ${NARROW.PORTS} ports, by way out`,
+              caption: `One ${settings.nsDurationMs / 1000} s run each, ${settings.nsVus} users, in a private namespace.`,
+            },
             { x: axis('way'), y: axis('requests') },
             [...(base === null ? [] : [base]), ...phases].map((p) => p.way),
             [
@@ -258,7 +282,14 @@ network namespace with only ${NARROW.PORTS} of them, and try the ways out.`,
 };
 
 /** One load run on the host's loopback, with the port's TIME_WAIT watched on both ends. */
-async function runMode(step: StepContext, serverPid: number, port: number, url: string, run: { mode: ModeName; label: string }, options: Omit<LoadOptions, 'url'>): Promise<ModeRow> {
+async function runMode(
+  step: StepContext,
+  serverPid: number,
+  port: number,
+  url: string,
+  run: { mode: ModeName; label: string },
+  options: Omit<LoadOptions, 'url'>,
+): Promise<ModeRow> {
   // TIME_WAIT from an earlier run lingers for 60 s: count what this run adds, once the earlier
   // run's last connections have finished closing.
   await waitForPortQuiet(serverPid, port);
@@ -350,4 +381,3 @@ function nsTable(phases: NsPhase[]): { header: string[]; rows: (string | number)
     rows: phases.map((p) => [p.way, p.ok, p.okRps, p.eaddrnotavail, p.timeWaitPeak, p.sourceAddresses, p.twReuse]),
   };
 }
-

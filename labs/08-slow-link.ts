@@ -127,7 +127,10 @@ the numbers name.`,
   async run(lab: LabContext, settings: Settings) {
     const withDb = findPgBinaries() !== null;
     const route = withDb ? ROUTES.UUID : ROUTES.AGE;
-    if (!withDb) lab.say(`PostgreSQL server binaries were not found (${installHint()}), so this lab drives /age (compute only): the local limit is then the server itself, not a database pool.`);
+    if (!withDb)
+      lab.say(
+        `PostgreSQL server binaries were not found (${installHint()}), so this lab drives /age (compute only): the local limit is then the server itself, not a database pool.`,
+      );
     lab.findings.addedRttMs = LINK_SHAPE.rttMs;
     lab.findings.link = { rateMbit: LINK_SHAPE.rateMbit, rttMs: LINK_SHAPE.rttMs, burst: LINK_SHAPE.burst, queueLatency: LINK_SHAPE.queueLatency };
     lab.findings.route = route.name;
@@ -161,7 +164,13 @@ that is one round trip less per user, once.`,
     }
 
     const host = veth?.hostAddress ?? '127.0.0.1';
-    const server = await startLabServer(lab, ['--host', host, '--backlog', String(SERVER.BACKLOG), ...(withDb ? ['--db', 'embedded', '--pool', String(SERVER.POOL), '--pool-batch', 'off'] : [])]);
+    const server = await startLabServer(lab, [
+      '--host',
+      host,
+      '--backlog',
+      String(SERVER.BACKLOG),
+      ...(withDb ? ['--db', 'embedded', '--pool', String(SERVER.POOL), '--pool-batch', 'off'] : []),
+    ]);
     let relay: DelayRelay | null = null;
     if (link?.delayMethod === DELAY_METHOD.RELAY) {
       relay = await startDelayRelay({ listenHost: host, target: { host, port: server.port }, oneWayDelayMs: LINK_SHAPE.rttMs / 2 });
@@ -181,7 +190,12 @@ that is one round trip less per user, once.`,
       const reason = linkSkipped ?? 'the shaped link could not be built';
       // No link to compare with: one run next to the server, which is still worth its reading.
       await lab.step(`Next to the server: ${settings.vus} users on ${route.name}`, async (step) => {
-        const phase = await measurePhase(lab, step, server, null, { where: 'local', vus: settings.vus, args: loadArgs(server.port, settings.vus, settings.localMs), plannedMs: settings.localMs });
+        const phase = await measurePhase(lab, step, server, null, {
+          where: 'local',
+          vus: settings.vus,
+          args: loadArgs(server.port, settings.vus, settings.localMs),
+          plannedMs: settings.localMs,
+        });
         lab.findings.localRps = Math.round(phase.rps);
         lab.findings.local = phase;
         return { table: phaseTable([[phase]]), reading: readLocal([phase], { vus: settings.vus, pool: SERVER.POOL, withDb }), measurements: { phase } };
@@ -264,8 +278,18 @@ ${readRemote(runs.local, runs.remote, { vus: settings.vus, rttMs: LINK_SHAPE.rtt
     await lab.step(`More users on the same link: ${settings.manyVus} instead of ${settings.vus} (the runs of step 1)`, async () => {
       const many = summarizePhases(runs.many);
       const verdict = verdictOf(runs.local, runs.many, withDb);
-      const capRps = many.rps > 0 && many.downBytesPerSec !== null && many.downBytesPerSec > 0 ? Math.round(((LINK_SHAPE.rateMbit * 1e6) / 8 / many.downBytesPerSec) * many.rps) : null;
-      lab.findings.manyUsers = { vus: settings.manyVus, rps: Math.round(many.rps), p50Ms: many.p50Ms, failed: many.failed, downlinkUtilisation: many.downlinkUtilisation, bottleneck: verdict.bottleneck, linkLimit: verdict.linkLimit, capRps };
+      const capRps =
+        many.rps > 0 && many.downBytesPerSec !== null && many.downBytesPerSec > 0 ? Math.round(((LINK_SHAPE.rateMbit * 1e6) / 8 / many.downBytesPerSec) * many.rps) : null;
+      lab.findings.manyUsers = {
+        vus: settings.manyVus,
+        rps: Math.round(many.rps),
+        p50Ms: many.p50Ms,
+        failed: many.failed,
+        downlinkUtilisation: many.downlinkUtilisation,
+        bottleneck: verdict.bottleneck,
+        linkLimit: verdict.linkLimit,
+        capRps,
+      };
       return {
         tables: [
           phaseTable([runs.remote, runs.many]),
@@ -298,7 +322,13 @@ function caseCharts(cases: readonly (readonly [string, readonly Phase[]])[], rou
   const caption = `Medians of ${rounds} interleaved runs, whiskers their min–max.`;
   const x = axis('where the client runs');
   const charts: ChartDeclaration[] = [
-    barChart({ title: 'Throughput by case', caption: `${caption} Behind the link, the same users wait a round trip per request.` }, { x, y: AXIS.RPS }, names, [{ name: 'req/s', values: cases.map(([, p]) => spread(p, (r) => r.rps)) }], 'horizontal'),
+    barChart(
+      { title: 'Throughput by case', caption: `${caption} Behind the link, the same users wait a round trip per request.` },
+      { x, y: AXIS.RPS },
+      names,
+      [{ name: 'req/s', values: cases.map(([, p]) => spread(p, (r) => r.rps)) }],
+      'horizontal',
+    ),
     barChart(
       { title: 'Latency by case', caption },
       { x, y: AXIS.LATENCY },
@@ -313,7 +343,10 @@ function caseCharts(cases: readonly (readonly [string, readonly Phase[]])[], rou
   if (withDb) {
     charts.push(
       barChart(
-        { title: 'Mean wait for a pooled connection, by case', caption: `${caption} Next to the server the requests queue for the pool; behind the link they arrive too slowly to.` },
+        {
+          title: 'Mean wait for a pooled connection, by case',
+          caption: `${caption} Next to the server the requests queue for the pool; behind the link they arrive too slowly to.`,
+        },
         { x, y: { label: 'pool wait', unit: 'ms' } },
         names,
         [{ name: 'pool wait avg', values: cases.map(([, p]) => spread(p, (r) => r.waitAvgMs)) }],
@@ -374,7 +407,6 @@ async function readDbStats(server: ServerProcess): Promise<DbStats | null> {
   return stats.db !== null && stats.db.waitMs !== undefined ? stats.db : null;
 }
 
-
 /**
  * The runs of one side as one row: each number the median of its runs (a failure count, the
  * sum), so that a table or a reading of several runs shows the middle, not a lucky one.
@@ -429,7 +461,14 @@ export function localLimitOf(phases: readonly Phase[], withDb: boolean): Bottlen
 function verdictOf(local: readonly Phase[], remote: readonly Phase[], withDb: boolean): Verdict {
   const l = summarizePhases(local);
   const r = summarizePhases(remote);
-  return decideBottleneck({ localRps: l.rps, remoteRps: r.rps, vus: r.vus, rttMs: LINK_SHAPE.rttMs, downlinkUtilisation: r.downlinkUtilisation ?? 0, localLimit: localLimitOf(local, withDb) });
+  return decideBottleneck({
+    localRps: l.rps,
+    remoteRps: r.rps,
+    vus: r.vus,
+    rttMs: LINK_SHAPE.rttMs,
+    downlinkUtilisation: r.downlinkUtilisation ?? 0,
+    localLimit: localLimitOf(local, withDb),
+  });
 }
 
 /** What limited the runs next to the server. */
@@ -542,7 +581,18 @@ function phaseTable(sides: Phase[][]): { header: string[]; rows: (string | numbe
     rows: sides.map((phases) => {
       const p = summarizePhases(phases);
       const rps = spreadOf(phases.map((x) => x.rps));
-      return [p.where === 'local' ? 'next to the server' : 'behind the link', p.vus, phases.length, formatSpread(rps), ms(p.p50Ms), ms(p.p99Ms), ms(p.minMs), p.failed, nullableMs(p.waitAvgMs), nullableMs(p.queryAvgMs)];
+      return [
+        p.where === 'local' ? 'next to the server' : 'behind the link',
+        p.vus,
+        phases.length,
+        formatSpread(rps),
+        ms(p.p50Ms),
+        ms(p.p99Ms),
+        ms(p.minMs),
+        p.failed,
+        nullableMs(p.waitAvgMs),
+        nullableMs(p.queryAvgMs),
+      ];
     }),
   };
 }
@@ -560,8 +610,16 @@ function linkTable(runs: { label: string; phases: Phase[] }[]): { header: string
     rows: runs.flatMap(({ label, phases }) => {
       const phase = summarizePhases(phases);
       return [
-      [label, 'server → client', kb(phase.downBytesPerSec), capKBps, percent(phase.downlinkUtilisation), phase.tbfDown?.overlimits ?? null, phase.tbfDown?.dropped ?? null],
-      [label, 'client → server', kb(phase.upBytesPerSec), capKBps, phase.upBytesPerSec === null ? null : Math.round((phase.upBytesPerSec / (capKBps * 1000)) * 100), phase.tbfUp?.overlimits ?? null, phase.tbfUp?.dropped ?? null],
+        [label, 'server → client', kb(phase.downBytesPerSec), capKBps, percent(phase.downlinkUtilisation), phase.tbfDown?.overlimits ?? null, phase.tbfDown?.dropped ?? null],
+        [
+          label,
+          'client → server',
+          kb(phase.upBytesPerSec),
+          capKBps,
+          phase.upBytesPerSec === null ? null : Math.round((phase.upBytesPerSec / (capKBps * 1000)) * 100),
+          phase.tbfUp?.overlimits ?? null,
+          phase.tbfUp?.dropped ?? null,
+        ],
       ];
     }),
   };
@@ -597,7 +655,9 @@ ${none}.`;
 export function readManyVerdict(verdict: Verdict, phase: Phase): string {
   const saturated = topUtilisation(verdict) >= SATURATED;
   if (verdict.linkLimit === LINK_LIMIT.BANDWIDTH) {
-    return saturated ? 'The pipe is full: more users only queue in it.' : `The bandwidth is the closest limit, yet only ${percent(verdict.utilisation.bandwidth)}% used: the pipe is not full.`;
+    return saturated
+      ? 'The pipe is full: more users only queue in it.'
+      : `The bandwidth is the closest limit, yet only ${percent(verdict.utilisation.bandwidth)}% used: the pipe is not full.`;
   }
   if (verdict.linkLimit === LINK_LIMIT.LATENCY) {
     return `The round trip ${saturated ? 'still binds first' : 'is still the closest limit, though not reached'} (${percent(verdict.utilisation.latency)}% of users ÷ RTT).`;

@@ -10,13 +10,7 @@ import { AXIS, axis, barChart } from '../src/labs/chart-kit.js';
 import { holdConnections, summarizeHold, watchAddedFds } from '../src/labs/cluster-hold-kit.js';
 import { startCpuWindow } from '../src/labs/cpu-window.js';
 import { createNamespace, namespaceUnavailableReason, type Namespace } from '../src/labs/netns.js';
-import {
-  ephemeralPorts,
-  ownFdLimit,
-  parseWorkerPids,
-  planHold,
-  type ProcessFootprint,
-} from '../src/labs/c100k-kit.js';
+import { ephemeralPorts, ownFdLimit, parseWorkerPids, planHold, type ProcessFootprint } from '../src/labs/c100k-kit.js';
 import { formatBytes, formatNumber, formatReading as num } from '../src/format/numbers.js';
 import { compareSpreads, COMPARISON_ROUNDS, describeComparison, formatSpread, measureInterleaved, spreadOf, VERDICT, type Spread } from '../src/metrics/comparison.js';
 import { POST_RULE } from '../src/report/post-figures.js';
@@ -147,11 +141,22 @@ async function compareOneProcessWithCluster(lab: LabContext, settings: Settings,
     const single = await startLabServer(lab, ['--backlog', String(SERVER.BACKLOG)]);
     const byRoute: Record<string, Record<ServerSide, CompareRow[]>> = {};
     try {
-      for (const route of [{ path: ROUTES.WORK.path, vus: settings.workVus }, { path: ROUTES.AGE.path, vus: settings.ageVus }]) {
+      for (const route of [
+        { path: ROUTES.WORK.path, vus: settings.workVus },
+        { path: ROUTES.AGE.path, vus: settings.ageVus },
+      ]) {
         byRoute[route.path] = await measureInterleaved(SERVER_SIDES, rounds, (side, round) =>
           side === 'one process'
             ? compareRun(step, single, [single.pid], { route: route.path, side, server: side, vus: route.vus, durationMs: settings.compareMs, round, rounds })
-            : compareRun(step, cluster, [cluster.pid, ...clusterWorkers], { route: route.path, side, server: `cluster of ${cores}`, vus: route.vus, durationMs: settings.compareMs, round, rounds }),
+            : compareRun(step, cluster, [cluster.pid, ...clusterWorkers], {
+                route: route.path,
+                side,
+                server: `cluster of ${cores}`,
+                vus: route.vus,
+                durationMs: settings.compareMs,
+                round,
+                rounds,
+              }),
         );
       }
     } finally {
@@ -277,7 +282,20 @@ async function runC10kStep(lab: LabContext, c10k: Settings['c10k'], cluster: Ser
       tables: [
         {
           header: ['VUs', 'think ms', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'connect p99 ms', 'failed', `${POST_RULE} and no failures`],
-          rows: [[c10k.vus, c10k.thinkMs, Math.round(s.rps), s.latency.total.p50Ms, s.latency.total.p90Ms, s.latency.total.p99Ms, s.latency.total.maxMs, s.latency.connect.p99Ms, s.failed, passed ? 'pass' : 'FAIL']],
+          rows: [
+            [
+              c10k.vus,
+              c10k.thinkMs,
+              Math.round(s.rps),
+              s.latency.total.p50Ms,
+              s.latency.total.p90Ms,
+              s.latency.total.p99Ms,
+              s.latency.total.maxMs,
+              s.latency.connect.p99Ms,
+              s.failed,
+              passed ? 'pass' : 'FAIL',
+            ],
+          ],
         },
         {
           header: ['process', 'pid', 'connections at peak (descriptors added)', 'CPU % of a core'],
@@ -299,7 +317,13 @@ async function runC10kStep(lab: LabContext, c10k: Settings['c10k'], cluster: Ser
         cores,
         ageClusterRps: ageCluster,
       }),
-      charts: [workerChart(`Connections each worker held at the peak of C10K (${formatNumber(c10k.vus)} users)`, held, 'The cluster\'s primary hands each new connection to the next worker in turn.')],
+      charts: [
+        workerChart(
+          `Connections each worker held at the peak of C10K (${formatNumber(c10k.vus)} users)`,
+          held,
+          "The cluster's primary hands each new connection to the next worker in turn.",
+        ),
+      ],
       measurements: { result: { summary: s, thresholds: result.thresholds }, workerConnections: held },
     };
   });
@@ -406,7 +430,13 @@ async function runC100kStep(lab: LabContext, c100k: Settings['c100k']): Promise<
           idleCpuPercent: outcome.idleCpuPercent,
           perProcess,
         }),
-        charts: [workerChart(`Connections each worker held in C100K (${formatNumber(held)} of ${formatNumber(c100k.connections)})`, heldPerWorker, 'Descriptors each worker gained while every client held its connections open.')],
+        charts: [
+          workerChart(
+            `Connections each worker held in C100K (${formatNumber(held)} of ${formatNumber(c100k.connections)})`,
+            heldPerWorker,
+            'Descriptors each worker gained while every client held its connections open.',
+          ),
+        ],
         measurements: { shares, before, during, clients: outcome.clients.map((c) => (c === null ? null : c.summary)), heldPerWorker, kernel },
       };
     },
@@ -415,7 +445,12 @@ async function runC100kStep(lab: LabContext, c100k: Settings['c100k']): Promise<
 
 /** Connections per worker process: how evenly the cluster spread them. */
 function workerChart(title: string, perWorker: readonly number[], caption: string): ChartDeclaration {
-  return barChart({ title, caption }, { x: axis('process'), y: axis('connections') }, perWorker.map((_, i) => `worker ${i + 1}`), [{ name: 'connections', values: [...perWorker] }]);
+  return barChart(
+    { title, caption },
+    { x: axis('process'), y: axis('connections') },
+    perWorker.map((_, i) => `worker ${i + 1}`),
+    [{ name: 'connections', values: [...perWorker] }],
+  );
 }
 
 /**
@@ -468,7 +503,10 @@ async function runReusePortStep(lab: LabContext, settings: Settings, cores: numb
     return {
       table: {
         header: ['process', 'pid', 'connections (descriptors added)', 'CPU % of a core'],
-        rows: [['primary', server.pid, measured.primaryAdded, measured.primaryCpuPercent], ...workers.map((pid, i) => ['worker', pid, measured.perWorker[i] ?? null, measured.workerCpuPercent[i] ?? null])],
+        rows: [
+          ['primary', server.pid, measured.primaryAdded, measured.primaryCpuPercent],
+          ...workers.map((pid, i) => ['worker', pid, measured.perWorker[i] ?? null, measured.workerCpuPercent[i] ?? null]),
+        ],
       },
       reading: readReusePort(measured),
       measurements: { ...measured, summary: result.summary },
@@ -581,7 +619,7 @@ would need ${num(needRps)} req/s to keep the average response under ${POST_P90_L
   const made = `; this cluster made ${formatSpread(a)} on /age in step 1`;
   const verdict =
     a.max < needRps
-        ? `${made}, less than that in every run:\nthroughput, not concurrency, is what runs out.`
+      ? `${made}, less than that in every run:\nthroughput, not concurrency, is what runs out.`
       : a.min >= needRps
         ? `${made}, more than that in every run:\nhere even users with no pause would be answered in time.`
         : `${made}, on both sides of that across its runs.`;

@@ -88,7 +88,10 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
           workers: options.workers,
           tasksPerWorker: POOL_MODEL_DEFAULTS.tasksPerWorker,
           maxQueue: options.maxQueue ?? defaultMaxQueue(options.workers),
-          db: database === null || options.db === null ? null : { url: database.url, connections: options.db.poolSize, timeoutMs: options.db.poolTimeoutMs, maxWaiting: options.db.poolQueue },
+          db:
+            database === null || options.db === null
+              ? null
+              : { url: database.url, connections: options.db.poolSize, timeoutMs: options.db.poolTimeoutMs, maxWaiting: options.db.poolQueue },
           stats,
         });
         break;

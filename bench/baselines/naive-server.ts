@@ -10,10 +10,7 @@ import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 const BODY = '{"birthdate":"1993-05-01","age":33}';
-const RESPONSE = Buffer.from(
-  `HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${BODY.length}\r\n\r\n${BODY}`,
-  'latin1',
-);
+const RESPONSE = Buffer.from(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${BODY.length}\r\n\r\n${BODY}`, 'latin1');
 
 /** Counts request heads in a stream, carrying the partial terminator across chunks. */
 function countHeads(chunk: Buffer, state: { matched: number }): number {
@@ -51,7 +48,6 @@ export function startNaiveServer(port = 0, host = '127.0.0.1'): Promise<net.Serv
     server.listen({ port, host, backlog: 4096 }, () => resolve(server));
   });
 }
-
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const { runBaselineFromCli } = await import('./run-baseline.js');

@@ -121,7 +121,11 @@ export const command: Command = {
 
 function renderList(programs: readonly BenchProgram[]): string {
   if (programs.length === 0) return 'No benchmark programs found in dist/bench: build first (npx tsc -p .).\n';
-  const table = renderTable(['program', 'what it measures'], programs.map((p) => [p.name, p.summary]), { indent: 2 });
+  const table = renderTable(
+    ['program', 'what it measures'],
+    programs.map((p) => [p.name, p.summary]),
+    { indent: 2 },
+  );
   return `Benchmark programs (dist/bench):\n\n${table}\n\nRun one: socketlab bench NAME [-- ARGS]   Its flags: socketlab bench NAME --help\n`;
 }
 

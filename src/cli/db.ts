@@ -104,7 +104,8 @@ async function run(argv: string[]): Promise<number> {
     case 'stop': {
       const stopped = await manual.stopManualCluster();
       if (stopped === null) print('no cluster running: nothing to stop');
-      else if (stopped.wasRunning) print(`stopped PostgreSQL on 127.0.0.1:${stopped.state.port} (postmaster pid ${stopped.state.postmasterPid}) and deleted ${stopped.state.folder}`);
+      else if (stopped.wasRunning)
+        print(`stopped PostgreSQL on 127.0.0.1:${stopped.state.port} (postmaster pid ${stopped.state.postmasterPid}) and deleted ${stopped.state.folder}`);
       else print(`the cluster recorded on port ${stopped.state.port} was no longer running (a crash or a reboot): cleaned up its folder`);
       return EXIT.OK;
     }

@@ -181,7 +181,7 @@ async function run(argv: string[]): Promise<number> {
 
 export const command: Command = {
   name: 'diagnose',
-  summary: "ramp load on your own server and name the first layer that gives way, with its evidence",
+  summary: 'ramp load on your own server and name the first layer that gives way, with its evidence',
   usage: USAGE,
   run,
 };

@@ -90,7 +90,9 @@ export function updateDocs(root: string, options: { check: boolean }): DocsOutco
   for (const dir of DOC_DIRS) {
     let names: string[];
     try {
-      names = readdirSync(path.join(root, dir)).filter((name) => name.endsWith('.md')).sort();
+      names = readdirSync(path.join(root, dir))
+        .filter((name) => name.endsWith('.md'))
+        .sort();
     } catch {
       continue;
     }
@@ -98,7 +100,7 @@ export function updateDocs(root: string, options: { check: boolean }): DocsOutco
       const shown = path.join(dir, name);
       const file = path.join(root, shown);
       const text = readFileSync(file, 'utf8');
-      let regions;
+      let regions: ReturnType<typeof findRegions>;
       try {
         regions = findRegions(text, shown);
       } catch (error) {
@@ -155,7 +157,8 @@ function createSources(root: string): FigureSources {
       }
       const checked = checkBenchEnvelope(value);
       if (!checked.ok) throw new LabError(LAB_ERR.DOCS_FIGURES, `${file}: ${checked.reason}: make it again with ${benchCommand(name)}`);
-      if (checked.result.bench !== name) throw new LabError(LAB_ERR.DOCS_FIGURES, `${file} holds bench "${checked.result.bench}", not "${name}": make it again with ${benchCommand(name)}`);
+      if (checked.result.bench !== name)
+        throw new LabError(LAB_ERR.DOCS_FIGURES, `${file} holds bench "${checked.result.bench}", not "${name}": make it again with ${benchCommand(name)}`);
       benches.set(name, checked.result);
       return checked.result;
     },

@@ -148,9 +148,7 @@ async function inspectProcess(pid: number): Promise<ProcessReport> {
   let fds: ProcessReport['fds'] = null;
   if (targets === null) {
     unavailable.push(
-      processExists(pid)
-        ? `FDs: permission denied reading ${PROCFS}/${pid}/fd (run as the process's user or root)`
-        : 'FDs: the process exited while being inspected',
+      processExists(pid) ? `FDs: permission denied reading ${PROCFS}/${pid}/fd (run as the process's user or root)` : 'FDs: the process exited while being inspected',
     );
   } else {
     const summary = summarizeFdTargets(targets);
@@ -260,10 +258,7 @@ function inspectPort(port: number): PortReport {
   if (isUnavailable(table)) throw new LabError(LAB_ERR.UNSUPPORTED, `cannot inspect :${port}: ${table.unavailable}`);
   const listeners = findListeners(table, [port]);
   if (listeners.length === 0) {
-    throw new LabError(
-      LAB_ERR.NOT_FOUND,
-      `nothing listens on port ${port} in this network namespace (checked ${PROCFS}/net/tcp and tcp6); is the server running?`,
-    );
+    throw new LabError(LAB_ERR.NOT_FOUND, `nothing listens on port ${port} in this network namespace (checked ${PROCFS}/net/tcp and tcp6); is the server running?`);
   }
   const unavailable: string[] = [];
   const capacities = createCapacityLookup();
@@ -375,18 +370,15 @@ function renderPort(report: PortReport): string {
   lines.push(
     renderTable(
       ['address', 'accept queue now', 'max', 'held by'],
-      report.listeners.map((l) => [
-        l.address,
-        l.queued,
-        l.max,
-        l.owners.length === 0 ? '-' : l.owners.map((o) => `${o.pid} (${o.name ?? '?'})`).join(', '),
-      ]),
+      report.listeners.map((l) => [l.address, l.queued, l.max, l.owners.length === 0 ? '-' : l.owners.map((o) => `${o.pid} (${o.name ?? '?'})`).join(', ')]),
     ),
   );
   lines.push('  The kernel drops a completed handshake once the queue holds more than max (ListenOverflows).');
-  const rows = TCP_STATE_NAMES.filter((state) => state !== 'LISTEN' && (report.connections.server[state] > 0 || report.connections.client[state] > 0)).map(
-    (state) => [state, report.connections.server[state], report.connections.client[state]],
-  );
+  const rows = TCP_STATE_NAMES.filter((state) => state !== 'LISTEN' && (report.connections.server[state] > 0 || report.connections.client[state] > 0)).map((state) => [
+    state,
+    report.connections.server[state],
+    report.connections.client[state],
+  ]);
   lines.push('', `  connections on :${report.port} by state`);
   lines.push(rows.length === 0 ? '    none' : renderTable(['state', 'server side', 'clients on this machine'], rows, { indent: 4 }));
   if (report.kernelCounters !== null) {

@@ -26,7 +26,9 @@ export const command: Command = {
     noPositionals('labs', positionals);
     const labs = await loadLabs();
     const rows = labs.map((lab) => [String(lab.number), lab.id, lab.layer, lab.summary]);
-    process.stdout.write(`${renderTable(['#', 'lab', 'users', 'what you will see'], rows, { indent: 0 })}\n\nRun one: socketlab lab NAME [--quick] [--yes]   All: socketlab tour\n`);
+    process.stdout.write(
+      `${renderTable(['#', 'lab', 'users', 'what you will see'], rows, { indent: 0 })}\n\nRun one: socketlab lab NAME [--quick] [--yes]   All: socketlab tour\n`,
+    );
     return EXIT.OK;
   },
 };

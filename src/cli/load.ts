@@ -6,16 +6,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { EXIT, usageError } from '../errors.js';
-import {
-  booleanFlag,
-  listFlag,
-  parseDurationFlag,
-  parseFlags,
-  parseIntegerFlag,
-  parseRateFlag,
-  stringFlag,
-  type OptionSpec,
-} from './args.js';
+import { booleanFlag, listFlag, parseDurationFlag, parseFlags, parseIntegerFlag, parseRateFlag, stringFlag, type OptionSpec } from './args.js';
 import type { Command } from './command.js';
 import { CLOSE_BY, LOAD_DEFAULTS, LOAD_LIMITS, type CloseBy } from '../load/constants.js';
 import { renderK6Script } from '../load/k6-script.js';
@@ -145,7 +136,12 @@ export function optionsFromFlags(values: Record<string, string | boolean | strin
   if (text('connect-timeout') !== undefined) options.connectTimeoutMs = parseDurationFlag('connect-timeout', text('connect-timeout'), 0, 'ms');
   if (text('timeout') !== undefined) options.timeoutMs = parseDurationFlag('timeout', text('timeout'), 0, 'ms');
   if (text('graceful-stop') !== undefined) options.gracefulStopMs = parseDurationFlag('graceful-stop', text('graceful-stop'), 0, 'ms');
-  const locals = listFlag(values, 'local-address').flatMap((list) => list.split(',').map((a) => a.trim()).filter((a) => a !== ''));
+  const locals = listFlag(values, 'local-address').flatMap((list) =>
+    list
+      .split(',')
+      .map((a) => a.trim())
+      .filter((a) => a !== ''),
+  );
   if (locals.length > 0) options.localAddresses = locals;
   if (text('path-template') !== undefined) options.pathTemplate = text('path-template') as string;
   if (text('method') !== undefined) options.method = text('method') as string;
@@ -200,9 +196,10 @@ async function run(argv: string[]): Promise<number> {
   // into an endless clear loop, so it counts as no terminal.
   const monitorText = stringFlag(values, 'monitor');
   const monitor = monitorText === undefined ? null : startMonitorPanel(parseMonitorTargets('monitor', monitorText));
-  const spinner = monitor === null && process.stderr.isTTY && process.stderr.columns > 0
-    ? (await import('ora')).default({ text: `starting: ${describePlan(plan)}`, stream: process.stderr, discardStdin: false }).start()
-    : null;
+  const spinner =
+    monitor === null && process.stderr.isTTY && process.stderr.columns > 0
+      ? (await import('ora')).default({ text: `starting: ${describePlan(plan)}`, stream: process.stderr, discardStdin: false }).start()
+      : null;
   let result: LoadResult;
   try {
     result = await runLoadPlan(plan, {

@@ -79,7 +79,10 @@ export const command: Command = {
     let target: Omit<BuildReportOptions, 'definitions'>;
     if (reference) {
       // Outside a checkout there is no reference to rewrite: creating docs/ there helps nobody.
-      if (!existsSync(REFERENCE.OUT)) throw usageError(`socketlab report: no committed reference here (${REFERENCE.OUT} does not exist): run --reference in a socketlab checkout, or leave it out for your own report`);
+      if (!existsSync(REFERENCE.OUT))
+        throw usageError(
+          `socketlab report: no committed reference here (${REFERENCE.OUT} does not exist): run --reference in a socketlab checkout, or leave it out for your own report`,
+        );
       target = { resultsDirs: [resultsDir, path.join(REFERENCE.OUT, 'data')], outDir: REFERENCE.OUT, layersDir: REFERENCE.LAYERS, choice: CHOICE.REFERENCE };
     } else {
       const outDir = out ?? DEFAULT_OUT;
@@ -108,7 +111,10 @@ export const command: Command = {
         lines.push(
           run === null
             ? `  ${lab.number}. ${lab.id}: no results yet (socketlab lab ${lab.id})`
-            : `  ${lab.number}. ${lab.id}: ${printable(run.source.name)} (${run.quick ? 'quick' : 'full'} run, ${run.outcome}, ${run.when}, ${plural(run.steps.reduce((n, s) => n + s.charts.length, 0), 'chart')})`,
+            : `  ${lab.number}. ${lab.id}: ${printable(run.source.name)} (${run.quick ? 'quick' : 'full'} run, ${run.outcome}, ${run.when}, ${plural(
+                run.steps.reduce((n, s) => n + s.charts.length, 0),
+                'chart',
+              )})`,
         );
       }
     }

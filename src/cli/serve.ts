@@ -280,12 +280,14 @@ export const command: Command = {
     const maxQueueText = stringFlag(values, 'max-queue');
     if (maxQueueText !== undefined && model !== MODEL.POOL) throw usageError('--max-queue applies to --model pool');
     if (maxThreadsText !== undefined && model !== MODEL.THREAD) throw usageError('--max-threads applies to --model thread');
-    if (stringFlag(values, 'pool-batch') !== undefined && model !== MODEL.LOOP) throw usageError('--pool-batch applies to --model loop (the pool and thread models keep their connections in worker threads)');
+    if (stringFlag(values, 'pool-batch') !== undefined && model !== MODEL.LOOP)
+      throw usageError('--pool-batch applies to --model loop (the pool and thread models keep their connections in worker threads)');
     const reusePort = booleanFlag(values, 'reuse-port');
     if (reusePort && clusterSize === 0) throw usageError('--reuse-port spreads connections over the workers of a cluster: add --cluster N');
     if (clusterSize > 0 && !isClusterWorker()) {
       const backlog = parseIntegerFlag('backlog', stringFlag(values, 'backlog'), D.backlog, 1, 1 << 20);
-      if (reusePort && !(await probeReusePort())) throw usageError(`--reuse-port needs net.Server's reusePort option (SO_REUSEPORT), Node 22.12 or 23.1+; this is Node ${process.versions.node}`);
+      if (reusePort && !(await probeReusePort()))
+        throw usageError(`--reuse-port needs net.Server's reusePort option (SO_REUSEPORT), Node 22.12 or 23.1+; this is Node ${process.versions.node}`);
       const listenOn = reusePort ? { host: stringFlag(values, 'host') ?? D.host, port: parseIntegerFlag('port', stringFlag(values, 'port'), D.port, 0, 65_535) } : null;
       return runClusterPrimary({ size: clusterSize, db, model, backlog, reusePort: listenOn, log, stopSignal });
     }

@@ -179,6 +179,8 @@ async function removeEmptyFolder(folder: string, why: string): Promise<void> {
     await fsp.rmdir(folder);
   } catch (error) {
     if (errnoCode(error) === 'ENOENT') return;
-    throw new LabError(LAB_ERR.PG_CLUSTER, `cannot delete ${folder}: ${errnoCode(error) ?? String(error)}${why.trim() === '' ? '' : ` (${why.trim().split('\n')[0]})`}`, { cause: error });
+    throw new LabError(LAB_ERR.PG_CLUSTER, `cannot delete ${folder}: ${errnoCode(error) ?? String(error)}${why.trim() === '' ? '' : ` (${why.trim().split('\n')[0]})`}`, {
+      cause: error,
+    });
   }
 }

@@ -204,7 +204,5 @@ export function redactUrl(url: string): string {
 
 /** The keyword/value form, and anything unparsable that looks like `user:password@host`. */
 function redactKeywordString(text: string): string {
-  return text
-    .replace(/\b((?:ssl)?password)\s*=\s*('(?:[^'\\]|\\.)*'|\S*)/gi, `$1=${MASK}`)
-    .replace(/(\/\/[^:@/\s]*:)[^@\s]*@/g, `$1${MASK}@`);
+  return text.replace(/\b((?:ssl)?password)\s*=\s*('(?:[^'\\]|\\.)*'|\S*)/gi, `$1=${MASK}`).replace(/(\/\/[^:@/\s]*:)[^@\s]*@/g, `$1${MASK}@`);
 }

@@ -162,8 +162,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     lookup: (id) => pool.lookup(id),
     stats: () => ({ url: redactUrl(baseUrl), embedded: embedded !== null, rows: rowCount, ...pool.stats() }),
     describe() {
-      const where =
-        embedded !== null ? `embedded PostgreSQL ${embedded.version} (postmaster pid ${embedded.postmasterPid}) at ${redactUrl(baseUrl)}` : redactUrl(baseUrl);
+      const where = embedded !== null ? `embedded PostgreSQL ${embedded.version} (postmaster pid ${embedded.postmasterPid}) at ${redactUrl(baseUrl)}` : redactUrl(baseUrl);
       const fallback = pool.driver.fallbackReason === null ? '' : ` (FALLBACK: ${pool.driver.fallbackReason})`;
       const batch = pool.batch === null ? '' : ` (batches of up to ${pool.batch} lookups)`;
       return `db: ${where}, ${pool.driver.name} pool of ${pool.size}${batch}${fallback}, ${describeLimits(limits)}, kv: ${rowCount} rows`;

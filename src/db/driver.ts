@@ -378,11 +378,7 @@ export interface LoadDriverOptions {
 export function loadDriver(options: LoadDriverOptions = {}): Driver {
   const fromEnv = process.env[DRIVER_ENV];
   const preference: DriverPreference =
-    options.preference !== undefined && options.preference !== 'auto'
-      ? options.preference
-      : fromEnv === DRIVER.JS || fromEnv === DRIVER.NATIVE
-        ? fromEnv
-        : 'auto';
+    options.preference !== undefined && options.preference !== 'auto' ? options.preference : fromEnv === DRIVER.JS || fromEnv === DRIVER.NATIVE ? fromEnv : 'auto';
   const moduleId = options.nativeModuleId ?? 'pg-native';
   const key = `${preference}:${moduleId}`;
   const known = drivers.get(key);

@@ -31,16 +31,7 @@
  * exactly with mergePoolSnapshots (histograms are added, not averaged).
  */
 import { LAB_ERR, LabError, isLabError } from '../errors.js';
-import {
-  createHistogram,
-  decodeHistogram,
-  encodeHistogram,
-  mergeHistogram,
-  recordMillis,
-  summarizeHistogram,
-  type Histogram,
-  type LatencySummary,
-} from '../metrics/histogram.js';
+import { createHistogram, decodeHistogram, encodeHistogram, mergeHistogram, recordMillis, summarizeHistogram, type Histogram, type LatencySummary } from '../metrics/histogram.js';
 import { describeServer } from './credentials.js';
 import { loadDriver, type Driver, type DriverConnection, type DriverName, type DriverPreference } from './driver.js';
 import { isStatementTimeout, resolveDbLimits, statementTimeoutInUrl, withDefaultStatementTimeout, withStatementTimeout } from './limits.js';
@@ -252,7 +243,8 @@ export class ConnectionPool {
     this.acquireTimeoutMs = limits.acquireTimeoutMs;
     this.maxWaiting = limits.maxWaiting;
     this.connectTimeoutMs = options.connectTimeoutMs ?? POOL_DEFAULTS.CONNECT_TIMEOUT_MS;
-    this.driver = options.driverInstance ?? loadDriver({ ...(options.driver === undefined ? {} : { preference: options.driver }), ...(options.log === undefined ? {} : { log: options.log }) });
+    this.driver =
+      options.driverInstance ?? loadDriver({ ...(options.driver === undefined ? {} : { preference: options.driver }), ...(options.log === undefined ? {} : { log: options.log }) });
     if (!Number.isSafeInteger(this.size) || this.size < 1) throw new LabError(LAB_ERR.USAGE, `pool size must be a whole number of at least 1, got ${this.size}`);
     if (this.maxWaiting !== null && (!Number.isSafeInteger(this.maxWaiting) || this.maxWaiting < 1)) {
       throw new LabError(LAB_ERR.USAGE, `the pool's queue bound must be a whole number of at least 1 (or off), got ${this.maxWaiting}`);

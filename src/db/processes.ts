@@ -164,12 +164,7 @@ export interface CommandResult {
 }
 
 /** The same without blocking the event loop; resolves with the exit status, never rejects for a non-zero one. */
-export function runAsUserAsync(
-  command: string,
-  args: string[],
-  runAs: SystemUser | null,
-  options: { timeoutMs: number; stdio?: StdioOptions },
-): Promise<CommandResult> {
+export function runAsUserAsync(command: string, args: string[], runAs: SystemUser | null, options: { timeoutMs: number; stdio?: StdioOptions }): Promise<CommandResult> {
   return new Promise((resolve) => {
     const child = spawn(command, args, { env: postgresEnv(), cwd: '/', stdio: options.stdio ?? ['ignore', 'pipe', 'pipe'], ...asUser(runAs) });
     let output = '';

@@ -265,7 +265,10 @@ export const LEVERS: Readonly<Record<Layer, { lever: string; lab: string | null 
   ports: { lever: 'keep connections alive, or add source addresses, or let the server close first (TIME_WAIT on its side)', lab: 'ports-and-keepalive' },
   link: { lever: 'run the load next to the server, or give the link more bandwidth or a shorter round trip', lab: 'slow-link' },
   memory: { lever: 'bound what each connection holds, or give the machine more memory', lab: 'all-cores' },
-  'load-generator': { lever: 'run the load from elsewhere (another machine, more generator threads with --workers, a higher ulimit -n): the generator measured itself', lab: 'knee' },
+  'load-generator': {
+    lever: 'run the load from elsewhere (another machine, more generator threads with --workers, a higher ulimit -n): the generator measured itself',
+    lab: 'knee',
+  },
   none: { lever: 'raise --max-vus to look further: nothing gave way within the users tried', lab: null },
 };
 

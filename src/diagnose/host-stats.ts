@@ -11,7 +11,11 @@ import type { ThreadLoad } from './types.js';
  * (% of one core). A thread seen only at the end was born inside the window: all its time
  * is in it. Pure.
  */
-export function diffThreadTimes(before: ReadonlyMap<number, ThreadTimes> | null, after: ReadonlyMap<number, ThreadTimes> | null, wallMs: number): { busiest: ThreadLoad | null; cpuPercent: number | null } {
+export function diffThreadTimes(
+  before: ReadonlyMap<number, ThreadTimes> | null,
+  after: ReadonlyMap<number, ThreadTimes> | null,
+  wallMs: number,
+): { busiest: ThreadLoad | null; cpuPercent: number | null } {
   if (before === null || after === null || !(wallMs > 0)) return { busiest: null, cpuPercent: null };
   let busiest: ThreadLoad | null = null;
   let runNs = 0;

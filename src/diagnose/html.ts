@@ -82,7 +82,13 @@ export function diagnoseCharts(result: DiagnoseResult): LineChartSpec[] {
   if (pressure.length > 0) {
     const xs = steps.map((s) => s.vus);
     // The threshold itself, as a line at 1 across the ramp.
-    pressure.push({ name: 'threshold', points: [[Math.min(...xs), 1], [Math.max(...xs), 1]] });
+    pressure.push({
+      name: 'threshold',
+      points: [
+        [Math.min(...xs), 1],
+        [Math.max(...xs), 1],
+      ],
+    });
     charts.push({
       kind: 'line',
       id: 'diagnose-thresholds',
@@ -103,7 +109,7 @@ export function diagnoseCharts(result: DiagnoseResult): LineChartSpec[] {
     kind: 'line',
     id: 'diagnose-cpu',
     title: 'CPU against virtual users',
-    caption: "Busiest threads: share of each step on a CPU or waiting for one (saturated at 90%); the machine: busy share of all its cores.",
+    caption: 'Busiest threads: share of each step on a CPU or waiting for one (saturated at 90%); the machine: busy share of all its cores.',
     x,
     y: { label: '% of the step' },
     series: threads.filter((s) => s.points.length > 0),

@@ -105,7 +105,8 @@ export async function runDiagnose(options: DiagnoseOptions, hooks: DiagnoseHooks
         ...(hooks.signal === undefined ? {} : { signal: hooks.signal }),
         // Whole seconds only: the last, partial one is the graceful drain, not the step's rate.
         onProgress: (p) => {
-          if (p.last.lengthMs >= 1000 && p.elapsedMs <= durationMs) hooks.onProgress?.({ phase, step: position, steps: count, vus, elapsedMs: p.elapsedMs, durationMs, rps: p.rps, errors: p.errors });
+          if (p.last.lengthMs >= 1000 && p.elapsedMs <= durationMs)
+            hooks.onProgress?.({ phase, step: position, steps: count, vus, elapsedMs: p.elapsedMs, durationMs, rps: p.rps, errors: p.errors });
         },
       },
     );
@@ -139,7 +140,9 @@ export async function runDiagnose(options: DiagnoseOptions, hooks: DiagnoseHooks
         const vus = ramp[next] as number;
         const step = await runStep(vus, 'ramp', options.stepDurationMs, next + 1, ramp.length);
         if (steps.length === 1 && nothingAnswered(step)) {
-          const kinds = Object.entries(step.load.failures).map(([kind, n]) => `${kind} ${formatNumber(n ?? 0)}`).join(', ');
+          const kinds = Object.entries(step.load.failures)
+            .map(([kind, n]) => `${kind} ${formatNumber(n ?? 0)}`)
+            .join(', ');
           throw new LabError(LAB_ERR.TARGET_SILENT, `socketlab diagnose: nothing answered at ${options.url} (${kinds}); is the server running?`, { exitCode: EXIT.FAILURE });
         }
         if (hooks.signal?.aborted) stop = { reason: STOP.INTERRUPTED, text: `the run was interrupted at ${formatVus(vus)}`, vus };

@@ -50,7 +50,6 @@ export function hasPool(stats: ServeStats | null): boolean {
   return stats !== null && (poolOf(stats) !== null || isObject(stats.db));
 }
 
-
 /** A cumulative mean and its count out of /stats, or null where the server has no such field. */
 function readMean(stats: ServeStats, meanPath: readonly string[], countPath: readonly string[]): { mean: number; count: number } | null {
   const mean = numberAt(stats, ...meanPath);

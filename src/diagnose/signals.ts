@@ -70,13 +70,20 @@ function evidence(layer: WatchedLayer, signal: Evidence['signal'], step: StepMea
   return { layer, signal, vus: step.vus, value, threshold, unit, text };
 }
 
-function ruledOut(layer: WatchedLayer, signal: RuledOut['signal'], peak: { step: StepMeasurement; value: number } | null, threshold: number | null, unit: string, text: string): RuledOut {
+function ruledOut(
+  layer: WatchedLayer,
+  signal: RuledOut['signal'],
+  peak: { step: StepMeasurement; value: number } | null,
+  threshold: number | null,
+  unit: string,
+  text: string,
+): RuledOut {
   return { layer, signal, peak: peak === null ? null : peak.value, vus: peak === null ? null : peak.step.vus, threshold, unit, text };
 }
 
 function noPidReason(ctx: DiagnoseContext, what: string): string | null {
   if (ctx.targetPids.length > 0) return null;
-  const hint = ctx.listenerPid === null ? 'pass --pid with the server\'s PID' : `pass --pid ${ctx.listenerPid} (the process holding the listening socket on port ${ctx.port})`;
+  const hint = ctx.listenerPid === null ? "pass --pid with the server's PID" : `pass --pid ${ctx.listenerPid} (the process holding the listening socket on port ${ctx.port})`;
   return `no --pid: ${what} are read from /proc/PID; ${hint}`;
 }
 
@@ -132,12 +139,30 @@ const loadGenerator: LayerRule = {
     const g = step.generator;
     const emfile = step.load.failures.emfile ?? 0;
     if (emfile > 0) {
-      found.push(evidence(LAYER.LOAD_GENERATOR, SIGNAL.EMFILE, step, emfile, 0, 'failures', `the generator's own sockets failed ${num(emfile)} times with EMFILE/ENFILE at ${users(step.vus)}: it ran out of descriptors`));
+      found.push(
+        evidence(
+          LAYER.LOAD_GENERATOR,
+          SIGNAL.EMFILE,
+          step,
+          emfile,
+          0,
+          'failures',
+          `the generator's own sockets failed ${num(emfile)} times with EMFILE/ENFILE at ${users(step.vus)}: it ran out of descriptors`,
+        ),
+      );
     }
     const limit = g.fdLimit ?? ctx.generatorFdLimit;
     if (g.fdsPeak !== null && limit !== null && g.fdsPeak >= THRESHOLD.GENERATOR_FD_SHARE * limit) {
       found.push(
-        evidence(LAYER.LOAD_GENERATOR, SIGNAL.GENERATOR_FDS, step, g.fdsPeak, Math.ceil(THRESHOLD.GENERATOR_FD_SHARE * limit), 'descriptors', `the generator held ${num(g.fdsPeak)} of the ${num(limit)} descriptors its ulimit -n allows (${share(g.fdsPeak / limit)})`),
+        evidence(
+          LAYER.LOAD_GENERATOR,
+          SIGNAL.GENERATOR_FDS,
+          step,
+          g.fdsPeak,
+          Math.ceil(THRESHOLD.GENERATOR_FD_SHARE * limit),
+          'descriptors',
+          `the generator held ${num(g.fdsPeak)} of the ${num(limit)} descriptors its ulimit -n allows (${share(g.fdsPeak / limit)})`,
+        ),
       );
     }
     // A generator that spins reconnecting after failures is busy because of them, not the
@@ -157,14 +182,32 @@ const loadGenerator: LayerRule = {
           ),
         );
       } else if (s.cores !== null && s.cores >= THRESHOLD.CORES_SHARE * ctx.cores) {
-        found.push(evidence(LAYER.LOAD_GENERATOR, SIGNAL.GENERATOR_CORES, step, s.cores, THRESHOLD.CORES_SHARE * ctx.cores, 'cores', `the generator used ${num(Math.round(s.cores * 100) / 100)} of the machine's ${ctx.cores} cores at ${users(step.vus)}`));
+        found.push(
+          evidence(
+            LAYER.LOAD_GENERATOR,
+            SIGNAL.GENERATOR_CORES,
+            step,
+            s.cores,
+            THRESHOLD.CORES_SHARE * ctx.cores,
+            'cores',
+            `the generator used ${num(Math.round(s.cores * 100) / 100)} of the machine's ${ctx.cores} cores at ${users(step.vus)}`,
+          ),
+        );
       }
     }
     return found.length > 0 ? found : null;
   },
   ruleOut(steps, ctx) {
-    const cpu = peakOver(steps, (s) => s.generator.busiestThread, (t) => t.runnablePercent);
-    const fds = peakOver(steps, (s) => (s.generator.fdsPeak === null ? null : s.generator), (g) => g.fdsPeak as number);
+    const cpu = peakOver(
+      steps,
+      (s) => s.generator.busiestThread,
+      (t) => t.runnablePercent,
+    );
+    const fds = peakOver(
+      steps,
+      (s) => (s.generator.fdsPeak === null ? null : s.generator),
+      (g) => g.fdsPeak as number,
+    );
     const limit = fds?.item.fdLimit ?? ctx.generatorFdLimit;
     const parts = [
       cpu === null ? "the generator's threads were not readable" : `the generator's busiest thread was ${describeThreadPeak(cpu.item, cpu.step.vus, 'strict')}`,
@@ -178,10 +221,12 @@ const loadGenerator: LayerRule = {
 const memory: LayerRule = {
   layer: LAYER.MEMORY,
   pressure: (step, ctx) =>
-    ctx.memTotalBytes === null || step.machine.memAvailableMinBytes === null ? null : (1 - step.machine.memAvailableMinBytes / ctx.memTotalBytes) / (1 - THRESHOLD.MEM_AVAILABLE_SHARE),
+    ctx.memTotalBytes === null || step.machine.memAvailableMinBytes === null
+      ? null
+      : (1 - step.machine.memAvailableMinBytes / ctx.memTotalBytes) / (1 - THRESHOLD.MEM_AVAILABLE_SHARE),
   unseen(ctx) {
-    if (ctx.memTotalBytes === null) return 'no /proc/meminfo here: the machine\'s available memory is not readable';
-    if (!ctx.local && ctx.targetPids.length === 0) return 'the target is not on this machine: its memory is not visible from here (only the generator\'s machine is)';
+    if (ctx.memTotalBytes === null) return "no /proc/meminfo here: the machine's available memory is not readable";
+    if (!ctx.local && ctx.targetPids.length === 0) return "the target is not on this machine: its memory is not visible from here (only the generator's machine is)";
     return null;
   },
   cross(step, _below, ctx) {
@@ -189,15 +234,28 @@ const memory: LayerRule = {
     const total = ctx.memTotalBytes;
     const available = step.machine.memAvailableMinBytes;
     if (total !== null && available !== null && available <= THRESHOLD.MEM_AVAILABLE_SHARE * total) {
-      found.push(evidence(LAYER.MEMORY, SIGNAL.MEM_AVAILABLE, step, available, THRESHOLD.MEM_AVAILABLE_SHARE * total, 'bytes', `MemAvailable fell to ${formatBytes(available)} of ${formatBytes(total)} (${share(available / total)}) at ${users(step.vus)}`));
+      found.push(
+        evidence(
+          LAYER.MEMORY,
+          SIGNAL.MEM_AVAILABLE,
+          step,
+          available,
+          THRESHOLD.MEM_AVAILABLE_SHARE * total,
+          'bytes',
+          `MemAvailable fell to ${formatBytes(available)} of ${formatBytes(total)} (${share(available / total)}) at ${users(step.vus)}`,
+        ),
+      );
     }
     const swap = step.machine.swapInBytesPerSec;
     if (swap !== null && swap >= THRESHOLD.SWAP_IN_BYTES_PER_SEC) {
-      found.push(evidence(LAYER.MEMORY, SIGNAL.SWAP_IN, step, swap, THRESHOLD.SWAP_IN_BYTES_PER_SEC, 'bytes/s', `the machine swapped in ${formatBytes(swap)}/s at ${users(step.vus)}`));
+      found.push(
+        evidence(LAYER.MEMORY, SIGNAL.SWAP_IN, step, swap, THRESHOLD.SWAP_IN_BYTES_PER_SEC, 'bytes/s', `the machine swapped in ${formatBytes(swap)}/s at ${users(step.vus)}`),
+      );
     }
     if (found.length > 0) {
       for (const t of step.targets) {
-        if (t.rssPeakBytes !== null) found.push(evidence(LAYER.MEMORY, SIGNAL.TARGET_RSS, step, t.rssPeakBytes, null, 'bytes', `${processLabel(t)} held ${formatBytes(t.rssPeakBytes)} resident`));
+        if (t.rssPeakBytes !== null)
+          found.push(evidence(LAYER.MEMORY, SIGNAL.TARGET_RSS, step, t.rssPeakBytes, null, 'bytes', `${processLabel(t)} held ${formatBytes(t.rssPeakBytes)} resident`));
       }
     }
     return found.length > 0 ? found : null;
@@ -205,11 +263,21 @@ const memory: LayerRule = {
   ruleOut(steps, ctx) {
     const total = ctx.memTotalBytes as number;
     // The lowest available memory is the peak of what was in use.
-    const low = peakOver(steps, (s) => s.machine.memAvailableMinBytes, (v) => -v);
-    const rss = peakOver(steps, (s) => s.targets.find((t) => t.rssPeakBytes !== null) ?? null, (t) => t.rssPeakBytes as number);
+    const low = peakOver(
+      steps,
+      (s) => s.machine.memAvailableMinBytes,
+      (v) => -v,
+    );
+    const rss = peakOver(
+      steps,
+      (s) => s.targets.find((t) => t.rssPeakBytes !== null) ?? null,
+      (t) => t.rssPeakBytes as number,
+    );
     const available = low === null ? null : -low.value;
     const text = [
-      available === null ? 'MemAvailable was not read' : `MemAvailable stayed at or above ${formatBytes(available)} of ${formatBytes(total)} (${share(available / total)}; short is ${share(THRESHOLD.MEM_AVAILABLE_SHARE)})`,
+      available === null
+        ? 'MemAvailable was not read'
+        : `MemAvailable stayed at or above ${formatBytes(available)} of ${formatBytes(total)} (${share(available / total)}; short is ${share(THRESHOLD.MEM_AVAILABLE_SHARE)})`,
       rss === null ? null : `${processLabel(rss.item)} held at most ${formatBytes(rss.value)} resident (at ${users(rss.step.vus)})`,
     ]
       .filter((p): p is string => p !== null)
@@ -236,22 +304,55 @@ const descriptors: LayerRule = {
       if (t.fdsPeak === null || t.fdLimit === null) continue;
       if (t.fdsPeak >= THRESHOLD.FD_SHARE * t.fdLimit) {
         found.push(
-          evidence(LAYER.DESCRIPTORS, SIGNAL.TARGET_FDS, step, t.fdsPeak, Math.ceil(THRESHOLD.FD_SHARE * t.fdLimit), 'descriptors', `${processLabel(t)} held ${num(t.fdsPeak)} of the ${num(t.fdLimit)} descriptors its RLIMIT_NOFILE allows at ${users(step.vus)}`),
+          evidence(
+            LAYER.DESCRIPTORS,
+            SIGNAL.TARGET_FDS,
+            step,
+            t.fdsPeak,
+            Math.ceil(THRESHOLD.FD_SHARE * t.fdLimit),
+            'descriptors',
+            `${processLabel(t)} held ${num(t.fdsPeak)} of the ${num(t.fdLimit)} descriptors its RLIMIT_NOFILE allows at ${users(step.vus)}`,
+          ),
         );
       }
     }
     if (found.length === 0) return null;
     const closed = (step.load.failures.closed_early ?? 0) + (step.load.failures.reset ?? 0);
     if (closed > 0) {
-      found.push(evidence(LAYER.DESCRIPTORS, SIGNAL.CLOSED_UNANSWERED, step, closed, 0, 'requests', `${num(closed)} requests had their connection closed or reset unanswered (accept() failing with EMFILE)`));
+      found.push(
+        evidence(
+          LAYER.DESCRIPTORS,
+          SIGNAL.CLOSED_UNANSWERED,
+          step,
+          closed,
+          0,
+          'requests',
+          `${num(closed)} requests had their connection closed or reset unanswered (accept() failing with EMFILE)`,
+        ),
+      );
     }
     return found;
   },
   ruleOut(steps) {
-    const top = peakOver(steps, (s) => s.targets.find((t) => t.fdsPeak !== null && t.fdLimit !== null) ?? null, (t) => (t.fdsPeak as number) / (t.fdLimit as number));
+    const top = peakOver(
+      steps,
+      (s) => s.targets.find((t) => t.fdsPeak !== null && t.fdLimit !== null) ?? null,
+      (t) => (t.fdsPeak as number) / (t.fdLimit as number),
+    );
     if (top === null) {
-      const any = peakOver(steps, (s) => s.targets.find((t) => t.fdsPeak !== null) ?? null, (t) => t.fdsPeak as number);
-      return ruledOut(LAYER.DESCRIPTORS, SIGNAL.TARGET_FDS, any, null, 'descriptors', any === null ? "the target's descriptors were not readable" : `${processLabel(any.item)} held at most ${num(any.value)} descriptors, with no open-files limit`);
+      const any = peakOver(
+        steps,
+        (s) => s.targets.find((t) => t.fdsPeak !== null) ?? null,
+        (t) => t.fdsPeak as number,
+      );
+      return ruledOut(
+        LAYER.DESCRIPTORS,
+        SIGNAL.TARGET_FDS,
+        any,
+        null,
+        'descriptors',
+        any === null ? "the target's descriptors were not readable" : `${processLabel(any.item)} held at most ${num(any.value)} descriptors, with no open-files limit`,
+      );
     }
     const t = top.item;
     return ruledOut(
@@ -267,30 +368,62 @@ const descriptors: LayerRule = {
 
 const ports: LayerRule = {
   layer: LAYER.PORTS,
-  pressure: (step, ctx) => maxOf(ratio(step.client.portsInUsePeak, ctx.portRange === null ? null : THRESHOLD.PORTS_SHARE * ctx.portRange.count), (step.load.failures.eaddrnotavail ?? 0) > 0 ? 1 : null),
+  pressure: (step, ctx) =>
+    maxOf(ratio(step.client.portsInUsePeak, ctx.portRange === null ? null : THRESHOLD.PORTS_SHARE * ctx.portRange.count), (step.load.failures.eaddrnotavail ?? 0) > 0 ? 1 : null),
   unseen: () => null,
   cross(step, _below, ctx) {
     const found: Evidence[] = [];
     const eaddr = step.load.failures.eaddrnotavail ?? 0;
     if (eaddr > 0) {
-      found.push(evidence(LAYER.PORTS, SIGNAL.EADDRNOTAVAIL, step, eaddr, 0, 'failures', `connect() failed ${num(eaddr)} times with EADDRNOTAVAIL at ${users(step.vus)}: no free local port towards the target`));
+      found.push(
+        evidence(
+          LAYER.PORTS,
+          SIGNAL.EADDRNOTAVAIL,
+          step,
+          eaddr,
+          0,
+          'failures',
+          `connect() failed ${num(eaddr)} times with EADDRNOTAVAIL at ${users(step.vus)}: no free local port towards the target`,
+        ),
+      );
     }
     const inUse = step.client.portsInUsePeak;
     const range = ctx.portRange;
     if (inUse !== null && range !== null && inUse >= THRESHOLD.PORTS_SHARE * range.count) {
-      found.push(evidence(LAYER.PORTS, SIGNAL.PORTS_IN_USE, step, inUse, Math.ceil(THRESHOLD.PORTS_SHARE * range.count), 'ports', `the client held ${num(inUse)} sockets towards port ${ctx.port} of the ${num(range.count)} ephemeral ports in ip_local_port_range (${range.text})`));
+      found.push(
+        evidence(
+          LAYER.PORTS,
+          SIGNAL.PORTS_IN_USE,
+          step,
+          inUse,
+          Math.ceil(THRESHOLD.PORTS_SHARE * range.count),
+          'ports',
+          `the client held ${num(inUse)} sockets towards port ${ctx.port} of the ${num(range.count)} ephemeral ports in ip_local_port_range (${range.text})`,
+        ),
+      );
     }
     if (found.length === 0) return null;
     const tw = step.client.timeWaitPeak;
-    if (tw !== null && tw > 0) found.push(evidence(LAYER.PORTS, SIGNAL.TIME_WAIT, step, tw, null, 'sockets', `${num(tw)} of them in TIME_WAIT, which holds a port for 60 s after the client closes first`));
+    if (tw !== null && tw > 0)
+      found.push(evidence(LAYER.PORTS, SIGNAL.TIME_WAIT, step, tw, null, 'sockets', `${num(tw)} of them in TIME_WAIT, which holds a port for 60 s after the client closes first`));
     return found;
   },
   ruleOut(steps, ctx) {
-    const top = peakOver(steps, (s) => s.client.portsInUsePeak, (v) => v);
+    const top = peakOver(
+      steps,
+      (s) => s.client.portsInUsePeak,
+      (v) => v,
+    );
     const range = ctx.portRange;
-    const tw = peakOver(steps, (s) => s.client.timeWaitPeak, (v) => v);
+    const tw = peakOver(
+      steps,
+      (s) => s.client.timeWaitPeak,
+      (v) => v,
+    );
     const text = [
-      top === null ? 'client sockets towards the target were not counted' : `the client held at most ${num(top.value)} sockets towards port ${ctx.port}${range === null ? '' : ` of ${num(range.count)} ephemeral ports (${share(top.value / range.count)}; exhausted is ${share(THRESHOLD.PORTS_SHARE)})`}`,
+      top === null
+        ? 'client sockets towards the target were not counted'
+        : `the client held at most ${num(top.value)} sockets towards port ${ctx.port}${range === null ? '' : ` of ${num(range.count)} ephemeral ports (${share(top.value / range.count)}; exhausted is ${share(THRESHOLD.PORTS_SHARE)})`}`,
       tw === null ? null : `${num(tw.value)} in TIME_WAIT at most`,
       'no EADDRNOTAVAIL',
     ]
@@ -323,13 +456,31 @@ const database: LayerRule = {
     }
     const cores = db.cpuPercent / 100;
     if (cores >= THRESHOLD.CORES_SHARE * ctx.cores) {
-      found.push(evidence(LAYER.DATABASE, SIGNAL.DATABASE_CORES, step, cores, THRESHOLD.CORES_SHARE * ctx.cores, 'cores', `${num(db.processes)} Postgres processes used ${num(Math.round(cores * 100) / 100)} of the ${ctx.cores} cores at ${users(step.vus)}`));
+      found.push(
+        evidence(
+          LAYER.DATABASE,
+          SIGNAL.DATABASE_CORES,
+          step,
+          cores,
+          THRESHOLD.CORES_SHARE * ctx.cores,
+          'cores',
+          `${num(db.processes)} Postgres processes used ${num(Math.round(cores * 100) / 100)} of the ${ctx.cores} cores at ${users(step.vus)}`,
+        ),
+      );
     }
     return found.length > 0 ? found : null;
   },
   ruleOut(steps) {
-    const top = peakOver(steps, (s) => s.database?.busiest ?? null, (b) => b.runnablePercent);
-    const cores = peakOver(steps, (s) => s.database, (d) => d.cpuPercent / 100);
+    const top = peakOver(
+      steps,
+      (s) => s.database?.busiest ?? null,
+      (b) => b.runnablePercent,
+    );
+    const cores = peakOver(
+      steps,
+      (s) => s.database,
+      (d) => d.cpuPercent / 100,
+    );
     const text =
       top === null
         ? "the Postgres processes' CPU was not readable"
@@ -409,22 +560,46 @@ const cpu: LayerRule = {
           ),
         );
       } else if (s.cores !== null && s.cores >= THRESHOLD.CORES_SHARE * ctx.cores) {
-        found.push(evidence(LAYER.CPU, SIGNAL.TARGET_CORES, step, s.cores, THRESHOLD.CORES_SHARE * ctx.cores, 'cores', `${processLabel(t)} used ${num(Math.round(s.cores * 100) / 100)} of the machine's ${ctx.cores} cores at ${users(step.vus)}`));
+        found.push(
+          evidence(
+            LAYER.CPU,
+            SIGNAL.TARGET_CORES,
+            step,
+            s.cores,
+            THRESHOLD.CORES_SHARE * ctx.cores,
+            'cores',
+            `${processLabel(t)} used ${num(Math.round(s.cores * 100) / 100)} of the machine's ${ctx.cores} cores at ${users(step.vus)}`,
+          ),
+        );
       }
     }
     if (found.length === 0) return null;
     found.push(evidence(LAYER.CPU, SIGNAL.THROUGHPUT, step, step.load.rps, null, 'req/s', describeGrowth(step, below)));
     const taskWait = step.serve?.taskWaitAvgMs ?? null;
     if (taskWait !== null && taskWait > 0) {
-      found.push(evidence(LAYER.CPU, SIGNAL.TASK_WAIT, step, taskWait, null, 'ms', `socketlab serve's tasks waited ${ms(taskWait)} on average for a worker thread of its pool (piscina's queue)`));
+      found.push(
+        evidence(
+          LAYER.CPU,
+          SIGNAL.TASK_WAIT,
+          step,
+          taskWait,
+          null,
+          'ms',
+          `socketlab serve's tasks waited ${ms(taskWait)} on average for a worker thread of its pool (piscina's queue)`,
+        ),
+      );
     }
     return found;
   },
   ruleOut(steps) {
-    const top = peakOver(steps, (s) => {
-      const busiest = s.targets.filter((t) => t.busiestThread !== null).sort((a, b) => (b.busiestThread?.runnablePercent ?? 0) - (a.busiestThread?.runnablePercent ?? 0))[0];
-      return busiest ?? null;
-    }, (t) => (t.busiestThread as NonNullable<ProcessStep['busiestThread']>).runnablePercent);
+    const top = peakOver(
+      steps,
+      (s) => {
+        const busiest = s.targets.filter((t) => t.busiestThread !== null).sort((a, b) => (b.busiestThread?.runnablePercent ?? 0) - (a.busiestThread?.runnablePercent ?? 0))[0];
+        return busiest ?? null;
+      },
+      (t) => (t.busiestThread as NonNullable<ProcessStep['busiestThread']>).runnablePercent,
+    );
     const text =
       top === null
         ? "the target's threads were not readable"
@@ -458,8 +633,15 @@ const eventLoop: LayerRule = {
     ];
   },
   ruleOut(steps) {
-    const top = peakOver(steps, (s) => s.serve?.loopDelayMeanMs ?? null, (v) => v);
-    const text = top === null ? 'the event-loop delay was not read' : `the event loop ran its callbacks at most ${ms(top.value)} late on average (at ${users(top.step.vus)}; in the way at ${ms(THRESHOLD.LOOP_DELAY_MS)} and doubling)`;
+    const top = peakOver(
+      steps,
+      (s) => s.serve?.loopDelayMeanMs ?? null,
+      (v) => v,
+    );
+    const text =
+      top === null
+        ? 'the event-loop delay was not read'
+        : `the event loop ran its callbacks at most ${ms(top.value)} late on average (at ${users(top.step.vus)}; in the way at ${ms(THRESHOLD.LOOP_DELAY_MS)} and doubling)`;
     return ruledOut(LAYER.EVENT_LOOP, SIGNAL.LOOP_DELAY, top, THRESHOLD.LOOP_DELAY_MS, 'ms', text);
   },
 };
@@ -499,24 +681,55 @@ const acceptQueue: LayerRule = {
       // (the initial RTO is 1 s), which is what a full accept queue does to a client.
       const p99 = step.load.connectMs?.p99 ?? 0;
       if (p99 < 1000 || (k?.synRetransmits ?? 0) === 0) return null;
-      found.push(evidence(LAYER.ACCEPT_QUEUE, SIGNAL.CONNECT_P99, step, p99, 1000, 'ms', `connecting took ${ms(p99)} at p99 at ${users(step.vus)}: SYNs went unanswered and were sent again after 1 s`));
+      found.push(
+        evidence(
+          LAYER.ACCEPT_QUEUE,
+          SIGNAL.CONNECT_P99,
+          step,
+          p99,
+          1000,
+          'ms',
+          `connecting took ${ms(p99)} at p99 at ${users(step.vus)}: SYNs went unanswered and were sent again after 1 s`,
+        ),
+      );
     }
     if (k !== null) {
-      if (k.listenOverflows > 0) found.push(evidence(LAYER.ACCEPT_QUEUE, SIGNAL.LISTEN_OVERFLOWS, step, k.listenOverflows, 0, 'count', `the kernel counted ${num(k.listenOverflows)} ListenOverflows (handshakes dropped at a full queue)`));
+      if (k.listenOverflows > 0)
+        found.push(
+          evidence(
+            LAYER.ACCEPT_QUEUE,
+            SIGNAL.LISTEN_OVERFLOWS,
+            step,
+            k.listenOverflows,
+            0,
+            'count',
+            `the kernel counted ${num(k.listenOverflows)} ListenOverflows (handshakes dropped at a full queue)`,
+          ),
+        );
       if (k.listenDrops > 0) found.push(evidence(LAYER.ACCEPT_QUEUE, SIGNAL.LISTEN_DROPS, step, k.listenDrops, 0, 'count', `${num(k.listenDrops)} ListenDrops`));
-      if (k.synRetransmits > 0) found.push(evidence(LAYER.ACCEPT_QUEUE, SIGNAL.SYN_RETRANSMITS, step, k.synRetransmits, 0, 'count', `${num(k.synRetransmits)} SYNs retransmitted (TCPSynRetrans)`));
+      if (k.synRetransmits > 0)
+        found.push(evidence(LAYER.ACCEPT_QUEUE, SIGNAL.SYN_RETRANSMITS, step, k.synRetransmits, 0, 'count', `${num(k.synRetransmits)} SYNs retransmitted (TCPSynRetrans)`));
     }
     const p99 = step.load.connectMs?.p99 ?? null;
-    if (ctx.listenerSeen && p99 !== null && p99 >= 1000) found.push(evidence(LAYER.ACCEPT_QUEUE, SIGNAL.CONNECT_P99, step, p99, 1000, 'ms', `connects took ${ms(p99)} at p99 (a retransmitted SYN waits 1 s, then 3 s)`));
+    if (ctx.listenerSeen && p99 !== null && p99 >= 1000)
+      found.push(evidence(LAYER.ACCEPT_QUEUE, SIGNAL.CONNECT_P99, step, p99, 1000, 'ms', `connects took ${ms(p99)} at p99 (a retransmitted SYN waits 1 s, then 3 s)`));
     return found;
   },
   ruleOut(steps, ctx) {
     if (!ctx.listenerSeen) {
-      const top = peakOver(steps, (s) => s.load.connectMs, (c) => c.p99);
+      const top = peakOver(
+        steps,
+        (s) => s.load.connectMs,
+        (c) => c.p99,
+      );
       const text = `the listening socket is not visible from here; connects took at most ${top === null ? '-' : ms(top.value)} at p99 (a dropped SYN makes it 1 s or more)`;
       return ruledOut(LAYER.ACCEPT_QUEUE, SIGNAL.CONNECT_P99, top, 1000, 'ms', text);
     }
-    const top = peakOver(steps, (s) => s.listener, (l) => (l.backlog === null ? l.queuedPeak : l.queuedPeak / l.backlog));
+    const top = peakOver(
+      steps,
+      (s) => s.listener,
+      (l) => (l.backlog === null ? l.queuedPeak : l.queuedPeak / l.backlog),
+    );
     const overflows = steps.reduce((n, s) => n + (s.kernel?.listenOverflows ?? 0), 0);
     const text =
       top === null
@@ -540,7 +753,8 @@ const link: LayerRule = {
   },
   unseen(ctx) {
     if (ctx.link === null) return null; // loopback: ruled out, not unseen
-    if (ctx.link.rateBitsPerSec === null) return `the rate of ${ctx.link.device} is not known (no rate in its qdisc, no speed in /sys): only throughput against users ÷ round trip can name the link`;
+    if (ctx.link.rateBitsPerSec === null)
+      return `the rate of ${ctx.link.device} is not known (no rate in its qdisc, no speed in /sys): only throughput against users ÷ round trip can name the link`;
     return null;
   },
   cross(step, _below, ctx) {

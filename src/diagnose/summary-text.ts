@@ -62,10 +62,18 @@ export function renderStepTable(result: Pick<DiagnoseResult, 'steps' | 'context'
     { header: 'failed', cell: (s) => (s.load.failed === 0 ? 0 : `${formatNumber(s.load.failed)} (${formatNumber(round1(s.load.failureRate * 100))}%)`), when: true },
     { header: 'target thread %', cell: (s) => busiestTarget(s)?.busiestThread?.runnablePercent ?? null, when: c.targetPids.length > 0 },
     { header: 'target fds', cell: (s) => fdsCell(s.targets[0]), when: c.targetPids.length > 0 },
-    { header: 'accept queue', cell: (s) => (s.listener === null ? null : `${formatNumber(s.listener.queuedPeak)}${s.listener.backlog === null ? '' : `/${formatNumber(s.listener.backlog)}`}`), when: c.listenerSeen },
+    {
+      header: 'accept queue',
+      cell: (s) => (s.listener === null ? null : `${formatNumber(s.listener.queuedPeak)}${s.listener.backlog === null ? '' : `/${formatNumber(s.listener.backlog)}`}`),
+      when: c.listenerSeen,
+    },
     { header: 'overflows', cell: (s) => s.kernel?.listenOverflows ?? null, when: c.listenerSeen },
     { header: 'loop delay ms', cell: (s) => s.serve?.loopDelayMeanMs ?? null, when: c.serve },
-    { header: 'pool wait/query ms', cell: (s) => (s.serve?.poolWaitAvgMs == null ? null : `${formatNumber(s.serve.poolWaitAvgMs)}/${formatNumber(s.serve.poolQueryAvgMs ?? 0)}`), when: c.serveDb },
+    {
+      header: 'pool wait/query ms',
+      cell: (s) => (s.serve?.poolWaitAvgMs == null ? null : `${formatNumber(s.serve.poolWaitAvgMs)}/${formatNumber(s.serve.poolQueryAvgMs ?? 0)}`),
+      when: c.serveDb,
+    },
     { header: 'postgres %', cell: (s) => s.database?.busiest?.runnablePercent ?? null, when: c.databasePids.length > 0 },
     { header: 'client ports', cell: (s) => s.client.portsInUsePeak, when: true },
     { header: 'TIME_WAIT', cell: (s) => s.client.timeWaitPeak, when: true },
@@ -88,7 +96,8 @@ export function renderDiagnoseSummary(result: DiagnoseResult): string {
   out.push(renderStepTable(result));
   out.push('', '  "target thread %" and "generator %": the busiest thread\'s time on a CPU or waiting for one, as a share of the step.');
   out.push(`  stopped: ${result.stop.text}`);
-  if (result.knee !== null) out.push(`  knee: ${formatNumber(result.knee.lastGrowingRps)} req/s at ${formatVus(result.knee.lastGrowingVus)}, flat at ${formatVus(result.knee.flatVus)}`);
+  if (result.knee !== null)
+    out.push(`  knee: ${formatNumber(result.knee.lastGrowingRps)} req/s at ${formatVus(result.knee.lastGrowingVus)}, flat at ${formatVus(result.knee.flatVus)}`);
   out.push('');
   const b = result.bottleneck;
   out.push(`verdict: ${b.layer}${b.vus === null ? '' : ` at ${formatVus(b.vus)}`}`);

@@ -178,7 +178,9 @@ export async function inspectTarget(options: DiagnoseOptions, plan: LoadPlan): P
   }
   if (!serve) notes.push('the target does not answer GET /stats as socketlab serve does: its event-loop delay and database pool are not seen');
   if (generatorFdLimit !== null && options.maxVus > generatorFdLimit - 64) {
-    notes.push(`this process may open ${formatNumber(generatorFdLimit)} descriptors (ulimit -n): steps near ${formatVus(Math.max(1, generatorFdLimit - 64))} measure the generator's limit, not the server's`);
+    notes.push(
+      `this process may open ${formatNumber(generatorFdLimit)} descriptors (ulimit -n): steps near ${formatVus(Math.max(1, generatorFdLimit - 64))} measure the generator's limit, not the server's`,
+    );
   }
   return { context, address, notes };
 }

@@ -88,7 +88,17 @@ export function decideBottleneck(steps: readonly StepMeasurement[], ctx: Diagnos
         : 'look outside the watched processes: other work on this machine, or a layer behind the target that it calls';
     lab = null;
   }
-  const verdict: Verdict = { layer, vus, evidence, alsoCrossed, ruledOut: layer === LAYER.LINK ? ruledOut.filter((r) => r.layer !== LAYER.LINK) : ruledOut, unseen, lever, lab, sentences: [] };
+  const verdict: Verdict = {
+    layer,
+    vus,
+    evidence,
+    alsoCrossed,
+    ruledOut: layer === LAYER.LINK ? ruledOut.filter((r) => r.layer !== LAYER.LINK) : ruledOut,
+    unseen,
+    lever,
+    lab,
+    sentences: [],
+  };
   verdict.sentences = describeVerdict(verdict, steps, stop);
   return verdict;
 }
@@ -109,7 +119,9 @@ export function describeVerdict(verdict: Verdict, steps: readonly StepMeasuremen
       sentences.push(`Nothing gave way within ${formatVus(maxVus)}: ${describeGrowth(last, stepsBelow(ordered, last))}.`);
     } else {
       const what = stop.reason === STOP.RULE ? 'The rule broke' : stop.reason === STOP.FAILURES ? 'Requests failed' : 'Throughput stopped growing';
-      sentences.push(`${what} at ${formatVus(maxVus)}, but no layer this run could see crossed its threshold: the limit is in a layer it could not see${unseen}, or in what other processes on this machine took.`);
+      sentences.push(
+        `${what} at ${formatVus(maxVus)}, but no layer this run could see crossed its threshold: the limit is in a layer it could not see${unseen}, or in what other processes on this machine took.`,
+      );
     }
     if (failing !== undefined) {
       const kinds = Object.entries(failing.load.failures)
@@ -125,7 +137,9 @@ export function describeVerdict(verdict: Verdict, steps: readonly StepMeasuremen
   if (stop !== null) sentences.push(`The ramp stopped because ${stop.text}.`);
   const knee = findKnee(steps);
   if (knee !== null) {
-    sentences.push(`Throughput peaked at ${num(knee.lastGrowingRps)} req/s with ${formatVus(knee.lastGrowingVus)} and was flat at ${formatVus(knee.flatVus)} (${num(knee.flatRps)} req/s).`);
+    sentences.push(
+      `Throughput peaked at ${num(knee.lastGrowingRps)} req/s with ${formatVus(knee.lastGrowingVus)} and was flat at ${formatVus(knee.flatVus)} (${num(knee.flatRps)} req/s).`,
+    );
   }
   if (verdict.alsoCrossed.length > 0) {
     sentences.push(`Later (or lower in precedence), ${verdict.alsoCrossed.map((c) => `${c.layer} crossed at ${formatVus(c.vus)}`).join(', ')}.`);

@@ -12,7 +12,19 @@
  */
 import { START_LEAD_MS } from '../load/index.js';
 import { performance } from 'node:perf_hooks';
-import { diffCounters, findChildPids, isUnavailable, readContextSwitches, readKernelCounters, readTcpCensus, startSampler, type CounterValues, type PortCensus, type Sample, type Sampler } from '../metrics/index.js';
+import {
+  diffCounters,
+  findChildPids,
+  isUnavailable,
+  readContextSwitches,
+  readKernelCounters,
+  readTcpCensus,
+  startSampler,
+  type CounterValues,
+  type PortCensus,
+  type Sample,
+  type Sampler,
+} from '../metrics/index.js';
 import { readProcessSample } from '../metrics/process-stats.js';
 import { DIAGNOSE_DEFAULTS } from './constants.js';
 import { readInterfaceCounters, readMachineBusyMs, readMemInfo, readSwapInPages, type InterfaceCounters } from '../metrics/host.js';
@@ -129,9 +141,12 @@ export async function startWatcher(ctx: DiagnoseContext, baseUrl: string): Promi
     const takeRates = (): void => {
       rates ??= readRates(pidsNow());
     };
-    const warmedUp = setTimeout(() => {
-      if (rates === null) opening.rates = readRates(pidsNow());
-    }, LOAD_LEAD_MS + WARM_UP_SHARE * plannedMs);
+    const warmedUp = setTimeout(
+      () => {
+        if (rates === null) opening.rates = readRates(pidsNow());
+      },
+      LOAD_LEAD_MS + WARM_UP_SHARE * plannedMs,
+    );
     const cutoff = setTimeout(takeRates, LOAD_LEAD_MS + plannedMs);
     // A step whose load failed never calls finish(): its timers must not hold the process.
     warmedUp.unref();
@@ -227,7 +242,9 @@ export async function startWatcher(ctx: DiagnoseContext, baseUrl: string): Promi
             cpuPercent: start.machineBusyMs === null || machineBusyMs === null || wallMs <= 0 ? null : Math.round(((machineBusyMs - start.machineBusyMs) / wallMs) * 1000) / 10,
             memAvailableMinBytes: memAvailableMin,
             swapInBytesPerSec:
-              opening.swapInPages === null || swapInPages === null || wallEnd <= opening.wallStart ? null : Math.round(((swapInPages - opening.swapInPages) * PAGE_BYTES) / ((wallEnd - opening.wallStart) / 1000)),
+              opening.swapInPages === null || swapInPages === null || wallEnd <= opening.wallStart
+                ? null
+                : Math.round(((swapInPages - opening.swapInPages) * PAGE_BYTES) / ((wallEnd - opening.wallStart) / 1000)),
           },
           serve: diffServeStats(opening.stats, stats),
           database,

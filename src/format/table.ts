@@ -24,7 +24,11 @@ export function renderTable(header: readonly string[], rows: readonly (readonly 
   const numeric = header.map((_, i) => rows.length > 0 && rows.every((row) => typeof row[i] === 'number' || row[i] === null || row[i] === undefined));
   const widths = header.map((h, i) => Math.max(h.length, ...text.map((r) => (r[i] as string).length)));
   const line = (cells: readonly string[]): string =>
-    indent + cells.map((cell, i) => (numeric[i] ? cell.padStart(widths[i] as number) : cell.padEnd(widths[i] as number))).join('  ').trimEnd();
+    indent +
+    cells
+      .map((cell, i) => (numeric[i] ? cell.padStart(widths[i] as number) : cell.padEnd(widths[i] as number)))
+      .join('  ')
+      .trimEnd();
   const rule = indent + widths.map((w) => '─'.repeat(w)).join('  ');
   return [line(header), rule, ...text.map(line)].join('\n');
 }

@@ -16,7 +16,10 @@ function buildTable(fill: (byte: number) => boolean): Uint8Array {
 
 const isAlpha = (b: number): boolean => (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a);
 const isDigit = (b: number): boolean => b >= 0x30 && b <= 0x39;
-const inSet = (set: string) => (b: number): boolean => set.includes(String.fromCharCode(b));
+const inSet =
+  (set: string) =>
+  (b: number): boolean =>
+    set.includes(String.fromCharCode(b));
 
 /**
  * tchar (RFC 9110 §5.6.2): the bytes of a method, a header name, a transfer coding, a chunk

@@ -77,7 +77,15 @@ export class FieldLineScanner {
           this.valueStart = valueStart - lineStart;
           // Values are the bulk of a head (User-Agent, Accept, Cookie): four bytes per branch
           // here measured ~1.4x faster than one on a 100-byte value.
-          while (i + 4 <= end && ((FIELD_VALUE[buf[i] as number] as number) & (FIELD_VALUE[buf[i + 1] as number] as number) & (FIELD_VALUE[buf[i + 2] as number] as number) & (FIELD_VALUE[buf[i + 3] as number] as number)) === 1) i += 4;
+          while (
+            i + 4 <= end &&
+            ((FIELD_VALUE[buf[i] as number] as number) &
+              (FIELD_VALUE[buf[i + 1] as number] as number) &
+              (FIELD_VALUE[buf[i + 2] as number] as number) &
+              (FIELD_VALUE[buf[i + 3] as number] as number)) ===
+              1
+          )
+            i += 4;
           while (i < end && FIELD_VALUE[buf[i] as number] === 1) i++;
           if (i >= end) return this.suspend(PHASE.VALUE, i - lineStart);
           if (i + 1 < end && buf[i] === CH.CR && buf[i + 1] === CH.LF) {

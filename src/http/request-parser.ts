@@ -26,26 +26,9 @@
 import { BodyBuffer } from './body-buffer.js';
 import { CH, TARGET, TOKEN, SCHEME } from './byte-tables.js';
 import { ChunkedDecoder, type ChunkedBudget } from './chunked-decoder.js';
-import {
-  DEFAULT_LIMITS,
-  HTTP_ERROR,
-  MAX_LEADING_EMPTY_LINES,
-  PARSE,
-  type HttpErrorCode,
-  type ParseStep,
-  type ParserLimits,
-} from './constants.js';
+import { DEFAULT_LIMITS, HTTP_ERROR, MAX_LEADING_EMPTY_LINES, PARSE, type HttpErrorCode, type ParseStep, type ParserLimits } from './constants.js';
 import { decodeLatin1, equalsLowercaseToken, FieldLineScanner, LazyFieldSection, LINE } from './field-lines.js';
-import {
-  CONNECTION_OPTION,
-  isValidAuthorityForm,
-  isValidHostValue,
-  listsContinue,
-  NAME,
-  parseContentLength,
-  readConnectionOptions,
-  TransferCodings,
-} from './framing.js';
+import { CONNECTION_OPTION, isValidAuthorityForm, isValidHostValue, listsContinue, NAME, parseContentLength, readConnectionOptions, TransferCodings } from './framing.js';
 import { InputBuffer } from './input-buffer.js';
 import { matchMethod, type KnownMethod } from './methods.js';
 
@@ -523,8 +506,7 @@ export class RequestParser extends InputBuffer {
     if (letter < 0x61 || letter > 0x7a) return HTTP_ERROR.INVALID_URL;
     let i = targetStart + 1;
     while (i < targetEnd && SCHEME[buf[i] as number] === 1) i++;
-    const hasAuthority =
-      i + 3 < targetEnd && buf[i] === CH.COLON && buf[i + 1] === CH.SLASH && buf[i + 2] === CH.SLASH && buf[i + 3] !== CH.SLASH;
+    const hasAuthority = i + 3 < targetEnd && buf[i] === CH.COLON && buf[i + 1] === CH.SLASH && buf[i + 2] === CH.SLASH && buf[i + 3] !== CH.SLASH;
     if (!hasAuthority) return HTTP_ERROR.INVALID_URL;
     // The authority runs to the path or the query (a fragment cannot be here: '#' is not a target byte).
     const authorityStart = i + 3;
@@ -624,8 +606,7 @@ export class RequestParser extends InputBuffer {
     const options = this.connectionOptions;
     // RFC 9112 §9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 only with "keep-alive". After
     // CONNECT we never tunnel, and cannot tell tunnel bytes from a request: close.
-    request.keepAlive =
-      (options & CONNECTION_OPTION.CLOSE) === 0 && (minor === 1 || (options & CONNECTION_OPTION.KEEP_ALIVE) !== 0) && !connect;
+    request.keepAlive = (options & CONNECTION_OPTION.CLOSE) === 0 && (minor === 1 || (options & CONNECTION_OPTION.KEEP_ALIVE) !== 0) && !connect;
     request.expectContinue = minor === 1 && this.expectsContinue;
 
     this.pos = start + headLength;

@@ -336,8 +336,7 @@ export class ResponseParser extends InputBuffer {
       this.bodilessHead = 0;
     }
     const options = this.connectionOptions;
-    response.keepAlive =
-      (options & CONNECTION_OPTION.CLOSE) === 0 && (this.versionMinor === 1 || (options & CONNECTION_OPTION.KEEP_ALIVE) !== 0);
+    response.keepAlive = (options & CONNECTION_OPTION.CLOSE) === 0 && (this.versionMinor === 1 || (options & CONNECTION_OPTION.KEEP_ALIVE) !== 0);
 
     // The header's value even when no body follows (HEAD, 204, 304): what the length would be.
     response.contentLength = this.contentLength;

@@ -156,7 +156,16 @@ export async function runBurst(options: BurstOptions): Promise<BurstReport> {
   const after = readKernelCounters();
   const countersUnavailable = isUnavailable(before) ? before.unavailable : isUnavailable(after) ? after.unavailable : null;
   const counters = countersUnavailable === null ? diffCounters(before as CounterValues, after as CounterValues, BURST_COUNTERS) : {};
-  return { options, clients, queue, counters: counters as Record<string, number>, countersUnavailable, sysctls, serverStats: await readServerStats(options), durationMs: Math.round(durationMs) };
+  return {
+    options,
+    clients,
+    queue,
+    counters: counters as Record<string, number>,
+    countersUnavailable,
+    sysctls,
+    serverStats: await readServerStats(options),
+    durationMs: Math.round(durationMs),
+  };
 }
 
 /** What one client needs to know (a burst's options are one). */
@@ -229,8 +238,7 @@ const round = (value: number): number => Math.round(value * 10) / 10;
  */
 export async function runBurstProcess(lab: LabContext, step: StepContext, options: BurstOptions, namespace: Namespace | null): Promise<BurstReport> {
   const args = [SCRIPT_PATH, JSON.stringify(options)];
-  const child: ChildProcess =
-    namespace === null ? spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] }) : namespace.spawn(process.execPath, args);
+  const child: ChildProcess = namespace === null ? spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] }) : namespace.spawn(process.execPath, args);
   const resource = {
     name: `backlog burst pid ${child.pid ?? '?'}`,
     stop: async () => {
@@ -288,7 +296,10 @@ export function failureKinds(failed: readonly ClientTrace[]): Record<string, num
 }
 
 /** The burst as a timeline: per slice of time, the accept queue's peak and what clients got. */
-export function burstTimeline(report: BurstReport, slices: number): { fromMs: number; toMs: number; queuePeak: number | null; connected: number; served: number; failed: number }[] {
+export function burstTimeline(
+  report: BurstReport,
+  slices: number,
+): { fromMs: number; toMs: number; queuePeak: number | null; connected: number; served: number; failed: number }[] {
   const end = Math.max(report.durationMs, 1);
   const width = Math.max(50, Math.ceil(end / slices / 50) * 50);
   const rows: { fromMs: number; toMs: number; queuePeak: number | null; connected: number; served: number; failed: number }[] = [];
@@ -311,9 +322,7 @@ export function burstTimeline(report: BurstReport, slices: number): { fromMs: nu
 /** ▁▂▃▄▅▆▇█ for a row of numbers, scaled to `top`: the accept queue at a glance. */
 export function sparkline(values: readonly (number | null)[], top: number): string {
   const bars = '▁▂▃▄▅▆▇█';
-  return values
-    .map((v) => (v === null ? ' ' : bars[Math.min(bars.length - 1, Math.round((v / Math.max(top, 1)) * (bars.length - 1)))]))
-    .join('');
+  return values.map((v) => (v === null ? ' ' : bars[Math.min(bars.length - 1, Math.round((v / Math.max(top, 1)) * (bars.length - 1)))])).join('');
 }
 
 /**
@@ -342,7 +351,7 @@ export async function shapedLinkUnavailableReason(lab: LabContext): Promise<stri
     await shapeLoopback(probe);
     return null;
   } catch (error) {
-    const text = error instanceof Error ? ((error as { stderr?: string }).stderr || error.message) : String(error);
+    const text = error instanceof Error ? (error as { stderr?: string }).stderr || error.message : String(error);
     return `tc could not add a tbf qdisc: ${text.trim().split('\n')[0] ?? text}`;
   } finally {
     await probe.delete();

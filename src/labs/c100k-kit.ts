@@ -104,7 +104,10 @@ export function readSockstat(pid?: number): Sockstat | null {
  */
 export function countEstablished(pid: number, port: number): number | null {
   const texts: { text: string; family: 4 | 6 }[] = [];
-  for (const [file, family] of [['tcp', 4], ['tcp6', 6]] as const) {
+  for (const [file, family] of [
+    ['tcp', 4],
+    ['tcp6', 6],
+  ] as const) {
     try {
       texts.push({ text: readFileSync(`/proc/${pid}/net/${file}`, 'utf8'), family });
     } catch {

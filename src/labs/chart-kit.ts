@@ -31,7 +31,13 @@ export interface SpreadBarSeries {
 }
 
 /** Bars of medians, each with its runs' min–max, by category. */
-export function barChart(text: ChartText, axes: { x: ChartAxis; y: ChartAxis }, categories: readonly string[], series: readonly SpreadBarSeries[], orientation?: BarChart['orientation']): BarChart {
+export function barChart(
+  text: ChartText,
+  axes: { x: ChartAxis; y: ChartAxis },
+  categories: readonly string[],
+  series: readonly SpreadBarSeries[],
+  orientation?: BarChart['orientation'],
+): BarChart {
   const chart: BarChart = {
     kind: 'bar',
     ...chartText(text),
@@ -78,7 +84,10 @@ export function lineChart(text: ChartText, axes: { x: ChartAxis; y: ChartAxis },
 export function timeSeries(name: string, points: readonly (readonly [number, number | null])[], max = 600): SpreadLineSeries {
   const finite = points.filter((p): p is readonly [number, number] => p[1] !== null && Number.isFinite(p[0]) && Number.isFinite(p[1]));
   const every = finite.length / max;
-  const thinned = finite.length <= max ? finite : [...Array.from({ length: max - 1 }, (_, i) => finite[Math.floor(i * every)] as readonly [number, number]), finite[finite.length - 1] as readonly [number, number]];
+  const thinned =
+    finite.length <= max
+      ? finite
+      : [...Array.from({ length: max - 1 }, (_, i) => finite[Math.floor(i * every)] as readonly [number, number]), finite[finite.length - 1] as readonly [number, number]];
   return { name, points: thinned.map(([x, y]) => ({ x, y })) };
 }
 

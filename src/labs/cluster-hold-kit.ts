@@ -15,7 +15,18 @@ import { startCpuWindow } from './cpu-window.js';
 import { startLabServer, stopLabServer } from './kit.js';
 import { startLoadProcess, type LoadProcess } from './load-process.js';
 import type { Namespace } from './netns.js';
-import { countEstablished, parseWorkerPids, readFootprint, readSlabs, readSockstat, SOCKET_SLABS, type HoldShare, type ProcessFootprint, type SlabReading, type Sockstat } from './c100k-kit.js';
+import {
+  countEstablished,
+  parseWorkerPids,
+  readFootprint,
+  readSlabs,
+  readSockstat,
+  SOCKET_SLABS,
+  type HoldShare,
+  type ProcessFootprint,
+  type SlabReading,
+  type Sockstat,
+} from './c100k-kit.js';
 import type { LabContext, StepContext } from './types.js';
 
 /** How the connections are opened and watched. */
@@ -77,11 +88,7 @@ export interface HoldOutcome {
  * overflowed, and the clients saw most of the rest closed. Measured once everything is
  * held; then every client is interrupted (closing its connections) and the server stopped.
  */
-export async function holdConnections(
-  lab: LabContext,
-  step: StepContext,
-  plan: HoldPlan,
-): Promise<HoldOutcome> {
+export async function holdConnections(lab: LabContext, step: StepContext, plan: HoldPlan): Promise<HoldOutcome> {
   const started = Date.now();
   const deadline = started + plan.stepBudgetMs;
   // --keep-alive-timeout 0: no idle timeout, or the server would close what we came to hold.

@@ -92,7 +92,10 @@ export function startLoadProcess(lab: LabContext, args: string[], options: LoadP
       if (error !== undefined) throw new LabError(LAB_ERR.LAB_CHILD, `could not start the load generator (${command[0]}): ${error.message}`, { cause: error });
       // 0: done; 99: a threshold failed, which is a result like any other.
       if (code !== 0 && code !== 99) {
-        throw new LabError(LAB_ERR.LAB_CHILD, `socketlab load exited ${code ?? signal}${options.namespace === undefined ? '' : ` in namespace ${options.namespace}`}: ${lastLines(stderr || stdout)}`);
+        throw new LabError(
+          LAB_ERR.LAB_CHILD,
+          `socketlab load exited ${code ?? signal}${options.namespace === undefined ? '' : ` in namespace ${options.namespace}`}: ${lastLines(stderr || stdout)}`,
+        );
       }
       return JSON.parse(readFileSync(jsonFile, 'utf8')) as LoadResult;
     } finally {

@@ -379,7 +379,9 @@ async function loadAndMeasure(
         mergeHistogram(window, histogram);
         run.responses += sample.responses;
         run.failed += sample.failed;
-        sample.failures.forEach((n, i) => { failures[i] = (failures[i] as number) + n; });
+        sample.failures.forEach((n, i) => {
+          failures[i] = (failures[i] as number) + n;
+        });
         env.progress?.(`${label}: measuring, ${second - run.windowStart + 1} s of ${spec.measureSeconds}`);
         if (second === run.windowEnd) {
           run.end = readServer(server.pid, true);

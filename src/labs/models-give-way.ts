@@ -42,7 +42,9 @@ export function findGiveWay(cells: readonly CellResult[], model: ModelName, rout
   if (first === null || first.connections === null) return first;
   // What happened further up, when it was worse than saturation: a warm-up that never ended, memory, failures.
   const later = cells
-    .filter((c) => c.model === model && c.route === route && c.connections > (first.connections as number) && (c.status === CELL_STATUS.NOT_READY || c.status === CELL_STATUS.MEMORY))
+    .filter(
+      (c) => c.model === model && c.route === route && c.connections > (first.connections as number) && (c.status === CELL_STATUS.NOT_READY || c.status === CELL_STATUS.MEMORY),
+    )
     .sort((a, b) => a.connections - b.connections)[0];
   return later === undefined ? first : { ...first, text: `${first.text}; at ${formatReading(later.connections)}: ${later.note}` };
 }
@@ -60,13 +62,21 @@ function firstGiveWay(cells: readonly CellResult[], model: ModelName, route: Rou
   let unclear: GiveWay | null = null;
   for (let i = 0; i < series.length; i++) {
     const cur = series[i] as CellResult;
-    if (cur.status === CELL_STATUS.MEMORY) return { model, route, connections: cur.connections, kind: 'memory', text: `${name} on ${where} gave way at ${cur.connections} connections: ${cur.note}` };
-    if (cur.status === CELL_STATUS.NOT_READY) return { model, route, connections: cur.connections, kind: 'not-ready', text: `${name} on ${where} gave way at ${cur.connections} connections: ${cur.note}` };
+    if (cur.status === CELL_STATUS.MEMORY)
+      return { model, route, connections: cur.connections, kind: 'memory', text: `${name} on ${where} gave way at ${cur.connections} connections: ${cur.note}` };
+    if (cur.status === CELL_STATUS.NOT_READY)
+      return { model, route, connections: cur.connections, kind: 'not-ready', text: `${name} on ${where} gave way at ${cur.connections} connections: ${cur.note}` };
     if (cur.failureRate > 0.01) {
       const kinds = Object.entries(cur.failures)
         .map(([kind, n]) => `${n} ${kind}`)
         .join(', ');
-      return { model, route, connections: cur.connections, kind: 'failed', text: `${name} on ${where} gave way at ${cur.connections} connections: ${formatReading(roundTo(cur.failureRate * 100, 1))}% of requests failed (${kinds})` };
+      return {
+        model,
+        route,
+        connections: cur.connections,
+        kind: 'failed',
+        text: `${name} on ${where} gave way at ${cur.connections} connections: ${formatReading(roundTo(cur.failureRate * 100, 1))}% of requests failed (${kinds})`,
+      };
     }
     const prev = series[i - 1];
     if (prev === undefined || prev.rps === 0) continue;
@@ -100,11 +110,23 @@ function firstGiveWay(cells: readonly CellResult[], model: ModelName, route: Rou
   }
   const first = series[0] as CellResult;
   if (skippedAfter !== undefined) {
-    return { model, route, connections: skippedAfter.connections, kind: 'not-ready', text: `${name} on ${where} was not run at ${formatReading(skippedAfter.connections)} connections: ${skippedAfter.note?.replace(/^not run: /, '')}` };
+    return {
+      model,
+      route,
+      connections: skippedAfter.connections,
+      kind: 'not-ready',
+      text: `${name} on ${where} was not run at ${formatReading(skippedAfter.connections)} connections: ${skippedAfter.note?.replace(/^not run: /, '')}`,
+    };
   }
   if (unclear !== null) return unclear;
   if (series.length === 1) {
-    return { model, route, connections: null, kind: 'held', text: `${name} on ${where} was measured at ${formatReading(first.connections)} connections only: ${spreadText(rpsSpreadOf(first), Math.round)} req/s, p99 ${formatReading(first.latency.p99Ms)} ms` };
+    return {
+      model,
+      route,
+      connections: null,
+      kind: 'held',
+      text: `${name} on ${where} was measured at ${formatReading(first.connections)} connections only: ${spreadText(rpsSpreadOf(first), Math.round)} req/s, p99 ${formatReading(first.latency.p99Ms)} ms`,
+    };
   }
   return {
     model,
@@ -151,4 +173,3 @@ export function queueOf(cell: CellResult): string {
     }
   }
 }
-

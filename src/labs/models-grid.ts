@@ -99,7 +99,12 @@ const cellKey = (c: Pick<CellResult, 'model' | 'route' | 'connections'>): string
 export async function runGridRounds(plan: GridPlan, rounds: number, env: CellEnvironment, onCell?: (cell: CellResult, round: number) => void): Promise<CellResult[]> {
   const first = await runGrid(plan, env, (cell) => onCell?.(cell, 0));
   const runs = new Map(first.map((cell) => [cellKey(cell), [cell]]));
-  const specs = new Map(first.map((cell) => [cellKey(cell), { model: cell.model, route: cell.route, connections: cell.connections, measureSeconds: plan.measureSeconds, warmupDeadlineMs: plan.warmupDeadlineMs }]));
+  const specs = new Map(
+    first.map((cell) => [
+      cellKey(cell),
+      { model: cell.model, route: cell.route, connections: cell.connections, measureSeconds: plan.measureSeconds, warmupDeadlineMs: plan.warmupDeadlineMs },
+    ]),
+  );
   const repeat = first.filter((cell) => cell.status === CELL_STATUS.MEASURED).map(cellKey);
   if (rounds > 1 && repeat.length > 0) {
     // The grid ran in order: the next round starts from its end.

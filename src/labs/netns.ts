@@ -73,6 +73,6 @@ export async function createNamespace(lab: LabContext, label: string): Promise<N
 }
 
 function firstLine(error: unknown): string {
-  const text = error instanceof Error ? ((error as { stderr?: string }).stderr || error.message) : String(error);
+  const text = error instanceof Error ? (error as { stderr?: string }).stderr || error.message : String(error);
   return text.trim().split('\n')[0] ?? text;
 }

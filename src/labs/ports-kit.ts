@@ -22,7 +22,10 @@ import { formatNumber } from '../format/numbers.js';
 /** The connections on `port` in the network namespace of `pid`, split into server and client ends. */
 export async function readPortCensus(pid: number, port: number): Promise<PortCensus | null> {
   const texts: { text: string; family: 4 | 6 }[] = [];
-  for (const [file, family] of [['tcp', 4], ['tcp6', 6]] as const) {
+  for (const [file, family] of [
+    ['tcp', 4],
+    ['tcp6', 6],
+  ] as const) {
     try {
       texts.push({ text: await readFile(`/proc/${pid}/net/${file}`, 'latin1'), family });
     } catch {

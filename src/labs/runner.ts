@@ -311,7 +311,9 @@ function createSpinner(title: string, out: NodeJS.WritableStream): Spinner {
   if (terminal.isTTY === true && terminal.columns > 0) {
     const spinner = ora({ text: title, stream: out as NodeJS.WriteStream, discardStdin: false }).start();
     return {
-      update: (text) => { spinner.text = text; },
+      update: (text) => {
+        spinner.text = text;
+      },
       succeed: (text) => void spinner.succeed(text),
       fail: (text) => void spinner.fail(text),
     };

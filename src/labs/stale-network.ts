@@ -169,7 +169,10 @@ async function killNamespaceProcesses(name: string): Promise<number[]> {
     return [];
   }
   const killed: number[] = [];
-  for (const pid of stdout.split('\n').map(Number).filter((n) => Number.isSafeInteger(n) && n > 0)) {
+  for (const pid of stdout
+    .split('\n')
+    .map(Number)
+    .filter((n) => Number.isSafeInteger(n) && n > 0)) {
     try {
       process.kill(pid, 'SIGKILL');
       killed.push(pid);

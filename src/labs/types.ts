@@ -25,7 +25,6 @@ export interface LabDefinition<S extends object = object> extends LabDescription
   run(lab: LabContext, settings: S): Promise<void>;
 }
 
-
 export interface LabRunOptions {
   /** Short durations and small counts (the tests and a quick tour use it). */
   quick: boolean;

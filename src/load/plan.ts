@@ -70,7 +70,9 @@ export function resolveLoadPlan(options: LoadOptions): LoadPlan {
 
   const closedOnly = options.vus !== undefined || options.stages !== undefined || options.thinkMs !== undefined;
   if (model !== LOAD_MODEL.CLOSED && closedOnly) {
-    throw usageError(`--vus, --stages and --think belong to the closed model; the ${model} model ${model === LOAD_MODEL.OPEN ? 'is set by --rate (use --max-vus for its connection pool)' : 'is set by --hold'}`);
+    throw usageError(
+      `--vus, --stages and --think belong to the closed model; the ${model} model ${model === LOAD_MODEL.OPEN ? 'is set by --rate (use --max-vus for its connection pool)' : 'is set by --hold'}`,
+    );
   }
   if (model !== LOAD_MODEL.OPEN && (options.rate !== undefined || options.maxVus !== undefined)) {
     throw usageError(`--rate and --max-vus belong to the open model; drop them or drop --${model === LOAD_MODEL.HOLD ? 'hold' : 'vus/--stages'}`);
@@ -107,12 +109,7 @@ export function resolveLoadPlan(options: LoadOptions): LoadPlan {
     }
     rate = options.rate;
     const fromRate = Math.ceil(rate * LOAD_DEFAULTS.MAX_VUS_LATENCY_S);
-    maxVus = checkWhole(
-      '--max-vus',
-      options.maxVus ?? Math.min(LOAD_DEFAULTS.MAX_VUS_MAX, Math.max(LOAD_DEFAULTS.MAX_VUS_MIN, fromRate)),
-      1,
-      LOAD_LIMITS.VUS,
-    );
+    maxVus = checkWhole('--max-vus', options.maxVus ?? Math.min(LOAD_DEFAULTS.MAX_VUS_MAX, Math.max(LOAD_DEFAULTS.MAX_VUS_MIN, fromRate)), 1, LOAD_LIMITS.VUS);
   } else {
     connections = checkWhole('--hold', options.connections ?? 0, 1, LOAD_LIMITS.CONNECTIONS);
   }

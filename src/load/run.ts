@@ -18,14 +18,7 @@ import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import { Worker } from 'node:worker_threads';
 import { EXIT, LAB_ERR, LabError } from '../errors.js';
-import {
-  createHistogram,
-  decodeHistogram,
-  encodeHistogram,
-  mergeHistogram,
-  summarizeHistogram,
-  type Histogram,
-} from '../metrics/histogram.js';
+import { createHistogram, decodeHistogram, encodeHistogram, mergeHistogram, summarizeHistogram, type Histogram } from '../metrics/histogram.js';
 import { FAILURE_KINDS, LOAD_RESULT_SCHEMA, type FailureKind } from './constants.js';
 import { Engine } from './engine.js';
 import { resolveLoadPlan } from './plan.js';
@@ -79,7 +72,9 @@ class SecondAggregator {
     sum.responses += sample.responses;
     sum.ok += sample.ok;
     sum.failed += sample.failed;
-    sample.failures.forEach((n, i) => { sum.failures[i] = (sum.failures[i] as number) + n; });
+    sample.failures.forEach((n, i) => {
+      sum.failures[i] = (sum.failures[i] as number) + n;
+    });
     sum.dropped += sample.dropped;
     // Each engine's most-at-once within the second; their sum bounds the true peak from above.
     sum.vus += sample.vus;
@@ -198,7 +193,10 @@ async function runInWorkers(plan: LoadPlan, address: string, aggregator: SecondA
         settled = true;
         reject(error);
       };
-      const readyTimer = setTimeout(() => fail(new LabError(LAB_ERR.UNSUPPORTED, `load workers did not start within ${WORKER_READY_TIMEOUT_MS} ms; try fewer --workers`)), WORKER_READY_TIMEOUT_MS);
+      const readyTimer = setTimeout(
+        () => fail(new LabError(LAB_ERR.UNSUPPORTED, `load workers did not start within ${WORKER_READY_TIMEOUT_MS} ms; try fewer --workers`)),
+        WORKER_READY_TIMEOUT_MS,
+      );
       const onAbort = (): void => post({ type: 'stop' });
       signal?.addEventListener('abort', onAbort, { once: true });
       for (let workerIndex = 0; workerIndex < plan.workers; workerIndex++) {

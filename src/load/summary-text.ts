@@ -64,7 +64,11 @@ export function renderLoadSummary(result: LoadResult): string {
   if (plan.model !== LOAD_MODEL.HOLD) rows.push(latencyRow('ttfb', s.latency.ttfb));
   out.push(renderTable(['latency (ms)', 'count', 'avg', 'min', 'p50', 'p90', 'p95', 'p99', 'max'], rows));
 
-  const failureRows = FAILURE_KINDS.filter((kind) => s.failures[kind] > 0).map((kind): Cell[] => [kind, s.failures[kind], percent(s.failures[kind] / Math.max(1, plan.model === LOAD_MODEL.HOLD ? s.connects : s.requests))]);
+  const failureRows = FAILURE_KINDS.filter((kind) => s.failures[kind] > 0).map((kind): Cell[] => [
+    kind,
+    s.failures[kind],
+    percent(s.failures[kind] / Math.max(1, plan.model === LOAD_MODEL.HOLD ? s.connects : s.requests)),
+  ]);
   out.push('');
   if (failureRows.length === 0) out.push('  failures: none');
   else {
@@ -75,7 +79,12 @@ export function renderLoadSummary(result: LoadResult): string {
   const non2xx = Object.entries(s.non2xx);
   if (non2xx.length > 0) {
     out.push('');
-    out.push(renderTable(['status', 'count', 'counted as'], non2xx.map(([status, n]): Cell[] => [status, n, Number(status) >= 400 ? 'failure' : 'ok (3xx, as k6)'])));
+    out.push(
+      renderTable(
+        ['status', 'count', 'counted as'],
+        non2xx.map(([status, n]): Cell[] => [status, n, Number(status) >= 400 ? 'failure' : 'ok (3xx, as k6)']),
+      ),
+    );
   }
   if (result.thresholds.length > 0) {
     out.push('');

@@ -92,7 +92,15 @@ const SYNTAX = /^\s*(?:([a-z_]+)\s*:\s*)?(p\(\s*(\d+(?:\.\d+)?)\s*\)|[a-z_]+)\s*
 export function parseThreshold(expression: string): Threshold {
   const match = SYNTAX.exec(expression);
   if (match === null) throw badThreshold(expression, 'not a threshold expression');
-  const [, prefix, word, percentileText, op, numberText, unit] = match as unknown as [string, string | undefined, string, string | undefined, ThresholdOp, string, string | undefined];
+  const [, prefix, word, percentileText, op, numberText, unit] = match as unknown as [
+    string,
+    string | undefined,
+    string,
+    string | undefined,
+    ThresholdOp,
+    string,
+    string | undefined,
+  ];
   let metric: ThresholdMetric;
   let aggregate: string = percentileText !== undefined ? 'p' : word;
   if (prefix !== undefined) {
@@ -164,11 +172,7 @@ function compare(actual: number, op: ThresholdOp, limit: number): boolean {
   }
 }
 
-export function evaluateThresholds(
-  thresholds: readonly Threshold[],
-  summary: LoadSummary,
-  histograms: Readonly<Record<LatencyMetric, Histogram>>,
-): ThresholdResult[] {
+export function evaluateThresholds(thresholds: readonly Threshold[], summary: LoadSummary, histograms: Readonly<Record<LatencyMetric, Histogram>>): ThresholdResult[] {
   return thresholds.map((threshold) => {
     const actual = measureThreshold(threshold, summary, histograms);
     // A latency threshold over zero samples passes vacuously in k6; here it fails, because a

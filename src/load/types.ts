@@ -262,8 +262,7 @@ export interface EngineConfig {
 
 export type CoordinatorMessage =
   /** Start at this process.hrtime.bigint() value (as a string: bigint does not cross as JSON). */
-  | { type: 'start'; startNs: string }
-  | { type: 'stop' };
+  { type: 'start'; startNs: string } | { type: 'stop' };
 
 export type WorkerMessage =
   | { type: 'ready' }

@@ -39,11 +39,7 @@ export function spreadOf(runs: readonly number[]): Spread {
  * rounds in reverse (A B, B A, A B), so no side always runs first or last. Returns each
  * side's results in the order they were taken.
  */
-export async function measureInterleaved<S extends string, R>(
-  sides: readonly S[],
-  rounds: number,
-  measure: (side: S, round: number) => Promise<R>,
-): Promise<Record<S, R[]>> {
+export async function measureInterleaved<S extends string, R>(sides: readonly S[], rounds: number, measure: (side: S, round: number) => Promise<R>): Promise<Record<S, R[]>> {
   const results = Object.fromEntries(sides.map((side) => [side, [] as R[]])) as Record<S, R[]>;
   for (let round = 0; round < rounds; round++) {
     const order = round % 2 === 0 ? sides : [...sides].reverse();

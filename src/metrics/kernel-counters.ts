@@ -68,7 +68,10 @@ export function parseProtoCounters(text: string, into: CounterValues = {}): Coun
     if (colon < 0 || !valuesLine.startsWith(namesLine.slice(0, colon + 1))) continue;
     i += 1;
     const keys = keysOf(namesLine, colon);
-    const values = valuesLine.slice(colon + 1).trim().split(/\s+/);
+    const values = valuesLine
+      .slice(colon + 1)
+      .trim()
+      .split(/\s+/);
     const count = Math.min(keys.length, values.length);
     for (let k = 0; k < count; k++) {
       const value = Number(values[k]);

@@ -90,10 +90,7 @@ export function createPanelRenderer(context: PanelContext): PanelRenderer {
       port.listeners.length === 0
         ? 'nothing listening'
         : port.listeners.map((l) => `accept queue ${l.queued} / ${l.max ?? '?'}${port.listeners.length > 1 ? ` (${l.address})` : ''}`).join(', ');
-    const census =
-      port.census === null
-        ? ''
-        : `  ·  server side: ${statesText(port.census.server)}  ·  clients here: ${statesText(port.census.client)}`;
+    const census = port.census === null ? '' : `  ·  server side: ${statesText(port.census.server)}  ·  clients here: ${statesText(port.census.client)}`;
     return `  :${port.port}  ${queues}${census}${ageMs >= 1500 ? `  (${(ageMs / 1000).toFixed(1)} s ago)` : ''}`;
   };
 

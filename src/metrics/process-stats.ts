@@ -44,7 +44,10 @@ export function parseProcStat(text: string): ProcStat | null {
   const close = text.lastIndexOf(')');
   if (open < 0 || close < open) return null;
   // rest[0] is field 3 (state); field N is rest[N - 3].
-  const rest = text.slice(close + 2).trim().split(' ');
+  const rest = text
+    .slice(close + 2)
+    .trim()
+    .split(' ');
   if (rest.length < 20) return null;
   const field = (n: number): number => Number(rest[n - 3]);
   return {
@@ -300,10 +303,12 @@ export function readThreads(pid: number): ThreadSample[] | null {
  */
 export function readContextSwitches(pid: number, mainStatus: ProcStatus | null = null, threadLimit = Infinity): ContextSwitches | null {
   if (threadLimit !== Infinity) {
-    const main = mainStatus ?? (() => {
-      const text = readProcText(`${pid}/status`);
-      return text === null ? null : parseProcStatus(text);
-    })();
+    const main =
+      mainStatus ??
+      (() => {
+        const text = readProcText(`${pid}/status`);
+        return text === null ? null : parseProcStatus(text);
+      })();
     if (main === null || main.voluntary === null || main.involuntary === null) return null;
     if ((main.threads ?? 1) > threadLimit) return { voluntary: main.voluntary, involuntary: main.involuntary, scope: 'main-thread' };
   }

@@ -69,7 +69,9 @@ export function createSamplerCore(config: SamplerConfig, resolvePids: () => numb
   const procfsReason = procfsUnavailableReason();
   const unavailable = new Set<string>();
   if (procfsReason !== null) {
-    unavailable.add(`${procfsReason}: FD counts and kinds, threads, context switches, open-file limits, TCP states, accept queues and kernel counters are unavailable; CPU and RSS come from pidusage`);
+    unavailable.add(
+      `${procfsReason}: FD counts and kinds, threads, context switches, open-file limits, TCP states, accept queues and kernel counters are unavailable; CPU and RSS come from pidusage`,
+    );
   }
   const sysctls = readSysctls();
 
@@ -294,13 +296,15 @@ export function scheduleTicks(intervalMs: number, tick: () => Promise<unknown>, 
   let running: Promise<unknown> = Promise.resolve();
   const loop = (): void => {
     if (stopped) return;
-    running = tick().catch(onError).finally(() => {
-      if (stopped) return;
-      const elapsed = performance.now() - start;
-      const next = (Math.floor(elapsed / intervalMs) + 1) * intervalMs;
-      timer = setTimeout(loop, next - elapsed);
-      timer.unref();
-    });
+    running = tick()
+      .catch(onError)
+      .finally(() => {
+        if (stopped) return;
+        const elapsed = performance.now() - start;
+        const next = (Math.floor(elapsed / intervalMs) + 1) * intervalMs;
+        timer = setTimeout(loop, next - elapsed);
+        timer.unref();
+      });
   };
   loop();
   return {

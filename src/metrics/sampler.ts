@@ -75,10 +75,7 @@ export function startSampler(options: SamplerOptions): Sampler {
   const config = resolveSamplerConfig(options);
   if (options.thread === true) {
     if (typeof options.pids === 'function') {
-      throw new LabError(
-        LAB_ERR.UNSUPPORTED,
-        'a function cannot cross into the sampler thread: pass pids as numbers, and childrenOf for a parent whose children come and go',
-      );
+      throw new LabError(LAB_ERR.UNSUPPORTED, 'a function cannot cross into the sampler thread: pass pids as numbers, and childrenOf for a parent whose children come and go');
     }
     return startWorkerSampler(config, null, true, options.onSample);
   }

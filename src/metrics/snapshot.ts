@@ -94,8 +94,7 @@ export interface SnapshotDiff {
   tcp: { before: TcpStateCounts; after: TcpStateCounts } | null;
 }
 
-const minus = (a: number | null | undefined, b: number | null | undefined): number | null =>
-  a === null || a === undefined || b === null || b === undefined ? null : b - a;
+const minus = (a: number | null | undefined, b: number | null | undefined): number | null => (a === null || a === undefined || b === null || b === undefined ? null : b - a);
 
 export function diffSnapshots(before: Snapshot, after: Snapshot): SnapshotDiff {
   const elapsedMs = after.monotonicMs - before.monotonicMs;

@@ -111,9 +111,7 @@ export function renderLineChart(spec: LineChartSpec): string {
   const series = spec.series
     .map((s) => ({
       name: s.name,
-      points: s.points
-        .map(([x, y], i): PlotPoint => [x, y, finiteRange(s.ranges?.[i])])
-        .filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)),
+      points: s.points.map(([x, y], i): PlotPoint => [x, y, finiteRange(s.ranges?.[i])]).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)),
     }))
     .filter((s) => s.points.length > 0);
   const { WIDTH, HEIGHT } = CHART_SIZE;
@@ -137,7 +135,10 @@ export function renderLineChart(spec: LineChartSpec): string {
   const vx = visible.flatMap((s) => s.points.map(([x]) => x));
   const vy = visible.flatMap((s) => s.points.flatMap(([, y, range]) => (range === null ? [y] : [y, ...range])));
 
-  const legend = layoutLegend(visible.map((s) => s.name), WIDTH - 24);
+  const legend = layoutLegend(
+    visible.map((s) => s.name),
+    WIDTH - 24,
+  );
   const top = 34 + legend.height + 10;
   const yProbe = makeScale(vy, [0, 1], yLog, spec.y.zero ?? true);
   const left = 30 + Math.max(...yProbe.ticks.map((t) => formatTick(t).length)) * CHAR_PX + 8;
@@ -171,7 +172,11 @@ export function renderLineChart(spec: LineChartSpec): string {
       s.points.length > MAX_DOTS
         ? []
         : s.points.map(([x, y, range]) =>
-            tag('circle', { cx: xScale.map(x), cy: yScale.map(y), r: 3, fill: color }, tag('title', {}, escapeXml(`${s.name}: ${formatTick(x)} → ${formatValue(y)}${rangeText(range)}`))),
+            tag(
+              'circle',
+              { cx: xScale.map(x), cy: yScale.map(y), r: 3, fill: color },
+              tag('title', {}, escapeXml(`${s.name}: ${formatTick(x)} → ${formatValue(y)}${rangeText(range)}`)),
+            ),
           );
     parts.push(
       tag('g', { class: 'series', 'data-series': s.name }, [
@@ -181,7 +186,12 @@ export function renderLineChart(spec: LineChartSpec): string {
       ]),
     );
   });
-  parts.push(renderLegend(legend, visible.map((s) => s.name)));
+  parts.push(
+    renderLegend(
+      legend,
+      visible.map((s) => s.name),
+    ),
+  );
   return wrapSvg(spec.id, spec.title, describeLine(spec, visible), parts);
 }
 
@@ -200,7 +210,10 @@ export function renderBarChart(spec: BarChartSpec): string {
   const longest = Math.max(...spec.categories.map((c) => c.length)) * CHAR_PX;
   const horizontal = spec.orientation === 'horizontal' || (spec.orientation === undefined && longest > ((WIDTH - 100) / spec.categories.length) * 0.95);
   if (horizontal) return renderHorizontalBars(spec, series, values);
-  const legend = layoutLegend(series.map((s) => s.name), WIDTH - 24);
+  const legend = layoutLegend(
+    series.map((s) => s.name),
+    WIDTH - 24,
+  );
   const top = 34 + legend.height + 10;
   const yProbe = linearScale(Math.min(...values), Math.max(...values), [0, 1], { zero: true });
   const left = 30 + Math.max(...yProbe.ticks.map((t) => formatTick(t).length)) * CHAR_PX + 8;
@@ -220,7 +233,11 @@ export function renderBarChart(spec: BarChartSpec): string {
     tag('g', { class: 'axis x-axis' }, [
       tag('line', { x1: frame.left, x2: frame.right, y1: frame.bottom, y2: frame.bottom, stroke: INK, 'stroke-width': 1 }),
       ...labels,
-      tag('text', { class: 'axis-label', x: (frame.left + frame.right) / 2, y: HEIGHT - 10, 'text-anchor': 'middle', 'font-size': 12, fill: INK, 'font-family': FONT }, escapeXml(spec.x.label)),
+      tag(
+        'text',
+        { class: 'axis-label', x: (frame.left + frame.right) / 2, y: HEIGHT - 10, 'text-anchor': 'middle', 'font-size': 12, fill: INK, 'font-family': FONT },
+        escapeXml(spec.x.label),
+      ),
     ]),
   );
   const zeroY = yScale.map(0);
@@ -234,7 +251,11 @@ export function renderBarChart(spec: BarChartSpec): string {
       const height = Math.abs(zeroY - y);
       const range = finiteRange(s.ranges?.[c]);
       bars.push(
-        tag('rect', { x: x + 1, y: Math.min(y, zeroY), width: Math.max(1, barWidth - 2), height: Math.max(0.5, height), fill: color }, tag('title', {}, escapeXml(`${s.name}, ${spec.categories[c]}: ${formatValue(value)}${rangeText(range)}`))),
+        tag(
+          'rect',
+          { x: x + 1, y: Math.min(y, zeroY), width: Math.max(1, barWidth - 2), height: Math.max(0.5, height), fill: color },
+          tag('title', {}, escapeXml(`${s.name}, ${spec.categories[c]}: ${formatValue(value)}${rangeText(range)}`)),
+        ),
       );
       if (range !== null) bars.push(renderWhisker(x + barWidth / 2, yScale.map(range[0]), yScale.map(range[1]), INK, 'vertical'));
       if (showValues) {
@@ -245,14 +266,26 @@ export function renderBarChart(spec: BarChartSpec): string {
     });
     parts.push(tag('g', { class: 'series', 'data-series': s.name }, bars));
   });
-  parts.push(renderLegend(legend, series.map((s) => s.name), 'box'));
+  parts.push(
+    renderLegend(
+      legend,
+      series.map((s) => s.name),
+      'box',
+    ),
+  );
   return wrapSvg(spec.id, spec.title, describeBars(spec, series), parts);
 }
 
 /** Bars across, one row per category: for long category names ("read + parse head"). */
 function renderHorizontalBars(spec: BarChartSpec, series: readonly BarSeries[], values: readonly number[]): string {
   const { WIDTH } = CHART_SIZE;
-  const legend = series.length > 1 ? layoutLegend(series.map((s) => s.name), WIDTH - 24) : { height: 0, items: [] };
+  const legend =
+    series.length > 1
+      ? layoutLegend(
+          series.map((s) => s.name),
+          WIDTH - 24,
+        )
+      : { height: 0, items: [] };
   const top = 34 + legend.height + 10;
   const labelWidth = Math.min(WIDTH * 0.45, Math.max(...spec.categories.map((c) => c.length)) * CHAR_PX + 8);
   const barHeight = 14;
@@ -270,14 +303,24 @@ function renderHorizontalBars(spec: BarChartSpec, series: readonly BarSeries[], 
     ),
     tag('g', { class: 'axis x-axis' }, [
       tag('line', { x1: frame.left, x2: frame.right, y1: frame.bottom, y2: frame.bottom, stroke: INK, 'stroke-width': 1 }),
-      ...xScale.ticks.map((t) => tag('text', { class: 'tick', x: xScale.map(t), y: frame.bottom + 16, 'text-anchor': 'middle', 'font-size': 11, fill: INK, 'font-family': FONT }, escapeXml(formatTick(t)))),
-      tag('text', { class: 'axis-label', x: (frame.left + frame.right) / 2, y: height - 10, 'text-anchor': 'middle', 'font-size': 12, fill: INK, 'font-family': FONT }, escapeXml(spec.y.label)),
+      ...xScale.ticks.map((t) =>
+        tag('text', { class: 'tick', x: xScale.map(t), y: frame.bottom + 16, 'text-anchor': 'middle', 'font-size': 11, fill: INK, 'font-family': FONT }, escapeXml(formatTick(t))),
+      ),
+      tag(
+        'text',
+        { class: 'axis-label', x: (frame.left + frame.right) / 2, y: height - 10, 'text-anchor': 'middle', 'font-size': 12, fill: INK, 'font-family': FONT },
+        escapeXml(spec.y.label),
+      ),
     ]),
     tag('g', { class: 'axis y-axis' }, [
       tag('line', { x1: frame.left, x2: frame.left, y1: frame.top, y2: frame.bottom, stroke: INK, 'stroke-width': 1 }),
       ...spec.categories.map((category, c) => {
         const label = category.length > maxChars ? `${category.slice(0, maxChars - 1)}…` : category;
-        return tag('text', { class: 'tick', x: frame.left - 6, y: frame.top + rowHeight * c + rowHeight / 2 + 4, 'text-anchor': 'end', 'font-size': 11, fill: INK, 'font-family': FONT }, [tag('title', {}, escapeXml(category)), escapeXml(label)]);
+        return tag(
+          'text',
+          { class: 'tick', x: frame.left - 6, y: frame.top + rowHeight * c + rowHeight / 2 + 4, 'text-anchor': 'end', 'font-size': 11, fill: INK, 'font-family': FONT },
+          [tag('title', {}, escapeXml(category)), escapeXml(label)],
+        );
       }),
     ]),
   ];
@@ -290,7 +333,11 @@ function renderHorizontalBars(spec: BarChartSpec, series: readonly BarSeries[], 
       const x = xScale.map(value);
       const range = finiteRange(s.ranges?.[c]);
       bars.push(
-        tag('rect', { x: Math.min(x, zeroX), y, width: Math.max(0.5, Math.abs(x - zeroX)), height: barHeight - 2, fill: color }, tag('title', {}, escapeXml(`${s.name}, ${spec.categories[c]}: ${formatValue(value)}${rangeText(range)}`))),
+        tag(
+          'rect',
+          { x: Math.min(x, zeroX), y, width: Math.max(0.5, Math.abs(x - zeroX)), height: barHeight - 2, fill: color },
+          tag('title', {}, escapeXml(`${s.name}, ${spec.categories[c]}: ${formatValue(value)}${rangeText(range)}`)),
+        ),
       );
       if (range !== null) bars.push(renderWhisker(y + (barHeight - 2) / 2, xScale.map(range[0]), xScale.map(range[1]), INK, 'horizontal'));
       const end = Math.max(x, zeroX, range === null ? -Infinity : xScale.map(range[1]));
@@ -298,7 +345,14 @@ function renderHorizontalBars(spec: BarChartSpec, series: readonly BarSeries[], 
     });
     parts.push(tag('g', { class: 'series', 'data-series': s.name }, bars));
   });
-  if (series.length > 1) parts.push(renderLegend(legend, series.map((s) => s.name), 'box'));
+  if (series.length > 1)
+    parts.push(
+      renderLegend(
+        legend,
+        series.map((s) => s.name),
+        'box',
+      ),
+    );
   return wrapSvg(spec.id, spec.title, describeBars(spec, series), parts, height);
 }
 
@@ -354,7 +408,11 @@ function renderXAxis(scale: Scale, frame: Frame, label: string): string {
         tag('text', { class: 'tick', x, y: frame.bottom + 16, 'text-anchor': 'middle', 'font-size': 11, fill: INK, 'font-family': FONT }, escapeXml(formatTick(t)))
       );
     }),
-    tag('text', { class: 'axis-label', x: (frame.left + frame.right) / 2, y: CHART_SIZE.HEIGHT - 10, 'text-anchor': 'middle', 'font-size': 12, fill: INK, 'font-family': FONT }, escapeXml(label)),
+    tag(
+      'text',
+      { class: 'axis-label', x: (frame.left + frame.right) / 2, y: CHART_SIZE.HEIGHT - 10, 'text-anchor': 'middle', 'font-size': 12, fill: INK, 'font-family': FONT },
+      escapeXml(label),
+    ),
   ]);
 }
 
@@ -366,7 +424,11 @@ function renderYAxis(scale: Scale, frame: Frame, label: string): string {
       const y = scale.map(t);
       return tag('text', { class: 'tick', x: frame.left - 6, y: y + 4, 'text-anchor': 'end', 'font-size': 11, fill: INK, 'font-family': FONT }, escapeXml(formatTick(t)));
     }),
-    tag('text', { class: 'axis-label', x: 14, y: midY, 'text-anchor': 'middle', 'font-size': 12, fill: INK, 'font-family': FONT, transform: `rotate(-90 14 ${px(midY)})` }, escapeXml(label)),
+    tag(
+      'text',
+      { class: 'axis-label', x: 14, y: midY, 'text-anchor': 'middle', 'font-size': 12, fill: INK, 'font-family': FONT, transform: `rotate(-90 14 ${px(midY)})` },
+      escapeXml(label),
+    ),
   ]);
 }
 
@@ -412,10 +474,7 @@ function renderLegend(layout: LegendLayout, names: readonly string[], swatch: 'l
         swatch === 'box'
           ? tag('rect', { x: at.x + 3, y: at.y - 10, width: 10, height: 10, fill: color })
           : tag('line', { x1: at.x, x2: at.x + 16, y1: at.y - 4, y2: at.y - 4, stroke: color, 'stroke-width': 3, 'stroke-dasharray': DASHES[i % DASHES.length] });
-      return (
-        mark +
-        tag('text', { x: at.x + 21, y: at.y, 'font-size': 11, fill: INK, 'font-family': FONT }, escapeXml(name))
-      );
+      return mark + tag('text', { x: at.x + 21, y: at.y, 'font-size': 11, fill: INK, 'font-family': FONT }, escapeXml(name));
     }),
   );
 }
@@ -449,10 +508,14 @@ function wrapSvg(id: string, title: string, description: string, parts: readonly
 
 function renderEmpty(id: string, title: string, why: string): string {
   const { WIDTH } = CHART_SIZE;
-  return tag('svg', { xmlns: 'http://www.w3.org/2000/svg', class: 'chart chart-empty', id, viewBox: `0 0 ${WIDTH} 60`, width: WIDTH, height: 60, role: 'img', 'aria-label': `${title}: ${why}` }, [
-    tag('text', { x: 12, y: 22, 'font-size': 15, 'font-weight': 600, fill: INK, 'font-family': FONT }, escapeXml(title)),
-    tag('text', { x: 12, y: 44, 'font-size': 12, fill: MUTED, 'font-family': FONT }, escapeXml(`(${why})`)),
-  ]);
+  return tag(
+    'svg',
+    { xmlns: 'http://www.w3.org/2000/svg', class: 'chart chart-empty', id, viewBox: `0 0 ${WIDTH} 60`, width: WIDTH, height: 60, role: 'img', 'aria-label': `${title}: ${why}` },
+    [
+      tag('text', { x: 12, y: 22, 'font-size': 15, 'font-weight': 600, fill: INK, 'font-family': FONT }, escapeXml(title)),
+      tag('text', { x: 12, y: 44, 'font-size': 12, fill: MUTED, 'font-family': FONT }, escapeXml(`(${why})`)),
+    ],
+  );
 }
 
 /** The chart in words, for screen readers and for anyone reading the SVG source. */

@@ -121,7 +121,9 @@ function escapeCell(text: string): string {
 
 /** A markdown table; a column of numbers (or dashes) is right-aligned. */
 export function markdownTable(header: readonly string[], rows: readonly (readonly Cell[])[]): string {
-  const numeric = header.map((_, i) => rows.length > 0 && rows.every((row) => typeof row[i] === 'number' || row[i] === null || row[i] === undefined) && rows.some((row) => typeof row[i] === 'number'));
+  const numeric = header.map(
+    (_, i) => rows.length > 0 && rows.every((row) => typeof row[i] === 'number' || row[i] === null || row[i] === undefined) && rows.some((row) => typeof row[i] === 'number'),
+  );
   return [
     `| ${header.map(escapeCell).join(' | ')} |`,
     `|${numeric.map((n) => (n ? '---:' : '---')).join('|')}|`,
@@ -168,7 +170,7 @@ export function describeBenchRun(result: BenchResult): string {
   return (
     `*From \`${benchJsonPath(result.bench)}\`: \`npx socketlab bench ${result.bench}${args.length === 0 ? '' : ` -- ${args.join(' ')}`}\` on ${describeMachine(f.get('machine'))}` +
     `${versions.length === 0 ? '' : `, ${versions.join(', ')}`}, ${started.slice(0, 10)}; load average ${load('start')} at the start, ${load('end')} at the end.` +
-    `${quick ? ' **A short run** (shorter or fewer rounds than the program\'s defaults): read the shape, not the figures.' : ''}*`
+    `${quick ? " **A short run** (shorter or fewer rounds than the program's defaults): read the shape, not the figures." : ''}*`
   );
 }
 
@@ -197,8 +199,14 @@ function serveTable(section: Field): string {
     const mine = rounds.filter((r) => r.text('server') === server);
     return [
       server,
-      spreadText(mine.map((r) => r.num('rps')), Math.round),
-      spreadText(mine.map((r) => r.num('cpuUsPerRequest')), round2),
+      spreadText(
+        mine.map((r) => r.num('rps')),
+        Math.round,
+      ),
+      spreadText(
+        mine.map((r) => r.num('cpuUsPerRequest')),
+        round2,
+      ),
       row.num('latencyAvgMs'),
       row.num('errors'),
       row.num('baseOverThisRps'),
@@ -249,7 +257,15 @@ function renderLoad(sources: FigureSources): string {
     const server = row.text('server');
     const tool = row.text('tool');
     const key = tool.replace(/^socketlab --workers (\d)$/, 'socketlab-w$1');
-    return [server, tool, row.num('rps'), runs.filter((r) => r.text('server') === server && r.text('tool') === key).map((r) => formatNumber(r.num('rps'))).join(', ')];
+    return [
+      server,
+      tool,
+      row.num('rps'),
+      runs
+        .filter((r) => r.text('server') === server && r.text('tool') === key)
+        .map((r) => formatNumber(r.num('rps')))
+        .join(', '),
+    ];
   });
   const targets = f.list('targets').map((t) => [t.text('target'), t.numOrNull('ratio'), t.text('wanted'), t.text('verdict')]);
   return [
@@ -322,15 +338,21 @@ function renderModels(sources: FigureSources): string {
   const spawn = f.list('threadSpawn');
   if (slope.value !== null || spawn.length > 0) {
     lines.push('', 'Model A, per thread (a Node worker is a whole V8 isolate):', '');
-    if (slope.value !== null) lines.push(`- RSS per connection thread: ${formatNumber(Math.round((slope.num('bytesPerThread') / 2 ** 20) * 10) / 10)} MiB (slope from ${slope.num('from')} to ${slope.num('to')} connections on /${slope.text('route')})`);
-    for (const s of spawn) lines.push(`- start-up with ${s.num('connections')} starting at once (/${s.text('route')}): p50 ${formatNumber(s.num('p50Ms'))} ms, p99 ${formatNumber(s.num('p99Ms'))} ms over ${s.num('count')} threads`);
+    if (slope.value !== null)
+      lines.push(
+        `- RSS per connection thread: ${formatNumber(Math.round((slope.num('bytesPerThread') / 2 ** 20) * 10) / 10)} MiB (slope from ${slope.num('from')} to ${slope.num('to')} connections on /${slope.text('route')})`,
+      );
+    for (const s of spawn)
+      lines.push(
+        `- start-up with ${s.num('connections')} starting at once (/${s.text('route')}): p50 ${formatNumber(s.num('p50Ms'))} ms, p99 ${formatNumber(s.num('p99Ms'))} ms over ${s.num('count')} threads`,
+      );
   }
   const giveWay = f.list('giveWay').map((g) => g.value);
   lines.push('');
   if (f.num('options.rounds') < 2) lines.push('Where each model gives way is not judged from one run a cell (`--rounds 3` judges it).');
   else {
     lines.push(`Where each model gives way (${f.num('options.rounds')} interleaved runs a cell, \`findGiveWay\`):`, '');
-    giveWay.forEach((_, i) => lines.push(`- ${f.text(`giveWay.${i}`)}`));
+    for (let i = 0; i < giveWay.length; i++) lines.push(`- ${f.text(`giveWay.${i}`)}`);
   }
   lines.push('', describeBenchRun(result));
   return lines.join('\n');
@@ -348,7 +370,17 @@ function renderMetricsOverhead(sources: FigureSources): string {
   const f = benchField(result);
   const target = f.num('targetPercent');
   const after = formatNumber(f.num('steadyAfterMs') / 1000);
-  const rows = f.list('runs').map((r) => [r.text('run'), r.num('samples'), r.num('samplerCpuMs'), r.num('percentOfOneCore'), r.numOrNull('percentAfterWarmup'), r.num('p50SampleUs'), r.bool('underTarget') ? 'under' : '**over**']);
+  const rows = f
+    .list('runs')
+    .map((r) => [
+      r.text('run'),
+      r.num('samples'),
+      r.num('samplerCpuMs'),
+      r.num('percentOfOneCore'),
+      r.numOrNull('percentAfterWarmup'),
+      r.num('p50SampleUs'),
+      r.bool('underTarget') ? 'under' : '**over**',
+    ]);
   return [
     `10 samples/s for ${formatNumber(f.num('durationMs') / 1000)} s, ${formatNumber(f.num('socketsInTable'))} sockets in the TCP table, target under ${formatNumber(target)}% of one core:`,
     '',
@@ -370,7 +402,11 @@ function renderProfile(sources: FigureSources): string {
     const row = new Field(means.source, `${means.path}.${name}`, (means.value as Record<string, unknown> | null)?.[name]);
     return row.num(category);
   };
-  const rows = [...categories, 'total'].map((c) => [c === 'total' ? 'total (CPU per request)' : c, ...names.map((n) => value(n, c)), round2(value(names[0] as string, c) - value(names[1] as string, c))]);
+  const rows = [...categories, 'total'].map((c) => [
+    c === 'total' ? 'total (CPU per request)' : c,
+    ...names.map((n) => value(n, c)),
+    round2(value(names[0] as string, c) - value(names[1] as string, c)),
+  ]);
   return [
     `GET ${f.text('path')}, wrk -t1 -c100 for ${f.num('durationS')} s, V8 --cpu-prof every ${f.num('sampleIntervalUs')} µs, each server twice (A B B A), µs per request:`,
     '',
@@ -408,7 +444,11 @@ function renderSeed(sources: FigureSources): string {
 /** The post's side alone: src/report/post-figures.ts, checked against ../shared/seed/figures.json. */
 function renderSeedPost(): string {
   const table = seedTable(null, SEED_RUNS);
-  return [markdownTable(table.header, table.rows), '', '*From `src/report/post-figures.ts` (the post\'s tables, checked against `../shared/seed/figures.json` by `test/report/post-figures.test.ts`); `npx socketlab bench seed -- --reference` prints the same.*'].join('\n');
+  return [
+    markdownTable(table.header, table.rows),
+    '',
+    "*From `src/report/post-figures.ts` (the post's tables, checked against `../shared/seed/figures.json` by `test/report/post-figures.test.ts`); `npx socketlab bench seed -- --reference` prints the same.*",
+  ].join('\n');
 }
 
 /** A table one lab step printed, from the reference run: `lab-table LAB STEP TABLE` (both from 1). */
@@ -416,7 +456,8 @@ function renderLabTable(args: readonly string[], sources: FigureSources): string
   const [id, stepText, tableText] = args;
   const step = Number(stepText);
   const index = Number(tableText ?? '1');
-  if (id === undefined || !Number.isInteger(step) || step < 1 || !Number.isInteger(index) || index < 1) throw figureError(`figures:lab-table needs a lab id, a step number and a table number (from 1), e.g. "lab-table knee 1 1"; got "${args.join(' ')}"`);
+  if (id === undefined || !Number.isInteger(step) || step < 1 || !Number.isInteger(index) || index < 1)
+    throw figureError(`figures:lab-table needs a lab id, a step number and a table number (from 1), e.g. "lab-table knee 1 1"; got "${args.join(' ')}"`);
   const result = sources.lab(id);
   const source = `${LAB_DATA_DIR}/${id}-*.json`;
   const record = result.steps[step - 1];
@@ -444,16 +485,31 @@ function renderBenchSummary(sources: FigureSources): string {
     const f = benchField(sources.bench('parser'));
     const small = f.list('parse').find((r) => r.text('parser') === 'socketlab' && r.num('chunks') === 1);
     if (small === undefined) throw figureError(`${benchJsonPath('parser')}: no socketlab row for a whole request: run the program again`);
-    rows.push(['`parser`', 'well under 1 µs for a small GET; llhttp for scale', `${formatNumber(small.num('nsPerRequest'))} ns, ${small.numOrNull('vsLlhttp') === null ? 'no llhttp' : `${times(small.num('vsLlhttp'))} llhttp`}`, verdict(small.num('nsPerRequest') < 1000)]);
+    rows.push([
+      '`parser`',
+      'well under 1 µs for a small GET; llhttp for scale',
+      `${formatNumber(small.num('nsPerRequest'))} ns, ${small.numOrNull('vsLlhttp') === null ? 'no llhttp' : `${times(small.num('vsLlhttp'))} llhttp`}`,
+      verdict(small.num('nsPerRequest') < 1000),
+    ]);
   }
   {
     const r = benchField(sources.bench('serve')).get('ratios');
-    rows.push(['`serve`', `≥ ${times(r.num('socketlabOverNaiveTarget'))} the naive server (issue 16)`, `${times(r.num('socketlabOverNaiveRps'))} naive (req/s), ${times(r.num('socketlabOverNodeHttpRps'))} node:http`, verdict(r.num('socketlabOverNaiveRps') >= r.num('socketlabOverNaiveTarget'))]);
+    rows.push([
+      '`serve`',
+      `≥ ${times(r.num('socketlabOverNaiveTarget'))} the naive server (issue 16)`,
+      `${times(r.num('socketlabOverNaiveRps'))} naive (req/s), ${times(r.num('socketlabOverNodeHttpRps'))} node:http`,
+      verdict(r.num('socketlabOverNaiveRps') >= r.num('socketlabOverNaiveTarget')),
+    ]);
   }
   {
     const targets = benchField(sources.bench('load')).list('targets');
     const met = targets.filter((t) => t.text('verdict') === 'met').length;
-    rows.push(['`load`', targets.map((t) => `${t.text('target')} ${t.text('wanted')}`).join('; '), targets.map((t) => (t.numOrNull('ratio') === null ? '-' : times(t.num('ratio')))).join(', '), `${met} of ${targets.length} met`]);
+    rows.push([
+      '`load`',
+      targets.map((t) => `${t.text('target')} ${t.text('wanted')}`).join('; '),
+      targets.map((t) => (t.numOrNull('ratio') === null ? '-' : times(t.num('ratio')))).join(', '),
+      `${met} of ${targets.length} met`,
+    ]);
   }
   {
     const f = benchField(sources.bench('db'));
@@ -476,18 +532,34 @@ function renderBenchSummary(sources: FigureSources): string {
   {
     const f = benchField(sources.bench('metrics-overhead'));
     const runs = f.list('runs');
-    rows.push(['`metrics-overhead`', `< ${formatNumber(f.num('targetPercent'))}% of one core`, runs.map((r) => `${formatNumber(r.num('percentOfOneCore'))}%`).join(', '), `${runs.filter((r) => r.bool('underTarget')).length} of ${runs.length} under`]);
+    rows.push([
+      '`metrics-overhead`',
+      `< ${formatNumber(f.num('targetPercent'))}% of one core`,
+      runs.map((r) => `${formatNumber(r.num('percentOfOneCore'))}%`).join(', '),
+      `${runs.filter((r) => r.bool('underTarget')).length} of ${runs.length} under`,
+    ]);
   }
   {
     const f = benchField(sources.bench('seed'));
     const shapes = f.list('shapes').map((s) => s.text('verdict'));
     const count = (v: string): number => shapes.filter((s) => s === v).length;
-    rows.push(['`seed`', "the post's runs beside its figures", `${plural(f.list('rows').length, 'row')}; shapes: ${count('agrees')} agree, ${count('differs')} differ, ${count('unclear')} unclear`, 'a table, no target']);
+    rows.push([
+      '`seed`',
+      "the post's runs beside its figures",
+      `${plural(f.list('rows').length, 'row')}; shapes: ${count('agrees')} agree, ${count('differs')} differ, ${count('unclear')} unclear`,
+      'a table, no target',
+    ]);
   }
   {
     const f = benchField(sources.bench('profile'));
-    const total = (name: string): number => new Field(benchJsonPath('profile'), `meanUsPerRequest.${name}`, (f.get('meanUsPerRequest').value as Record<string, unknown> | null)?.[name]).num('total');
-    rows.push(['`profile`', 'where /age spends its CPU', `${formatNumber(total('socketlab serve'))} µs vs ${formatNumber(total('naive node:net'))} µs per request (naive)`, 'a breakdown, no target']);
+    const total = (name: string): number =>
+      new Field(benchJsonPath('profile'), `meanUsPerRequest.${name}`, (f.get('meanUsPerRequest').value as Record<string, unknown> | null)?.[name]).num('total');
+    rows.push([
+      '`profile`',
+      'where /age spends its CPU',
+      `${formatNumber(total('socketlab serve'))} µs vs ${formatNumber(total('naive node:net'))} µs per request (naive)`,
+      'a breakdown, no target',
+    ]);
   }
   const quick = ['parser', 'serve', 'load', 'db', 'models', 'metrics-overhead', 'seed', 'profile'].filter((name) => benchField(sources.bench(name)).bool('quick'));
   return [

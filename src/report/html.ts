@@ -131,7 +131,9 @@ function renderLab(lab: LabView): string {
   }
   const run = lab.run;
   parts.push(`<p class="run">${escapeXml(describeRun(run))} Data: <a href="data/${escapeXml(urlPart(run.source.name))}">${escapeXml(run.source.name)}</a>.</p>`);
-  run.steps.forEach((step, i) => { parts.push(renderStep(step, i)); });
+  run.steps.forEach((step, i) => {
+    parts.push(renderStep(step, i));
+  });
   parts.push('<section class="findings">', '<h4>Findings</h4>');
   if (run.findings.values.length === 0 && run.findings.tables.length === 0) parts.push('<p class="missing">This run recorded no findings.</p>');
   if (run.findings.values.length > 0) parts.push(renderTable(['finding', 'value'], run.findings.values));

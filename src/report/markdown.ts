@@ -25,9 +25,16 @@ export function renderLayerPage(view: LayerView, options: MarkdownOptions = {}):
   const { layer } = view;
   const results = options.resultsHref ?? DEFAULT_RESULTS_HREF;
   const lines: string[] = [generatedNote(results), '', `# Layer ${layer.number}: ${layer.users}. ${capitalize(layer.question)}`, ''];
-  lines.push(`Labs: ${view.labs.map((lab) => `[${lab.number}. ${escapeInline(lab.title)}](#${anchorOf(lab)})`).join(' · ')}. ` + `All layers: [index](README.md); every chart and table on one page: [the HTML report](${results}/index.html).`, '');
+  lines.push(
+    `Labs: ${view.labs.map((lab) => `[${lab.number}. ${escapeInline(lab.title)}](#${anchorOf(lab)})`).join(' · ')}. ` +
+      `All layers: [index](README.md); every chart and table on one page: [the HTML report](${results}/index.html).`,
+    '',
+  );
   for (const lab of view.labs) lines.push(...renderLab(lab, results), '');
-  return `${lines.join('\n').replace(/\n{3,}/g, '\n\n').trimEnd()}\n`;
+  return `${lines
+    .join('\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trimEnd()}\n`;
 }
 
 /** The layers' README.md: the ladder, one line per layer and lab. */
@@ -111,12 +118,20 @@ export function anchorOf(lab: LabView): string {
 export function escapeText(text: string): string {
   return text
     .split('\n')
-    .map((line) => escapeInline(line).replace(/^(\s*)([#+-])(\s)/, '$1\\$2$3').replace(/^(\s*\d+)([.)])(\s)/, '$1\\$2$3'))
+    .map((line) =>
+      escapeInline(line)
+        .replace(/^(\s*)([#+-])(\s)/, '$1\\$2$3')
+        .replace(/^(\s*\d+)([.)])(\s)/, '$1\\$2$3'),
+    )
     .join('\n');
 }
 
 export function escapeInline(text: string): string {
-  return text.replace(/\\/g, '\\\\').replace(/([*`[\]])/g, '\\$1').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  return text
+    .replace(/\\/g, '\\\\')
+    .replace(/([*`[\]])/g, '\\$1')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;');
 }
 
 function escapeCell(text: string): string {

@@ -98,7 +98,10 @@ function buildRunView(source: LoadedResult): RunView {
   const result = source.result;
   // The charts each step declared, in order; ids unique across the lab (and so the page).
   const declared = result.steps.flatMap((step, i) => (step.charts ?? []).map((chart) => ({ step: i, chart })));
-  const ids = chartIds(result.lab.id, declared.map((d) => d.chart.title));
+  const ids = chartIds(
+    result.lab.id,
+    declared.map((d) => d.chart.title),
+  );
   const rendered = declared.map((d, n) => ({ step: d.step, chart: render(toChartSpec(d.chart, ids[n] as string)) }));
   const steps: StepView[] = result.steps.map((step, i) => ({
     title: step.title,

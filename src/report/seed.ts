@@ -42,7 +42,13 @@ export const ROUTE_PATH = {
 const EXTRA_RUNS = [
   {
     after: 'uuid-7500-local',
-    run: { id: 'uuid-10000-local', route: 'uuid', vus: 10_000, remote: false, why: `the post's DB row one step past its 7,500 VUs, to see whether its rule ${POST_RULE} still holds` },
+    run: {
+      id: 'uuid-10000-local',
+      route: 'uuid',
+      vus: 10_000,
+      remote: false,
+      why: `the post's DB row one step past its 7,500 VUs, to see whether its rule ${POST_RULE} still holds`,
+    },
   },
 ] as const;
 
@@ -262,7 +268,18 @@ export function renderTimeTable(measured: readonly MeasuredRow[]): string | null
     if (f === null || f.pool === null) continue;
     const p = f.pool;
     const waitMax = p.waitMaxMayBePrewarm ? `≤ ${formatNumber(round1(p.waitMaxMs))}` : formatNumber(round1(p.waitMaxMs));
-    rows.push([row.runId, row.pool, round1(f.maxMs), round1(p.waitP99Ms), waitMax, round1(p.queryP99Ms), round1(p.queryMaxMs), round1(outsidePoolAtLeastMs(f) ?? 0), p.timeouts, p.peakWaiting]);
+    rows.push([
+      row.runId,
+      row.pool,
+      round1(f.maxMs),
+      round1(p.waitP99Ms),
+      waitMax,
+      round1(p.queryP99Ms),
+      round1(p.queryMaxMs),
+      round1(outsidePoolAtLeastMs(f) ?? 0),
+      p.timeouts,
+      p.peakWaiting,
+    ]);
   }
   if (rows.length === 0) return null;
   return renderTable(['run', 'pool', 'max ms', 'wait p99', 'wait max', 'query p99', 'query max', 'outside the pool ≥ ms', 'pool timeouts', 'most queued'], rows);
@@ -273,7 +290,10 @@ export function renderPrewarmCaveats(measured: readonly MeasuredRow[]): string[]
   return measured
     .map((row) => ({ row, f: slowestRound(row) }))
     .filter(({ f }) => f?.pool?.waitMaxMayBePrewarm === true)
-    .map(({ row, f }) => `  ${row.runId}, pool ${row.pool}: "≤": the longest wait on record may be one of the ${f?.pool?.prewarmAcquires} connects the server made before it listened (${formatNumber(f?.pool?.acquired ?? 0)} acquires in the run), so the run's own is at most that.`);
+    .map(
+      ({ row, f }) =>
+        `  ${row.runId}, pool ${row.pool}: "≤": the longest wait on record may be one of the ${f?.pool?.prewarmAcquires} connects the server made before it listened (${formatNumber(f?.pool?.acquired ?? 0)} acquires in the run), so the run's own is at most that.`,
+    );
 }
 
 // ── Shapes: the post's against here ───────────────────────────────────────────────────────
@@ -372,10 +392,7 @@ function postPoolOf(post: readonly PostRun[], id: string): number | null {
 }
 
 /** Throughput and a latency percentile from one run to another: the compute route's 1k → 7.5k, the remote 1k → 5k. */
-function describeThroughputAndTail(
-  input: ShapeInput,
-  spec: { id: string; what: string; from: string; to: string; tail: 'p95Ms' | 'p99Ms' },
-): ShapeSentence | null {
+function describeThroughputAndTail(input: ShapeInput, spec: { id: string; what: string; from: string; to: string; tail: 'p95Ms' | 'p99Ms' }): ShapeSentence | null {
   const label = spec.tail === 'p95Ms' ? 'p95' : 'p99';
   const [pf, pt] = [postSide(input.post, spec.from), postSide(input.post, spec.to)];
   const [hf, ht] = [hereSide(input.measured, spec.from, postPoolOf(input.post, spec.from)), hereSide(input.measured, spec.to, postPoolOf(input.post, spec.to))];
@@ -415,7 +432,11 @@ function describeDbStep(input: ShapeInput, spec: { id: string; from: string; to:
     if (hf === null || ht === null) continue;
     const here = classifyChange(hf.rps, ht.rps);
     const verdict = verdictOf([postChange], [here]);
-    sentences.push({ id: `${spec.id}:${setting.key}`, verdict, text: `${head}; here, with ${setting.name}, req/s ${CHANGE_TEXT[here]} (${move(hf.rps, ht.rps, 'req/s')}): ${VERDICT_TEXT[verdict]}.` });
+    sentences.push({
+      id: `${spec.id}:${setting.key}`,
+      verdict,
+      text: `${head}; here, with ${setting.name}, req/s ${CHANGE_TEXT[here]} (${move(hf.rps, ht.rps, 'req/s')}): ${VERDICT_TEXT[verdict]}.`,
+    });
   }
   return sentences;
 }
@@ -441,11 +462,25 @@ function describeShare(input: ShapeInput, spec: { id: string; what: string; base
  */
 export function describeShapes(input: ShapeInput): ShapeSentence[] {
   const sentences: (ShapeSentence | null)[] = [
-    describeShare(input, { id: 'db-vs-compute', what: "/uuid's rate as a share of /age's at 1,000 VUs", base: 'age-1000-local', other: 'uuid-1000-local', postNote: '', hereNote: '' }),
+    describeShare(input, {
+      id: 'db-vs-compute',
+      what: "/uuid's rate as a share of /age's at 1,000 VUs",
+      base: 'age-1000-local',
+      other: 'uuid-1000-local',
+      postNote: '',
+      hereNote: '',
+    }),
     describeThroughputAndTail(input, { id: 'compute-flat', what: '/age, 1,000 → 7,500 VUs', from: 'age-1000-local', to: 'age-7500-local', tail: 'p99Ms' }),
     ...describeDbStep(input, { id: 'db-1000-5000', from: 'uuid-1000-local', to: 'uuid-5000-local' }),
     ...describeDbStep(input, { id: 'db-5000-7500', from: 'uuid-5000-local', to: 'uuid-7500-local' }),
-    describeShare(input, { id: 'remote-vs-local', what: 'The remote client\'s rate as a share of the local one on /uuid at 1,000 VUs', base: 'uuid-1000-local', other: 'uuid-1000-remote', postNote: ', over its Wi-Fi', hereNote: ', over the emulated link' }),
+    describeShare(input, {
+      id: 'remote-vs-local',
+      what: "The remote client's rate as a share of the local one on /uuid at 1,000 VUs",
+      base: 'uuid-1000-local',
+      other: 'uuid-1000-remote',
+      postNote: ', over its Wi-Fi',
+      hereNote: ', over the emulated link',
+    }),
     describeThroughputAndTail(input, { id: 'remote-collapse', what: 'Remote /uuid, 1,000 → 5,000 VUs', from: 'uuid-1000-remote', to: 'uuid-5000-remote', tail: 'p95Ms' }),
   ];
   return sentences.filter((s): s is ShapeSentence => s !== null);
@@ -462,9 +497,12 @@ export function explainPoolEffect(sentences: readonly ShapeSentence[]): string[]
     const withDefault = sentences.find((s) => s.id === `${step}:default-pool`)?.verdict;
     if (withPost === undefined || withDefault === undefined) continue;
     const name = step === 'db-1000-5000' ? '1,000 → 5,000 VUs' : '5,000 → 7,500 VUs';
-    if (withPost === SHAPE_VERDICT.AGREES && withDefault === SHAPE_VERDICT.DIFFERS) lines.push(`${name}: the post's shape appears with its pools and not with socketlab's default: the pool size accounts for the difference.`);
-    else if (withPost === SHAPE_VERDICT.DIFFERS && withDefault === SHAPE_VERDICT.DIFFERS) lines.push(`${name}: neither pool setting gives the post's shape here, so the pool size does not account for the difference.`);
-    else if (withPost === SHAPE_VERDICT.AGREES && withDefault === SHAPE_VERDICT.AGREES) lines.push(`${name}: both pool settings give the post's shape here: it does not depend on the pool size.`);
+    if (withPost === SHAPE_VERDICT.AGREES && withDefault === SHAPE_VERDICT.DIFFERS)
+      lines.push(`${name}: the post's shape appears with its pools and not with socketlab's default: the pool size accounts for the difference.`);
+    else if (withPost === SHAPE_VERDICT.DIFFERS && withDefault === SHAPE_VERDICT.DIFFERS)
+      lines.push(`${name}: neither pool setting gives the post's shape here, so the pool size does not account for the difference.`);
+    else if (withPost === SHAPE_VERDICT.AGREES && withDefault === SHAPE_VERDICT.AGREES)
+      lines.push(`${name}: both pool settings give the post's shape here: it does not depend on the pool size.`);
   }
   return lines;
 }
@@ -480,7 +518,9 @@ export function describeTailClaim(post: readonly PostRun[], measured: readonly M
   const run = post.find((r) => r.id === 'uuid-1000-local');
   if (run === undefined || run.maxMs === undefined) return [];
   const failures = run.failures === undefined ? '' : ` (${formatNumber(run.failures)} failed requests in that run)`;
-  const lines = [`The post: its slowest request on /uuid at ${formatNumber(run.vus)} VUs took ${formatNumber(run.maxMs)} ms, which it attributes to requests stuck in the pool's queue with all ${postPoolSize(run.vus)} connections busy${failures}.`];
+  const lines = [
+    `The post: its slowest request on /uuid at ${formatNumber(run.vus)} VUs took ${formatNumber(run.maxMs)} ms, which it attributes to requests stuck in the pool's queue with all ${postPoolSize(run.vus)} connections busy${failures}.`,
+  ];
   for (const row of measured.filter((r) => r.runId === run.id)) {
     const f = slowestRound(row);
     if (f === null || f.pool === null) continue;
@@ -553,7 +593,7 @@ export function renderMachineComparison(machine: MachineInfo, setup: SeedSetup):
     ['cores', `${POST_MACHINE.cores}`, `${machine.cores} (${machine.cpuModel})`],
     ['memory', `${POST_MACHINE.memoryGb} GB`, formatBytes(machine.memoryBytes)],
     ['runtime', POST_MACHINE.runtime, `Node ${machine.node} on ${machine.kernel}`],
-    ['server', 'the post\'s .NET service', setup.server],
+    ['server', "the post's .NET service", setup.server],
     ['pool', `Npgsql, ${pools.at1000Vus} at 1,000 VUs, ${pools.from5000Vus} from 5,000; acquire timeout not published`, setup.pool],
     ['database', 'PostgreSQL', setup.database],
     ['load generator', POST_MACHINE.loadGenerator, setup.loadGenerator],

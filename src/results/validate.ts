@@ -73,7 +73,8 @@ function checkLabResult(value: unknown): LabResult {
   }
   const lab = object(root.lab, 'lab');
   const id = text(lab.id, 'lab.id');
-  if (id.length > LAB_ID_MAX_LENGTH || !LAB_ID_PATTERN.test(id)) throw new Problem('lab.id', `not a lab id (lower-case words joined by hyphens, at most ${LAB_ID_MAX_LENGTH} characters)`);
+  if (id.length > LAB_ID_MAX_LENGTH || !LAB_ID_PATTERN.test(id))
+    throw new Problem('lab.id', `not a lab id (lower-case words joined by hyphens, at most ${LAB_ID_MAX_LENGTH} characters)`);
   const options = object(root.options, 'options');
   const startedAt = text(root.startedAt, 'startedAt');
   if (!/^\d{4}-\d\d-\d\dT/.test(startedAt) || Number.isNaN(Date.parse(startedAt))) throw new Problem('startedAt', 'not an ISO date and time');
@@ -268,12 +269,14 @@ function integer(value: unknown, at: string, min: number, max: number): number {
 }
 
 function pair(value: unknown, at: string): [number, number] {
-  if (!Array.isArray(value) || value.length !== 2 || !value.every((v) => typeof v === 'number' && Number.isFinite(v))) throw new Problem(at, `not a pair of finite numbers (${describe(value)})`);
+  if (!Array.isArray(value) || value.length !== 2 || !value.every((v) => typeof v === 'number' && Number.isFinite(v)))
+    throw new Problem(at, `not a pair of finite numbers (${describe(value)})`);
   return [value[0] as number, value[1] as number];
 }
 
 function oneOf<T extends string>(value: unknown, at: string, allowed: readonly T[]): T {
-  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) throw new Problem(at, value === undefined ? 'missing' : `${describe(value)} is not one of ${allowed.join(', ')}`);
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value))
+    throw new Problem(at, value === undefined ? 'missing' : `${describe(value)} is not one of ${allowed.join(', ')}`);
   return value as T;
 }
 
@@ -286,7 +289,10 @@ function json(value: unknown, at: string): JsonObject {
   const root = object(value, at);
   const walk = (v: unknown, where: string, depth: number): void => {
     if (depth > RESULT_LIMITS.JSON_DEPTH) throw new Problem(where, `nested more than ${RESULT_LIMITS.JSON_DEPTH} deep`);
-    if (Array.isArray(v)) v.forEach((item, i) => { walk(item, `${where}[${i}]`, depth + 1); });
+    if (Array.isArray(v))
+      v.forEach((item, i) => {
+        walk(item, `${where}[${i}]`, depth + 1);
+      });
     else if (typeof v === 'object' && v !== null) for (const [key, item] of Object.entries(v)) walk(item, `${where}${fieldKey(key)}`, depth + 1);
     else if (typeof v === 'number' && !Number.isFinite(v)) throw new Problem(where, 'not a finite number');
     else if (v !== null && typeof v !== 'number' && typeof v !== 'string' && typeof v !== 'boolean') throw new Problem(where, `not JSON (${typeof v})`);

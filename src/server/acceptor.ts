@@ -65,10 +65,13 @@ export async function startAcceptor(options: AcceptorOptions, onSocket: (socket:
     onSocket(socket);
     nextDueAt = Math.max(performance.now(), nextDueAt) + intervalMs;
     const dupReady = keeper.duplicate();
-    armTimer = setTimeout(() => {
-      armTimer = null;
-      void dupReady.then(arm);
-    }, Math.max(0, nextDueAt - performance.now()));
+    armTimer = setTimeout(
+      () => {
+        armTimer = null;
+        void dupReady.then(arm);
+      },
+      Math.max(0, nextDueAt - performance.now()),
+    );
   });
   server.on('error', () => {
     // An accept(2) failure (EMFILE): this cycle's descriptor is gone, the next one comes on time.

@@ -524,7 +524,12 @@ export class Connection {
       this.owner.countTimeout(kind);
       this.closing = true;
       this.pending.length = 0;
-      this.writeResponse(null, errorResponse(408, 'LAB_ERR_SERVER_TIMEOUT', kind === DEADLINE.HEADERS ? 'request headers took too long' : 'request body took too long'), null, true);
+      this.writeResponse(
+        null,
+        errorResponse(408, 'LAB_ERR_SERVER_TIMEOUT', kind === DEADLINE.HEADERS ? 'request headers took too long' : 'request body took too long'),
+        null,
+        true,
+      );
     }
   }
 

@@ -24,8 +24,7 @@ const KEEPER_PATH = fileURLToPath(new URL('./listen-socket-keeper.js', import.me
 /** libuv's TCP handle for a bound socket, as net.Server.listen(handle) takes it. */
 export type ServerHandle = object;
 
-const createServerHandle = (net as unknown as { _createServerHandle(address: string, port: number, addressType: 4 | 6): ServerHandle | number })
-  ._createServerHandle;
+const createServerHandle = (net as unknown as { _createServerHandle(address: string, port: number, addressType: 4 | 6): ServerHandle | number })._createServerHandle;
 
 /** A socket bound to host:port, not yet listening. Throws an errno-coded Error (EADDRINUSE...). */
 export async function bindServerHandle(host: string, port: number): Promise<ServerHandle> {

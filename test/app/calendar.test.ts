@@ -8,7 +8,20 @@ test('parseIsoDate accepts real calendar days only', () => {
   assert.deepEqual(parseIsoDate('1993-05-01'), { year: 1993, month: 5, day: 1 });
   assert.deepEqual(parseIsoDate('2000-02-29'), { year: 2000, month: 2, day: 29 }, '2000 is a leap year (divisible by 400)');
   assert.deepEqual(parseIsoDate('2024-02-29'), { year: 2024, month: 2, day: 29 });
-  for (const bad of ['1900-02-29', '2023-02-29', '2023-04-31', '2023-13-01', '2023-00-10', '2023-01-00', '2023-1-01', '93-05-01', '2023/05/01', '２０２３-05-01', '2023-05-1x', '']) {
+  for (const bad of [
+    '1900-02-29',
+    '2023-02-29',
+    '2023-04-31',
+    '2023-13-01',
+    '2023-00-10',
+    '2023-01-00',
+    '2023-1-01',
+    '93-05-01',
+    '2023/05/01',
+    '２０２３-05-01',
+    '2023-05-1x',
+    '',
+  ]) {
     assert.equal(parseIsoDate(bad), null, bad);
   }
 });

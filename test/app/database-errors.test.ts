@@ -42,7 +42,7 @@ test('scrubSecrets masks userinfo in any URL and password-like parameters', () =
   assert.equal(scrubSecrets('redis://:pw@h/0 token=abc'), 'redis://***@h/0 token=***');
 });
 
-test('/stats shows the database\'s figures without its URL', () => {
+test("/stats shows the database's figures without its URL", () => {
   const database = {
     embedded: null,
     stats: () => ({ url: SECRET_URL, embedded: false, rows: 1000, size: 20, inUse: 1 }),

@@ -67,7 +67,10 @@ describe('who can connect to an embedded cluster', () => {
 
   test('no process shows the password on its command line, and the log never had it', () => {
     const mine = processesMentioning(cluster.dataDir);
-    assert.ok(mine.some((p) => p.pid === cluster.postmasterPid), 'the postmaster is found by its data folder');
+    assert.ok(
+      mine.some((p) => p.pid === cluster.postmasterPid),
+      'the postmaster is found by its data folder',
+    );
     assert.ok(cluster.keeperPid !== null && mine.some((p) => p.pid === cluster.keeperPid), 'and so is the keeper');
     for (const process of mine) assert.ok(!process.commandLine.includes(password), `pid ${process.pid}: ${process.commandLine}`);
     assert.ok(!fs.readFileSync(cluster.logFile, 'utf8').includes(password), 'postgres.log');

@@ -112,7 +112,10 @@ describe('embedded cluster', () => {
     pids.push(cluster.postmasterPid);
     assert.ok(!isPidAlive(orphan.pid), 'the orphaned postmaster was stopped');
     assert.ok(!fs.existsSync(orphan.folder), 'the stale folder was removed');
-    assert.ok(lines.some((l) => l.includes(path.basename(orphan.folder)) && l.includes(`postmaster ${orphan.pid}`)), `logged: ${lines.join(' | ')}`);
+    assert.ok(
+      lines.some((l) => l.includes(path.basename(orphan.folder)) && l.includes(`postmaster ${orphan.pid}`)),
+      `logged: ${lines.join(' | ')}`,
+    );
     assert.equal((await readKv(cluster.url, [1])).size, 1, 'and the new cluster works');
   });
 
@@ -125,7 +128,7 @@ describe('embedded cluster', () => {
       started.push(cluster);
       pids.push(cluster.postmasterPid);
       assert.ok(isPidAlive(other.pid), "the other owner's postmaster still runs");
-      assert.ok(fs.existsSync(other.folder), "and its folder is still there");
+      assert.ok(fs.existsSync(other.folder), 'and its folder is still there');
     } finally {
       child.kill('SIGTERM');
       await exited;
@@ -139,7 +142,10 @@ describe('embedded cluster', () => {
     const deadPid = done.pid as number;
     // Where the next start looks: the project's folder, or the temp dir when the postgres
     // user cannot reach the project (a 0700 clone, as CI makes).
-    const root = path.join(resolveClusterRoot(path.join(stateDir(), 'pg'), resolveRunAsUser(), () => {}), 'clusters');
+    const root = path.join(
+      resolveClusterRoot(path.join(stateDir(), 'pg'), resolveRunAsUser(), () => {}),
+      'clusters',
+    );
     const folder = path.join(root, `stale-test-${process.pid}`);
     fs.mkdirSync(path.join(folder, 'data'), { recursive: true });
     // A start time no live process has: even if the PID were reused, this owner is gone.
@@ -150,10 +156,15 @@ describe('embedded cluster', () => {
     started.push(cluster);
     pids.push(cluster.postmasterPid);
     assert.ok(!fs.existsSync(folder), 'the stale folder was removed');
-    assert.ok(lines.some((l) => l.includes(path.basename(folder)) && !l.includes('stopped its postmaster')), `logged: ${lines.join(' | ')}`);
+    assert.ok(
+      lines.some((l) => l.includes(path.basename(folder)) && !l.includes('stopped its postmaster')),
+      `logged: ${lines.join(' | ')}`,
+    );
   });
 
-  test('when the postgres user cannot reach the folder (a 0700 mktemp clone), the cluster moves under the temp dir and says so', { skip: !isRoot && 'only root runs postgres as another user' }, async (t) => {
+  test('when the postgres user cannot reach the folder (a 0700 mktemp clone), the cluster moves under the temp dir and says so', {
+    skip: !isRoot && 'only root runs postgres as another user',
+  }, async (t) => {
     const privateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'socketlab-private-'));
     cleanups.push(() => fs.rmSync(privateDir, { recursive: true, force: true }));
     assert.equal(fs.statSync(privateDir).mode & 0o777, 0o700);
@@ -164,7 +175,10 @@ describe('embedded cluster', () => {
     const root = path.dirname(path.dirname(cluster.folder));
     cleanups.push(() => fs.rmSync(root, { recursive: true, force: true }));
     assert.ok(cluster.folder.startsWith(path.join(os.tmpdir(), 'socketlab-pg-')), cluster.folder);
-    assert.ok(lines.some((l) => /cannot reach .*socketlab-private-.* so the cluster goes under/.test(l)), `logged: ${lines.join(' | ')}`);
+    assert.ok(
+      lines.some((l) => /cannot reach .*socketlab-private-.* so the cluster goes under/.test(l)),
+      `logged: ${lines.join(' | ')}`,
+    );
     // A fresh root has no template yet: this start paid for initdb; the copy is what later starts pay.
     t.diagnostic(`fresh root: initdb ${cluster.timings.templateMs} ms, copy ${cluster.timings.copyMs} ms, start ${cluster.timings.startMs} ms, seed ${cluster.timings.seedMs} ms`);
     assert.equal((await readKv(cluster.url, [1000])).size, 1);

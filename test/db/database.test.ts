@@ -26,7 +26,10 @@ describe('resolveDatabaseTarget', () => {
   for (const { flag, env, expected } of cases) {
     test(`--db ${flag ?? '(none)'} with DATABASE_URL=${env.DATABASE_URL ?? '(unset)'} → ${expected}`, () => {
       if (expected === 'usage') {
-        assert.throws(() => resolveDatabaseTarget(flag, env), (error: unknown) => error instanceof LabError && error.code === LAB_ERR.USAGE);
+        assert.throws(
+          () => resolveDatabaseTarget(flag, env),
+          (error: unknown) => error instanceof LabError && error.code === LAB_ERR.USAGE,
+        );
       } else {
         assert.equal(resolveDatabaseTarget(flag, env), expected);
       }
@@ -34,7 +37,10 @@ describe('resolveDatabaseTarget', () => {
   }
 
   test('a bad URL is reported without its password', () => {
-    assert.throws(() => resolveDatabaseTarget('mysql://u:hunter2@h/db'), (error: unknown) => error instanceof Error && !error.message.includes('hunter2'));
+    assert.throws(
+      () => resolveDatabaseTarget('mysql://u:hunter2@h/db'),
+      (error: unknown) => error instanceof Error && !error.message.includes('hunter2'),
+    );
   });
 });
 

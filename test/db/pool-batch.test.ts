@@ -45,7 +45,10 @@ describe('connection pool, batch mode, on a real cluster', () => {
 
   before(async () => {
     cluster = await startEmbeddedCluster({ log: () => {} });
-    truth = await readKv(cluster.url, Array.from({ length: 1000 }, (_, i) => i + 1));
+    truth = await readKv(
+      cluster.url,
+      Array.from({ length: 1000 }, (_, i) => i + 1),
+    );
     assert.equal(truth.size, 1000);
   });
 
@@ -62,7 +65,9 @@ describe('connection pool, batch mode, on a real cluster', () => {
     // Known ids, duplicates, and ids with no row (0, past the last, negative, past int4).
     const ids = [...Array.from({ length: 280 }, (_, i) => ((i * 37) % 1000) + 1), 42, 42, 42, 0, 1001, 5000, -7, 2 ** 40];
     const values = await Promise.all(ids.map((id) => p.lookup(id)));
-    values.forEach((value, i) => { assert.equal(value, truth.get(ids[i] as number) ?? null, `id ${ids[i]}`); });
+    values.forEach((value, i) => {
+      assert.equal(value, truth.get(ids[i] as number) ?? null, `id ${ids[i]}`);
+    });
     const stats = p.stats();
     const batch = stats.batch;
     assert.ok(batch !== null, 'batch figures in the stats');
@@ -111,7 +116,7 @@ describe('connection pool, batch mode, on a real cluster', () => {
     assert.equal(await p.lookup(3), truth.get(3), 'the same connection answers again');
   });
 
-  test('a broken connection fails its statement\'s lookups once each, and the pool opens another', async () => {
+  test("a broken connection fails its statement's lookups once each, and the pool opens another", async () => {
     const name = 'socketlab-batch-broken';
     const p = pool({ url: `${cluster.url}?application_name=${name}`, size: 1, batch: 64, acquireTimeoutMs: null });
     await p.prewarm();
@@ -127,7 +132,10 @@ describe('connection pool, batch mode, on a real cluster', () => {
         await control.end();
       }
       const { errors } = await within('the terminated statement', pending);
-      assert.ok(errors.every((error) => error instanceof LabError && error.code === LAB_ERR.DB_QUERY), errors.map(String).join('; '));
+      assert.ok(
+        errors.every((error) => error instanceof LabError && error.code === LAB_ERR.DB_QUERY),
+        errors.map(String).join('; '),
+      );
       assert.equal(errors.length, 10);
     } finally {
       await release();
@@ -153,14 +161,19 @@ describe('connection pool, batch mode, on a real cluster', () => {
       const queued = settleAll(Array.from({ length: 10 }, (_, i) => p.lookup(i + 100)));
       await assert.rejects(p.lookup(999), (error: unknown) => error instanceof LabError && error.code === LAB_ERR.POOL_TIMEOUT && /queue is full/.test(error.message));
       const { errors } = await within('the 200 ms acquire timeout', queued);
-      assert.ok(errors.every((error) => error instanceof LabError && error.code === LAB_ERR.POOL_TIMEOUT), errors.map(String).join('; '));
+      assert.ok(
+        errors.every((error) => error instanceof LabError && error.code === LAB_ERR.POOL_TIMEOUT),
+        errors.map(String).join('; '),
+      );
       const stats = p.stats();
       assert.equal(stats.timeouts, 10);
       assert.equal(stats.queueFull, 1);
       assert.equal(stats.waiting, 0);
       await release();
       const { values } = await within('the blocked statement', inFlight);
-      values.forEach((value, i) => { assert.equal(value, truth.get(i + 1)); });
+      values.forEach((value, i) => {
+        assert.equal(value, truth.get(i + 1));
+      });
     } finally {
       await release();
     }

@@ -28,7 +28,10 @@ describe('connection pool on a real cluster', () => {
   before(async () => {
     cluster = await startEmbeddedCluster({ log: () => {} });
     pids.push(cluster.postmasterPid);
-    truth = await readKv(cluster.url, Array.from({ length: 1000 }, (_, i) => i + 1));
+    truth = await readKv(
+      cluster.url,
+      Array.from({ length: 1000 }, (_, i) => i + 1),
+    );
     assert.equal(truth.size, 1000, 'kv should be seeded with ids 1..1000');
   });
 
@@ -58,12 +61,14 @@ describe('connection pool on a real cluster', () => {
 
   test('saturation: pool of 2, 50 concurrent lookups queue, wait is measured apart from query time, answers stay correct', async () => {
     const p = pool({ url: cluster.url, size: 2 });
-    const ids = Array.from({ length: 50 }, (_, i) => (i * 37) % 1000 + 1);
+    const ids = Array.from({ length: 50 }, (_, i) => ((i * 37) % 1000) + 1);
     const pending = ids.map((id) => p.lookup(id));
     const during = p.stats();
     assert.ok(during.waiting > 0, `lookups should queue for a connection, waiting=${during.waiting}`);
     const values = await Promise.all(pending);
-    values.forEach((value, i) => { assert.equal(value, truth.get(ids[i] as number), `id ${ids[i]}`); });
+    values.forEach((value, i) => {
+      assert.equal(value, truth.get(ids[i] as number), `id ${ids[i]}`);
+    });
     // The second connect may still be on its way when the first connection has served every
     // lookup: wait for it, then the pool opened exactly its size, never more, never fewer.
     await waitFor('connects in flight to finish', () => p.stats().connecting === 0);
@@ -194,7 +199,10 @@ describe('connection pool on a real cluster', () => {
 
       assert.equal(result.wrong, 0, 'never a wrong UUID');
       const codes = [...result.errors.keys()];
-      assert.ok(codes.every((code) => code === LAB_ERR.DB_QUERY || code === LAB_ERR.POOL_TIMEOUT), `unexpected error codes ${codes.join(',')}`);
+      assert.ok(
+        codes.every((code) => code === LAB_ERR.DB_QUERY || code === LAB_ERR.POOL_TIMEOUT),
+        `unexpected error codes ${codes.join(',')}`,
+      );
       const stats = p.stats();
       assert.equal(stats.down, false);
       assert.ok(stats.recoveries >= 1, 'the pool saw the database come back');

@@ -35,8 +35,15 @@ describe('no nobody fallback', () => {
       (error: unknown) => error instanceof LabError && error.code === LAB_ERR.PG_CLUSTER && /no "postgres" user/.test(error.message) && /useradd/.test(error.message),
     );
     const postgres = { name: 'postgres', uid: 101, gid: 101 };
-    assert.deepEqual(resolveRunAsUser((name) => (name === 'postgres' ? postgres : null), 0), postgres);
-    assert.equal(resolveRunAsUser(() => null, 1000), null, 'a normal user runs postgres as itself');
+    assert.deepEqual(
+      resolveRunAsUser((name) => (name === 'postgres' ? postgres : null), 0),
+      postgres,
+    );
+    assert.equal(
+      resolveRunAsUser(() => null, 1000),
+      null,
+      'a normal user runs postgres as itself',
+    );
   });
 });
 
@@ -49,8 +56,14 @@ describe("root's file operations never follow a link", () => {
     fs.writeFileSync(victim, 'untouched\n');
     const link = path.join(scratch, 'log');
     fs.symlinkSync(victim, link);
-    assert.throws(() => openAppendNoFollow(link), (error: unknown) => error instanceof LabError && /symbolic link/.test(error.message));
-    assert.throws(() => readFileNoFollow(link), (error: unknown) => error instanceof LabError && /symbolic link/.test(error.message));
+    assert.throws(
+      () => openAppendNoFollow(link),
+      (error: unknown) => error instanceof LabError && /symbolic link/.test(error.message),
+    );
+    assert.throws(
+      () => readFileNoFollow(link),
+      (error: unknown) => error instanceof LabError && /symbolic link/.test(error.message),
+    );
     writeFileNoFollow(link, 'new\n');
     assert.equal(fs.readFileSync(victim, 'utf8'), 'untouched\n', 'the link target was not written');
     assert.ok(!fs.lstatSync(link).isSymbolicLink(), 'the link was replaced by a file');
@@ -60,7 +73,10 @@ describe("root's file operations never follow a link", () => {
     const fifo = path.join(scratch, 'fifo');
     const made = spawnSync('mkfifo', [fifo]);
     if (made.status !== 0) return;
-    assert.throws(() => readFileNoFollow(fifo), (error: unknown) => error instanceof LabError && /not a regular file/.test(error.message));
+    assert.throws(
+      () => readFileNoFollow(fifo),
+      (error: unknown) => error instanceof LabError && /not a regular file/.test(error.message),
+    );
   });
 });
 
@@ -76,7 +92,7 @@ describe('a cluster run as the postgres user', { skip: NEEDS_ROOT }, () => {
     fs.rmSync(scratch, { recursive: true, force: true });
   });
 
-  test('the files root writes live in a folder only root can write; data/ is the cluster user\'s', async () => {
+  test("the files root writes live in a folder only root can write; data/ is the cluster user's", async () => {
     const cluster = await startEmbeddedCluster({ rows: 1, log: () => {} });
     clusters.push(cluster);
     pids.push(cluster.postmasterPid);

@@ -53,7 +53,9 @@ test('the right uuid for known ids; pool of 2 under 50 concurrent requests: wait
     const result = await running;
     assert.ok(result.summary.ok >= 200, `only ${result.summary.ok} answers`);
     assert.equal(result.summary.failed, 0);
-    const stats = JSON.parse((await get(serve.port, '/stats')).body) as { db: { size: number; peakWaiting: number; waitMs: { count: number; p99Ms: number }; queryMs: { count: number } } };
+    const stats = JSON.parse((await get(serve.port, '/stats')).body) as {
+      db: { size: number; peakWaiting: number; waitMs: { count: number; p99Ms: number }; queryMs: { count: number } };
+    };
     assert.equal(stats.db.size, 2);
     assert.ok(stats.db.peakWaiting > 0, 'requests queued for the 2 connections');
     assert.ok(stats.db.waitMs.count >= result.summary.ok && stats.db.waitMs.p99Ms > 0, 'the wait was recorded apart');
@@ -106,10 +108,14 @@ test('Postgres stopped mid-load: /uuid answers 503 (counted), other routes keep 
     await cluster.resume();
     pids.push(cluster.postmasterPid);
     const truth = await readKv(cluster.url, [5]);
-    const back = await waitFor('/uuid to serve again', async () => {
-      const a = await get(serve.port, '/uuid/5');
-      return a.status === 200 ? a : null;
-    }, { timeoutMs: 20_000 });
+    const back = await waitFor(
+      '/uuid to serve again',
+      async () => {
+        const a = await get(serve.port, '/uuid/5');
+        return a.status === 200 ? a : null;
+      },
+      { timeoutMs: 20_000 },
+    );
     assert.deepEqual(JSON.parse(back.body), { id: 5, uuid: truth.get(5) });
     controller.abort();
     const result = await load;

@@ -79,7 +79,10 @@ describe('database access from threads', () => {
       assert.deepEqual(report.sync, expected, 'blocking lookups in the worker');
       assert.deepEqual(report.pooled, expected, 'pooled lookups in the worker');
       assert.equal(report.driver, 'pg');
-      assert.ok(report.lines.some((l) => /only work on the main thread/.test(l)), report.lines.join(' | '));
+      assert.ok(
+        report.lines.some((l) => /only work on the main thread/.test(l)),
+        report.lines.join(' | '),
+      );
     }
   });
 
@@ -88,14 +91,20 @@ describe('database access from threads', () => {
     assert.equal(session.lookupSync(10), truth.get(10));
     await cluster.halt('fast');
     pids.push(cluster.postmasterPid);
-    assert.throws(() => session.lookupSync(10), (error: unknown) => error instanceof LabError && error.code === LAB_ERR.DB_QUERY);
+    assert.throws(
+      () => session.lookupSync(10),
+      (error: unknown) => error instanceof LabError && error.code === LAB_ERR.DB_QUERY,
+    );
     // Fails at once: refused by the kernel, not given up on after libpq's connect_timeout.
-    assert.throws(() => session.lookupSync(10), (error: unknown) => {
-      assert.ok(error instanceof LabError && error.code === LAB_ERR.DB_QUERY);
-      assert.match(error.message, /cannot connect.*refused/i);
-      assert.doesNotMatch(error.message, /timeout/i);
-      return true;
-    });
+    assert.throws(
+      () => session.lookupSync(10),
+      (error: unknown) => {
+        assert.ok(error instanceof LabError && error.code === LAB_ERR.DB_QUERY);
+        assert.match(error.message, /cannot connect.*refused/i);
+        assert.doesNotMatch(error.message, /timeout/i);
+        return true;
+      },
+    );
     await cluster.resume();
     pids.push(cluster.postmasterPid);
     assert.equal(session.lookupSync(100), truth.get(100));

@@ -16,7 +16,12 @@ import { renderDiagnoseSummary } from '../../src/diagnose/summary-text.js';
 import { runCli } from '../support/cli.js';
 import { resultFrom, SATURATED, step } from './steps.js';
 
-const CPU_RESULT = resultFrom([step(1, { rps: 1000 }), step(4, { rps: 3900, target: { busiestThread: { tid: 4321, name: 'node', cpuPercent: 88, runnablePercent: 91 } } }), step(16, { rps: 4000, target: SATURATED }), step(9, { phase: 'confirm', rps: 3950, target: SATURATED })]);
+const CPU_RESULT = resultFrom([
+  step(1, { rps: 1000 }),
+  step(4, { rps: 3900, target: { busiestThread: { tid: 4321, name: 'node', cpuPercent: 88, runnablePercent: 91 } } }),
+  step(16, { rps: 4000, target: SATURATED }),
+  step(9, { phase: 'confirm', rps: 3950, target: SATURATED }),
+]);
 
 test('bad input: one line naming the flag, exit 2, no stack trace', async () => {
   const cases: { args: string[]; pattern: RegExp }[] = [
@@ -43,7 +48,8 @@ test('bad input: one line naming the flag, exit 2, no stack trace', async () => 
 test('--help lists every flag and the layers; exit 0', async () => {
   const run = await runCli(['diagnose', '--help']);
   assert.equal(run.code, 0);
-  for (const flag of ['--pid', '--path-template', '--max-vus', '--step-duration', '--rule', '--json', '--html', '--allow-remote', '--no-keepalive', '--workers', '--timeout']) assert.ok(run.stdout.includes(flag), flag);
+  for (const flag of ['--pid', '--path-template', '--max-vus', '--step-duration', '--rule', '--json', '--html', '--allow-remote', '--no-keepalive', '--workers', '--timeout'])
+    assert.ok(run.stdout.includes(flag), flag);
   assert.match(run.stdout, /cpu, event-loop, accept-queue, descriptors, db-pool, database, ports, link, memory, load-generator, none/);
   const top = await runCli(['--help']);
   assert.match(top.stdout, /diagnose\s+ramp load on your own server/);
@@ -65,7 +71,10 @@ test('nothing listening: one line, exit 1, after the first step only', async () 
 test('the summary: the steps in order of users, the verdict, evidence, ruled out, unseen, limits', () => {
   const text = renderDiagnoseSummary(CPU_RESULT);
   assert.match(text, /^socketlab diagnose {2}http:\/\/127\.0\.0\.1:3000\/age\?birthdate=1993-05-01\n/);
-  const rows = text.split('\n').filter((line) => /^\s+\d+\s+(ramp|confirm)\s/.test(line)).map((line) => Number(line.trim().split(/\s+/)[0]));
+  const rows = text
+    .split('\n')
+    .filter((line) => /^\s+\d+\s+(ramp|confirm)\s/.test(line))
+    .map((line) => Number(line.trim().split(/\s+/)[0]));
   assert.deepEqual(rows, [1, 4, 9, 16]);
   assert.match(text, /\nverdict: cpu at 9 VUs\n/);
   assert.match(text, /✗ target\.busiest-thread\.runnable: the main thread "node" of pid 4321 \(node\) was runnable 99% of the step at 9 VUs/);
@@ -87,7 +96,10 @@ test('the page: self-contained, the verdict in it, one chart per reading that ha
   for (const chart of charts) assert.ok(html.includes(`id="${chart.id}"`), chart.id);
   // The threshold chart holds one line per watched layer with a reading.
   const thresholds = charts[2]!;
-  assert.ok(thresholds.series.some((s) => s.name === 'cpu' && s.points.some(([, y]) => y > 1)), 'cpu crosses 1 in the chart');
+  assert.ok(
+    thresholds.series.some((s) => s.name === 'cpu' && s.points.some(([, y]) => y > 1)),
+    'cpu crosses 1 in the chart',
+  );
   assert.ok(!thresholds.series.some((s) => s.name === 'event-loop'), 'an unseen layer has no line');
 });
 
@@ -115,31 +127,40 @@ test('the page in headless chromium: charts drawn with a size, the verdict visib
       return file;
     },
     async ({ page, response, url, requested, root }) => {
-    assert.ok(response?.ok());
-    assert.deepEqual(requested.filter((u) => u !== url), [], 'the page fetched nothing else');
-    assert.equal(await page.locator('#bottleneck-layer').textContent(), 'cpu');
-    assert.ok(await page.locator('#verdict').isVisible());
-    assert.match((await page.locator('#verdict').textContent()) ?? '', /The first layer to give way was cpu, at 9 VUs/);
-    const layouts = await page.locator('svg.chart').evaluateAll((elements) =>
-      (elements as unknown as DomNode[]).map((svg) => {
-        const r = svg.getBoundingClientRect();
-        return {
-          id: svg.id,
-          box: { x: r.x, y: r.y, width: r.width, height: r.height },
-          marks: [...svg.querySelectorAll('g.series path, g.series circle')].map((m) => m.getBoundingClientRect()).map((b) => ({ x: b.x, y: b.y, width: b.width, height: b.height })),
-          labels: [...svg.querySelectorAll('text.axis-label')].length,
-        };
-      }),
-    );
-    assert.equal(layouts.length, 4, JSON.stringify(layouts.map((l) => l.id)));
-    for (const { id, box, marks, labels } of layouts) {
-      assert.ok(box.width > 300 && box.height > 100, `${id}: drawn at ${JSON.stringify(box)}`);
-      assert.ok(marks.some((m) => m.width > 0 || m.height > 0), `${id}: has a line with a size`);
-      assert.equal(labels, 2, `${id}: both axes titled`);
-    }
-    const shot = path.join(root, 'diagnose.png');
-    await page.screenshot({ path: shot, fullPage: true });
-    assert.equal(readFileSync(shot).subarray(1, 4).toString('latin1'), 'PNG');
+      assert.ok(response?.ok());
+      assert.deepEqual(
+        requested.filter((u) => u !== url),
+        [],
+        'the page fetched nothing else',
+      );
+      assert.equal(await page.locator('#bottleneck-layer').textContent(), 'cpu');
+      assert.ok(await page.locator('#verdict').isVisible());
+      assert.match((await page.locator('#verdict').textContent()) ?? '', /The first layer to give way was cpu, at 9 VUs/);
+      const layouts = await page.locator('svg.chart').evaluateAll((elements) =>
+        (elements as unknown as DomNode[]).map((svg) => {
+          const r = svg.getBoundingClientRect();
+          return {
+            id: svg.id,
+            box: { x: r.x, y: r.y, width: r.width, height: r.height },
+            marks: [...svg.querySelectorAll('g.series path, g.series circle')]
+              .map((m) => m.getBoundingClientRect())
+              .map((b) => ({ x: b.x, y: b.y, width: b.width, height: b.height })),
+            labels: [...svg.querySelectorAll('text.axis-label')].length,
+          };
+        }),
+      );
+      assert.equal(layouts.length, 4, JSON.stringify(layouts.map((l) => l.id)));
+      for (const { id, box, marks, labels } of layouts) {
+        assert.ok(box.width > 300 && box.height > 100, `${id}: drawn at ${JSON.stringify(box)}`);
+        assert.ok(
+          marks.some((m) => m.width > 0 || m.height > 0),
+          `${id}: has a line with a size`,
+        );
+        assert.equal(labels, 2, `${id}: both axes titled`);
+      }
+      const shot = path.join(root, 'diagnose.png');
+      await page.screenshot({ path: shot, fullPage: true });
+      assert.equal(readFileSync(shot).subarray(1, 4).toString('latin1'), 'PNG');
     },
   );
 });

@@ -39,7 +39,7 @@ test('steps are compared in order of users, confirm steps placed among the ramp'
 test('the stop rule, in the issue order: generator, failures, rule, plateau', () => {
   const below = [step(1, { rps: 1000 }), step(4, { rps: 3800 })];
   const evidence: Evidence[] = [{ layer: 'load-generator', signal: 'failures.emfile', vus: 16, value: 3, threshold: 0, unit: 'failures', text: 'EMFILE 3 times' }];
-  const failing = step(16, { rps: 3810, load: { failed: 300, failureRate: 0.02, failures: { reset: 300 } }, });
+  const failing = step(16, { rps: 3810, load: { failed: 300, failureRate: 0.02, failures: { reset: 300 } } });
   assert.equal(decideStop(failing, below, evidence)?.reason, STOP.GENERATOR);
   assert.equal(decideStop(failing, below, null)?.reason, STOP.FAILURES);
   assert.match(decideStop(failing, below, null)?.text ?? '', /^2% of the requests at 16 VUs failed \(reset 300\), at least 1%$/);
@@ -77,7 +77,14 @@ test('the knee: the best step before the first flat one', () => {
 
 test('a dip that later steps beat is no knee; the sweep that beats a plateau refutes it', () => {
   // 4 users dipped on a busy moment; 2 and 16 users made more: the knee is at 64.
-  const steps = [step(1, { rps: 996 }), step(4, { rps: 604 }), step(2, { phase: 'confirm', rps: 2049 }), step(3, { phase: 'confirm', rps: 1190 }), step(16, { rps: 3000 }), step(64, { rps: 3050 })];
+  const steps = [
+    step(1, { rps: 996 }),
+    step(4, { rps: 604 }),
+    step(2, { phase: 'confirm', rps: 2049 }),
+    step(3, { phase: 'confirm', rps: 1190 }),
+    step(16, { rps: 3000 }),
+    step(64, { rps: 3050 }),
+  ];
   assert.deepEqual(findKnee(steps), { lastGrowingVus: 16, lastGrowingRps: 3000, flatVus: 64, flatRps: 3050 });
   assert.equal(sweepRefutesPlateau([step(1, { rps: 996 })], [step(2, { phase: 'confirm', rps: 2049 }), step(3, { phase: 'confirm', rps: 1190 })])?.vus, 2);
   // A sweep within 5% of the best ramp step confirms the plateau.

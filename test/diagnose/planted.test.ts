@@ -32,14 +32,24 @@ const RAMP = ['--step-duration', '1s', '--max-vus', '256'];
  * Run `attempt` until the verdict names one of `layers`, at most MAX_ATTEMPTS times; then
  * assert on the last run: exit 0, the layer, and evidence naming one of `signals`.
  */
-async function expectVerdict(t: { diagnostic(message: string): void }, layers: readonly Layer[], signals: readonly SignalName[], attempt: () => Promise<DiagnoseRun>): Promise<DiagnoseRun> {
+async function expectVerdict(
+  t: { diagnostic(message: string): void },
+  layers: readonly Layer[],
+  signals: readonly SignalName[],
+  attempt: () => Promise<DiagnoseRun>,
+): Promise<DiagnoseRun> {
   const runs: DiagnoseRun[] = [];
   for (let i = 0; i < MAX_ATTEMPTS; i++) {
     const run = await attempt();
     runs.push(run);
     t.diagnostic(`attempt ${i + 1}: ${run.result?.bottleneck.layer ?? 'no result'} in ${(run.elapsedMs / 1000).toFixed(1)} s`);
     // What each attempt measured, for whoever reads the log: how far the plant dominated.
-    t.diagnostic(run.stdout.split('\n').filter((line) => /^\s+(vus|\d+)\s|^verdict|stopped:/.test(line)).join('\n'));
+    t.diagnostic(
+      run.stdout
+        .split('\n')
+        .filter((line) => /^\s+(vus|\d+)\s|^verdict|stopped:/.test(line))
+        .join('\n'),
+    );
     if (run.result !== null && layers.includes(run.result.bottleneck.layer)) break;
   }
   const run = runs[runs.length - 1] as DiagnoseRun;
@@ -54,7 +64,10 @@ async function expectVerdict(t: { diagnostic(message: string): void }, layers: r
     `the evidence names ${named.join(', ')}, expected one of ${signals.join(', ')}\n${all}`,
   );
   for (const e of bottleneck.evidence) assert.ok(e.text.length > 0 && Number.isFinite(e.value), `evidence ${e.signal} has its number and sentence`);
-  assert.ok(ruledOut.every((r) => r.layer !== bottleneck.layer), 'the named layer is not also ruled out');
+  assert.ok(
+    ruledOut.every((r) => r.layer !== bottleneck.layer),
+    'the named layer is not also ruled out',
+  );
   assert.ok(run.stdout.includes(`verdict: ${bottleneck.layer}`), 'the summary states the verdict');
   return run;
 }
@@ -87,13 +100,22 @@ test('cpu: a node:http server burning CPU on every request', { timeout: 120_000 
     assert.ok(page.includes(`<span id="bottleneck-layer">${result.bottleneck.layer}</span>`));
     assert.ok((page.match(/<svg [^>]*class="chart"/g) ?? []).length >= 3, 'the ramp charts are on the page');
     // node:http is not socketlab serve: the run says what it could not see.
-    assert.ok(result.unseen.some((u) => u.layer === 'event-loop'), 'the event loop of a foreign server is listed as unseen');
-    assert.ok(result.ruledOut.some((r) => r.layer === 'accept-queue'), 'the accept queue was watched and ruled out');
+    assert.ok(
+      result.unseen.some((u) => u.layer === 'event-loop'),
+      'the event loop of a foreign server is listed as unseen',
+    );
+    assert.ok(
+      result.ruledOut.some((r) => r.layer === 'accept-queue'),
+      'the accept queue was watched and ruled out',
+    );
     assert.equal(result.context.targetPids[0], server.pid);
   });
 });
 
-test('descriptors: a plain node:net server under prlimit --nofile=64', { timeout: 120_000, skip: hasCommand('prlimit') ? false : 'prlimit (util-linux) is not installed' }, async (t) => {
+test('descriptors: a plain node:net server under prlimit --nofile=64', {
+  timeout: 120_000,
+  skip: hasCommand('prlimit') ? false : 'prlimit (util-linux) is not installed',
+}, async (t) => {
   await withScope(async (scope) => {
     // Each response waits 10 ms without computing, so only the descriptors can run out.
     const server = scope.server(await startFixtureServer(['--kind', 'net', '--delay-ms', '10'], { prefix: ['prlimit', '--nofile=64:64', '--'] }));
@@ -165,8 +187,14 @@ test('db-pool: socketlab serve --db URL --pool 1 on /uuid', { timeout: 180_000 }
     const wait = result.bottleneck.evidence.find((e) => e.signal === 'serve.db.pool-wait')!;
     assert.ok(wait.threshold !== null && wait.value >= wait.threshold, `pool wait ${wait.value} ms against ${wait.threshold} ms`);
     assert.deepEqual(result.context.databasePids, [postmaster]);
-    assert.ok(result.steps.some((s) => (s.database?.processes ?? 0) > 1), "the postmaster's backends were watched");
-    assert.ok(result.ruledOut.some((r) => r.layer === 'database'), 'the database itself is ruled out');
+    assert.ok(
+      result.steps.some((s) => (s.database?.processes ?? 0) > 1),
+      "the postmaster's backends were watched",
+    );
+    assert.ok(
+      result.ruledOut.some((r) => r.layer === 'database'),
+      'the database itself is ruled out',
+    );
   });
 });
 
@@ -185,15 +213,18 @@ test('ports: a connection per request inside a namespace with 100 ephemeral port
       runDiagnoseCli(['http://127.0.0.1:8080/', '--no-keepalive', '--pid', String(server.pid), ...RAMP], { prefix: inNs }),
     );
     const result = run.result!;
-    assert.equal(result.context.portRange?.count, 100, 'the namespace\'s port range was read');
+    assert.equal(result.context.portRange?.count, 100, "the namespace's port range was read");
     // Once the 100 ports sit in TIME_WAIT a second attempt fails from its first request: still ports.
-    assert.ok(result.bottleneck.evidence.some((e) => e.signal === 'client.TIME_WAIT' && e.value > 0), 'TIME_WAIT is named');
+    assert.ok(
+      result.bottleneck.evidence.some((e) => e.signal === 'client.TIME_WAIT' && e.value > 0),
+      'TIME_WAIT is named',
+    );
   });
 });
 
 const linkReason = nsReason ?? (hasCommand('tc') ? false : 'the tc command (iproute2) is not installed');
 
-test('link: the target behind the slow-link lab\'s shaped veth', { timeout: 120_000, skip: linkReason }, async (t) => {
+test("link: the target behind the slow-link lab's shaped veth", { timeout: 120_000, skip: linkReason }, async (t) => {
   await withScope(async (scope) => {
     const ns = await createNamespace(scope.lab, 'diaglink');
     const veth = await createVeth(scope.lab, ns);
@@ -208,11 +239,17 @@ test('link: the target behind the slow-link lab\'s shaped veth', { timeout: 120_
     assert.equal(result.context.local, false, 'a target across the veth is not on this machine');
     assert.equal(result.context.link?.device, veth.peerDevice);
     assert.equal(result.context.link?.rateBitsPerSec, 4e6);
-    assert.ok(result.notes.some((n) => n.includes('only the client side is watched')), 'the run says it watched the client side only');
+    assert.ok(
+      result.notes.some((n) => n.includes('only the client side is watched')),
+      'the run says it watched the client side only',
+    );
   });
 });
 
-test('load-generator: the generator under prlimit --nofile=64 runs out of descriptors first', { timeout: 120_000, skip: hasCommand('prlimit') ? false : 'prlimit (util-linux) is not installed' }, async (t) => {
+test('load-generator: the generator under prlimit --nofile=64 runs out of descriptors first', {
+  timeout: 120_000,
+  skip: hasCommand('prlimit') ? false : 'prlimit (util-linux) is not installed',
+}, async (t) => {
   await withScope(async (scope) => {
     // The server has descriptors to spare and answers after 10 ms without computing; the
     // generator (diagnose itself) may open 64 files: each user holds a socket, so past ~40
@@ -222,8 +259,11 @@ test('load-generator: the generator under prlimit --nofile=64 runs out of descri
     const run = await expectVerdict(t, ['load-generator'], ['failures.emfile', 'generator.fds'], () =>
       runDiagnoseCli([`${server.url}/`, '--pid', String(server.pid), ...RAMP], { prefix: ['prlimit', '--nofile=64:64', '--'] }),
     );
-    assert.equal(run.result!.stop.reason, 'load-generator', 'the ramp stopped at the generator\'s limit');
-    assert.ok(run.result!.ruledOut.some((r) => r.layer === 'descriptors'), "the server's descriptors are ruled out");
+    assert.equal(run.result!.stop.reason, 'load-generator', "the ramp stopped at the generator's limit");
+    assert.ok(
+      run.result!.ruledOut.some((r) => r.layer === 'descriptors'),
+      "the server's descriptors are ruled out",
+    );
   });
 });
 

@@ -15,16 +15,24 @@ import { readThreadTimes } from '../../src/metrics/thread-times.js';
 import { isLoopbackAddress } from '../../src/diagnose/target.js';
 import { waitFor, waitForEvent } from '../support/wait.js';
 
-test('a step\'s mean from two readings of a running mean', () => {
+test("a step's mean from two readings of a running mean", () => {
   // 10 samples of mean 1 ms, then 30 more of mean 5 ms: 40 at a mean of 4.
   assert.equal(meanBetween({ mean: 1, count: 10 }, { mean: 4, count: 40 }), 5);
   assert.equal(meanBetween({ mean: 1, count: 10 }, { mean: 1, count: 10 }), null, 'no new samples');
   assert.equal(meanBetween(null, { mean: 4, count: 40 }), 4, 'no reading before: everything is new');
 });
 
-test('socketlab serve /stats: recognised, and the step\'s loop delay, utilisation and pool wait recovered', () => {
-  const before = { model: { name: 'loop' }, eventLoop: { windowMs: 10_000, delayMs: { mean: 0.5, count: 500 }, utilization: 0.1 }, db: { size: 2, waiting: 0, waitMs: { avgMs: 0.1, count: 1000 }, queryMs: { avgMs: 0.4, count: 1000 } } };
-  const after = { model: { name: 'loop' }, eventLoop: { windowMs: 11_000, delayMs: { mean: 1.5, count: 550 }, utilization: 0.18 }, db: { size: 2, waiting: 14, waitMs: { avgMs: 1, count: 2000 }, queryMs: { avgMs: 0.5, count: 2000 } } };
+test("socketlab serve /stats: recognised, and the step's loop delay, utilisation and pool wait recovered", () => {
+  const before = {
+    model: { name: 'loop' },
+    eventLoop: { windowMs: 10_000, delayMs: { mean: 0.5, count: 500 }, utilization: 0.1 },
+    db: { size: 2, waiting: 0, waitMs: { avgMs: 0.1, count: 1000 }, queryMs: { avgMs: 0.4, count: 1000 } },
+  };
+  const after = {
+    model: { name: 'loop' },
+    eventLoop: { windowMs: 11_000, delayMs: { mean: 1.5, count: 550 }, utilization: 0.18 },
+    db: { size: 2, waiting: 14, waitMs: { avgMs: 1, count: 2000 }, queryMs: { avgMs: 0.5, count: 2000 } },
+  };
   assert.equal(isServeStats(before), true);
   assert.equal(isServeStats({ status: 'ok' }), false);
   assert.equal(isServeStats(null), false);
@@ -38,7 +46,10 @@ test('socketlab serve /stats: recognised, and the step\'s loop delay, utilisatio
   assert.equal(step.poolSize, 2);
   assert.equal(step.poolWaitingAtEnd, 14);
   // The pool model keeps its pool in the workers: model.workerDb.
-  const pooled = (wait: number, count: number): Record<string, unknown> => ({ model: { name: 'pool', completed: count, waitTime: { avgMs: 0 }, workerDb: { size: 4, waitMs: { avgMs: wait, count }, queryMs: { avgMs: 0.5, count } } }, eventLoop: null });
+  const pooled = (wait: number, count: number): Record<string, unknown> => ({
+    model: { name: 'pool', completed: count, waitTime: { avgMs: 0 }, workerDb: { size: 4, waitMs: { avgMs: wait, count }, queryMs: { avgMs: 0.5, count } } },
+    eventLoop: null,
+  });
   assert.equal(diffServeStats(pooled(0, 100), pooled(2, 200))?.poolWaitAvgMs, 4);
   assert.equal(diffServeStats(null, after), null);
 });
@@ -57,7 +68,10 @@ test('tc qdisc show: the lowest rate in bits per second', () => {
 });
 
 test('/proc/meminfo: MemTotal and MemAvailable in bytes', () => {
-  assert.deepEqual(parseMemInfo('MemTotal:       24568492 kB\nMemFree:        20000000 kB\nMemAvailable:   23000000 kB\n'), { totalBytes: 24568492 * 1024, availableBytes: 23000000 * 1024 });
+  assert.deepEqual(parseMemInfo('MemTotal:       24568492 kB\nMemFree:        20000000 kB\nMemAvailable:   23000000 kB\n'), {
+    totalBytes: 24568492 * 1024,
+    availableBytes: 23000000 * 1024,
+  });
   assert.equal(parseMemInfo('MemTotal: 1 kB\n'), null);
 });
 
@@ -66,14 +80,19 @@ test('loopback addresses', () => {
   for (const a of ['10.254.0.1', '192.168.1.1', '::ffff:10.0.0.1', '2001:db8::1']) assert.equal(isLoopbackAddress(a), false, a);
 });
 
-test('schedstat per thread: a spinning worker thread is the busiest, near a full core', { skip: process.platform === 'linux' ? false : 'schedstat is a Linux /proc file' }, async () => {
+test('schedstat per thread: a spinning worker thread is the busiest, near a full core', {
+  skip: process.platform === 'linux' ? false : 'schedstat is a Linux /proc file',
+}, async () => {
   // The worker spins until told to stop, and is told only after the second reading: it is
   // runnable (on a CPU or queued for one) for the whole window, however busy the machine.
   const stop = new Int32Array(new SharedArrayBuffer(4));
-  const worker = new Worker('const { workerData, parentPort } = require("node:worker_threads"); const stop = new Int32Array(workerData); parentPort.postMessage("spinning"); while (Atomics.load(stop, 0) === 0) {}', {
-    eval: true,
-    workerData: stop.buffer,
-  });
+  const worker = new Worker(
+    'const { workerData, parentPort } = require("node:worker_threads"); const stop = new Int32Array(workerData); parentPort.postMessage("spinning"); while (Atomics.load(stop, 0) === 0) {}',
+    {
+      eval: true,
+      workerData: stop.buffer,
+    },
+  );
   try {
     await waitForEvent(worker, 'message');
     const before = readThreadTimes(process.pid);

@@ -115,7 +115,11 @@ export function step(vus: number, patch: StepPatch = {}): StepMeasurement {
 export const SATURATED = { busiestThread: thread(99, 95) } as const;
 
 /** A whole result around `steps`, as runDiagnose would write it (for the output tests). */
-export function resultFrom(steps: StepMeasurement[], ctx: DiagnoseContext = context(), stop: DiagnoseResult['stop'] = { reason: STOP.PLATEAU, text: 'throughput stopped growing', vus: steps[steps.length - 1]?.vus ?? 0 }): DiagnoseResult {
+export function resultFrom(
+  steps: StepMeasurement[],
+  ctx: DiagnoseContext = context(),
+  stop: DiagnoseResult['stop'] = { reason: STOP.PLATEAU, text: 'throughput stopped growing', vus: steps[steps.length - 1]?.vus ?? 0 },
+): DiagnoseResult {
   const verdict = decideBottleneck(steps, ctx, stop);
   return {
     schema: DIAGNOSE_SCHEMA,

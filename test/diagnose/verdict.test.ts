@@ -29,7 +29,13 @@ interface Case {
 
 const CASES: Case[] = [
   // cpu
-  { name: 'cpu: the busiest thread saturated while throughput is flat', steps: rampFlatAt16({ target: SATURATED }), layer: 'cpu', vus: 16, signals: ['target.busiest-thread.runnable', 'throughput'] },
+  {
+    name: 'cpu: the busiest thread saturated while throughput is flat',
+    steps: rampFlatAt16({ target: SATURATED }),
+    layer: 'cpu',
+    vus: 16,
+    signals: ['target.busiest-thread.runnable', 'throughput'],
+  },
   { name: 'cpu, contrary: saturated but throughput still grew 4x', steps: [step(1), step(4, { target: SATURATED })], layer: 'none' },
   {
     name: 'cpu, contrary: a saturated step that dipped, then more users made more (no knee yet)',
@@ -37,7 +43,12 @@ const CASES: Case[] = [
     layer: 'none',
   },
   { name: 'cpu, contrary: flat but the thread was runnable 85%', steps: rampFlatAt16({ target: { busiestThread: thread(85, 80) } }), layer: 'none' },
-  { name: 'cpu: runnable 99% having run 20% of a core (a crowded machine) still limits while flat', steps: rampFlatAt16({ target: { busiestThread: thread(99, 20) } }), layer: 'cpu', signals: ['target.busiest-thread.runnable'] },
+  {
+    name: 'cpu: runnable 99% having run 20% of a core (a crowded machine) still limits while flat',
+    steps: rampFlatAt16({ target: { busiestThread: thread(99, 20) } }),
+    layer: 'cpu',
+    signals: ['target.busiest-thread.runnable'],
+  },
   {
     name: 'cpu: socketlab serve --model pool, its workers using the cores and tasks queued for them',
     ctx: { serve: true },
@@ -45,7 +56,12 @@ const CASES: Case[] = [
     layer: 'cpu',
     signals: ['target.cpu.cores', 'serve.pool.task-wait'],
   },
-  { name: 'cpu: a multi-threaded target using 1.9 of 2 cores while flat', steps: rampFlatAt16({ target: { cpuPercent: 190, busiestThread: thread(60, 55) } }), layer: 'cpu', signals: ['target.cpu.cores'] },
+  {
+    name: 'cpu: a multi-threaded target using 1.9 of 2 cores while flat',
+    steps: rampFlatAt16({ target: { cpuPercent: 190, busiestThread: thread(60, 55) } }),
+    layer: 'cpu',
+    signals: ['target.cpu.cores'],
+  },
   // event-loop
   {
     name: 'event-loop: delay grows from 0.5 ms to 30 ms with users',
@@ -61,11 +77,24 @@ const CASES: Case[] = [
     steps: [step(1, { serve: { loopDelayMeanMs: 25 } }), step(4, { serve: { loopDelayMeanMs: 30 } })],
     layer: 'none',
   },
-  { name: 'event-loop, contrary: grows but stays under 10 ms', ctx: { serve: true }, steps: [step(1, { serve: { loopDelayMeanMs: 0.5 } }), step(4, { serve: { loopDelayMeanMs: 8 } })], layer: 'none' },
+  {
+    name: 'event-loop, contrary: grows but stays under 10 ms',
+    ctx: { serve: true },
+    steps: [step(1, { serve: { loopDelayMeanMs: 0.5 } }), step(4, { serve: { loopDelayMeanMs: 8 } })],
+    layer: 'none',
+  },
   // accept-queue
   {
     name: 'accept-queue: the queue at its backlog, overflows counted',
-    steps: [step(1), step(4), step(16, { listener: { port: 3000, queuedPeak: 9, backlog: 8, sockets: 1 }, kernel: { listenOverflows: 6, synRetransmits: 6 }, load: { connectMs: { min: 0.1, p50: 0.2, p99: 1035 } } })],
+    steps: [
+      step(1),
+      step(4),
+      step(16, {
+        listener: { port: 3000, queuedPeak: 9, backlog: 8, sockets: 1 },
+        kernel: { listenOverflows: 6, synRetransmits: 6 },
+        load: { connectMs: { min: 0.1, p50: 0.2, p99: 1035 } },
+      }),
+    ],
     layer: 'accept-queue',
     vus: 16,
     signals: ['listener.accept-queue', 'TcpExt.ListenOverflows', 'TcpExt.TCPSynRetrans', 'load.connect.p99'],
@@ -77,11 +106,23 @@ const CASES: Case[] = [
   },
   {
     name: 'accept-queue: the sampler saw the queue at 1, but overflows rose and our connects took a second',
-    steps: [step(1), step(16, { listener: { port: 3000, queuedPeak: 1, backlog: 8, sockets: 1 }, kernel: { listenOverflows: 5, synRetransmits: 5 }, load: { connectMs: { min: 0.1, p50: 0.2, p99: 1020 } } })],
+    steps: [
+      step(1),
+      step(16, {
+        listener: { port: 3000, queuedPeak: 1, backlog: 8, sockets: 1 },
+        kernel: { listenOverflows: 5, synRetransmits: 5 },
+        load: { connectMs: { min: 0.1, p50: 0.2, p99: 1020 } },
+      }),
+    ],
     layer: 'accept-queue',
     signals: ['listener.accept-queue', 'TcpExt.ListenOverflows', 'load.connect.p99'],
   },
-  { name: 'accept-queue: half full with overflows rising', steps: [step(1), step(4, { listener: { port: 3000, queuedPeak: 5, backlog: 8, sockets: 1 }, kernel: { listenOverflows: 3 } })], layer: 'accept-queue', vus: 4 },
+  {
+    name: 'accept-queue: half full with overflows rising',
+    steps: [step(1), step(4, { listener: { port: 3000, queuedPeak: 5, backlog: 8, sockets: 1 }, kernel: { listenOverflows: 3 } })],
+    layer: 'accept-queue',
+    vus: 4,
+  },
   {
     name: 'accept-queue, client side only: connects at 1 s with SYNs retransmitted',
     ctx: { listenerSeen: false, local: false, loopback: false, targetPids: [] },
@@ -98,7 +139,10 @@ const CASES: Case[] = [
   // descriptors
   {
     name: 'descriptors: 63 of 64, connections closed unanswered',
-    steps: [step(1, { target: { fdLimit: 64, fdsPeak: 22 } }), step(4, { target: { fdLimit: 64, fdsPeak: 63 }, load: { failed: 500, failureRate: 0.2, failures: { closed_early: 400, reset: 100 } } })],
+    steps: [
+      step(1, { target: { fdLimit: 64, fdsPeak: 22 } }),
+      step(4, { target: { fdLimit: 64, fdsPeak: 63 }, load: { failed: 500, failureRate: 0.2, failures: { closed_early: 400, reset: 100 } } }),
+    ],
     layer: 'descriptors',
     vus: 4,
     signals: ['target.fds', 'failures.closed_early+reset'],
@@ -113,13 +157,26 @@ const CASES: Case[] = [
     vus: 16,
     signals: ['serve.db.pool-wait'],
   },
-  { name: 'db-pool, contrary: wait 1.5x the query', ctx: { serve: true, serveDb: true }, steps: [step(1), step(4, { serve: { poolWaitAvgMs: 3, poolQueryAvgMs: 2 } })], layer: 'none' },
-  { name: 'db-pool, contrary: 5x the query but under 1 ms', ctx: { serve: true, serveDb: true }, steps: [step(1), step(4, { serve: { poolWaitAvgMs: 0.5, poolQueryAvgMs: 0.1 } })], layer: 'none' },
+  {
+    name: 'db-pool, contrary: wait 1.5x the query',
+    ctx: { serve: true, serveDb: true },
+    steps: [step(1), step(4, { serve: { poolWaitAvgMs: 3, poolQueryAvgMs: 2 } })],
+    layer: 'none',
+  },
+  {
+    name: 'db-pool, contrary: 5x the query but under 1 ms',
+    ctx: { serve: true, serveDb: true },
+    steps: [step(1), step(4, { serve: { poolWaitAvgMs: 0.5, poolQueryAvgMs: 0.1 } })],
+    layer: 'none',
+  },
   // database
   {
     name: 'database: a backend runnable 97% on a CPU 90%',
     ctx: { databasePids: [POSTGRES_PID] },
-    steps: [step(1, { database: { processes: 3, cpuPercent: 20, busiest: null } }), step(4, { database: { processes: 3, cpuPercent: 120, busiest: { ...thread(97, 90, 6000), pid: 6000 } } })],
+    steps: [
+      step(1, { database: { processes: 3, cpuPercent: 20, busiest: null } }),
+      step(4, { database: { processes: 3, cpuPercent: 120, busiest: { ...thread(97, 90, 6000), pid: 6000 } } }),
+    ],
     layer: 'database',
     vus: 4,
     signals: ['database.busiest-process.runnable'],
@@ -139,12 +196,20 @@ const CASES: Case[] = [
     vus: 1,
     signals: ['failures.eaddrnotavail', 'client.ports-in-use', 'client.TIME_WAIT'],
   },
-  { name: 'ports, contrary: 50 of 100 in use', ctx: { portRange: { text: '40000 40099', count: 100 } }, steps: [step(1, { client: { portsInUsePeak: 50, timeWaitPeak: 50 } })], layer: 'none' },
+  {
+    name: 'ports, contrary: 50 of 100 in use',
+    ctx: { portRange: { text: '40000 40099', count: 100 } },
+    steps: [step(1, { client: { portsInUsePeak: 50, timeWaitPeak: 50 } })],
+    layer: 'none',
+  },
   // link
   {
     name: 'link: 480 KB/s on a 4 Mbit/s link',
     ctx: { loopback: false, local: false, listenerSeen: false, targetPids: [], link: { device: 'veth0', rateBitsPerSec: 4e6, rateSource: 'tc qdisc on veth0' } },
-    steps: [step(1, { listener: null, rps: 55, link: { rxBytesPerSec: 480_000, txBytesPerSec: 9_000 } }), step(4, { listener: null, rps: 56, link: { rxBytesPerSec: 490_000, txBytesPerSec: 9_000 } })],
+    steps: [
+      step(1, { listener: null, rps: 55, link: { rxBytesPerSec: 480_000, txBytesPerSec: 9_000 } }),
+      step(4, { listener: null, rps: 56, link: { rxBytesPerSec: 490_000, txBytesPerSec: 9_000 } }),
+    ],
     layer: 'link',
     vus: 1,
     signals: ['link.bytes-per-second'],
@@ -152,7 +217,10 @@ const CASES: Case[] = [
   {
     name: 'link, latency bound: nothing else crossed and each user waits a 40 ms round trip',
     ctx: { loopback: false, local: false, listenerSeen: false, targetPids: [], link: { device: 'veth0', rateBitsPerSec: 1e9, rateSource: 'link speed' } },
-    steps: [step(4, { listener: null, rps: 98, load: { connectMs: { min: 40, p50: 41, p99: 45 } }, link: { rxBytesPerSec: 20_000, txBytesPerSec: 9_000 } }), step(16, { listener: null, rps: 390, load: { connectMs: { min: 40, p50: 41, p99: 45 } }, link: { rxBytesPerSec: 80_000, txBytesPerSec: 9_000 } })],
+    steps: [
+      step(4, { listener: null, rps: 98, load: { connectMs: { min: 40, p50: 41, p99: 45 } }, link: { rxBytesPerSec: 20_000, txBytesPerSec: 9_000 } }),
+      step(16, { listener: null, rps: 390, load: { connectMs: { min: 40, p50: 41, p99: 45 } }, link: { rxBytesPerSec: 80_000, txBytesPerSec: 9_000 } }),
+    ],
     layer: 'link',
     signals: ['link.users-per-rtt'],
   },
@@ -163,7 +231,12 @@ const CASES: Case[] = [
     layer: 'none',
   },
   // memory
-  { name: 'memory: MemAvailable at 3%', steps: [step(1), step(4, { machine: { memAvailableMinBytes: 0.03 * 16 * 2 ** 30 } })], layer: 'memory', signals: ['machine.MemAvailable', 'target.rss'] },
+  {
+    name: 'memory: MemAvailable at 3%',
+    steps: [step(1), step(4, { machine: { memAvailableMinBytes: 0.03 * 16 * 2 ** 30 } })],
+    layer: 'memory',
+    signals: ['machine.MemAvailable', 'target.rss'],
+  },
   { name: 'memory: swapping in 2 MiB/s', steps: [step(1), step(4, { machine: { swapInBytesPerSec: 2 * 2 ** 20 } })], layer: 'memory', signals: ['machine.pswpin'] },
   // load-generator
   {
@@ -222,7 +295,12 @@ for (const c of CASES) {
 }
 
 test('first crossing wins: cpu at 16 users before the accept queue at 64', () => {
-  const steps = [step(1), step(4, { rps: 3900 }), step(16, { ...FLAT, target: SATURATED }), step(64, { ...FLAT, target: SATURATED, listener: { port: 3000, queuedPeak: 600, backlog: 511, sockets: 1 }, kernel: { listenOverflows: 40 } })];
+  const steps = [
+    step(1),
+    step(4, { rps: 3900 }),
+    step(16, { ...FLAT, target: SATURATED }),
+    step(64, { ...FLAT, target: SATURATED, listener: { port: 3000, queuedPeak: 600, backlog: 511, sockets: 1 }, kernel: { listenOverflows: 40 } }),
+  ];
   const verdict = decideBottleneck(steps, context());
   assert.equal(verdict.layer, 'cpu');
   assert.equal(verdict.vus, 16);
@@ -239,7 +317,10 @@ test('ties at one step follow the documented precedence', () => {
   assert.equal(atOnce({ target: SATURATED, serve: { poolWaitAvgMs: 9, poolQueryAvgMs: 1 } }, { serve: true, serveDb: true }), 'db-pool', 'the pool before cpu');
   assert.equal(atOnce({ target: SATURATED, serve: { loopDelayMeanMs: 40 } }, { serve: true }), 'cpu', 'cpu before the loop it delays');
   assert.equal(
-    atOnce({ serve: { poolWaitAvgMs: 9, poolQueryAvgMs: 1 }, database: { processes: 3, cpuPercent: 190, busiest: { ...thread(99, 95, 6000), pid: 6000 } } }, { serve: true, serveDb: true, databasePids: [POSTGRES_PID] }),
+    atOnce(
+      { serve: { poolWaitAvgMs: 9, poolQueryAvgMs: 1 }, database: { processes: 3, cpuPercent: 190, busiest: { ...thread(99, 95, 6000), pid: 6000 } } },
+      { serve: true, serveDb: true, databasePids: [POSTGRES_PID] },
+    ),
     'database',
     'a CPU-bound database before the pool queued behind it',
   );
@@ -261,7 +342,10 @@ test('a crossing in the finer sweep places the layer at fewer users than the ram
 });
 
 test('ruled out layers carry their highest numbers and the threshold', () => {
-  const steps = [step(1, { listener: { port: 3000, queuedPeak: 1, backlog: 511, sockets: 1 } }), step(4, { target: { fdsPeak: 120, busiestThread: thread(62, 58) }, listener: { port: 3000, queuedPeak: 7, backlog: 511, sockets: 1 } })];
+  const steps = [
+    step(1, { listener: { port: 3000, queuedPeak: 1, backlog: 511, sockets: 1 } }),
+    step(4, { target: { fdsPeak: 120, busiestThread: thread(62, 58) }, listener: { port: 3000, queuedPeak: 7, backlog: 511, sockets: 1 } }),
+  ];
   const verdict = decideBottleneck(steps, context());
   assert.equal(verdict.layer, 'none');
   const byLayer = new Map(verdict.ruledOut.map((r) => [r.layer, r]));
@@ -294,7 +378,10 @@ test('the sentences are built from the numbers measured', () => {
   const steps = rampFlatAt16({ target: SATURATED });
   const verdict = decideBottleneck(steps, context(), { reason: STOP.PLATEAU, text: 'throughput stopped growing' });
   const text = verdict.sentences.join(' ');
-  assert.match(text, /^The first layer to give way was cpu, at 16 VUs: the main thread "node" of pid 4321 \(node\) was runnable 99% of the step at 16 VUs \(on a CPU 95%, waiting for one the rest\): it always had work/);
+  assert.match(
+    text,
+    /^The first layer to give way was cpu, at 16 VUs: the main thread "node" of pid 4321 \(node\) was runnable 99% of the step at 16 VUs \(on a CPU 95%, waiting for one the rest\): it always had work/,
+  );
   assert.match(text, /16 VUs made 4,000 req\/s, 2\.6% more than the 3,900 req\/s of 4 VUs/);
   assert.match(text, /Throughput peaked at 3,900 req\/s with 4 VUs and was flat at 16 VUs \(4,000 req\/s\)/);
   assert.match(text, /socketlab lab all-cores/);
@@ -308,7 +395,10 @@ test('none says why: max-vus reached, or a limit no watched layer explains', () 
   assert.match(growing.sentences[0] as string, /^Nothing gave way within 4 VUs: 4 VUs made 4,000 req\/s, 300% more than/);
   const hidden = decideBottleneck([step(1), step(4, { rps: 1010 })], context({ targetPids: [] }), { reason: STOP.PLATEAU, text: 'flat' });
   assert.equal(hidden.layer, 'none');
-  assert.match(hidden.sentences[0] as string, /^Throughput stopped growing at 4 VUs, but no layer this run could see crossed its threshold: the limit is in a layer it could not see \(descriptors, database, db-pool, cpu, event-loop\)/);
+  assert.match(
+    hidden.sentences[0] as string,
+    /^Throughput stopped growing at 4 VUs, but no layer this run could see crossed its threshold: the limit is in a layer it could not see \(descriptors, database, db-pool, cpu, event-loop\)/,
+  );
   assert.match(hidden.lever, /^make visible what this run could not see \(descriptors, database, db-pool, cpu, event-loop/);
   assert.equal(hidden.lab, null);
   assert.match(growing.lever, /raise --max-vus/);

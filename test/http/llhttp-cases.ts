@@ -121,7 +121,8 @@ export function buildInput(block: string): Buffer {
     // UTF-8 encoded, so \xff becomes C3 BF. That is what llhttp's runner feeds (its log offsets
     // prove it: "255 ASCII in header value" spans 8 bytes for "\xffValue2"), whatever its
     // README's shorthand says; readLog checks every span against the log to keep this honest.
-    const code = match[1] !== undefined ? { r: 13, n: 10, t: 9, f: 12 }[match[1] as 'r' | 'n' | 't' | 'f'] : parseInt((match[2] ?? match[3]) as string, match[2] !== undefined ? 16 : 8);
+    const code =
+      match[1] !== undefined ? { r: 13, n: 10, t: 9, f: 12 }[match[1] as 'r' | 'n' | 't' | 'f'] : parseInt((match[2] ?? match[3]) as string, match[2] !== undefined ? 16 : 8);
     pushText(String.fromCharCode(code & 0xff));
     last = match.index + match[0].length;
   }
@@ -180,8 +181,17 @@ function readLog(log: string, input: Buffer): LlhttpCase['expected'] {
     }
     if (rest === 'message begin') {
       current = {
-        method: '', target: '', versionMajor: 0, versionMinor: 0, headers: [], trailers: [], body: '', flags: '0', contentLength: 0,
-        done: false, headersDone: false,
+        method: '',
+        target: '',
+        versionMajor: 0,
+        versionMinor: 0,
+        headers: [],
+        trailers: [],
+        body: '',
+        flags: '0',
+        contentLength: 0,
+        done: false,
+        headersDone: false,
       };
       continue;
     }

@@ -134,7 +134,9 @@ function checkCase(c: LlhttpCase, difference: Difference | undefined): void {
 }
 
 describe('llhttp conformance', () => {
-  it('the committed fixture equals a fresh extraction of ../shared', { skip: HAVE_SHARED ? false : '../shared/conformance/llhttp is not here (clean clone): using the committed fixture' }, () => {
+  it('the committed fixture equals a fresh extraction of ../shared', {
+    skip: HAVE_SHARED ? false : '../shared/conformance/llhttp is not here (clean clone): using the committed fixture',
+  }, () => {
     assert.equal(serializeFixture(COMMITTED), serializeFixture(buildFixture(SHARED_CASES_DIR)), 'regenerate: node dist/test/http/llhttp-fixture.js --write');
   });
 
@@ -157,7 +159,9 @@ describe('llhttp conformance', () => {
 
   it('accounts for every case', (t) => {
     const { agreed, host, stricter, lenientMode, skipped } = tally;
-    t.diagnostic(`llhttp cases: ${CASES.length} total (${HAVE_SHARED ? '../shared' : 'fixture'}); agreed ${agreed}; documented differences ${host + stricter + lenientMode} (Host rule ${host}, stricter ${stricter}, lenient modes given the strict verdict ${lenientMode}); skipped ${skipped}`);
+    t.diagnostic(
+      `llhttp cases: ${CASES.length} total (${HAVE_SHARED ? '../shared' : 'fixture'}); agreed ${agreed}; documented differences ${host + stricter + lenientMode} (Host rule ${host}, stricter ${stricter}, lenient modes given the strict verdict ${lenientMode}); skipped ${skipped}`,
+    );
     assert.equal(agreed + host + stricter + lenientMode + skipped, CASES.length);
   });
 });

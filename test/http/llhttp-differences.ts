@@ -122,18 +122,50 @@ export const DIFFERENCES: readonly Difference[] = [
   stricter('method.md#OPTIONS request with RTSP', E.INVALID_VERSION, 'RTSP/1.0 is not an HTTP-version (RFC 9112 §2.3): this server speaks HTTP only.'),
   stricter('method.md#ANNOUNCE request with RTSP', E.INVALID_VERSION, 'RTSP/1.0 is not an HTTP-version (RFC 9112 §2.3): this server speaks HTTP only.'),
   stricter('sample.md#No HTTP version', E.INVALID_VERSION, 'An HTTP/0.9 request-line (no version) is not request-line = method SP request-target SP HTTP-version (RFC 9112 §3).'),
-  stricter('uri.md#Fragment in URI', E.INVALID_URL, 'A fragment is never part of a request-target (RFC 9112 §3.2.1, origin-form = absolute-path [ "?" query ]); a hop that strips it and one that keeps it could route differently.'),
-  stricter('uri.md#`host:port` and basic auth', E.INVALID_URL, 'An absolute-form target routes by its authority, which stands in for Host (RFC 9112 §3.2.2); userinfo there ("user:pass@host") is deprecated and a recipient SHOULD treat it as an error (RFC 9110 §4.2.4).'),
-  stricter('transfer-encoding.md#POST with `chunked` as last transfer-encoding', E.INVALID_URL, `${FRAGMENT}; the body would be refused next: "deflate, chunked" lists a coding we do not implement (RFC 9112 §6.1: 501).`),
-  stricter('transfer-encoding.md#POST with `chunked` as last transfer-encoding (multiple headers)', E.INVALID_URL, `${FRAGMENT}; then "deflate" before "chunked" would get 501 (RFC 9112 §6.1).`),
+  stricter(
+    'uri.md#Fragment in URI',
+    E.INVALID_URL,
+    'A fragment is never part of a request-target (RFC 9112 §3.2.1, origin-form = absolute-path [ "?" query ]); a hop that strips it and one that keeps it could route differently.',
+  ),
+  stricter(
+    'uri.md#`host:port` and basic auth',
+    E.INVALID_URL,
+    'An absolute-form target routes by its authority, which stands in for Host (RFC 9112 §3.2.2); userinfo there ("user:pass@host") is deprecated and a recipient SHOULD treat it as an error (RFC 9110 §4.2.4).',
+  ),
+  stricter(
+    'transfer-encoding.md#POST with `chunked` as last transfer-encoding',
+    E.INVALID_URL,
+    `${FRAGMENT}; the body would be refused next: "deflate, chunked" lists a coding we do not implement (RFC 9112 §6.1: 501).`,
+  ),
+  stricter(
+    'transfer-encoding.md#POST with `chunked` as last transfer-encoding (multiple headers)',
+    E.INVALID_URL,
+    `${FRAGMENT}; then "deflate" before "chunked" would get 501 (RFC 9112 §6.1).`,
+  ),
 
   // llhttp's lenient modes: the strict verdict.
-  lenient('connection.md#Resetting flags when keep-alive is off (1.0, lenient)', none(E.CLOSED_CONNECTION, 1), 'HTTP/1.0 without keep-alive ends the connection; a further request MUST NOT be processed (RFC 9112 §9.3, §9.6).'),
-  lenient('connection.md#CRLF between requests, explicit `close` (lenient)', none(E.CLOSED_CONNECTION, 1), 'After Connection: close no further request may be processed (RFC 9112 §9.6).'),
+  lenient(
+    'connection.md#Resetting flags when keep-alive is off (1.0, lenient)',
+    none(E.CLOSED_CONNECTION, 1),
+    'HTTP/1.0 without keep-alive ends the connection; a further request MUST NOT be processed (RFC 9112 §9.3, §9.6).',
+  ),
+  lenient(
+    'connection.md#CRLF between requests, explicit `close` (lenient)',
+    none(E.CLOSED_CONNECTION, 1),
+    'After Connection: close no further request may be processed (RFC 9112 §9.6).',
+  ),
   lenient('connection.md#Multiple tokens with folding', none(E.UNEXPECTED_SPACE), 'obs-fold MUST be rejected in a request (RFC 9112 §5.2).'),
   lenient('connection.md#Multiple tokens with folding, LWS, and CRLF', none(E.UNEXPECTED_SPACE), 'obs-fold MUST be rejected in a request (RFC 9112 §5.2).'),
-  lenient('connection.md#Invalid whitespace token with `Connection` header field (lenient)', none(E.INVALID_HEADER_TOKEN), 'Whitespace between a field name and the colon MUST be rejected (RFC 9112 §5.1).'),
-  lenient('content-length.md#Invalid whitespace token with `Content-Length` header field (lenient)', none(E.INVALID_HEADER_TOKEN), 'Whitespace between a field name and the colon MUST be rejected (RFC 9112 §5.1).'),
+  lenient(
+    'connection.md#Invalid whitespace token with `Connection` header field (lenient)',
+    none(E.INVALID_HEADER_TOKEN),
+    'Whitespace between a field name and the colon MUST be rejected (RFC 9112 §5.1).',
+  ),
+  lenient(
+    'content-length.md#Invalid whitespace token with `Content-Length` header field (lenient)',
+    none(E.INVALID_HEADER_TOKEN),
+    'Whitespace between a field name and the colon MUST be rejected (RFC 9112 §5.1).',
+  ),
   lenient(
     'content-length.md#No error on simultaneous `Content-Length` and `Transfer-Encoding: identity` (lenient)',
     MISSING_HOST,
@@ -144,7 +176,11 @@ export const DIFFERENCES: readonly Difference[] = [
   lenient('invalid.md#Headers separated by dummy characters (lenient)', none(E.LF_EXPECTED), 'A CR not followed by LF is not a line ending (RFC 9112 §2.2).'),
   lenient('invalid.md#Only LFs present (lenient)', none(E.CR_EXPECTED), 'A bare LF is not a line ending here (RFC 9112 §2.2): we accept CRLF only.'),
   lenient('invalid.md#Spaces before headers (lenient)', none(E.UNEXPECTED_SPACE), 'obs-fold MUST be rejected in a request (RFC 9112 §5.2).'),
-  lenient('lenient-header-value-relaxed.md#Control char in header value (relaxed)', none(E.INVALID_HEADER_TOKEN), 'A CTL (form feed) in a field value is invalid (RFC 9110 §5.5); we keep none.'),
+  lenient(
+    'lenient-header-value-relaxed.md#Control char in header value (relaxed)',
+    none(E.INVALID_HEADER_TOKEN),
+    'A CTL (form feed) in a field value is invalid (RFC 9110 §5.5); we keep none.',
+  ),
   lenient('lenient-headers.md#Header value (lenient)', none(E.INVALID_HEADER_TOKEN), 'A CTL (form feed) in a field value is invalid (RFC 9110 §5.5).'),
   lenient(
     'lenient-headers.md#Second request header value (lenient)',
@@ -157,9 +193,21 @@ export const DIFFERENCES: readonly Difference[] = [
   lenient('sample.md#Line folding in header value with CRLF', none(E.UNEXPECTED_SPACE), 'obs-fold MUST be rejected in a request (RFC 9112 §5.2).'),
   lenient('sample.md#No LF after CR (lenient)', none(E.LF_EXPECTED), 'A CR not followed by LF is not a line ending (RFC 9112 §2.2).'),
   lenient('sample.md#X-SSL-Nonsense', none(E.UNEXPECTED_SPACE), 'obs-fold MUST be rejected in a request (RFC 9112 §5.2).'),
-  lenient('transfer-encoding.md#POST with `Transfer-Encoding` and `Content-Length` (lenient)', none(E.INVALID_URL), `${FRAGMENT}; Content-Length with Transfer-Encoding would be refused next (RFC 9112 §6.1).`),
-  lenient('transfer-encoding.md#POST with `chunked` before other transfer-coding (lenient)', none(E.INVALID_URL), `${FRAGMENT}; chunked not last would be refused next (RFC 9112 §6.1: 400).`),
-  lenient('transfer-encoding.md#POST with `chunked` and duplicate transfer-encoding (lenient)', none(E.INVALID_URL), `${FRAGMENT}; chunked not last would be refused next (RFC 9112 §6.1: 400).`),
+  lenient(
+    'transfer-encoding.md#POST with `Transfer-Encoding` and `Content-Length` (lenient)',
+    none(E.INVALID_URL),
+    `${FRAGMENT}; Content-Length with Transfer-Encoding would be refused next (RFC 9112 §6.1).`,
+  ),
+  lenient(
+    'transfer-encoding.md#POST with `chunked` before other transfer-coding (lenient)',
+    none(E.INVALID_URL),
+    `${FRAGMENT}; chunked not last would be refused next (RFC 9112 §6.1: 400).`,
+  ),
+  lenient(
+    'transfer-encoding.md#POST with `chunked` and duplicate transfer-encoding (lenient)',
+    none(E.INVALID_URL),
+    `${FRAGMENT}; chunked not last would be refused next (RFC 9112 §6.1: 400).`,
+  ),
   lenient('transfer-encoding.md#Chunk header not terminated by CRLF (lenient)', none(E.LF_EXPECTED), 'The chunk-size line must end with CRLF (RFC 9112 §7.1, §2.2).'),
   lenient('transfer-encoding.md#Chunk data not terminated by CRLF (lenient)', none(E.CR_EXPECTED), 'chunk-data is followed by CRLF (RFC 9112 §7.1); without it the size lied.'),
   lenient(
@@ -172,7 +220,8 @@ export const DIFFERENCES: readonly Difference[] = [
   {
     key: 'content-length.md#Content-Length reset when no body is received',
     kind: DIFFERENCE_KIND.SKIPPED,
-    reason: 'The case uses llhttp\'s skipBody callback (on_headers_complete returns 1: "this message has no body", as for a response to HEAD). A request parser has no such mode, so the framing differs by construction.',
+    reason:
+      'The case uses llhttp\'s skipBody callback (on_headers_complete returns 1: "this message has no body", as for a response to HEAD). A request parser has no such mode, so the framing differs by construction.',
     ours: MISSING_HOST,
   },
 ];

@@ -27,7 +27,7 @@ export interface LlhttpFixture {
 export function buildFixture(dir: string): LlhttpFixture {
   return {
     about:
-      'Request test cases of llhttp 9.4.2 (test/request/*.md), reduced to data: the input bytes (a latin1 string, one char per byte) and llhttp\'s verdict, completed messages and their fields. Used by test/http/llhttp-conformance.test.ts.',
+      "Request test cases of llhttp 9.4.2 (test/request/*.md), reduced to data: the input bytes (a latin1 string, one char per byte) and llhttp's verdict, completed messages and their fields. Used by test/http/llhttp-conformance.test.ts.",
     source: 'llhttp 9.4.2, https://github.com/nodejs/llhttp, MIT licence: see LLHTTP-LICENSE beside this file.',
     regenerate: 'npx tsc -p . && node dist/test/http/llhttp-fixture.js --write [path/to/llhttp/markdown]',
     cases: extractCases(dir),

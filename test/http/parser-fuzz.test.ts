@@ -61,10 +61,43 @@ const SEED_RESPONSES = [
 ].map(bytesOf);
 
 const FRAGMENTS = [
-  '\r\n', '\n', '\r', ' ', '\t', ':', ';', '"', '\\', '\x00', '\x7f', '\xff', '#', '*', '0', 'f', '/', '@', '?',
-  '\r\n\r\n', 'HTTP/1.1', 'HTTP/1.0', 'HTTP/2.0', 'Host: x\r\n', 'Content-Length: 5\r\n', 'Content-Length: 99999999999999999999\r\n',
-  'Transfer-Encoding: chunked\r\n', 'Transfer-Encoding: gzip\r\n', 'Connection: close\r\n', '0\r\n\r\n', 'ffffffff\r\n', '5;a="b\\"c"\r\n',
-  '1\r\nx\r\n1\r\ny\r\n', 'Content-Length: 1\r\n\r\n', 'Host: h\r\n\r\n', 'http://u:p@h/', 'http://h?q',
+  '\r\n',
+  '\n',
+  '\r',
+  ' ',
+  '\t',
+  ':',
+  ';',
+  '"',
+  '\\',
+  '\x00',
+  '\x7f',
+  '\xff',
+  '#',
+  '*',
+  '0',
+  'f',
+  '/',
+  '@',
+  '?',
+  '\r\n\r\n',
+  'HTTP/1.1',
+  'HTTP/1.0',
+  'HTTP/2.0',
+  'Host: x\r\n',
+  'Content-Length: 5\r\n',
+  'Content-Length: 99999999999999999999\r\n',
+  'Transfer-Encoding: chunked\r\n',
+  'Transfer-Encoding: gzip\r\n',
+  'Connection: close\r\n',
+  '0\r\n\r\n',
+  'ffffffff\r\n',
+  '5;a="b\\"c"\r\n',
+  '1\r\nx\r\n1\r\ny\r\n',
+  'Content-Length: 1\r\n\r\n',
+  'Host: h\r\n\r\n',
+  'http://u:p@h/',
+  'http://h?q',
 ].map(bytesOf);
 
 type Random = () => number;
@@ -276,7 +309,8 @@ describe('response parser fuzz (seeded)', () => {
         const step = parser.next();
         assert.ok(VALID_STEPS.has(step));
         if (step === PARSE.NEED_MORE) break;
-        if (step === PARSE.MESSAGE) events.push(`${parser.response?.status} ${parser.response?.bodyBytes} ${parser.response?.body?.toString('latin1') ?? ''} ${parser.response?.headers.join(',')}`);
+        if (step === PARSE.MESSAGE)
+          events.push(`${parser.response?.status} ${parser.response?.bodyBytes} ${parser.response?.body?.toString('latin1') ?? ''} ${parser.response?.headers.join(',')}`);
         if (step === PARSE.ERROR) {
           assert.equal(parser.next(), PARSE.ERROR);
           events.push(String(parser.error));

@@ -115,7 +115,18 @@ function check(text: string, expected: Omit<Partial<Outcome>, 'responses'> & { r
 describe('ResponseParser: framing', () => {
   it('reads a Content-Length body and counts its bytes without keeping them', () => {
     check('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello', {
-      responses: [{ status: 200, versionMinor: 1, contentLength: 5, chunked: false, keepAlive: true, bodyBytes: 5, body: null, headers: ['Content-Type', 'text/plain', 'Content-Length', '5'] }],
+      responses: [
+        {
+          status: 200,
+          versionMinor: 1,
+          contentLength: 5,
+          chunked: false,
+          keepAlive: true,
+          bodyBytes: 5,
+          body: null,
+          headers: ['Content-Type', 'text/plain', 'Content-Length', '5'],
+        },
+      ],
     });
   });
 
@@ -130,15 +141,29 @@ describe('ResponseParser: framing', () => {
   });
 
   it('reads pipelined responses one after another', () => {
-    check('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nabHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n', {
-      responses: [{ status: 200, bodyBytes: 2 }, { status: 404, bodyBytes: 0 }, { status: 200, bodyBytes: 1 }],
-    });
+    check(
+      'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nabHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n',
+      {
+        responses: [
+          { status: 200, bodyBytes: 2 },
+          { status: 404, bodyBytes: 0 },
+          { status: 200, bodyBytes: 1 },
+        ],
+      },
+    );
   });
 
   it('gives a HEAD response no body whatever its Content-Length says', () => {
-    check('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx', {
-      responses: [{ status: 200, contentLength: 10, bodyBytes: 0 }, { status: 200, bodyBytes: 1 }],
-    }, { methods: ['HEAD', 'GET'] });
+    check(
+      'HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx',
+      {
+        responses: [
+          { status: 200, contentLength: 10, bodyBytes: 0 },
+          { status: 200, bodyBytes: 1 },
+        ],
+      },
+      { methods: ['HEAD', 'GET'] },
+    );
   });
 
   it('gives 204 and 304 no body', () => {
@@ -155,10 +180,14 @@ describe('ResponseParser: framing', () => {
   });
 
   it('reads a body without framing until the server closes (finish)', () => {
-    check('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nsome bytes', {
-      finish: 'MESSAGE',
-      responses: [{ status: 200, keepAlive: false, bodyBytes: 10, body: 'some bytes' }],
-    }, { finish: true, keepBody: true });
+    check(
+      'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nsome bytes',
+      {
+        finish: 'MESSAGE',
+        responses: [{ status: 200, keepAlive: false, bodyBytes: 10, body: 'some bytes' }],
+      },
+      { finish: true, keepBody: true },
+    );
   });
 
   it('reads until close when the final transfer coding is not chunked', () => {
@@ -226,7 +255,12 @@ describe('ResponseParser: errors', () => {
     ['head too large', `HTTP/1.1 200 OK\r\nA: ${'x'.repeat(100)}\r\n\r\n`, HTTP_ERROR.HEADER_OVERFLOW, { maxHeadBytes: 64 }],
     ['status line too large', `HTTP/1.1 200 ${'x'.repeat(100)}\r\n\r\n`, HTTP_ERROR.HEADER_OVERFLOW, { maxHeadBytes: 64 }],
     ['kept body too large', 'HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world', HTTP_ERROR.BODY_TOO_LARGE, { keepBody: true, maxBodyBytes: 10 }],
-    ['kept chunked body too large', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nb\r\nhello world\r\n0\r\n\r\n', HTTP_ERROR.BODY_TOO_LARGE, { keepBody: true, maxBodyBytes: 10 }],
+    [
+      'kept chunked body too large',
+      'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nb\r\nhello world\r\n0\r\n\r\n',
+      HTTP_ERROR.BODY_TOO_LARGE,
+      { keepBody: true, maxBodyBytes: 10 },
+    ],
   ];
   for (const [name, text, code, options] of cases) {
     it(`rejects ${name} with ${code}`, () => check(text, { error: code, responses: [] }, options));

@@ -7,15 +7,7 @@ import { describe, it } from 'node:test';
 import { HTTP_ERROR } from '../../src/http/constants.js';
 import { PARSE } from '../../src/http/constants.js';
 import { ResponseParser } from '../../src/http/response-parser.js';
-import {
-  errorResponse,
-  formatHttpDate,
-  responseForParseError,
-  serializeResponse,
-  STATUS_TEXT,
-  type HttpResponse,
-  type WriteContext,
-} from '../../src/http/response-writer.js';
+import { errorResponse, formatHttpDate, responseForParseError, serializeResponse, STATUS_TEXT, type HttpResponse, type WriteContext } from '../../src/http/response-writer.js';
 
 const DATE = 'Tue, 01 Sep 2026 10:00:00 GMT';
 const KEEP_11: WriteContext = { date: DATE, versionMinor: 1, keepAlive: true, head: false };
@@ -34,16 +26,46 @@ describe('serializeResponse: exact bytes', () => {
       KEEP_11,
       `HTTP/1.1 404 Not Found\r\nDate: ${DATE}\r\nContent-Type: application/json\r\nContent-Length: 53\r\n\r\n{"error":"LAB_ERR_APP_NOT_FOUND","reason":"no route"}`,
     ],
-    ['HEAD: same headers, Content-Length of the body it would have had, no body', JSON_OK, { ...KEEP_11, head: true }, `HTTP/1.1 200 OK\r\nDate: ${DATE}\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n`],
-    ['HTTP/1.0 kept alive says keep-alive', JSON_OK, { ...KEEP_11, versionMinor: 0 }, `HTTP/1.1 200 OK\r\nDate: ${DATE}\r\nConnection: keep-alive\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n{"age":33}`],
-    ['HTTP/1.0 closing says close', JSON_OK, { ...KEEP_11, versionMinor: 0, keepAlive: false }, `HTTP/1.1 200 OK\r\nDate: ${DATE}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n{"age":33}`],
-    ['HTTP/1.1 closing says close', JSON_OK, { ...KEEP_11, keepAlive: false }, `HTTP/1.1 200 OK\r\nDate: ${DATE}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n{"age":33}`],
+    [
+      'HEAD: same headers, Content-Length of the body it would have had, no body',
+      JSON_OK,
+      { ...KEEP_11, head: true },
+      `HTTP/1.1 200 OK\r\nDate: ${DATE}\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n`,
+    ],
+    [
+      'HTTP/1.0 kept alive says keep-alive',
+      JSON_OK,
+      { ...KEEP_11, versionMinor: 0 },
+      `HTTP/1.1 200 OK\r\nDate: ${DATE}\r\nConnection: keep-alive\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n{"age":33}`,
+    ],
+    [
+      'HTTP/1.0 closing says close',
+      JSON_OK,
+      { ...KEEP_11, versionMinor: 0, keepAlive: false },
+      `HTTP/1.1 200 OK\r\nDate: ${DATE}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n{"age":33}`,
+    ],
+    [
+      'HTTP/1.1 closing says close',
+      JSON_OK,
+      { ...KEEP_11, keepAlive: false },
+      `HTTP/1.1 200 OK\r\nDate: ${DATE}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n{"age":33}`,
+    ],
     ['204 has neither body nor Content-Length', { status: 204, body: 'ignored' }, KEEP_11, `HTTP/1.1 204 No Content\r\nDate: ${DATE}\r\n\r\n`],
     ['304 has neither body nor Content-Length', { status: 304, headers: ['ETag', '"x"'] }, KEEP_11, `HTTP/1.1 304 Not Modified\r\nDate: ${DATE}\r\nETag: "x"\r\n\r\n`],
     ['100 has neither body nor Content-Length', { status: 100 }, KEEP_11, `HTTP/1.1 100 Continue\r\nDate: ${DATE}\r\n\r\n`],
     ['no body is Content-Length: 0', { status: 200 }, KEEP_11, `HTTP/1.1 200 OK\r\nDate: ${DATE}\r\nContent-Length: 0\r\n\r\n`],
-    ['extra headers in order', { status: 503, headers: ['Retry-After', '1', 'X-A', 'b'], body: 'busy' }, KEEP_11, `HTTP/1.1 503 Service Unavailable\r\nDate: ${DATE}\r\nRetry-After: 1\r\nX-A: b\r\nContent-Length: 4\r\n\r\nbusy`],
-    ['Content-Length counts UTF-8 bytes, not characters', { status: 200, body: 'Düsseldorf €' }, KEEP_11, `HTTP/1.1 200 OK\r\nDate: ${DATE}\r\nContent-Length: 15\r\n\r\n${Buffer.from('Düsseldorf €').toString('latin1')}`],
+    [
+      'extra headers in order',
+      { status: 503, headers: ['Retry-After', '1', 'X-A', 'b'], body: 'busy' },
+      KEEP_11,
+      `HTTP/1.1 503 Service Unavailable\r\nDate: ${DATE}\r\nRetry-After: 1\r\nX-A: b\r\nContent-Length: 4\r\n\r\nbusy`,
+    ],
+    [
+      'Content-Length counts UTF-8 bytes, not characters',
+      { status: 200, body: 'Düsseldorf €' },
+      KEEP_11,
+      `HTTP/1.1 200 OK\r\nDate: ${DATE}\r\nContent-Length: 15\r\n\r\n${Buffer.from('Düsseldorf €').toString('latin1')}`,
+    ],
     ['a status without a known reason gets an empty one', { status: 299 }, KEEP_11, `HTTP/1.1 299 \r\nDate: ${DATE}\r\nContent-Length: 0\r\n\r\n`],
   ];
   for (const [name, response, context, expected] of cases) {
@@ -96,7 +118,7 @@ describe('error responses', () => {
     });
   });
 
-  it('responseForParseError uses the code\'s status and a reason naming the limit', () => {
+  it("responseForParseError uses the code's status and a reason naming the limit", () => {
     const response = responseForParseError(HTTP_ERROR.HEADER_OVERFLOW, { maxHeadBytes: 1000, maxHeaders: 10, maxTargetBytes: 100, maxBodyBytes: 10 });
     assert.equal(response.status, 431);
     assert.deepEqual(JSON.parse(response.body as string), { error: 'HPE_HEADER_OVERFLOW', reason: 'request headers exceed 1000 bytes' });

@@ -32,7 +32,9 @@ test('request-cycle: every stage of one real request is timed, and syscalls are 
   // A connection the busy server has not accepted is already connected for its client: the
   // kernel's accept queue holds it. Asserted only when the server was seen spinning in /work
   // (its CPU time rose) before the connect, which leaves ~280 ms of /work to see it in.
-  const busy = result.steps.find((s) => s.title.startsWith('connect() against a busy server'))?.measurements as { serverBusy: boolean; queuedAtConnect: number | null; answeredAfterBusy: boolean } | undefined;
+  const busy = result.steps.find((s) => s.title.startsWith('connect() against a busy server'))?.measurements as
+    | { serverBusy: boolean; queuedAtConnect: number | null; answeredAfterBusy: boolean }
+    | undefined;
   assert.ok(busy !== undefined, 'the busy-server step ran');
   if (busy.serverBusy && busy.queuedAtConnect !== null) {
     assert.ok(busy.queuedAtConnect >= 1, JSON.stringify(busy));
@@ -66,6 +68,15 @@ test('request-cycle readings follow the numbers they are given', () => {
   assert.doesNotMatch(readAfterLeave({ beforeFds: 24, afterFds: 26 }), /gone again/);
   assert.match(readAfterLeave({ beforeFds: 24, afterFds: 26 }), /2 more than the 24 at rest/);
 
-  assert.match(readSyscalls([['read', 1], ['write', 1]], 2), /2 system calls per request on a kept-alive connection, mostly read \(1\), write \(1\)/);
+  assert.match(
+    readSyscalls(
+      [
+        ['read', 1],
+        ['write', 1],
+      ],
+      2,
+    ),
+    /2 system calls per request on a kept-alive connection, mostly read \(1\), write \(1\)/,
+  );
   assert.match(readSyscalls([], 0), /no more system calls/);
 });

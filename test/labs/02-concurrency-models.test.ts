@@ -44,7 +44,10 @@ test("concurrency-models: Model A's threads and memory follow its connections, B
   assert.ok(Math.abs(num(threadsA[small], 'A threads') - (idle + small)) <= 3, `A at ${small}: ${threadsA[small]} threads, idle ${idle}`);
   assert.ok(Math.abs(num(threadsA[big], 'A threads') - (idle + big)) <= 3, `A at ${big}: ${threadsA[big]} threads, idle ${idle}`);
   // Models B and C: the same threads whatever the connections; C has its workers on top.
-  for (const [name, model] of [['loop', loop], ['pool', pool]] as const) {
+  for (const [name, model] of [
+    ['loop', loop],
+    ['pool', pool],
+  ] as const) {
     const t = model.threads.work as PerCount<number>;
     assert.ok(Math.abs(num(t[big], `${name} threads`) - num(t[small], `${name} threads`)) <= 2, `${name}: ${t[small]} → ${t[big]} threads`);
   }
@@ -92,7 +95,12 @@ test("concurrency-models: Model A's threads and memory follow its connections, B
 });
 
 /** One measured run of a cell, every number set; `over` changes some. */
-function run(model: ModelName, route: RouteKey, connections: number, over: Partial<CellResult> & { threads?: number; rssMb?: number; p50?: number; cpu?: number } = {}): CellResult {
+function run(
+  model: ModelName,
+  route: RouteKey,
+  connections: number,
+  over: Partial<CellResult> & { threads?: number; rssMb?: number; p50?: number; cpu?: number } = {},
+): CellResult {
   const base = skippedCell({ model, route, connections }, '');
   const { threads, rssMb, p50, cpu, ...rest } = over;
   return {

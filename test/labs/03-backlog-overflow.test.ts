@@ -126,8 +126,23 @@ test('backlog-overflow readings follow the numbers they are given', () => {
   // A burst served much faster than the accept rate allows is not blamed on the rate.
   assert.doesNotMatch(readLargeBacklog({ ...large, waitMaxMs: 200 }), /adds no capacity/);
 
-  const run = (over: Partial<AbortRun>): AbortRun => ({ atOnce: 10, afterRetry: 20, resets: 0, overflows: 300, synRetrans: 40, cookiesRecv: 0, waitMaxMs: 3000, lastResetMs: null, ...over });
-  const abort = { link: '1mbit', plain: run({}), linkOff: run({ atOnce: 38, afterRetry: 0, synRetrans: 0, cookiesRecv: 100 }), linkOn: run({ atOnce: 38, afterRetry: 0, synRetrans: 0, resets: 5, lastResetMs: 300 }) };
+  const run = (over: Partial<AbortRun>): AbortRun => ({
+    atOnce: 10,
+    afterRetry: 20,
+    resets: 0,
+    overflows: 300,
+    synRetrans: 40,
+    cookiesRecv: 0,
+    waitMaxMs: 3000,
+    lastResetMs: null,
+    ...over,
+  });
+  const abort = {
+    link: '1mbit',
+    plain: run({}),
+    linkOff: run({ atOnce: 38, afterRetry: 0, synRetrans: 0, cookiesRecv: 100 }),
+    linkOn: run({ atOnce: 38, afterRetry: 0, synRetrans: 0, resets: 5, lastResetMs: 300 }),
+  };
   const text = readAbortOnOverflow(abort);
   assert.match(text, /made no reset and 20 clients still waited for a SYN retransmission/);
   assert.match(text, /overflow moved to the ACK/);

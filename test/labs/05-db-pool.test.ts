@@ -6,7 +6,8 @@ import { runLabQuick } from './run-lab.js';
 import { readBackendMemory, readMaxConnections, readPoolTimeout, readPools, readTail, summarizePhase, tailShares, type Phase, type TailReading } from '../../labs/05-db-pool.js';
 
 test('db-pool-kit: smaps_rollup fields, memory summaries and what Postgres said', () => {
-  const rollup = '55d1c0e5e000-7ffd5b9f4000 ---p 00000000 00:00 0 [rollup]\nRss:               15044 kB\nPss:                1715 kB\nPrivate_Clean:         0 kB\nPrivate_Dirty:      1200 kB\n';
+  const rollup =
+    '55d1c0e5e000-7ffd5b9f4000 ---p 00000000 00:00 0 [rollup]\nRss:               15044 kB\nPss:                1715 kB\nPrivate_Clean:         0 kB\nPrivate_Dirty:      1200 kB\n';
   const fields = parseKbFields(rollup);
   assert.equal(fields.get('Rss'), 15044);
   assert.equal(fields.get('Pss'), 1715);
@@ -21,7 +22,9 @@ test('db-pool-kit: smaps_rollup fields, memory summaries and what Postgres said'
   assert.deepEqual(summary, { count: 2, avgMb: 2, minMb: 1, maxMb: 3, totalMb: 4 });
   assert.equal(summarizeMemory([], 'pssKb').avgMb, null);
   assert.equal(
-    postgresComplaint('cannot connect to postgresql://postgres@127.0.0.1:5432/postgres: connection to server at "127.0.0.1", port 5432 failed: FATAL:  sorry, too many clients already'),
+    postgresComplaint(
+      'cannot connect to postgresql://postgres@127.0.0.1:5432/postgres: connection to server at "127.0.0.1", port 5432 failed: FATAL:  sorry, too many clients already',
+    ),
     'FATAL: sorry, too many clients already',
   );
   assert.equal(postgresComplaint('Connection refused'), null);
@@ -73,7 +76,12 @@ test('db-pool: requests queue for a pooled connection; a pool timeout turns wait
   assert.ok(Math.abs(tail.poolAtMostMs + tail.outsideAtLeastMs - tail.maxMs) < 0.01, JSON.stringify(tail));
 
   // A pool timeout: 503s appear (each one a pool timeout), none without it.
-  const timeout = f.poolTimeout as { poolTimeoutMs: number; unbounded: TimeoutSide; bounded: TimeoutSide; probe: { tries: number; retryAfter: string | null; elapsedMs: number | null } };
+  const timeout = f.poolTimeout as {
+    poolTimeoutMs: number;
+    unbounded: TimeoutSide;
+    bounded: TimeoutSide;
+    probe: { tries: number; retryAfter: string | null; elapsedMs: number | null };
+  };
   assert.equal(timeout.unbounded.status503, 0, 'no 503 without a timeout');
   assert.equal(timeout.unbounded.poolTimeouts, 0);
   assert.ok(timeout.bounded.status503 > 0, 'the timeout turned waits into 503s');
@@ -86,7 +94,7 @@ test('db-pool: requests queue for a pooled connection; a pool timeout turns wait
   const rss = f.backendRssMb as number;
   assert.ok(rss > 1 && rss < 500, `backend RSS ${rss} MB`);
   assert.equal(f.backends, 100, 'one backend per connection of the pool of 100');
-  if (f.memorySource === 'smaps_rollup') assert.ok((f.backendPrivateMb as number) < rss, 'a backend\'s private memory is less than its RSS');
+  if (f.memorySource === 'smaps_rollup') assert.ok((f.backendPrivateMb as number) < rss, "a backend's private memory is less than its RSS");
 
   // A pool larger than max_connections: serve refuses to start, an on-demand pool gets only what Postgres allows.
   const mc = f.maxConnections as { limit: number; serveStarted: boolean; serveComplaint: string | null; opened: number; connectFailures: number; ok: number; failed: number };
@@ -101,7 +109,10 @@ test('db-pool: requests queue for a pooled connection; a pool timeout turns wait
   assert.equal(batch.sides.length, 4);
   const busy = batch.sides.find((s) => s.batch && s.vus > 1);
   assert.ok(busy !== undefined && (busy.idsMean ?? 0) > 1, `ids per statement under load: ${JSON.stringify(busy)}`);
-  assert.ok(batch.sides.every((s) => s.rps > 0), JSON.stringify(batch.sides));
+  assert.ok(
+    batch.sides.every((s) => s.rps > 0),
+    JSON.stringify(batch.sides),
+  );
 });
 
 /** A phase run with every number set; `over` changes some. */

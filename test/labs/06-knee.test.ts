@@ -40,7 +40,6 @@ test("knee-kit: Little's law, N = X(R + Z), and its error", () => {
   assert.equal(predictKnee(20_000, 0.5, 5), 110);
 });
 
-
 /** A step with its runs: throughput and p99 of each. */
 const runs = (vus: number, passRps: number[], passP99Ms: number[]): SweepStepRuns => ({
   vus,
@@ -57,7 +56,12 @@ const kneeOf = (steps: SweepStepRuns[]): Knee => findKnee(steps) as Knee;
 
 test('knee-kit: past the knee, "fell" needs runs apart from the peak\'s; "held" is printed otherwise', () => {
   // The committed full run of /age: 71,358 at the peak, 51,099 at 10,000 users, runs far apart.
-  const declining = [runs(100, [14_911, 14_859], [3, 3.1]), runs(1000, [71_358, 62_434], [23, 25]), runs(3000, [61_519, 59_394], [66, 70]), runs(10_000, [51_099, 49_858], [545, 560])];
+  const declining = [
+    runs(100, [14_911, 14_859], [3, 3.1]),
+    runs(1000, [71_358, 62_434], [23, 25]),
+    runs(3000, [61_519, 59_394], [66, 70]),
+    runs(10_000, [51_099, 49_858], [545, 560]),
+  ];
   const fell = readPastKnee(declining, kneeOf(declining));
   assert.match(fell, /throughput fell: 51,099 req\/s at 10,000 users/);
   assert.match(fell, /72% of the\npeak \(whose runs were 62,434–71,358\)/);
@@ -93,7 +97,17 @@ test('knee-kit: the knee sentence places the textbook N* against the steps the s
 });
 
 test("knee-kit: Little's law held or did not, as the worst step says", () => {
-  const step = (vus: number, errorPercent: number): SweepStep & { users: number; errorPercent: number; effectiveThinkMs: number } => ({ vus, rps: 1, avgMs: 1, p50Ms: 1, p95Ms: 1, p99Ms: 1, users: vus, errorPercent, effectiveThinkMs: 5 });
+  const step = (vus: number, errorPercent: number): SweepStep & { users: number; errorPercent: number; effectiveThinkMs: number } => ({
+    vus,
+    rps: 1,
+    avgMs: 1,
+    p50Ms: 1,
+    p95Ms: 1,
+    p99Ms: 1,
+    users: vus,
+    errorPercent,
+    effectiveThinkMs: 5,
+  });
   assert.equal(readLittle([step(10, -3.1), step(1000, 0.3)], 10), "Little's law held within 3.1% (worst at 10 users)");
   assert.equal(readLittle([step(10, -3.1), step(10_000, -19.7)], 10), "Little's law was off by up to 19.7% (worst at 10,000 users)");
 });
@@ -117,7 +131,10 @@ test('knee-kit: who bounded a peak follows the CPU measured there', () => {
   const idle = readPeakCpu({ ...peak, serverCpuPercent: 40, postgresCpuPercent: 20, generatorCpuPercent: 10 }, 2);
   assert.match(idle, /Cores were left idle, so the CPU did not bound this peak/);
   assert.doesNotMatch(idle, /were full|no idle time/);
-  assert.match(readPeakCpu({ ...peak, serverCpuPercent: 35, generatorCpuPercent: 33, postgresCpuPercent: null, othersCpuPercent: 130 }, 2), /much of them with\nother processes' work/);
+  assert.match(
+    readPeakCpu({ ...peak, serverCpuPercent: 35, generatorCpuPercent: 33, postgresCpuPercent: null, othersCpuPercent: 130 }, 2),
+    /much of them with\nother processes' work/,
+  );
 });
 
 interface SeriesPoint {
@@ -170,7 +187,9 @@ function checkCurve({ result }: LabTestRun): ShapeCheck {
     const { kneeVus, peakRps } = f[endpoint] as { kneeVus: number; peakRps: number };
     const points = (f.series as Record<string, SeriesPoint[]>)[endpoint] as SeriesPoint[];
     const sweepVus = (f.vus as Record<string, number[]>)[endpoint] as number[];
-    measured.push(`/${endpoint} knee ${kneeVus}, peak ${peakRps} req/s [users: req/s, p99 ms, Little error %, others' CPU %, generator CPU %: ${points.map((p) => `${p.vus}: ${p.rps}, ${p.p99Ms}, ${p.littleErrorPercent}, ${p.othersCpuPercent}, ${p.generatorCpuPercent}`).join('; ')}]`);
+    measured.push(
+      `/${endpoint} knee ${kneeVus}, peak ${peakRps} req/s [users: req/s, p99 ms, Little error %, others' CPU %, generator CPU %: ${points.map((p) => `${p.vus}: ${p.rps}, ${p.p99Ms}, ${p.littleErrorPercent}, ${p.othersCpuPercent}, ${p.generatorCpuPercent}`).join('; ')}]`,
+    );
     const busySweep = points.some(contended);
     const at = sweepVus.indexOf(kneeVus);
     if (!((at > 0 && at < sweepVus.length - 1) || busySweep)) problems.push(`/${endpoint}: knee at ${kneeVus}, not strictly inside ${sweepVus.join(', ')}`);
@@ -183,9 +202,11 @@ function checkCurve({ result }: LabTestRun): ShapeCheck {
     // plateau, not a collapse. The lab prints how far it actually fell.
     const knee = points[at] as SeriesPoint | undefined;
     const past = points.slice(at + 1);
-    for (const p of past) if (!(p.rps >= PLATEAU * peakRps || contended(p))) problems.push(`/${endpoint}: ${p.vus} VUs at ${p.rps} req/s, under ${PLATEAU * 100}% of the peak ${peakRps}`);
+    for (const p of past)
+      if (!(p.rps >= PLATEAU * peakRps || contended(p))) problems.push(`/${endpoint}: ${p.vus} VUs at ${p.rps} req/s, under ${PLATEAU * 100}% of the peak ${peakRps}`);
     const last = points[points.length - 1] as SeriesPoint;
-    if (knee !== undefined && at < points.length - 1 && !(last.p99Ms > knee.p99Ms)) problems.push(`/${endpoint}: p99 ${knee.p99Ms} ms at the knee, ${last.p99Ms} ms at ${last.vus} VUs`);
+    if (knee !== undefined && at < points.length - 1 && !(last.p99Ms > knee.p99Ms))
+      problems.push(`/${endpoint}: p99 ${knee.p99Ms} ms at the knee, ${last.p99Ms} ms at ${last.vus} VUs`);
     points.forEach((p, i) => {
       const band = i <= at ? LITTLE_BAND.upToKnee : LITTLE_BAND.pastKnee;
       const generatorSaturated = (p.generatorCpuPercent ?? 0) >= GENERATOR_SATURATED;
@@ -197,7 +218,7 @@ function checkCurve({ result }: LabTestRun): ShapeCheck {
   return { problems, measured: measured.join(' | ') };
 }
 
-test('knee: throughput flattens inside the sweep while p99 climbs, and every step obeys Little\'s law', { timeout: 5 * 60_000 }, async (t) => {
+test("knee: throughput flattens inside the sweep while p99 climbs, and every step obeys Little's law", { timeout: 5 * 60_000 }, async (t) => {
   const shape = await runLabForShape('knee', checkCurve, { attempts: ATTEMPTS, timeoutMs: 150_000 });
   diagnoseShape(t, shape);
   const { result, cli } = shape.best;
@@ -209,7 +230,10 @@ test('knee: throughput flattens inside the sweep while p99 climbs, and every ste
   }
   for (const endpoint of endpointsHere()) {
     const points = (f.series as Record<string, SeriesPoint[]>)[endpoint] as SeriesPoint[];
-    assert.deepEqual(points.map((p) => p.vus), (f.vus as Record<string, number[]>)[endpoint]);
+    assert.deepEqual(
+      points.map((p) => p.vus),
+      (f.vus as Record<string, number[]>)[endpoint],
+    );
     assert.ok(points.map((p) => p.vus).includes((f[endpoint] as { kneeVus: number }).kneeVus), `/${endpoint}: the knee is a step of the sweep`);
     for (const p of points) assert.ok(p.p50Ms <= p.p95Ms && p.p95Ms <= p.p99Ms, `/${endpoint} ${p.vus}: percentiles in order`);
     // Every run of every step is kept, not only the fastest.

@@ -108,7 +108,11 @@ function checkPorts(run: LabTestRun, namespaces: boolean): ShapeCheck {
   const vus = usersOf(run);
   const rps = f.rps as { keepAlive: Spread; perRequest: Spread };
   const serverCloses = f.serverClosesTimeWait as { client: number; server: number };
-  const measured = [`users ${vus}`, `req/s keep-alive ${rps.keepAlive.runs.join('/')}, per request ${rps.perRequest.runs.join('/')}`, `TIME_WAIT client-closes ${String(f.timeWaitPeak)}, server-closes ${JSON.stringify(serverCloses)}, keep-alive ${String(f.keepaliveTimeWait)}`];
+  const measured = [
+    `users ${vus}`,
+    `req/s keep-alive ${rps.keepAlive.runs.join('/')}, per request ${rps.perRequest.runs.join('/')}`,
+    `TIME_WAIT client-closes ${String(f.timeWaitPeak)}, server-closes ${JSON.stringify(serverCloses)}, keep-alive ${String(f.keepaliveTimeWait)}`,
+  ];
   if (!(rps.keepAlive.median > rps.perRequest.median)) problems.push(`keep-alive ${rps.keepAlive.median} req/s, per request ${rps.perRequest.median}`);
   // Keep-alive leaves at most one TIME_WAIT per connection (when the run closes them)...
   if (!((f.keepaliveTimeWait as number) <= vus)) problems.push(`keep-alive TIME_WAIT ${String(f.keepaliveTimeWait)} for ${vus} connections`);
@@ -123,7 +127,8 @@ function checkPorts(run: LabTestRun, namespaces: boolean): ShapeCheck {
     if (!(exhaustion.timeWaitPeak >= exhaustion.ok - 1)) problems.push(`TIME_WAIT ${exhaustion.timeWaitPeak} after ${exhaustion.ok} connections`);
     if (!(ways.keepAlive.ok > 10 * exhaustion.ok)) problems.push(`keep-alive served ${ways.keepAlive.ok}`);
     // Each source address brings its own 100 ports: the ceiling moves, the exhaustion stays.
-    if (!(ways.sourceAddresses.ok > 2 * exhaustion.ok && ways.sourceAddresses.eaddrnotavail > 0)) problems.push(`${ways.sourceAddresses.ok} requests, ${ways.sourceAddresses.eaddrnotavail} EADDRNOTAVAIL with ${ways.sourceAddresses.sourceAddresses} addresses`);
+    if (!(ways.sourceAddresses.ok > 2 * exhaustion.ok && ways.sourceAddresses.eaddrnotavail > 0))
+      problems.push(`${ways.sourceAddresses.ok} requests, ${ways.sourceAddresses.eaddrnotavail} EADDRNOTAVAIL with ${ways.sourceAddresses.sourceAddresses} addresses`);
     // tcp_tw_reuse=1 takes over TIME_WAIT ports a second old: more than one round of 100.
     if (!(ways.twReuse.ok > exhaustion.ok)) problems.push(`tcp_tw_reuse=1: ${ways.twReuse.ok} requests`);
   }
@@ -147,7 +152,10 @@ test('ports-and-keepalive: TIME_WAIT only without keep-alive, on the closing sid
   if (unavailable !== null) {
     assert.equal(f.eaddrnotavail, null);
     assert.equal(f.eaddrnotavailReason, unavailable);
-    assert.deepEqual(result.steps.slice(1).map((s) => s.status), ['skipped', 'skipped']);
+    assert.deepEqual(
+      result.steps.slice(1).map((s) => s.status),
+      ['skipped', 'skipped'],
+    );
   } else {
     // The kernel's limits, exact whatever the machine's speed: one connection per port, and
     // keep-alive needs no new port.

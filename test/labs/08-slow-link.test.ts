@@ -21,7 +21,24 @@ const hasTools = (() => {
 function phase(where: 'local' | 'remote', values: Partial<Phase> = {}): Phase {
   const base: Phase =
     where === 'local'
-      ? { label: 'local', where, vus: 32, rps: 18_850, p50Ms: 1.611, p99Ms: 3.393, minMs: 0.149, avgMs: 1.698, failed: 0, waitAvgMs: 1.226, queryAvgMs: 0.209, downBytesPerSec: null, upBytesPerSec: null, downlinkUtilisation: null, tbfDown: null, tbfUp: null }
+      ? {
+          label: 'local',
+          where,
+          vus: 32,
+          rps: 18_850,
+          p50Ms: 1.611,
+          p99Ms: 3.393,
+          minMs: 0.149,
+          avgMs: 1.698,
+          failed: 0,
+          waitAvgMs: 1.226,
+          queryAvgMs: 0.209,
+          downBytesPerSec: null,
+          upBytesPerSec: null,
+          downlinkUtilisation: null,
+          tbfDown: null,
+          tbfUp: null,
+        }
       : {
           label: 'remote',
           where,
@@ -85,7 +102,10 @@ test('slow-link: "the database is no longer where requests wait" only when the r
 
 test('slow-link: more users on the link, and which limit binds, follow the numbers', () => {
   const remote = [phase('remote'), phase('remote', { rps: 760 })];
-  const many = [phase('remote', { vus: 256, rps: 1685, p50Ms: 151.6, downlinkUtilisation: 1.001 }), phase('remote', { vus: 256, rps: 1600, p50Ms: 150, downlinkUtilisation: 0.98 })];
+  const many = [
+    phase('remote', { vus: 256, rps: 1685, p50Ms: 151.6, downlinkUtilisation: 1.001 }),
+    phase('remote', { vus: 256, rps: 1600, p50Ms: 150, downlinkUtilisation: 0.98 }),
+  ];
   const bandwidth = decideBottleneck({ localRps: 18_850, remoteRps: 1642, vus: 256, rttMs: 40, downlinkUtilisation: 0.99, localLimit: BOTTLENECK.DATABASE });
   const reading = readMoreUsers(remote, many, { vus: 32, manyVus: 256, rateMbit: 4, rttMs: 40, verdict: bandwidth, capRps: 1683 });
   assert.match(reading, /256 users is higher in every run/);
@@ -148,7 +168,10 @@ function checkLink({ result }: LabTestRun): ShapeCheck {
   if (!(many.rps > rps.remote.median)) problems.push(`256 users ${many.rps} req/s vs 32 users ${rps.remote.median}`);
   if (!(many.downlinkUtilisation > (remote.downlinkUtilisation ?? 0))) problems.push('more users did not use more of the link');
   if (!(many.downlinkUtilisation >= 0.6 && many.downlinkUtilisation <= 1.1)) problems.push(`link utilisation with 256 users: ${many.downlinkUtilisation}`);
-  return { problems, measured: `req/s ${JSON.stringify(rps)}; local ${JSON.stringify(local)}; remote ${JSON.stringify(remote)}; 256 users ${JSON.stringify(many)}; bottleneck ${String(f.bottleneck)}` };
+  return {
+    problems,
+    measured: `req/s ${JSON.stringify(rps)}; local ${JSON.stringify(local)}; remote ${JSON.stringify(remote)}; 256 users ${JSON.stringify(many)}; bottleneck ${String(f.bottleneck)}`,
+  };
 }
 
 /** Whether the namespace and the veth this run made are still there (names carry the lab's PID: other runs' are not ours to judge). */
@@ -184,7 +207,11 @@ test('slow-link: the same users behind a shaped link make fewer requests, and th
   if (f.delayMethod === 'relay') assert.ok(typeof f.netemUnavailable === 'string' && f.netemUnavailable.length > 0, 'the lab says why netem was not used');
   // Every run of every side is kept, interleaved rounds of the quick form.
   const runs = result.steps[0]?.measurements?.runs as { where: string; vus: number }[];
-  const sides = { local: runs.filter((r) => r.where === 'local'), remote: runs.filter((r) => r.where === 'remote' && r.vus === 32), many: runs.filter((r) => r.where === 'remote' && r.vus === 256) };
+  const sides = {
+    local: runs.filter((r) => r.where === 'local'),
+    remote: runs.filter((r) => r.where === 'remote' && r.vus === 32),
+    many: runs.filter((r) => r.where === 'remote' && r.vus === 256),
+  };
   for (const [side, list] of Object.entries(sides)) assert.equal(list.length, COMPARISON_ROUNDS.quick, `${side}: every run kept`);
   for (const run of shape.all) {
     const { namespace, vethDevice } = run.result.findings as { namespace: string; vethDevice: string };

@@ -54,7 +54,11 @@ test('all-cores: "a cluster cannot use the cores its clients are using" only whe
   assert.match(wins, /is higher in every run/);
   assert.match(wins, /The cluster gained here too/);
   assert.doesNotMatch(wins, /cannot use/);
-  const idle = readAgeGain([row('/age', 1, 5000), row('/age', 1, 10_000)], [row('/age', 2, 4000, { serverCpuPercent: 30, loadCpuPercent: 13 }), row('/age', 2, 10_000, { serverCpuPercent: 39, loadCpuPercent: 13 })], 2);
+  const idle = readAgeGain(
+    [row('/age', 1, 5000), row('/age', 1, 10_000)],
+    [row('/age', 2, 4000, { serverCpuPercent: 30, loadCpuPercent: 13 }), row('/age', 2, 10_000, { serverCpuPercent: 39, loadCpuPercent: 13 })],
+    2,
+  );
   assert.match(idle, /no measurable difference/);
   assert.match(idle, /cores were left,\nso it was not the generator/);
   assert.doesNotMatch(idle, /cannot use/);
@@ -149,7 +153,10 @@ function checkCores({ result }: LabTestRun): ShapeCheck {
   for (const run of clusterWork) if (!run.workerCpuPercent.every((cpu) => cpu >= 1)) problems.push(`a worker under 1% of a core: ${run.workerCpuPercent.join(', ')}`);
   const c10k = f.c10k as { failures: number; p90Ms: number };
   if (c10k.failures !== 0) problems.push(`C10K: ${c10k.failures} failures (p90 ${c10k.p90Ms} ms)`);
-  return { problems, measured: `worker CPU % per cluster run on ${String(f.clusterRoute)}: ${clusterWork.map((r) => r.workerCpuPercent.join('+')).join(', ')}; C10K ${JSON.stringify(f.c10k)}` };
+  return {
+    problems,
+    measured: `worker CPU % per cluster run on ${String(f.clusterRoute)}: ${clusterWork.map((r) => r.workerCpuPercent.join('+')).join(', ')}; C10K ${JSON.stringify(f.c10k)}`,
+  };
 }
 
 function namespaceExists(name: string | null): boolean {
@@ -163,7 +170,7 @@ function namespaceExists(name: string | null): boolean {
   }
 }
 
-test('all-cores: a cluster spreads the work, C10K passes the post\'s rule, C100K (quick: 5,000) is held and weighed', { timeout: 5 * 60_000 }, async (t) => {
+test("all-cores: a cluster spreads the work, C10K passes the post's rule, C100K (quick: 5,000) is held and weighed", { timeout: 5 * 60_000 }, async (t) => {
   const reusePortHere = await probeReusePort();
   const shape = await runLabForShape('all-cores', checkCores, { attempts: ATTEMPTS, timeoutMs: 150_000 });
   diagnoseShape(t, shape);
@@ -190,7 +197,10 @@ test('all-cores: a cluster spreads the work, C10K passes the post\'s rule, C100K
     assert.equal(reusePort.available, true, `SO_REUSEPORT on Node ${process.versions.node}: ${String(reusePort.skipped)}`);
     const perWorker = reusePort.perWorker as number[];
     assert.equal(perWorker.length, f.clusterWorkers);
-    assert.ok(perWorker.every((n) => n > 0), `connections per worker: ${perWorker.join(', ')}`);
+    assert.ok(
+      perWorker.every((n) => n > 0),
+      `connections per worker: ${perWorker.join(', ')}`,
+    );
     assert.ok(perWorker.reduce((a, b) => a + b, 0) >= (reusePort.opened as number) * 0.99, `held ${perWorker.join(' + ')} of ${String(reusePort.opened)}`);
     assert.ok((reusePort.primaryAdded as number) <= 2, `the primary's descriptors grew by ${String(reusePort.primaryAdded)}`);
     assert.equal(reusePort.failed, 0);
@@ -204,7 +214,10 @@ test('all-cores: a cluster spreads the work, C10K passes the post\'s rule, C100K
   const c10k = f.c10k as { vus: number; workerConnections: number[] };
   assert.equal(c10k.vus, 1000);
   const perWorker = c10k.workerConnections;
-  assert.ok(perWorker.every((n) => n > 0), `connections per worker: ${perWorker.join(', ')}`);
+  assert.ok(
+    perWorker.every((n) => n > 0),
+    `connections per worker: ${perWorker.join(', ')}`,
+  );
   assert.ok(perWorker.reduce((a, b) => a + b, 0) >= 1000 * 0.99, `connections across the workers: ${perWorker.join(' + ')}`);
 
   // C100K (quick: 5,000 over 2 workers from 2 client processes).
@@ -226,7 +239,10 @@ test('all-cores: a cluster spreads the work, C10K passes the post\'s rule, C100K
   assert.equal(c.target, 5000);
   assert.ok(c.held >= c.target * 0.99, `held ${c.held} of ${c.target}`);
   assert.equal(c.heldPerWorker.length, c.workers);
-  assert.ok(c.heldPerWorker.every((n) => n > 0), `per worker: ${c.heldPerWorker.join(', ')}`);
+  assert.ok(
+    c.heldPerWorker.every((n) => n > 0),
+    `per worker: ${c.heldPerWorker.join(', ')}`,
+  );
   assert.ok(c.censusEstablished === null || c.censusEstablished >= c.held * 0.99, `census ${String(c.censusEstablished)} vs held ${c.held}`);
   assert.equal(c.clientFailed, 0);
   assert.ok(c.loadProcesses >= 2 && c.sourceAddresses >= 2);

@@ -129,7 +129,9 @@ function madeBy(run: Started): { namespaces: string[]; veths: string[]; servers:
 
 async function runFixtureUntilReady(mode: string, dir: string): Promise<{ run: Started; made: ReturnType<typeof madeBy> }> {
   const run = start(process.execPath, [FIXTURE, mode, dir]);
-  await waitFor(`the fixture to build its namespace, veth and servers\n${run.output()}`, () => /^ready$/m.test(run.output()) || run.child.exitCode !== null, { timeoutMs: 120_000 });
+  await waitFor(`the fixture to build its namespace, veth and servers\n${run.output()}`, () => /^ready$/m.test(run.output()) || run.child.exitCode !== null, {
+    timeoutMs: 120_000,
+  });
   const made = madeBy(run);
   assert.equal(run.child.exitCode, null, `the fixture ended before it was ready:\n${run.output()}`);
   assert.equal(made.namespaces.length, 1, run.output());
@@ -201,7 +203,9 @@ test('socketlab lab backlog-overflow stopped by SIGTERM once its namespace exist
   const run = start(process.execPath, [CLI_PATH, 'lab', 'backlog-overflow', '--quick', '--yes', '--results-dir', dir]);
   const pid = run.child.pid as number;
   const prefix = `socketlab-backlog-${pid}-`;
-  const name = await waitFor(`a namespace ${prefix}N`, () => namespaces().find((n) => n.startsWith(prefix)) ?? (run.child.exitCode !== null ? 'ended' : undefined), { timeoutMs: 120_000 });
+  const name = await waitFor(`a namespace ${prefix}N`, () => namespaces().find((n) => n.startsWith(prefix)) ?? (run.child.exitCode !== null ? 'ended' : undefined), {
+    timeoutMs: 120_000,
+  });
   assert.notEqual(name, 'ended', `the lab ended before making its namespace:\n${run.output()}`);
   leftovers.namespaces.add(name);
   // The server inside it, once it runs: `ip netns pids` lists what lives in the namespace.
@@ -250,7 +254,13 @@ function plantProcess(namespace: string): number {
   return child.pid as number;
 }
 
-async function plantAll(): Promise<{ stale: ReturnType<typeof plant>; staleProcess: number; reused: ReturnType<typeof plant>; live: ReturnType<typeof plant>; cleanupLive(): void }> {
+async function plantAll(): Promise<{
+  stale: ReturnType<typeof plant>;
+  staleProcess: number;
+  reused: ReturnType<typeof plant>;
+  live: ReturnType<typeof plant>;
+  cleanupLive(): void;
+}> {
   const stale = plant('planted', await deadPid());
   const staleProcess = plantProcess(stale.namespace);
   await waitFor(`the sleep inside ${stale.namespace}`, () => execFileSync('ip', ['netns', 'pids', stale.namespace], { encoding: 'utf8' }).includes(String(staleProcess)));
@@ -291,7 +301,7 @@ function assertReaped(planted: Awaited<ReturnType<typeof plantAll>>, output: str
   );
 }
 
-test('a lab run removes the namespaces and veths of killed runs, and keeps a live run\'s', { skip: networkSkip, timeout: 120_000 }, async () => {
+test("a lab run removes the namespaces and veths of killed runs, and keeps a live run's", { skip: networkSkip, timeout: 120_000 }, async () => {
   const planted = await plantAll();
   try {
     const dir = tempDir();
@@ -307,7 +317,7 @@ test('a lab run removes the namespaces and veths of killed runs, and keeps a liv
   }
 });
 
-test('the first namespace a process makes (bench seed, a lab) removes the killed runs\' first', { skip: networkSkip, timeout: 120_000 }, async () => {
+test("the first namespace a process makes (bench seed, a lab) removes the killed runs' first", { skip: networkSkip, timeout: 120_000 }, async () => {
   const planted = await plantAll();
   const resources: Resource[] = [];
   const lab = {

@@ -27,7 +27,31 @@ describe('socketlab load (CLI)', () => {
   it('--help documents every flag it accepts', async () => {
     const { code, stdout } = await runCli(['load', '--help']);
     assert.equal(code, 0);
-    for (const flag of ['--vus', '--duration', '--stages', '--think', '--rate', '--max-vus', '--hold', '--connect-concurrency', '--no-keepalive', '--close-by', '--connect-timeout', '--timeout', '--graceful-stop', '--local-address', '--path-template', '--method', '--header', '--body', '--workers', '--threshold', '--json', '--k6-script', '--dry-run']) {
+    for (const flag of [
+      '--vus',
+      '--duration',
+      '--stages',
+      '--think',
+      '--rate',
+      '--max-vus',
+      '--hold',
+      '--connect-concurrency',
+      '--no-keepalive',
+      '--close-by',
+      '--connect-timeout',
+      '--timeout',
+      '--graceful-stop',
+      '--local-address',
+      '--path-template',
+      '--method',
+      '--header',
+      '--body',
+      '--workers',
+      '--threshold',
+      '--json',
+      '--k6-script',
+      '--dry-run',
+    ]) {
       assert.ok(stdout.includes(flag), `--help mentions ${flag}`);
     }
   });
@@ -60,8 +84,18 @@ describe('socketlab load (CLI)', () => {
   it('writes the full result with --json and exits 99 when a threshold fails', async () => {
     const jsonFile = path.join(dir, 'nested', 'result.json');
     const { code, stdout, stderr } = await runCli([
-      'load', server.url, '--vus', '3', '--duration', '500ms', '--json', jsonFile,
-      '--threshold', 'p(90)<60s', '--threshold', 'rps>100000000',
+      'load',
+      server.url,
+      '--vus',
+      '3',
+      '--duration',
+      '500ms',
+      '--json',
+      jsonFile,
+      '--threshold',
+      'p(90)<60s',
+      '--threshold',
+      'rps>100000000',
     ]);
     assert.equal(code, 99, stderr);
     assert.match(stdout, /✓ p\(90\)<60s/);
@@ -78,7 +112,10 @@ describe('socketlab load (CLI)', () => {
     }
     assert.equal(decodeHistogram(result.histograms.total).totalCount, result.summary.responses);
     assert.equal(result.thresholdsPassed, false);
-    assert.deepEqual(result.thresholds.map((t) => t.passed), [true, false]);
+    assert.deepEqual(
+      result.thresholds.map((t) => t.passed),
+      [true, false],
+    );
   });
 
   it('exits 0 when every threshold passes', async () => {
@@ -91,8 +128,22 @@ describe('socketlab load (CLI)', () => {
     const file = path.join(dir, 'scenario.js');
     const before = server.requests;
     const { code, stdout, stderr } = await runCli([
-      'load', `${server.url}`, '--path-template', '/uuid/{1..1000}', '--stages', '10s:100,30s:1000,10s:0', '--no-keepalive',
-      '--threshold', 'p(90)<500', '--threshold', 'failures<0.1%', '--think', '100', '--k6-script', file, '--dry-run',
+      'load',
+      `${server.url}`,
+      '--path-template',
+      '/uuid/{1..1000}',
+      '--stages',
+      '10s:100,30s:1000,10s:0',
+      '--no-keepalive',
+      '--threshold',
+      'p(90)<500',
+      '--threshold',
+      'failures<0.1%',
+      '--think',
+      '100',
+      '--k6-script',
+      file,
+      '--dry-run',
     ]);
     assert.equal(code, 0, stderr);
     assert.match(stdout, /dry run/);

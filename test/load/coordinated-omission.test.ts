@@ -69,7 +69,7 @@ describe('coordinated omission', () => {
     const s = result.summary;
     const total = decodeHistogram(result.histograms.total);
     // Every pooled connection got stuck behind the stall...
-    assert.equal(held, maxVus, 'one request held on each of the pool\'s connections');
+    assert.equal(held, maxVus, "one request held on each of the pool's connections");
     assert.ok(countAtLeast(total, (STALL_MS / 4) * 1000) >= maxVus / 2, `stalled samples ${countAtLeast(total, (STALL_MS / 4) * 1000)}`);
     // ...and, timed from when they were due, they are more than 1 % of a schedule of at most
     // rate × duration samples, on any machine: p99 shows the stall.

@@ -41,7 +41,10 @@ describe('load counts agree with a server-side counter', () => {
     assert.equal(decodeHistogram(result.histograms.total).totalCount, s.responses);
     assert.deepEqual(s.statuses, { '200': s.responses });
     // The per-second series adds up to the totals.
-    assert.equal(result.series.reduce((n, x) => n + x.responses, 0), s.responses);
+    assert.equal(
+      result.series.reduce((n, x) => n + x.responses, 0),
+      s.responses,
+    );
     assert.ok(s.bytesReceived > s.responses * 50);
   });
 
@@ -87,7 +90,10 @@ describe('load counts agree with a server-side counter', () => {
     assert.equal(s.connects, 6);
     assert.equal(server.connections - connectionsBefore, 6);
     assert.equal(decodeHistogram(result.histograms.total).totalCount, s.responses);
-    assert.equal(result.series.reduce((n, x) => n + x.responses, 0), s.responses);
+    assert.equal(
+      result.series.reduce((n, x) => n + x.responses, 0),
+      s.responses,
+    );
   });
 
   it('--workers 2 in the open model: the interleaved schedules add up to the rate', async () => {

@@ -45,7 +45,10 @@ describe('request bytes', () => {
 
   for (const bad of ['/a/{9..1}', '/a/{x}', 'no-slash', '/a b']) {
     it(`rejects the template ${JSON.stringify(bad)}`, () => {
-      assert.throws(() => parseTemplate(bad), (error: unknown) => isLabError(error) && error.exitCode === 2);
+      assert.throws(
+        () => parseTemplate(bad),
+        (error: unknown) => isLabError(error) && error.exitCode === 2,
+      );
     });
   }
 });

@@ -42,7 +42,8 @@ describe('parseThreshold', () => {
     it(`rejects ${JSON.stringify(expression)} with BAD_THRESHOLD (exit 2) and the accepted forms`, () => {
       assert.throws(
         () => parseThreshold(expression),
-        (error: unknown) => isLabError(error) && error.code === LAB_ERR.BAD_THRESHOLD && error.exitCode === EXIT.USAGE && /Accepted forms/.test(error.message) && /p\(90\)<500/.test(error.message),
+        (error: unknown) =>
+          isLabError(error) && error.code === LAB_ERR.BAD_THRESHOLD && error.exitCode === EXIT.USAGE && /Accepted forms/.test(error.message) && /p\(90\)<500/.test(error.message),
       );
     });
   }

@@ -29,11 +29,9 @@ export function spawnNodeScript(script: string, launcher: string[] = []): Child 
     pid,
     process: child,
     async line(prefix, timeoutMs = 10_000) {
-      const found = await waitFor(
-        `child ${pid} to print "${prefix}..." (stderr so far: ${stderr.slice(0, 300)})`,
-        () => stdout.split('\n').find((l) => l.startsWith(prefix)),
-        { timeoutMs },
-      );
+      const found = await waitFor(`child ${pid} to print "${prefix}..." (stderr so far: ${stderr.slice(0, 300)})`, () => stdout.split('\n').find((l) => l.startsWith(prefix)), {
+        timeoutMs,
+      });
       return found.slice(prefix.length);
     },
     send(text) {

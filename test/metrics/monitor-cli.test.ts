@@ -28,7 +28,10 @@ test('serve --monitor --json and load --monitor PID,:PORT --json record the samp
     // get only one, and that one must hold the server.
     assert.ok(loaded.monitor.samples.length >= 1, `load: ${loaded.monitor.samples.length} samples`);
     const seen = loaded.monitor.samples.flatMap((s) => s.processes).filter((p) => p.pid === serve.pid);
-    assert.ok(seen.some((p) => (p.fds ?? 0) > 0 && (p.threads ?? 0) > 0), 'the server was sampled');
+    assert.ok(
+      seen.some((p) => (p.fds ?? 0) > 0 && (p.threads ?? 0) > 0),
+      'the server was sampled',
+    );
   } finally {
     assert.equal((await serve.stop()).code, 0);
   }

@@ -5,40 +5,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { diffCounters, nonZeroCounters, parseProtoCounters } from '../../src/metrics/kernel-counters.js';
-import {
-  classifyFdTarget,
-  fdLimitFrom,
-  parseChildPids,
-  parseProcLimits,
-  parseProcStat,
-  parseProcStatus,
-  summarizeFdTargets,
-  ticksToMs,
-} from '../../src/metrics/process-stats.js';
+import { classifyFdTarget, fdLimitFrom, parseChildPids, parseProcLimits, parseProcStat, parseProcStatus, summarizeFdTargets, ticksToMs } from '../../src/metrics/process-stats.js';
 import { countPortRange } from '../../src/metrics/sysctls.js';
 import { parseMonitorTargets, parseTarget } from '../../src/metrics/targets.js';
-import {
-  censusPort,
-  censusTcpStates,
-  censusTcpText,
-  decodeProcAddress,
-  findListeners,
-  parseSsListeners,
-  parseTcpLine,
-  parseTcpTable,
-} from '../../src/metrics/tcp-sockets.js';
-import {
-  FD_TARGETS,
-  PROC_LIMITS,
-  PROC_NET_NETSTAT,
-  PROC_NET_SNMP,
-  PROC_NET_TCP,
-  PROC_NET_TCP6,
-  PROC_STAT,
-  PROC_STAT_ODD_NAME,
-  PROC_STATUS,
-  SS_LISTENERS,
-} from './fixtures.js';
+import { censusPort, censusTcpStates, censusTcpText, decodeProcAddress, findListeners, parseSsListeners, parseTcpLine, parseTcpTable } from '../../src/metrics/tcp-sockets.js';
+import { FD_TARGETS, PROC_LIMITS, PROC_NET_NETSTAT, PROC_NET_SNMP, PROC_NET_TCP, PROC_NET_TCP6, PROC_STAT, PROC_STAT_ODD_NAME, PROC_STATUS, SS_LISTENERS } from './fixtures.js';
 
 describe('parseTcpTable (/proc/net/tcp)', () => {
   const sockets = parseTcpTable(PROC_NET_TCP, 4, 'LE');

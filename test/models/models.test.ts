@@ -132,7 +132,7 @@ test('thread model: one thread per open connection, up and back down', async () 
       },
       { timeoutMs: 20_000 },
     );
-    assert.equal(down.model.exited - up.model.exited, 15, 'exactly the closed connections\' threads exited');
+    assert.equal(down.model.exited - up.model.exited, 15, "exactly the closed connections' threads exited");
     await waitFor('kernel task count to fall by the 15 threads', () => taskCount(serve.pid) <= upTasks - 15, { timeoutMs: 20_000 });
   } finally {
     for (const c of [...connections, statsConnection]) c.end();

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { answerCall, type HandlerCall } from '../../src/app/dispatch.js';
 import handle from '../../src/models/pool-worker.js';
 
-test('a pool worker answers a route it does not serve with answerCall\'s 500, not a throw', async () => {
+test("a pool worker answers a route it does not serve with answerCall's 500, not a throw", async () => {
   const stray = { route: 'stats' } as unknown as HandlerCall;
   const response = await handle(stray);
   assert.equal(response.status, 500);

@@ -54,8 +54,27 @@ const KNEE_SPEC: LineChartSpec = {
   x: { label: 'virtual users', log: 'auto' },
   y: { label: 'latency (ms)' },
   series: [
-    { name: 'p50', points: [[50, 2], [100, 2.1], [200, 2.4], [400, 19], [800, 38]] },
-    { name: 'p99', points: [[50, 6], [100, 7], [200, 9], [400, 61], [800, 120], [1600, Number.NaN]] },
+    {
+      name: 'p50',
+      points: [
+        [50, 2],
+        [100, 2.1],
+        [200, 2.4],
+        [400, 19],
+        [800, 38],
+      ],
+    },
+    {
+      name: 'p99',
+      points: [
+        [50, 6],
+        [100, 7],
+        [200, 9],
+        [400, 61],
+        [800, 120],
+        [1600, Number.NaN],
+      ],
+    },
   ],
   markers: [{ x: 400, label: 'knee ≈ 400 VUs' }],
 };
@@ -77,7 +96,14 @@ test('a line chart has its title, axes, a path per series, a dot per point, and 
 });
 
 test('a line chart switches to a log x axis for a doubling sweep and drops what a log axis cannot show', () => {
-  const points: [number, number][] = [[50, 2_000], [100, 4_000], [200, 8_000], [400, 15_000], [800, 16_000], [1600, 15_800]];
+  const points: [number, number][] = [
+    [50, 2_000],
+    [100, 4_000],
+    [200, 8_000],
+    [400, 15_000],
+    [800, 16_000],
+    [1600, 15_800],
+  ];
   const svg = renderLineChart({ ...KNEE_SPEC, series: [{ name: 'rps', points }] });
   assertWellFormed(svg);
   for (const tick of ['50', '100', '200', '500', '1k', '2k']) assert.ok(svg.includes(`>${tick}</text>`), `tick ${tick}`);
@@ -147,11 +173,42 @@ test('a spread is drawn as a whisker through each median, and the scale makes ro
   assert.equal(count(bars, '<g class="spread">'), 1, 'one whisker: the value measured once has none');
   assert.ok(bars.includes('(runs 28,000 to 41,000)'), 'the tooltip gives the range');
   assert.ok(bars.includes('>40k</text>'), 'the axis reaches past the highest run, not only the highest median');
-  const sideways = renderBarChart({ kind: 'bar', id: 'case', title: 'By case', categories: ['next to the server, 32 users', 'behind the link, 32 users'], x: { label: 'case' }, y: { label: 'req/s' }, series: [{ name: 'req/s', values: [4_600, 600], ranges: [[4_400, 4_700], [590, 610]] }], orientation: 'horizontal' });
+  const sideways = renderBarChart({
+    kind: 'bar',
+    id: 'case',
+    title: 'By case',
+    categories: ['next to the server, 32 users', 'behind the link, 32 users'],
+    x: { label: 'case' },
+    y: { label: 'req/s' },
+    series: [
+      {
+        name: 'req/s',
+        values: [4_600, 600],
+        ranges: [
+          [4_400, 4_700],
+          [590, 610],
+        ],
+      },
+    ],
+    orientation: 'horizontal',
+  });
   assertWellFormed(sideways);
   assert.equal(count(sideways, '<g class="spread">'), 2);
 
-  const lines = renderLineChart({ ...KNEE_SPEC, series: [{ name: 'p99', points: [[50, 6], [100, 7], [200, 9]], ranges: [[5, 8], null, [Number.NaN, 3]] }] });
+  const lines = renderLineChart({
+    ...KNEE_SPEC,
+    series: [
+      {
+        name: 'p99',
+        points: [
+          [50, 6],
+          [100, 7],
+          [200, 9],
+        ],
+        ranges: [[5, 8], null, [Number.NaN, 3]],
+      },
+    ],
+  });
   assertWellFormed(lines);
   assert.equal(count(lines, '<g class="spread">'), 1, 'a range that is not two finite numbers in order draws nothing');
 });

@@ -23,8 +23,25 @@ import { MACHINE } from './fixtures.js';
 const run = promisify(execFile);
 
 function serveResult(): BenchResult {
-  const round = (r: number, server: string, rps: number, cpu: number) => ({ round: r, server, rps, requests: rps, cpuUsPerRequest: cpu, latencyAvgMs: 1, errors: 0, loadAverage: '0.50 0.40 0.30' });
-  const summary = (server: string, rps: number, cpu: number, base: number, baseCpu: number) => ({ server, rps, cpuUsPerRequest: cpu, latencyAvgMs: 1, errors: 0, baseOverThisRps: Number((base / rps).toFixed(2)), thisOverBaseCpu: Number((cpu / baseCpu).toFixed(2)) });
+  const round = (r: number, server: string, rps: number, cpu: number) => ({
+    round: r,
+    server,
+    rps,
+    requests: rps,
+    cpuUsPerRequest: cpu,
+    latencyAvgMs: 1,
+    errors: 0,
+    loadAverage: '0.50 0.40 0.30',
+  });
+  const summary = (server: string, rps: number, cpu: number, base: number, baseCpu: number) => ({
+    server,
+    rps,
+    cpuUsPerRequest: cpu,
+    latencyAvgMs: 1,
+    errors: 0,
+    baseOverThisRps: Number((base / rps).toFixed(2)),
+    thisOverBaseCpu: Number((cpu / baseCpu).toFixed(2)),
+  });
   return {
     schema: BENCH_RESULT_SCHEMA,
     bench: 'serve',
@@ -40,7 +57,14 @@ function serveResult(): BenchResult {
     rounds: 2,
     connections: 100,
     keepAlive: {
-      rounds: [round(1, 'socketlab serve', 90_000, 11), round(1, 'node:http', 60_000, 16), round(1, 'naive node:net', 100_000, 9), round(2, 'socketlab serve', 92_000, 11.2), round(2, 'node:http', 61_000, 16.2), round(2, 'naive node:net', 101_000, 9.1)],
+      rounds: [
+        round(1, 'socketlab serve', 90_000, 11),
+        round(1, 'node:http', 60_000, 16),
+        round(1, 'naive node:net', 100_000, 9),
+        round(2, 'socketlab serve', 92_000, 11.2),
+        round(2, 'node:http', 61_000, 16.2),
+        round(2, 'naive node:net', 101_000, 9.1),
+      ],
       summary: [summary('socketlab serve', 92_000, 11.2, 92_000, 11.2), summary('node:http', 61_000, 16.2, 92_000, 11.2), summary('naive node:net', 101_000, 9.1, 92_000, 11.2)],
     },
     ratios: { socketlabOverNaiveRps: 0.91, socketlabOverNaiveTarget: 0.9, naiveOverSocketlabCpu: 0.81, socketlabOverNodeHttpRps: 1.51, nodeHttpOverSocketlabCpu: 1.45 },
@@ -85,7 +109,8 @@ test('a missing or non-numeric figure is an error naming the file and the field,
   delete missing.ratios.naiveOverSocketlabCpu;
   assert.throws(
     () => renderFigures('serve', [], sourcesOf({ serve: missing })),
-    (error: unknown) => isLabError(error) && error.code === 'LAB_ERR_DOCS_FIGURES' && /docs\/results\/bench\/serve\.json: field "ratios\.naiveOverSocketlabCpu" is missing/.test(error.message),
+    (error: unknown) =>
+      isLabError(error) && error.code === 'LAB_ERR_DOCS_FIGURES' && /docs\/results\/bench\/serve\.json: field "ratios\.naiveOverSocketlabCpu" is missing/.test(error.message),
   );
   const text = serveResult() as BenchResult & { keepAlive: { summary: Record<string, unknown>[] } };
   text.keepAlive.summary[1]!.errors = 'many';
@@ -111,7 +136,22 @@ test('a lab table comes from the step and table named, and a wrong step is an er
     startedAt: '2026-12-06T20:00:00.000Z',
     durationMs: 1000,
     outcome: 'completed',
-    steps: [{ title: 'sweep', status: 'done', durationMs: 10, tables: [{ header: ['VUs', 'req/s'], rows: [[10, 1234.5], [100, null]] }] }],
+    steps: [
+      {
+        title: 'sweep',
+        status: 'done',
+        durationMs: 10,
+        tables: [
+          {
+            header: ['VUs', 'req/s'],
+            rows: [
+              [10, 1234.5],
+              [100, null],
+            ],
+          },
+        ],
+      },
+    ],
     findings: {},
   };
   const text = renderFigures('lab-table', ['knee', '1', '1'], sourcesOf({}, { knee: lab }));
@@ -121,15 +161,34 @@ test('a lab table comes from the step and table named, and a wrong step is an er
 });
 
 test('markdown tables escape pipes and right-align numeric columns', () => {
-  assert.equal(markdownTable(['a|b', 'n'], [['x|y', 1], ['z', null]]), '| a\\|b | n |\n|---|---:|\n| x\\|y | 1 |\n| z | - |');
+  assert.equal(
+    markdownTable(
+      ['a|b', 'n'],
+      [
+        ['x|y', 1],
+        ['z', null],
+      ],
+    ),
+    '| a\\|b | n |\n|---|---:|\n| x\\|y | 1 |\n| z | - |',
+  );
 });
 
 test('only the text between the markers changes; every byte outside is kept', () => {
-  const doc = 'Intro, with 3 spaces   and a tab\t\n<!-- figures:serve -->\nold table\n<!-- /figures:serve -->\nmiddle\r\n<!-- figures:lab-table knee 1 2 -->\n<!-- /figures:lab-table -->\nend without newline';
+  const doc =
+    'Intro, with 3 spaces   and a tab\t\n<!-- figures:serve -->\nold table\n<!-- /figures:serve -->\nmiddle\r\n<!-- figures:lab-table knee 1 2 -->\n<!-- /figures:lab-table -->\nend without newline';
   const regions = findRegions(doc, 'x.md');
-  assert.deepEqual(regions.map((r) => [r.name, r.args, r.body, r.line]), [['serve', [], 'old table', 2], ['lab-table', ['knee', '1', '2'], '', 6]]);
+  assert.deepEqual(
+    regions.map((r) => [r.name, r.args, r.body, r.line]),
+    [
+      ['serve', [], 'old table', 2],
+      ['lab-table', ['knee', '1', '2'], '', 6],
+    ],
+  );
   const { text, stale } = replaceRegions(doc, regions, (r) => `new ${r.name}\n`);
-  assert.equal(text, 'Intro, with 3 spaces   and a tab\t\n<!-- figures:serve -->\nnew serve\n<!-- /figures:serve -->\nmiddle\r\n<!-- figures:lab-table knee 1 2 -->\nnew lab-table\n<!-- /figures:lab-table -->\nend without newline');
+  assert.equal(
+    text,
+    'Intro, with 3 spaces   and a tab\t\n<!-- figures:serve -->\nnew serve\n<!-- /figures:serve -->\nmiddle\r\n<!-- figures:lab-table knee 1 2 -->\nnew lab-table\n<!-- /figures:lab-table -->\nend without newline',
+  );
   assert.equal(stale.length, 2);
   // Rendering again gives the same text and nothing stale.
   const again = replaceRegions(text, findRegions(text, 'x.md'), (r) => `new ${r.name}`);

@@ -47,7 +47,9 @@ export function labResult(spec: Spec): LabResult {
     startedAt: spec.startedAt ?? '2026-11-27T20:04:57.500Z',
     durationMs: 61_000,
     outcome: spec.outcome ?? 'completed',
-    steps: spec.steps.map(({ measurements, ...step }) => ({ status: 'done', durationMs: 1000, ...step, ...(measurements === undefined ? {} : { measurements: json(measurements) }) }) as StepRecord),
+    steps: spec.steps.map(
+      ({ measurements, ...step }) => ({ status: 'done', durationMs: 1000, ...step, ...(measurements === undefined ? {} : { measurements: json(measurements) }) }) as StepRecord,
+    ),
     findings: json(spec.findings),
   };
 }
@@ -70,7 +72,15 @@ export const REQUEST_CYCLE = labResult({
       title: 'One request: GET /uuid/42, stage by stage',
       reading: 'Of 7.959 ms inside the server, the handler took 6.452 ms.',
       tables: [{ header: ['server stage', 'ms'], rows: Object.entries(STAGES) }],
-      charts: [barChart({ title: "Where one request's time went inside the server (GET /uuid/42)" }, { x: axis('stage'), y: AXIS.LATENCY }, Object.keys(STAGES), [{ name: 'ms', values: Object.values(STAGES) }], 'horizontal')],
+      charts: [
+        barChart(
+          { title: "Where one request's time went inside the server (GET /uuid/42)" },
+          { x: axis('stage'), y: AXIS.LATENCY },
+          Object.keys(STAGES),
+          [{ name: 'ms', values: Object.values(STAGES) }],
+          'horizontal',
+        ),
+      ],
       measurements: { route: '/uuid/42', stagesMs: STAGES, client: { connectMs: 1.95, ttfbMs: 11.1, totalMs: 14.4 } },
     },
     { title: 'System calls per request', status: 'skipped', reason: 'strace is not installed (apt-get install strace)' },
@@ -132,7 +142,10 @@ export const CONCURRENCY_MODELS = labResult({
           MODELS.map((model) => {
             const row = values[model] as Record<string, number[]> | number[];
             const ys = (Array.isArray(row) ? row : row[route]) as number[];
-            return { name: `Model ${model}`, points: CONNECTIONS.map((x, i) => ({ x, y: ranged ? spreadOf([(ys[i] as number) * 0.95, ys[i] as number, (ys[i] as number) * 1.04]) : (ys[i] as number) })) };
+            return {
+              name: `Model ${model}`,
+              points: CONNECTIONS.map((x, i) => ({ x, y: ranged ? spreadOf([(ys[i] as number) * 0.95, ys[i] as number, (ys[i] as number) * 1.04]) : (ys[i] as number) })),
+            };
           });
         return [
           lineChart({ title: `Throughput against connections, ${route}`, caption: 'Medians, whiskers the runs.' }, { x: AXIS.CONNECTIONS, y: AXIS.RPS }, lines(RPS, true)),
@@ -173,13 +186,26 @@ export const BACKLOG_OVERFLOW = labResult({
     {
       title: 'Backlog 64, accepting 50 connections a second, 500 clients',
       reading: 'The queue filled to 65 in 4 s; 1,935 SYNs were dropped (ListenOverflows), while accepted requests answered in 2 ms.',
-      tables: [{ header: ['', 'value'], rows: [['ListenOverflows', 1935], ['connect timeouts', 212]] }],
+      tables: [
+        {
+          header: ['', 'value'],
+          rows: [
+            ['ListenOverflows', 1935],
+            ['connect timeouts', 212],
+          ],
+        },
+      ],
       charts: [
         lineChart({ title: 'Accept queue length over time (backlog 64)' }, { x: AXIS.SECONDS, y: axis('connections waiting for accept()') }, [
           { name: 'queued', points: QUEUE_TIMELINE.map((p) => ({ x: p.tMs / 1000, y: p.queued })) },
           { name: 'backlog', points: QUEUE_TIMELINE.map((p) => ({ x: p.tMs / 1000, y: p.max })) },
         ]),
-        barChart({ title: 'What the clients lived through (backlog 64)' }, { x: axis('client'), y: axis('clients') }, ['at once', 'after a SYN retransmission', 'failed'], [{ name: 'backlog 64', values: [65, 223, 212] }]),
+        barChart(
+          { title: 'What the clients lived through (backlog 64)' },
+          { x: axis('client'), y: axis('clients') },
+          ['at once', 'after a SYN retransmission', 'failed'],
+          [{ name: 'backlog 64', values: [65, 223, 212] }],
+        ),
       ],
       measurements: { backlog: 64, acceptRate: 50, timeline: QUEUE_TIMELINE, counters: { 'TcpExt.ListenOverflows': 1935, 'TcpExt.ListenDrops': 1935 } },
     },
@@ -192,7 +218,19 @@ const SAMPLES = Array.from({ length: 30 }, (_, i) => ({
   t: i * 200,
   at: 1_790_000_000_000 + i * 200,
   processes: [
-    { pid: 4242, name: 'node', alive: true, cpuPercent: 40, cpuTimeMs: 100, rssBytes: 60e6, threads: 11, fds: Math.min(64, 20 + i * 3), fdKinds: null, ctxSwitches: null, fdLimit: { soft: 64, hard: 64 } },
+    {
+      pid: 4242,
+      name: 'node',
+      alive: true,
+      cpuPercent: 40,
+      cpuTimeMs: 100,
+      rssBytes: 60e6,
+      threads: 11,
+      fds: Math.min(64, 20 + i * 3),
+      fdKinds: null,
+      ctxSwitches: null,
+      fdLimit: { soft: 64, hard: 64 },
+    },
   ],
   ports: [{ port: 40123, listeners: [{ port: 40123, address: '127.0.0.1', family: 4, inode: 1, queued: i > 15 ? Math.min(511, (i - 15) * 30) : 0, max: 511 }], census: null }],
   tcp: null,
@@ -236,7 +274,13 @@ export const FD_EXHAUSTION_RUNS = labResult({
       title: '200 concurrent /uuid requests: a pool of 20 vs a connection per request',
       reading: 'Pooled: 169 descriptors; unpooled: 420.',
       tables: [],
-      measurements: { durationMs: 2000, runs: [{ pool: 20, load: { rps: 165.4 }, fdSeries: fdSeries(169) }, { pool: 200, load: { rps: 499 }, fdSeries: fdSeries(420) }] },
+      measurements: {
+        durationMs: 2000,
+        runs: [
+          { pool: 20, load: { rps: 165.4 }, fdSeries: fdSeries(169) },
+          { pool: 200, load: { rps: 499 }, fdSeries: fdSeries(420) },
+        ],
+      },
     },
   ],
   findings: { fdsPooled: { server: 169, postgres: 286 }, fdsUnpooled: { server: 420, postgres: 2433 } },
@@ -281,22 +325,49 @@ export const DB_POOL = labResult({
         lineChart(
           { title: 'Throughput against virtual users, by pool size' },
           { x: AXIS.VUS, y: AXIS.RPS },
-          POOLS.map((pool) => ({ name: `pool ${pool}`, points: PHASES.filter((p) => p.pool === pool).map((p) => ({ x: p.vus, y: spreadOf([p.rps * 0.97, p.rps, p.rps * 1.01]) })) })),
+          POOLS.map((pool) => ({
+            name: `pool ${pool}`,
+            points: PHASES.filter((p) => p.pool === pool).map((p) => ({ x: p.vus, y: spreadOf([p.rps * 0.97, p.rps, p.rps * 1.01]) })),
+          })),
         ),
-        lineChart({ title: 'p99 latency against virtual users, by pool size' }, { x: AXIS.VUS, y: AXIS.LATENCY }, POOLS.map((pool) => ({ name: `pool ${pool}`, points: PHASES.filter((p) => p.pool === pool).map((p) => ({ x: p.vus, y: p.p99Ms })) }))),
+        lineChart(
+          { title: 'p99 latency against virtual users, by pool size' },
+          { x: AXIS.VUS, y: AXIS.LATENCY },
+          POOLS.map((pool) => ({ name: `pool ${pool}`, points: PHASES.filter((p) => p.pool === pool).map((p) => ({ x: p.vus, y: p.p99Ms })) })),
+        ),
       ],
       measurements: { durationMs: 10_000, phases: PHASES },
     },
     {
       title: 'A pool timeout',
       reading: 'With --pool-timeout 500, no request waited past 500 ms.',
-      tables: [{ header: ['', 'ok req/s', 'p99 ms'], rows: [['unbounded', 4000, 2400], ['--pool-timeout 500', 3900, 510]] }],
-      charts: [barChart({ title: 'Latency with and without a pool timeout (pool of 5, 800 users)' }, { x: axis('pool'), y: AXIS.LATENCY }, ['unbounded wait', '--pool-timeout 500'], [{ name: 'p50', values: [900, 120] }, { name: 'p99', values: [spreadOf([2300, 2400, 2600]), spreadOf([500, 510, 530])] }])],
+      tables: [
+        {
+          header: ['', 'ok req/s', 'p99 ms'],
+          rows: [
+            ['unbounded', 4000, 2400],
+            ['--pool-timeout 500', 3900, 510],
+          ],
+        },
+      ],
+      charts: [
+        barChart(
+          { title: 'Latency with and without a pool timeout (pool of 5, 800 users)' },
+          { x: axis('pool'), y: AXIS.LATENCY },
+          ['unbounded wait', '--pool-timeout 500'],
+          [
+            { name: 'p50', values: [900, 120] },
+            { name: 'p99', values: [spreadOf([2300, 2400, 2600]), spreadOf([500, 510, 530])] },
+          ],
+        ),
+      ],
       measurements: { rate: 6000, unbounded: { okRps: 4000, p50Ms: 900, p99Ms: 2400, waitP99Ms: 2300 }, bounded: { okRps: 3900, p50Ms: 120, p99Ms: 510, waitP99Ms: 500 } },
     },
   ],
   findings: {
-    pools: Object.fromEntries(PHASES.filter((p) => p.vus === 800).map((p) => [String(p.pool), { vus: p.vus, rps: p.rps, p99Ms: p.p99Ms, waitP99Ms: p.waitP99Ms, queryP99Ms: p.queryP99Ms }])),
+    pools: Object.fromEntries(
+      PHASES.filter((p) => p.vus === 800).map((p) => [String(p.pool), { vus: p.vus, rps: p.rps, p99Ms: p.p99Ms, waitP99Ms: p.waitP99Ms, queryP99Ms: p.queryP99Ms }]),
+    ),
     matrix: PHASES,
     backendRssMb: 9.8,
   },
@@ -316,7 +387,12 @@ function sweepCharts(endpoint: string, steps: Record<string, number>[], knee: nu
   const line = (name: string, field: string) => ({ name, points: steps.map((s) => ({ x: s.vus as number, y: s[field] as number })) });
   return [
     lineChart({ title: `Throughput against virtual users (/${endpoint})` }, { x: AXIS.VUS, y: AXIS.RPS }, [line('req/s', 'rps')], markers),
-    lineChart({ title: `Latency percentiles against virtual users (/${endpoint})` }, { x: AXIS.VUS, y: AXIS.LATENCY }, [line('p50', 'p50Ms'), line('p95', 'p95Ms'), line('p99', 'p99Ms')], markers),
+    lineChart(
+      { title: `Latency percentiles against virtual users (/${endpoint})` },
+      { x: AXIS.VUS, y: AXIS.LATENCY },
+      [line('p50', 'p50Ms'), line('p95', 'p95Ms'), line('p99', 'p99Ms')],
+      markers,
+    ),
   ];
 }
 
@@ -327,8 +403,20 @@ export const KNEE = labResult({
   title: 'The knee of the curve',
   layer: '1,000 → 10,000',
   steps: [
-    { title: '/age (compute only): 50 … 3200 users', reading: 'age sweep.', tables: [], charts: sweepCharts('age', sweep(21_000, 400), 400), measurements: { endpoint: '/age', steps: sweep(21_000, 400), knee: { vus: 400 } } },
-    { title: '/uuid (one Postgres query): 50 … 3200 users', reading: 'uuid sweep.', tables: [], charts: sweepCharts('uuid', sweep(5_900, 200), 200), measurements: { endpoint: '/uuid', steps: sweep(5_900, 200), knee: { vus: 200 } } },
+    {
+      title: '/age (compute only): 50 … 3200 users',
+      reading: 'age sweep.',
+      tables: [],
+      charts: sweepCharts('age', sweep(21_000, 400), 400),
+      measurements: { endpoint: '/age', steps: sweep(21_000, 400), knee: { vus: 400 } },
+    },
+    {
+      title: '/uuid (one Postgres query): 50 … 3200 users',
+      reading: 'uuid sweep.',
+      tables: [],
+      charts: sweepCharts('uuid', sweep(5_900, 200), 200),
+      measurements: { endpoint: '/uuid', steps: sweep(5_900, 200), knee: { vus: 200 } },
+    },
   ],
   findings: {
     thinkMs: 5,
@@ -348,11 +436,29 @@ export const PORTS_AND_KEEPALIVE = labResult({
     {
       title: 'Keep-alive against a connection per request',
       reading: 'A new connection per request cost 3.1x the throughput and left 28,000 sockets in TIME_WAIT.',
-      tables: [{ header: ['', 'req/s', 'TIME_WAIT'], rows: [['keep-alive', 30_000, 0], ['close', 9_700, 28_000]] }],
+      tables: [
+        {
+          header: ['', 'req/s', 'TIME_WAIT'],
+          rows: [
+            ['keep-alive', 30_000, 0],
+            ['close', 9_700, 28_000],
+          ],
+        },
+      ],
       charts: [
-        barChart({ title: 'Throughput by mode' }, { x: axis('mode'), y: AXIS.RPS }, ['keep-alive', 'close'], [{ name: 'req/s', values: [spreadOf([29_000, 30_000, 30_500]), spreadOf([9_500, 9_700, 9_900])] }]),
+        barChart(
+          { title: 'Throughput by mode' },
+          { x: axis('mode'), y: AXIS.RPS },
+          ['keep-alive', 'close'],
+          [{ name: 'req/s', values: [spreadOf([29_000, 30_000, 30_500]), spreadOf([9_500, 9_700, 9_900])] }],
+        ),
         barChart({ title: 'Latency by mode' }, { x: axis('mode'), y: AXIS.LATENCY }, ['keep-alive', 'close'], [{ name: 'p99', values: [3.2, 11] }]),
-        barChart({ title: 'Sockets left in TIME_WAIT, by the side that closed' }, { x: axis('mode'), y: axis('sockets in TIME_WAIT') }, ['keep-alive', 'close'], [{ name: 'client', values: [0, 28_000] }]),
+        barChart(
+          { title: 'Sockets left in TIME_WAIT, by the side that closed' },
+          { x: axis('mode'), y: axis('sockets in TIME_WAIT') },
+          ['keep-alive', 'close'],
+          [{ name: 'client', values: [0, 28_000] }],
+        ),
       ],
       measurements: { modes: { 'keep-alive': { rps: 30_000, p99Ms: 3.2, timeWait: 0 }, close: { rps: 9_700, p99Ms: 11, timeWait: 28_000 } } },
     },
@@ -360,7 +466,16 @@ export const PORTS_AND_KEEPALIVE = labResult({
   findings: { keepAliveRps: 30_000, closeRps: 9_700, timeWaitPeak: 28_000, eaddrnotavail: 0 },
 });
 
-const PHASE = (where: string, vus: number, rps: number, p50Ms: number, p99Ms: number): Record<string, unknown> => ({ where, vus, rps, p50Ms, p99Ms, failed: 0, waitAvgMs: 2.2, queryAvgMs: 1.5 });
+const PHASE = (where: string, vus: number, rps: number, p50Ms: number, p99Ms: number): Record<string, unknown> => ({
+  where,
+  vus,
+  rps,
+  p50Ms,
+  p99Ms,
+  failed: 0,
+  waitAvgMs: 2.2,
+  queryAvgMs: 1.5,
+});
 
 /** As labs/08-slow-link.ts records it: `local`, `remote` and `manyUsers` beside the link's settings. */
 export const SLOW_LINK = labResult({
@@ -369,7 +484,28 @@ export const SLOW_LINK = labResult({
   title: 'A remote client behind a slow link',
   layer: '1,000 → 10,000',
   steps: [
-    { title: 'Next to the server: 32 users on /uuid/:id', reading: 'Local: 4,640 req/s.', tables: [{ header: ['where', 'req/s'], rows: [['local', 4640]] }], charts: [barChart({ title: 'Throughput by case' }, { x: axis('where the client runs'), y: AXIS.RPS }, ['local', 'remote', 'many users'], [{ name: 'req/s', values: [spreadOf([4600, 4640.3]), spreadOf([600, 606.2]), 1660] }], 'horizontal'), barChart({ title: 'Latency by case' }, { x: axis('where the client runs'), y: AXIS.LATENCY }, ['local', 'remote', 'many users'], [{ name: 'p50', values: [3.4, 45, 151.3] }], 'horizontal')], measurements: { phase: PHASE('local', 32, 4640.3, 3.4, 80), localLimit: 'database' } },
+    {
+      title: 'Next to the server: 32 users on /uuid/:id',
+      reading: 'Local: 4,640 req/s.',
+      tables: [{ header: ['where', 'req/s'], rows: [['local', 4640]] }],
+      charts: [
+        barChart(
+          { title: 'Throughput by case' },
+          { x: axis('where the client runs'), y: AXIS.RPS },
+          ['local', 'remote', 'many users'],
+          [{ name: 'req/s', values: [spreadOf([4600, 4640.3]), spreadOf([600, 606.2]), 1660] }],
+          'horizontal',
+        ),
+        barChart(
+          { title: 'Latency by case' },
+          { x: axis('where the client runs'), y: AXIS.LATENCY },
+          ['local', 'remote', 'many users'],
+          [{ name: 'p50', values: [3.4, 45, 151.3] }],
+          'horizontal',
+        ),
+      ],
+      measurements: { phase: PHASE('local', 32, 4640.3, 3.4, 80), localLimit: 'database' },
+    },
     { title: 'Through the link: the same 32 users, 4 Mbit/s, +40 ms round trip', status: 'skipped', reason: 'tc netem is not in this kernel: the delay comes from a relay' },
   ],
   findings: {
@@ -394,10 +530,28 @@ export const ALL_CORES = labResult({
     {
       title: 'One process, then a cluster of 2, on /work?ms=5 and /age',
       reading: 'The cluster of 2 served 0.6x one process on this 2-core machine.',
-      tables: [{ header: ['route', 'server', 'req/s'], rows: [['/work?ms=5', 'one process', 95.9], ['/work?ms=5', 'cluster of 2', 73.7]] }],
+      tables: [
+        {
+          header: ['route', 'server', 'req/s'],
+          rows: [
+            ['/work?ms=5', 'one process', 95.9],
+            ['/work?ms=5', 'cluster of 2', 73.7],
+          ],
+        },
+      ],
       charts: [
-        barChart({ title: 'One process against a cluster of 2: throughput on /work?ms=5' }, { x: axis('server'), y: AXIS.RPS }, ['one process', 'cluster of 2'], [{ name: 'req/s', values: [spreadOf([94, 95.9]), spreadOf([70, 73.7])] }]),
-        barChart({ title: 'One process against a cluster of 2: throughput on /age?birthdate=1993-05-01' }, { x: axis('server'), y: AXIS.RPS }, ['one process', 'cluster of 2'], [{ name: 'req/s', values: [spreadOf([30_000, 31_155]), spreadOf([19_000, 19_327])] }]),
+        barChart(
+          { title: 'One process against a cluster of 2: throughput on /work?ms=5' },
+          { x: axis('server'), y: AXIS.RPS },
+          ['one process', 'cluster of 2'],
+          [{ name: 'req/s', values: [spreadOf([94, 95.9]), spreadOf([70, 73.7])] }],
+        ),
+        barChart(
+          { title: 'One process against a cluster of 2: throughput on /age?birthdate=1993-05-01' },
+          { x: axis('server'), y: AXIS.RPS },
+          ['one process', 'cluster of 2'],
+          [{ name: 'req/s', values: [spreadOf([30_000, 31_155]), spreadOf([19_000, 19_327])] }],
+        ),
       ],
       measurements: {
         cores: 2,
@@ -413,8 +567,20 @@ export const ALL_CORES = labResult({
       title: 'C100K: 5,000 idle connections',
       reading: 'Held 5,000 connections at 10 KiB each.',
       tables: [],
-      charts: [barChart({ title: 'Connections each worker held in C100K (5,000 of 5,000)' }, { x: axis('process'), y: axis('connections') }, ['worker 1', 'worker 2'], [{ name: 'connections', values: [2500, 2500] }])],
-      measurements: { clients: [{ connects: 2500, openAtEnd: 2500, rps: 0, latency: { total: { p99Ms: 0 } } }, { connects: 2500, openAtEnd: 2500, rps: 0, latency: { total: { p99Ms: 0 } } }] },
+      charts: [
+        barChart(
+          { title: 'Connections each worker held in C100K (5,000 of 5,000)' },
+          { x: axis('process'), y: axis('connections') },
+          ['worker 1', 'worker 2'],
+          [{ name: 'connections', values: [2500, 2500] }],
+        ),
+      ],
+      measurements: {
+        clients: [
+          { connects: 2500, openAtEnd: 2500, rps: 0, latency: { total: { p99Ms: 0 } } },
+          { connects: 2500, openAtEnd: 2500, rps: 0, latency: { total: { p99Ms: 0 } } },
+        ],
+      },
     },
   ],
   findings: { clusterWorkers: 2, singleRps: 96, clusterRps: 74, c100k: { target: 5000, held: 5000, bytesPerConn: 10_333 } },

@@ -30,13 +30,16 @@ function model(results: readonly (typeof ALL_FIXTURES)[number][], definitions: L
 
 test('the layers: five, labs 1..9 each in exactly one', () => {
   assert.equal(LAYERS.length, 5);
-  assert.deepEqual(LAYERS.flatMap((l) => l.labs), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  assert.deepEqual(
+    LAYERS.flatMap((l) => l.labs),
+    [1, 2, 3, 4, 5, 6, 7, 8, 9],
+  );
   assert.equal(layerOfLab(4).number, 3);
   assert.equal(layerOfLab(8).number, 4);
   assert.equal(layerFileName(LAYERS[3] as (typeof LAYERS)[number]), '04-1000-to-10000.md');
 });
 
-test('one result per lab: the user\'s report shows the newest completed run, the reference a full one before a quick one', () => {
+test("one result per lab: the user's report shows the newest completed run, the reference a full one before a quick one", () => {
   const at = (iso: string, quick: boolean, outcome: 'completed' | 'failed' = 'completed') => ({ ...KNEE, startedAt: iso, options: { quick, yes: true }, outcome });
   const cases: { runs: ReturnType<typeof at>[]; latest: number; reference: number }[] = [
     { runs: [at('2026-01-01T00:00:00Z', false), at('2026-01-02T00:00:00Z', false)], latest: 1, reference: 1 },
@@ -72,10 +75,34 @@ test('every fixture is a valid lab result; a wrong field is named with what is w
     ['a path in the id', { ...REQUEST_CYCLE, lab: { ...REQUEST_CYCLE.lab, id: '../../etc' } }, /^lab\.id: not a lab id/],
     ['a string for a number', { ...REQUEST_CYCLE, machine: { ...REQUEST_CYCLE.machine, cores: '2' } }, /^machine\.cores: not a number \("2"\)$/],
     ['an unknown outcome', { ...REQUEST_CYCLE, outcome: 'great' }, /^outcome: "great" is not one of completed, quit, failed$/],
-    ['a row wider than its table', { ...REQUEST_CYCLE, steps: [{ ...step, tables: [{ header: ['a'], rows: [[1, 2]] }] }] }, /^steps\[0\]\.tables\[0\]\.rows\[0\]: 2 cells for 1 columns$/],
-    ['a chart point that is not a pair', { ...REQUEST_CYCLE, steps: [{ ...step, charts: [{ kind: 'line', title: 't', x: { label: 'x' }, y: { label: 'y' }, series: [{ name: 's', points: [[1, 2], [3]] }] }] }] }, /^steps\[0\]\.charts\[0\]\.series\[0\]\.points\[1\]: not a pair of finite numbers/],
-    ['bars that do not match their categories', { ...REQUEST_CYCLE, steps: [{ ...step, charts: [{ kind: 'bar', title: 't', categories: ['a', 'b'], x: { label: 'x' }, y: { label: 'y' }, series: [{ name: 's', values: [1] }] }] }] }, /^steps\[0\]\.charts\[0\]\.series\[0\]\.values: 1 values for 2 categories$/],
-    ['a whisker upside down', { ...REQUEST_CYCLE, steps: [{ ...step, charts: [{ kind: 'bar', title: 't', categories: ['a'], x: { label: 'x' }, y: { label: 'y' }, series: [{ name: 's', values: [1], spread: [[3, 2]] }] }] }] }, /spread\[0\]: min 3 above max 2$/],
+    [
+      'a row wider than its table',
+      { ...REQUEST_CYCLE, steps: [{ ...step, tables: [{ header: ['a'], rows: [[1, 2]] }] }] },
+      /^steps\[0\]\.tables\[0\]\.rows\[0\]: 2 cells for 1 columns$/,
+    ],
+    [
+      'a chart point that is not a pair',
+      { ...REQUEST_CYCLE, steps: [{ ...step, charts: [{ kind: 'line', title: 't', x: { label: 'x' }, y: { label: 'y' }, series: [{ name: 's', points: [[1, 2], [3]] }] }] }] },
+      /^steps\[0\]\.charts\[0\]\.series\[0\]\.points\[1\]: not a pair of finite numbers/,
+    ],
+    [
+      'bars that do not match their categories',
+      {
+        ...REQUEST_CYCLE,
+        steps: [{ ...step, charts: [{ kind: 'bar', title: 't', categories: ['a', 'b'], x: { label: 'x' }, y: { label: 'y' }, series: [{ name: 's', values: [1] }] }] }],
+      },
+      /^steps\[0\]\.charts\[0\]\.series\[0\]\.values: 1 values for 2 categories$/,
+    ],
+    [
+      'a whisker upside down',
+      {
+        ...REQUEST_CYCLE,
+        steps: [
+          { ...step, charts: [{ kind: 'bar', title: 't', categories: ['a'], x: { label: 'x' }, y: { label: 'y' }, series: [{ name: 's', values: [1], spread: [[3, 2]] }] }] },
+        ],
+      },
+      /spread\[0\]: min 3 above max 2$/,
+    ],
     ['a control character in a key', { ...REQUEST_CYCLE, findings: { '\u001b[31m': Number.NaN } }, /^findings\["\\u001b\[31m"\]: not a finite number$/],
   ];
   for (const [what, value, expected] of cases) assert.match(problem(value), expected, what);
@@ -86,7 +113,10 @@ test('findings as tables: single values, lists of records, and objects of like r
   assert.deepEqual(view.values, [['backendRssMb', 9.8]]);
   const pools = view.tables.find((t) => t.title === 'pools');
   assert.deepEqual(pools?.header, ['', 'vus', 'rps', 'p99Ms', 'waitP99Ms', 'queryP99Ms']);
-  assert.deepEqual(pools?.rows.map((r) => r[0]), ['5', '20', '100']);
+  assert.deepEqual(
+    pools?.rows.map((r) => r[0]),
+    ['5', '20', '100'],
+  );
   const matrix = view.tables.find((t) => t.title === 'matrix');
   assert.equal(matrix?.rows.length, 9);
   const knee = viewFindings(KNEE.findings);
@@ -96,14 +126,23 @@ test('findings as tables: single values, lists of records, and objects of like r
   );
   const knees = knee.tables[0];
   assert.deepEqual(knees?.header.slice(0, 3), ['', 'kneeVus', 'peakRps']);
-  assert.deepEqual(knees?.rows.map((r) => r.slice(0, 2)), [['age', 400], ['uuid', 200]]);
+  assert.deepEqual(
+    knees?.rows.map((r) => r.slice(0, 2)),
+    [
+      ['age', 400],
+      ['uuid', 200],
+    ],
+  );
   // Cases beside settings: local, remote and manyUsers become one table; the link's settings stay values.
   const slow = viewFindings(SLOW_LINK.findings);
   assert.equal(slow.tables[0]?.title, 'local, remote, manyUsers');
   assert.ok(slow.values.some(([k, v]) => k === 'link.rateMbit' && v === 4));
   assert.ok(!slow.values.some(([k]) => k.startsWith('remote.')));
   assert.ok(knee.tables.some((t) => t.title === 'series.age' && t.rows.length === 7 && t.header.includes('p99Ms')));
-  assert.ok(knee.values.some(([k, v]) => k === 'vus' && v === '50, 100, 200, 400, 800, 1600, 3200'), 'a list of numbers is one line (no thousands commas inside a comma list)');
+  assert.ok(
+    knee.values.some(([k, v]) => k === 'vus' && v === '50, 100, 200, 400, 800, 1600, 3200'),
+    'a list of numbers is one line (no thousands commas inside a comma list)',
+  );
   const long = viewFindings({ list: Array.from({ length: 30 }, (_, i) => i), rows: Array.from({ length: 50 }, (_, i) => ({ i })) });
   assert.match(String(long.values[0]?.[1]), /… \(30 in all\)$/);
   assert.equal(long.tables[0]?.omittedRows, 10);
@@ -120,13 +159,21 @@ test('a layer page: intro, each step with its tables and reading, charts, findin
   assert.ok(page.includes('### 2. One request: GET /uuid/42, stage by stage'));
   assert.ok(page.includes('| server stage | ms |\n|---|---:|\n| accepted → first byte read | 1.87 |'), 'a GitHub table, numbers right-aligned');
   assert.ok(page.includes('Of 7.959 ms inside the server, the handler took 6.452 ms.'));
-  assert.ok(page.includes('*Skipped here: strace is not installed (apt\\-get install strace).*') || page.includes('*Skipped here: strace is not installed (apt-get install strace).*'));
+  assert.ok(
+    page.includes('*Skipped here: strace is not installed (apt\\-get install strace).*') || page.includes('*Skipped here: strace is not installed (apt-get install strace).*'),
+  );
   assert.match(page, /!\[[^\]]+\]\(\.\.\/results\/charts\/request-cycle-[a-z0-9-]+\.svg\)/);
   assert.ok(page.includes('| syscallsPerRequest | - |'));
-  assert.match(page, /\*Measured on vm: 2 cores \(AMD EPYC\), 23\.5 GiB, Linux 6\.18\.44, Node v20\.20\.2, 2026-11-27 20:04 UTC: a full run, 61 s in all\.\* Data: \[request-cycle-x\.json\]\(\.\.\/results\/data\/request-cycle-x\.json\)/);
+  assert.match(
+    page,
+    /\*Measured on vm: 2 cores \(AMD EPYC\), 23\.5 GiB, Linux 6\.18\.44, Node v20\.20\.2, 2026-11-27 20:04 UTC: a full run, 61 s in all\.\* Data: \[request-cycle-x\.json\]\(\.\.\/results\/data\/request-cycle-x\.json\)/,
+  );
   // The order the docs promise: intro, steps, findings, then which machine and when.
   const order = ['Before any talk', '### 1.', '### Findings', '*Measured on'].map((s) => page.indexOf(s));
-  assert.deepEqual([...order].sort((a, b) => a - b), order);
+  assert.deepEqual(
+    [...order].sort((a, b) => a - b),
+    order,
+  );
 });
 
 test('a lab without results, or without a definition, gets a line saying so', () => {
@@ -138,11 +185,24 @@ test('a lab without results, or without a definition, gets a line saying so', ()
   assert.ok(layer4.includes('## Lab 6: The knee of the curve'));
   assert.ok(layer4.includes('a --quick run'), 'db-pool was a quick run');
   const index = renderLayerIndex(m);
-  assert.ok(index.includes('| [4](04-1000-to-10000.md) | 1,000 → 10,000 users | where is the knee? | 5. The database pool: waiting is not querying (quick run)<br>6. The knee of the curve<br>7. ports-and-keepalive (no results yet)'));
+  assert.ok(
+    index.includes(
+      '| [4](04-1000-to-10000.md) | 1,000 → 10,000 users | where is the knee? | 5. The database pool: waiting is not querying (quick run)<br>6. The knee of the curve<br>7. ports-and-keepalive (no results yet)',
+    ),
+  );
 });
 
 test('markdown tables escape pipes and line breaks', () => {
-  assert.equal(renderTable({ header: ['a|b', 'n'], rows: [['x\ny', 1], [null, 2.5]] }), '| a\\|b | n |\n|---|---:|\n| x y | 1 |\n| - | 2.50 |');
+  assert.equal(
+    renderTable({
+      header: ['a|b', 'n'],
+      rows: [
+        ['x\ny', 1],
+        [null, 2.5],
+      ],
+    }),
+    '| a\\|b | n |\n|---|---:|\n| x y | 1 |\n| - | 2.50 |',
+  );
   assert.equal(escapeText('1. first\n> quoted <tag>'), '1\\. first\n&gt; quoted &lt;tag&gt;');
 });
 

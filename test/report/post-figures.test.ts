@@ -14,13 +14,17 @@ interface FiguresRun {
   [field: string]: unknown;
 }
 
-test('the post\'s figures in src/ are the ones in ../shared/seed/figures.json', (t) => {
+test("the post's figures in src/ are the ones in ../shared/seed/figures.json", (t) => {
   if (!existsSync(FIGURES)) {
     t.skip(`${FIGURES} is not here (a clone outside the workspace): nothing to check the committed figures against`);
     return;
   }
   const figures = JSON.parse(readFileSync(FIGURES, 'utf8')) as { machine: { cores: number; memoryGb: number; poolMaxConnections: Record<string, number> }; runs: FiguresRun[] };
-  assert.deepEqual(POST_RUNS.map((r) => r.id), figures.runs.map((r) => r.id), 'the same seven runs, in the same order');
+  assert.deepEqual(
+    POST_RUNS.map((r) => r.id),
+    figures.runs.map((r) => r.id),
+    'the same seven runs, in the same order',
+  );
   const numeric = ['vus', 'rps', 'p50Ms', 'p95Ms', 'p99Ms', 'maxMs', 'avgMs', 'failures'] as const;
   for (const run of POST_RUNS) {
     const source = figures.runs.find((r) => r.id === run.id) as FiguresRun;

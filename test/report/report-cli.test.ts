@@ -66,7 +66,10 @@ test('socketlab report writes the report folder: the HTML page, the charts each 
     }
 
     // One chart per declaration, each a well-formed SVG, all inlined in the page.
-    const declared = names.reduce((n, name) => n + (JSON.parse(readFileSync(path.join(results, name), 'utf8')) as typeof KNEE).steps.reduce((m, step) => m + (step.charts?.length ?? 0), 0), 0);
+    const declared = names.reduce(
+      (n, name) => n + (JSON.parse(readFileSync(path.join(results, name), 'utf8')) as typeof KNEE).steps.reduce((m, step) => m + (step.charts?.length ?? 0), 0),
+      0,
+    );
     const charts = readdirSync(path.join(out, 'charts'));
     assert.equal(charts.length, declared);
     for (const chart of charts) assertWellFormed(readFileSync(path.join(out, 'charts', chart), 'utf8'));
@@ -125,7 +128,7 @@ test('issue 14.9: in a checkout, socketlab report leaves the committed reference
     for (const name of committedData) {
       const kept = data.includes(name);
       const superseded = name.startsWith('knee-');
-      assert.equal(kept, !superseded, `${name}: ${superseded ? 'an older run of the lab shown now goes' : 'another lab\'s data stays'}`);
+      assert.equal(kept, !superseded, `${name}: ${superseded ? 'an older run of the lab shown now goes' : "another lab's data stays"}`);
     }
     assert.match(readFileSync(path.join(root, 'docs', 'layers', '04-1000-to-10000.md'), 'utf8'), /## Lab 6: The knee of the curve/);
   } finally {
@@ -156,7 +159,15 @@ test('issue 14.10: a crafted lab id is skipped with one line; markup anywhere el
           status: 'done',
           reading: `reading ${markup} ](javascript:alert(1))`,
           tables: [{ header: [`h${markup}`], rows: [[`cell${markup}`]] }],
-          charts: [{ ...chart, title: `${markup}/../../../escaped`, caption: markup, categories: chart.categories.map((c) => `${c}${markup}`), series: chart.series.map((s) => ({ ...s, name: `${s.name}${markup}` })) }],
+          charts: [
+            {
+              ...chart,
+              title: `${markup}/../../../escaped`,
+              caption: markup,
+              categories: chart.categories.map((c) => `${c}${markup}`),
+              series: chart.series.map((s) => ({ ...s, name: `${s.name}${markup}` })),
+            },
+          ],
           durationMs: 1,
         },
       ],
@@ -207,7 +218,13 @@ test('issue 14.10: a results file missing a field is skipped with one line namin
     const { machine: _machine, ...noMachine } = REQUEST_CYCLE;
     writeFileSync(path.join(results, 'no-machine.json'), JSON.stringify(noMachine));
     writeFileSync(path.join(results, 'no-steps.json'), JSON.stringify({ ...KNEE, steps: undefined }));
-    writeFileSync(path.join(results, 'bad-point.json'), JSON.stringify({ ...KNEE, steps: [{ ...KNEE.steps[0], charts: [{ kind: 'line', title: 't', x: { label: 'x' }, y: { label: 'y' }, series: [{ name: 's', points: [[1, 'a']] }] }] }] }));
+    writeFileSync(
+      path.join(results, 'bad-point.json'),
+      JSON.stringify({
+        ...KNEE,
+        steps: [{ ...KNEE.steps[0], charts: [{ kind: 'line', title: 't', x: { label: 'x' }, y: { label: 'y' }, series: [{ name: 's', points: [[1, 'a']] }] }] }],
+      }),
+    );
     writeFileSync(path.join(results, 'cut-short.json'), JSON.stringify(KNEE).slice(0, 200));
     writeFileSync(path.join(results, 'older.json'), JSON.stringify({ ...KNEE, schema: 'socketlab.lab-result/1' }));
 
@@ -233,7 +250,7 @@ test('issue 14.10: a results file missing a field is skipped with one line namin
   }
 });
 
-test('socketlab report does not write into a folder of someone else\'s unless told to; no results still makes a page; bad flags exit 2', async () => {
+test("socketlab report does not write into a folder of someone else's unless told to; no results still makes a page; bad flags exit 2", async () => {
   const root = mkdtempSync(path.join(os.tmpdir(), 'socketlab-report-'));
   try {
     const mine = path.join(root, 'mine');
@@ -285,13 +302,16 @@ test('socketlab bench lists the programs with what each measures, explains one, 
   assert.match(doc.stdout, /--reference/);
 
   // Arguments after the name (and after an optional --) reach the program.
-  for (const args of [['seed', '--reference'], ['seed', '--', '--reference']]) {
+  for (const args of [
+    ['seed', '--reference'],
+    ['seed', '--', '--reference'],
+  ]) {
     const run = await runCli(['bench', ...args]);
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /uuid-7500-local\s+post\s+300\s+14,228\s+263\s+-\s+505\s+673\s+2,180\s+0/);
   }
   const failing = await runCli(['bench', 'seed', '--', '--no-such-flag']);
-  assert.equal(failing.code, 2, 'the program\'s own exit status comes back');
+  assert.equal(failing.code, 2, "the program's own exit status comes back");
   assert.match(failing.stderr, /--no-such-flag/);
 
   const unknown = await runCli(['bench', 'nope']);

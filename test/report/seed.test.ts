@@ -41,7 +41,22 @@ interface FiguresRun {
 }
 
 function figures(overrides: Partial<MeasuredFigures> = {}): MeasuredFigures {
-  return { rps: 1000, avgMs: 10, p50Ms: 10, p90Ms: 20, p95Ms: 30, p99Ms: 40, maxMs: 100, requests: 10_000, failed: 0, failures: {}, connects: 1000, postRulePassed: true, pool: null, ...overrides };
+  return {
+    rps: 1000,
+    avgMs: 10,
+    p50Ms: 10,
+    p90Ms: 20,
+    p95Ms: 30,
+    p99Ms: 40,
+    maxMs: 100,
+    requests: 10_000,
+    failed: 0,
+    failures: {},
+    connects: 1000,
+    postRulePassed: true,
+    pool: null,
+    ...overrides,
+  };
 }
 
 /** A row of rounds with these req/s (and p95/p99 when given, one per round). */
@@ -60,7 +75,7 @@ function postWith(changes: Record<string, Partial<PostRun>>): PostRun[] {
   return POST_RUNS.map((run) => ({ ...run, ...changes[run.id] }));
 }
 
-test('the post\'s figures in the seed table are the ones in ../shared/seed/figures.json, a dash where it has none', (t) => {
+test("the post's figures in the seed table are the ones in ../shared/seed/figures.json, a dash where it has none", (t) => {
   if (!existsSync(FIGURES)) {
     t.skip(`${FIGURES} is not here (a clone outside the workspace): nothing to check the committed figures against`);
     return;
@@ -107,7 +122,11 @@ test('a change is flat within 10%, a rise or fall only when the ranges part, els
 test('compute route: flat throughput with a growing p99 agrees; a fall differs', () => {
   const shape = (rps7500: number[], p99: number[]) =>
     sentence(
-      describeShapes({ post: POST_RUNS, defaultPool: DEFAULT_POOL, measured: [row('age-1000-local', null, [60_000, 61_000], { p99Ms: [20, 22] }), row('age-7500-local', null, rps7500, { p99Ms: p99 })] }),
+      describeShapes({
+        post: POST_RUNS,
+        defaultPool: DEFAULT_POOL,
+        measured: [row('age-1000-local', null, [60_000, 61_000], { p99Ms: [20, 22] }), row('age-7500-local', null, rps7500, { p99Ms: p99 })],
+      }),
       'compute-flat',
     );
   const agrees = shape([59_000, 62_000], [150, 170]);
@@ -136,7 +155,9 @@ test('DB 1,000 → 5,000: measured with both pools, each verdict from its own nu
   assert.match(withPost.text, /in the post req\/s rose \(9,326 → 14,906 req\/s, \+60%\) as its pool grew from 200 to 300; here, with the post's pools \(200 → 300\), req\/s rose/);
   assert.equal(withDefault.verdict, SHAPE_VERDICT.DIFFERS, withDefault.text);
   assert.match(withDefault.text, /with socketlab's default pool of 20 at both, req\/s fell .*: differs\.$/);
-  assert.deepEqual(explainPoolEffect(shapes), ["1,000 → 5,000 VUs: the post's shape appears with its pools and not with socketlab's default: the pool size accounts for the difference."]);
+  assert.deepEqual(explainPoolEffect(shapes), [
+    "1,000 → 5,000 VUs: the post's shape appears with its pools and not with socketlab's default: the pool size accounts for the difference.",
+  ]);
 
   // Contrary post: had its throughput fallen, the same measurements would differ with its pools.
   const contrary = describeShapes({ post: postWith({ 'uuid-5000-local': { rps: 5_000 } }), defaultPool: DEFAULT_POOL, measured });
@@ -144,13 +165,20 @@ test('DB 1,000 → 5,000: measured with both pools, each verdict from its own nu
   assert.equal(sentence(contrary, 'db-1000-5000:default-pool').verdict, SHAPE_VERDICT.AGREES);
   assert.deepEqual(explainPoolEffect(contrary), [], 'no reading the two verdicts do not support');
 
-  const bothFall = describeShapes({ post: POST_RUNS, defaultPool: DEFAULT_POOL, measured: [measured[0], row('uuid-5000-local', 300, [6_000, 6_100]), measured[2], measured[3]] as MeasuredRow[] });
+  const bothFall = describeShapes({
+    post: POST_RUNS,
+    defaultPool: DEFAULT_POOL,
+    measured: [measured[0], row('uuid-5000-local', 300, [6_000, 6_100]), measured[2], measured[3]] as MeasuredRow[],
+  });
   assert.match(explainPoolEffect(bothFall)[0] ?? '', /neither pool setting gives the post's shape here, so the pool size does not account for the difference/);
 });
 
-test('DB 5,000 → 7,500: the post\'s -5% is flat; a flat here agrees, a fall differs', () => {
+test("DB 5,000 → 7,500: the post's -5% is flat; a flat here agrees, a fall differs", () => {
   const shape = (rps: number[]) =>
-    sentence(describeShapes({ post: POST_RUNS, defaultPool: DEFAULT_POOL, measured: [row('uuid-5000-local', 300, [9_000, 9_400]), row('uuid-7500-local', 300, rps)] }), 'db-5000-7500:post-pools');
+    sentence(
+      describeShapes({ post: POST_RUNS, defaultPool: DEFAULT_POOL, measured: [row('uuid-5000-local', 300, [9_000, 9_400]), row('uuid-7500-local', 300, rps)] }),
+      'db-5000-7500:post-pools',
+    );
   const flat = shape([8_900, 9_300]);
   assert.equal(flat.verdict, SHAPE_VERDICT.AGREES, flat.text);
   assert.match(flat.text, /in the post req\/s stayed flat \(14,906 → 14,228 req\/s, -5%\) with its pool at 300/);
@@ -159,7 +187,8 @@ test('DB 5,000 → 7,500: the post\'s -5% is flat; a flat here agrees, a fall di
 
 test('remote: a share below local agrees, a share above differs; the collapse needs both rps down and p95 up', () => {
   const local = row('uuid-1000-local', 200, [8_000, 8_200]);
-  const share = (remote: number[]) => sentence(describeShapes({ post: POST_RUNS, defaultPool: DEFAULT_POOL, measured: [local, row('uuid-1000-remote', 200, remote)] }), 'remote-vs-local');
+  const share = (remote: number[]) =>
+    sentence(describeShapes({ post: POST_RUNS, defaultPool: DEFAULT_POOL, measured: [local, row('uuid-1000-remote', 200, remote)] }), 'remote-vs-local');
   const below = share([1_200, 1_250]);
   assert.equal(below.verdict, SHAPE_VERDICT.AGREES, below.text);
   assert.match(below.text, /in the post 49% \(4,584 against 9,326 req\/s, over its Wi-Fi\); here 15% .*over the emulated link, pool 200\): agrees\.$/);
@@ -167,33 +196,68 @@ test('remote: a share below local agrees, a share above differs; the collapse ne
 
   const collapse = (rps5000: number[], p95: number[]) =>
     sentence(
-      describeShapes({ post: POST_RUNS, defaultPool: DEFAULT_POOL, measured: [row('uuid-1000-remote', 200, [1_200, 1_250], { p95Ms: [800, 820] }), row('uuid-5000-remote', 300, rps5000, { p95Ms: p95 })] }),
+      describeShapes({
+        post: POST_RUNS,
+        defaultPool: DEFAULT_POOL,
+        measured: [row('uuid-1000-remote', 200, [1_200, 1_250], { p95Ms: [800, 820] }), row('uuid-5000-remote', 300, rps5000, { p95Ms: p95 })],
+      }),
       'remote-collapse',
     );
   const fell = collapse([600, 650], [4_000, 4_400]);
   assert.equal(fell.verdict, SHAPE_VERDICT.AGREES, fell.text);
   assert.match(fell.text, /in the post req\/s fell \(4,584 → 2,717 req\/s, -41%\) while p95 rose \(251 → 4,450 ms/);
   const capped = collapse([1_210, 1_240], [4_000, 4_400]);
-  assert.equal(capped.verdict, SHAPE_VERDICT.DIFFERS, 'flat at the link\'s cap is not the post\'s collapse');
+  assert.equal(capped.verdict, SHAPE_VERDICT.DIFFERS, "flat at the link's cap is not the post's collapse");
 });
 
 test('a shape sentence is left out when either side has no figure', () => {
   const measured = [row('uuid-1000-local', 200, [8_000, 8_200]), row('uuid-5000-local', 300, [9_500, 9_800])];
   const ids = (post: readonly PostRun[], rows: MeasuredRow[]) => describeShapes({ post, defaultPool: DEFAULT_POOL, measured: rows }).map((s) => s.id);
   assert.deepEqual(ids(POST_RUNS, measured), ['db-1000-5000:post-pools'], 'only the pair measured here');
-  assert.deepEqual(ids(POST_RUNS.filter((r) => r.id !== 'uuid-5000-local'), measured), [], 'the post without that run');
+  assert.deepEqual(
+    ids(
+      POST_RUNS.filter((r) => r.id !== 'uuid-5000-local'),
+      measured,
+    ),
+    [],
+    'the post without that run',
+  );
   const skipped: MeasuredRow = { runId: 'uuid-5000-local', pool: 300, rounds: [], skipped: 'no PostgreSQL', skippedRounds: 1 };
   assert.deepEqual(ids(POST_RUNS, [measured[0] as MeasuredRow, skipped]), [], 'a skipped row is no side');
 });
 
-test('the post\'s pool-queue claim sits beside where the slowest request\'s time went here', () => {
-  const pool = (waitMaxMs: number, queryMaxMs: number) => ({ waitAvgMs: 5, waitP99Ms: 40, waitMaxMs, queryAvgMs: 1, queryP99Ms: 3, queryMaxMs, acquired: 9000, timeouts: 0, peakWaiting: 800, waitMaxMayBePrewarm: false, prewarmAcquires: 200 });
+test("the post's pool-queue claim sits beside where the slowest request's time went here", () => {
+  const pool = (waitMaxMs: number, queryMaxMs: number) => ({
+    waitAvgMs: 5,
+    waitP99Ms: 40,
+    waitMaxMs,
+    queryAvgMs: 1,
+    queryP99Ms: 3,
+    queryMaxMs,
+    acquired: 9000,
+    timeouts: 0,
+    peakWaiting: 800,
+    waitMaxMayBePrewarm: false,
+    prewarmAcquires: 200,
+  });
   const rows = (waitMaxMs: number): MeasuredRow[] => [
-    { runId: 'uuid-1000-local', pool: 200, skipped: null, skippedRounds: 0, rounds: [figures({ maxMs: 3_000, failed: 2, pool: pool(waitMaxMs, 50) }), figures({ maxMs: 1_000, pool: pool(900, 50) })] },
+    {
+      runId: 'uuid-1000-local',
+      pool: 200,
+      skipped: null,
+      skippedRounds: 0,
+      rounds: [figures({ maxMs: 3_000, failed: 2, pool: pool(waitMaxMs, 50) }), figures({ maxMs: 1_000, pool: pool(900, 50) })],
+    },
   ];
   const outside = describeTailClaim(POST_RUNS, rows(400));
-  assert.match(outside[0] ?? '', /^The post: its slowest request on \/uuid at 1,000 VUs took 15,700 ms, which it attributes to requests stuck in the pool's queue with all 200 connections busy \(55 failed requests in that run\)\.$/);
-  assert.match(outside[1] ?? '', /pool 200: the slowest request took 3,000 ms; the longest wait for a connection was 400 ms and the longest query 50 ms .*at least 2,550 ms of it was spent outside the pool/);
+  assert.match(
+    outside[0] ?? '',
+    /^The post: its slowest request on \/uuid at 1,000 VUs took 15,700 ms, which it attributes to requests stuck in the pool's queue with all 200 connections busy \(55 failed requests in that run\)\.$/,
+  );
+  assert.match(
+    outside[1] ?? '',
+    /pool 200: the slowest request took 3,000 ms; the longest wait for a connection was 400 ms and the longest query 50 ms .*at least 2,550 ms of it was spent outside the pool/,
+  );
   assert.match(outside[1] ?? '', /Most of that tail came from outside the pool\.$/);
   const queued = describeTailClaim(POST_RUNS, rows(2_800));
   assert.match(queued[1] ?? '', /at least 150 ms .* Here too, the wait for a connection can account for most of it\.$/);
@@ -212,15 +276,24 @@ test('the post\'s pool-queue claim sits beside where the slowest request\'s time
 test('keep-alive: about one connection per VU agrees, one per request differs', () => {
   const at = (connects: number): MeasuredRow[] => [{ runId: 'age-7500-local', pool: null, skipped: null, skippedRounds: 0, rounds: [figures({ connects, requests: 90_000 })] }];
   assert.equal(describeKeepAliveClaim(at(7_500))?.verdict, SHAPE_VERDICT.AGREES);
-  assert.match(describeKeepAliveClaim(at(7_500))?.text ?? '', /The post: with keep-alive, 7,500 VUs need about 7,500 ports, not one per request\. Here, age-7500-local: 7,500 connections for 90,000 requests/);
+  assert.match(
+    describeKeepAliveClaim(at(7_500))?.text ?? '',
+    /The post: with keep-alive, 7,500 VUs need about 7,500 ports, not one per request\. Here, age-7500-local: 7,500 connections for 90,000 requests/,
+  );
   assert.equal(describeKeepAliveClaim(at(90_000))?.verdict, SHAPE_VERDICT.DIFFERS);
   assert.equal(describeKeepAliveClaim([]), null);
 });
 
-test('the post\'s rule at 7,500 and 10,000 VUs: p90 and failures from this machine, the post has no p90', () => {
+test("the post's rule at 7,500 and 10,000 VUs: p90 and failures from this machine, the post has no p90", () => {
   const rows: MeasuredRow[] = [
     { runId: 'uuid-7500-local', pool: 300, skipped: null, skippedRounds: 0, rounds: [figures({ p90Ms: 420 }), figures({ p90Ms: 460 })] },
-    { runId: 'uuid-10000-local', pool: 300, skipped: null, skippedRounds: 0, rounds: [figures({ p90Ms: 700, failed: 3, postRulePassed: false }), figures({ p90Ms: 480, postRulePassed: true })] },
+    {
+      runId: 'uuid-10000-local',
+      pool: 300,
+      skipped: null,
+      skippedRounds: 0,
+      rounds: [figures({ p90Ms: 700, failed: 3, postRulePassed: false }), figures({ p90Ms: 480, postRulePassed: true })],
+    },
   ];
   const lines = describePostRule(rows);
   assert.match(lines[0] ?? '', /publishes no p90/);
@@ -228,13 +301,16 @@ test('the post\'s rule at 7,500 and 10,000 VUs: p90 and failures from this machi
   assert.match(lines[2] ?? '', /^uuid-10000-local, pool 300: p90 590 \(480–700\) ms, 3 \/ 0 failed: p\(90\)<500 held in 1 of 2 runs\.$/);
 });
 
-test('the table: the post\'s row, then one per pool measured, medians, the longest max, failures added, skips as dashes', () => {
+test("the table: the post's row, then one per pool measured, medians, the longest max, failures added, skips as dashes", () => {
   const measured = groupMeasurements([
     { runId: 'uuid-1000-local', pool: 200, round: 0, figures: figures({ rps: 9_000, p90Ms: 100, maxMs: 900, failed: 1 }), skipped: null },
     { runId: 'uuid-1000-local', pool: 200, round: 1, figures: figures({ rps: 11_000, p90Ms: 120, maxMs: 1_900, failed: 2, postRulePassed: false }), skipped: null },
     { runId: 'uuid-1000-local', pool: 20, round: 0, figures: null, skipped: 'PostgreSQL missing' },
   ]);
-  const table = renderSeedTable(measured, SEED_RUNS.filter((r) => r.id === 'uuid-1000-local'));
+  const table = renderSeedTable(
+    measured,
+    SEED_RUNS.filter((r) => r.id === 'uuid-1000-local'),
+  );
   const lines = table.split('\n');
   assert.match(lines[0] ?? '', /run\s+side\s+pool\s+req\/s\s+p50 ms\s+p90 ms\s+p95 ms\s+p99 ms\s+max ms\s+failed\s+p\(90\)<500/);
   assert.match(lines[2] ?? '', /uuid-1000-local\s+post\s+200\s+9,326\s+53\s+-\s+113\s+296\s+15,700\s+55\s+-/);
@@ -251,7 +327,7 @@ test('the table: the post\'s row, then one per pool measured, medians, the longe
   ]);
 });
 
-test('socketlab bench seed: --reference prints the post\'s figures, bad flags are one line and exit 2', async (t) => {
+test("socketlab bench seed: --reference prints the post's figures, bad flags are one line and exit 2", async (t) => {
   if (!existsSync(fileURLToPath(new URL('../../bench/seed.js', import.meta.url)))) {
     t.skip('dist/bench/seed.js is not built');
     return;

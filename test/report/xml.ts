@@ -9,7 +9,10 @@ const VOID_HTML = new Set(['meta', 'br', 'img', 'link', 'hr', 'input']);
 
 export function assertWellFormed(markup: string, options: { html?: boolean } = {}): void {
   const stack: string[] = [];
-  const body = markup.replace(/<!doctype[^>]*>/i, '').replace(/<\?xml[^>]*\?>/, '').replace(/<!--[\s\S]*?-->/g, '');
+  const body = markup
+    .replace(/<!doctype[^>]*>/i, '')
+    .replace(/<\?xml[^>]*\?>/, '')
+    .replace(/<!--[\s\S]*?-->/g, '');
   const tags = body.matchAll(/<(\/?)([a-zA-Z][\w:-]*)((?:\s+[\w:-]+="[^"]*")*)\s*(\/?)>/g);
   let consumed = 0;
   for (const match of tags) {

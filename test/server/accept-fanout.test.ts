@@ -87,7 +87,9 @@ test('a burst of connections widens the accept by itself; --accept-descriptors 1
   const burst = async (server: typeof widening): Promise<void> => {
     const before = server.stats().connections.total;
     const sockets = Array.from({ length: 300 }, () => net.connect(portOf(server), '127.0.0.1').on('error', () => {}));
-    t.after(() => { for (const socket of sockets) socket.destroy(); });
+    t.after(() => {
+      for (const socket of sockets) socket.destroy();
+    });
     await waitFor('300 connections accepted', () => server.stats().connections.total - before >= 300);
   };
   for (let wave = 0; wave < 5 && widening.stats().acceptDescriptors === 1; wave++) {

@@ -150,10 +150,14 @@ async function floodWithTinyChunks(server: ServerProcess, target: string): Promi
     });
   }
   try {
-    await waitFor('every client answered, or the server past the memory bound', () => {
-      peak = Math.max(peak, rssOf(server.pid));
-      return done === MEMORY_CLIENTS || peak - baseline > BOUND;
-    }, { timeoutMs: 60_000, intervalMs: 10 });
+    await waitFor(
+      'every client answered, or the server past the memory bound',
+      () => {
+        peak = Math.max(peak, rssOf(server.pid));
+        return done === MEMORY_CLIENTS || peak - baseline > BOUND;
+      },
+      { timeoutMs: 60_000, intervalMs: 10 },
+    );
   } finally {
     for (const socket of sockets) socket.destroy();
   }
@@ -185,7 +189,11 @@ test('1-byte chunks to a route that reads a body: coalesced, framing counted, se
 });
 
 test('a body of 1-byte chunks within the limit is read whole', async (t) => {
-  const server = await startLabServer({}, (request) => ({ status: 200, contentType: 'text/plain', body: `${request.body?.length ?? 0}:${request.body?.subarray(0, 3).toString()}` }));
+  const server = await startLabServer({}, (request) => ({
+    status: 200,
+    contentType: 'text/plain',
+    body: `${request.body?.length ?? 0}:${request.body?.subarray(0, 3).toString()}`,
+  }));
   t.after(() => server.close());
   const c = await connectRaw(portOf(server));
   const body = 'abc'.repeat(10_000);
@@ -278,7 +286,7 @@ for (const field of ['Content-Length: 5', 'Transfer-Encoding: chunked', 'Host: e
   });
 }
 
-test('/stats shows no other client\'s request target, and the limits in force', async (t) => {
+test("/stats shows no other client's request target, and the limits in force", async (t) => {
   const server = await startLabServer();
   t.after(() => server.close());
   const a = await connectRaw(portOf(server));
@@ -287,7 +295,17 @@ test('/stats shows no other client\'s request target, and the limits in force', 
   const stats = await fetchJson(portOf(server), '/stats');
   assert.doesNotMatch(JSON.stringify(stats), /s3cr3t|token=/);
   const limits = stats.limits as Record<string, number | null>;
-  for (const key of ['maxConnections', 'headersTimeoutMs', 'requestTimeoutMs', 'keepAliveTimeoutMs', 'responseTimeoutMs', 'writeTimeoutMs', 'lingerTimeoutMs', 'maxPipelineDepth', 'maxBodyBytes']) {
+  for (const key of [
+    'maxConnections',
+    'headersTimeoutMs',
+    'requestTimeoutMs',
+    'keepAliveTimeoutMs',
+    'responseTimeoutMs',
+    'writeTimeoutMs',
+    'lingerTimeoutMs',
+    'maxPipelineDepth',
+    'maxBodyBytes',
+  ]) {
     assert.equal(typeof limits[key], 'number', `limits.${key} is on by default: ${JSON.stringify(limits)}`);
   }
   a.end();

@@ -36,7 +36,10 @@ test('pipelining: answers come back in request order even when later handlers fi
   const c = await connectRaw(portOf(server));
   await c.write(GET('/a') + GET('/b') + GET('/c'));
   const text = await c.until((t2) => countResponses(t2) === 3);
-  const bodies = text.split(/HTTP\/1\.1 200 OK\r\n/).slice(1).map((r) => r.split('\r\n\r\n')[1]);
+  const bodies = text
+    .split(/HTTP\/1\.1 200 OK\r\n/)
+    .slice(1)
+    .map((r) => r.split('\r\n\r\n')[1]);
   assert.deepEqual(bodies, ['/a', '/b', '/c']);
   c.end();
 });

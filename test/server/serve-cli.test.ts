@@ -11,7 +11,10 @@ const somaxconn = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8'));
 test('serve prints one listening line with pid and effective backlog', async () => {
   const serve = await startServe(['--backlog', String(somaxconn * 4)]);
   try {
-    assert.match(serve.banner, new RegExp(`^listening on http://127\\.0\\.0\\.1:${serve.port} pid=${serve.pid} backlog=${somaxconn} \\(asked ${somaxconn * 4}, somaxconn ${somaxconn}\\) model=loop$`));
+    assert.match(
+      serve.banner,
+      new RegExp(`^listening on http://127\\.0\\.0\\.1:${serve.port} pid=${serve.pid} backlog=${somaxconn} \\(asked ${somaxconn * 4}, somaxconn ${somaxconn}\\) model=loop$`),
+    );
   } finally {
     assert.equal((await serve.stop('SIGINT')).code, 0);
   }
@@ -58,14 +61,43 @@ describe('serve rejects bad flags', { concurrency: true }, () => {
 test('--help lists every flag the command accepts', async () => {
   const result = await runCli(['serve', '--help']);
   assert.equal(result.code, 0);
-  for (const flag of ['--host', '--port', '--backlog', '--accept-rate', '--max-connections', '--headers-timeout', '--keep-alive-timeout', '--model', '--workers', '--max-threads', '--db', '--pool', '--pool-timeout']) {
+  for (const flag of [
+    '--host',
+    '--port',
+    '--backlog',
+    '--accept-rate',
+    '--max-connections',
+    '--headers-timeout',
+    '--keep-alive-timeout',
+    '--model',
+    '--workers',
+    '--max-threads',
+    '--db',
+    '--pool',
+    '--pool-timeout',
+  ]) {
     assert.ok(result.stdout.includes(flag), `--help does not mention ${flag}`);
   }
   // Issue 14: every limit on what clients hold, with its default (and "off" where it can be off).
-  for (const flag of ['--max-connections N|off', '--request-timeout MS|off', '--response-timeout MS|off', '--write-timeout MS|off', '--linger-timeout MS|off', '--max-pipeline N', '--max-queue N|off']) {
+  for (const flag of [
+    '--max-connections N|off',
+    '--request-timeout MS|off',
+    '--response-timeout MS|off',
+    '--write-timeout MS|off',
+    '--linger-timeout MS|off',
+    '--max-pipeline N',
+    '--max-queue N|off',
+  ]) {
     const line = result.stdout.split('\n').findIndex((l) => l.includes(flag));
     assert.ok(line >= 0, `--help does not mention ${flag}`);
-    assert.match(result.stdout.split('\n').slice(line, line + 4).join(' '), /default/, `${flag} shows no default`);
+    assert.match(
+      result.stdout
+        .split('\n')
+        .slice(line, line + 4)
+        .join(' '),
+      /default/,
+      `${flag} shows no default`,
+    );
   }
   const top = await runCli(['--help']);
   assert.match(top.stdout, /serve\s+run the hand-written/);

@@ -24,9 +24,7 @@ test('a request read from the shared buffer keeps its own headers and body after
   const clients = await Promise.all(Array.from({ length: CLIENTS }, () => connectRaw(portOf(server))));
   // Bodies past 512 bytes take the other copy path; every client's bytes differ.
   const bodyOf = (i: number): string => String.fromCharCode(97 + (i % 26)).repeat(i % 2 === 0 ? 40 : 900);
-  await Promise.all(
-    clients.map((c, i) => c.write(`POST /echo HTTP/1.1\r\nHost: host-${i}\r\nX-Client: client-${i}\r\nContent-Length: ${bodyOf(i).length}\r\n\r\n${bodyOf(i)}`)),
-  );
+  await Promise.all(clients.map((c, i) => c.write(`POST /echo HTTP/1.1\r\nHost: host-${i}\r\nX-Client: client-${i}\r\nContent-Length: ${bodyOf(i).length}\r\n\r\n${bodyOf(i)}`)));
   const texts = await Promise.all(clients.map((c) => c.until((text) => countResponses(text) === 1 && /\r\n\r\n[\s\S]*\|[\s\S]*\|/.test(text) && !text.endsWith('\r\n\r\n'))));
   texts.forEach((text, i) => {
     const body = text.slice(text.indexOf('\r\n\r\n') + 4);

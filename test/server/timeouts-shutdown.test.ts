@@ -33,7 +33,10 @@ test('graceful shutdown under load: every accepted request is answered, then the
   const { texts, exit } = await stopUnderSlowRequests(serve);
   for (const text of texts) assert.match(text, /"tookMs"/);
   // Answers given after shutdown began say so.
-  assert.ok(texts.some((text) => /Connection: close/i.test(text)), 'no answer was given during shutdown');
+  assert.ok(
+    texts.some((text) => /Connection: close/i.test(text)),
+    'no answer was given during shutdown',
+  );
   const { code } = await exit;
   assert.equal(code, 0);
   // Nothing listens any more.

@@ -44,7 +44,9 @@ if (missing.length > 0) {
         execFileSync('apt-get', ['update'], { stdio: 'inherit', env, timeout: 300_000 });
         install();
       } catch (error) {
-        process.stdout.write(`test tools: apt-get could not install ${names.join(', ')} (${error instanceof Error ? error.message.split('\n')[0] : String(error)}); the tests that need them will skip\n`);
+        process.stdout.write(
+          `test tools: apt-get could not install ${names.join(', ')} (${error instanceof Error ? error.message.split('\n')[0] : String(error)}); the tests that need them will skip\n`,
+        );
       }
     }
   }
