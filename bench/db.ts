@@ -31,7 +31,7 @@ import { createPool, pgClientConfig, startEmbeddedCluster, type EmbeddedCluster 
 import { renderTable } from '../src/format/table.js';
 import { startServeProcess, startServerProcess, type ServerProcess } from '../src/labs/serve-process.js';
 import { cpuMsOf, loadAverage } from './support/cpu.js';
-import { beginBenchRun, writeBenchJson } from './support/json-output.js';
+import { beginBenchRun, JSON_OUTPUT_FLAGS, writeBenchJson } from './support/json-output.js';
 import { wrkVersion } from './support/wrk.js';
 
 const run = promisify(execFile);
@@ -44,10 +44,10 @@ const { values } = parseArgs({
     pool: { type: 'string' },
     batch: { type: 'string' },
     rounds: { type: 'string' },
-    json: { type: 'string' },
+    ...JSON_OUTPUT_FLAGS,
   },
 });
-const benchRun = beginBenchRun('db');
+const benchRun = beginBenchRun('db', values);
 const durationS = Number(values.duration ?? 5);
 const connections = Number(values.connections ?? 100);
 const poolSize = Number(values.pool ?? 20);

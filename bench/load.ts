@@ -37,7 +37,7 @@ import { parseArgs } from 'node:util';
 import { renderTable, type Cell } from '../src/format/table.js';
 import type { LoadResult } from '../src/load/types.js';
 import { LISTENING_PREFIX, SOCKETLAB_CLI } from '../src/program.js';
-import { beginBenchRun, writeBenchJson } from './support/json-output.js';
+import { beginBenchRun, JSON_OUTPUT_FLAGS, writeBenchJson } from './support/json-output.js';
 import { wrkVersion } from './support/wrk.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -133,8 +133,8 @@ async function wrk(url: string, connections: number, seconds: number): Promise<n
 const hasWrk = spawnSync('wrk', ['--version'], { encoding: 'utf8' }).error === undefined;
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { connections: { type: 'string' }, duration: { type: 'string' }, rounds: { type: 'string' }, json: { type: 'string' } } });
-  const benchRun = beginBenchRun('load');
+  const { values } = parseArgs({ options: { connections: { type: 'string' }, duration: { type: 'string' }, rounds: { type: 'string' }, ...JSON_OUTPUT_FLAGS } });
+  const benchRun = beginBenchRun('load', values);
   const connections = Number(values.connections ?? 100);
   const seconds = Number(values.duration ?? 2);
   const rounds = Number(values.rounds ?? 3);

@@ -12,7 +12,7 @@
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import os from 'node:os';
-import { parseDurationFlag, parseFlags, parseIntegerFlag, stringFlag } from '../src/cli/args.js';
+import { booleanFlag, parseDurationFlag, parseFlags, parseIntegerFlag, stringFlag } from '../src/cli/args.js';
 import { readKernelCounters } from '../src/metrics/kernel-counters.js';
 import { countFds, readContextSwitches, readFdLimit, readFdTargets, readProcessSample } from '../src/metrics/process-stats.js';
 import { startSampler } from '../src/metrics/sampler.js';
@@ -20,7 +20,7 @@ import { createCapacityLookup, readListenQueues, readTcpSockets } from '../src/m
 import type { Series } from '../src/metrics/types.js';
 import { formatNumber } from '../src/format/numbers.js';
 import { renderTable } from '../src/format/table.js';
-import { beginBenchRun, writeBenchJson } from './support/json-output.js';
+import { beginBenchRun, JSON_OUTPUT_FLAGS, writeBenchJson } from './support/json-output.js';
 
 const TARGET_PERCENT = 2;
 const STEADY_AFTER_MS = 3000;
@@ -114,8 +114,8 @@ async function runSampler(label: string, pids: number[], ports: number[], thread
 }
 
 async function main(): Promise<void> {
-  const benchRun = beginBenchRun('metrics-overhead');
-  const { values } = parseFlags('bench metrics-overhead', process.argv.slice(2), { duration: { type: 'string' }, connections: { type: 'string' }, json: { type: 'string' } });
+  const { values } = parseFlags('bench metrics-overhead', process.argv.slice(2), { duration: { type: 'string' }, connections: { type: 'string' }, ...JSON_OUTPUT_FLAGS });
+  const benchRun = beginBenchRun('metrics-overhead', { json: stringFlag(values, 'json'), force: booleanFlag(values, 'force') });
   const durationMs = parseDurationFlag('duration', stringFlag(values, 'duration'), 20_000);
   const connections = parseIntegerFlag('connections', stringFlag(values, 'connections'), 500, 1, 5000);
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';

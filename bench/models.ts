@@ -33,7 +33,7 @@ import { MODEL, type ModelName } from '../src/models/model.js';
 import { formatBytes } from '../src/format/numbers.js';
 import { renderTable } from '../src/format/table.js';
 import { startSocketlab } from './support/server-process.js';
-import { beginBenchRun, writeBenchJson } from './support/json-output.js';
+import { beginBenchRun, JSON_OUTPUT_FLAGS, writeBenchJson } from './support/json-output.js';
 
 const { values } = parseArgs({
   options: {
@@ -44,7 +44,7 @@ const { values } = parseArgs({
     seconds: { type: 'string' },
     deadline: { type: 'string' },
     rounds: { type: 'string' },
-    json: { type: 'string' },
+    ...JSON_OUTPUT_FLAGS,
   },
 });
 
@@ -61,7 +61,7 @@ const models = list(values.models, [...MODELS_IN_ORDER]).filter((m): m is ModelN
 const measureSeconds = Number(values.seconds ?? (values.quick ? 1 : 3));
 const warmupDeadlineMs = Number(values.deadline ?? (values.quick ? 15 : 45)) * 1000;
 const rounds = Math.max(1, Math.floor(Number(values.rounds ?? 1)));
-const benchRun = beginBenchRun('models');
+const benchRun = beginBenchRun('models', values);
 
 async function main(): Promise<void> {
   const started = Date.now();

@@ -24,10 +24,10 @@ import { Bench, type Task } from 'tinybench';
 import { PARSE } from '../src/http/constants.js';
 import { RequestParser } from '../src/http/request-parser.js';
 import { serializeResponse, type HttpResponse, type WriteContext } from '../src/http/response-writer.js';
-import { beginBenchRun, writeBenchJson } from './support/json-output.js';
+import { beginBenchRun, JSON_OUTPUT_FLAGS, writeBenchJson } from './support/json-output.js';
 
-const { values } = parseArgs({ options: { json: { type: 'string' } } });
-const benchRun = beginBenchRun('parser');
+const { values } = parseArgs({ options: { ...JSON_OUTPUT_FLAGS } });
+const benchRun = beginBenchRun('parser', values);
 
 /** Requests per task call: one parse (~0.2-2 µs) is too short to time alone. */
 const BATCH = 200;

@@ -33,16 +33,16 @@ import { SOCKETLAB_CLI } from '../src/program.js';
 import { startServerProcess, type ServerProcess } from '../src/labs/serve-process.js';
 import { cpuMsOf, loadAverage } from './support/cpu.js';
 import { NAIVE_SERVER } from './support/server-process.js';
-import { beginBenchRun, writeBenchJson } from './support/json-output.js';
+import { beginBenchRun, JSON_OUTPUT_FLAGS, writeBenchJson } from './support/json-output.js';
 import { WRK_MISSING, findWrk, runWrk, wrkVersion } from './support/wrk.js';
 
 const PATH = '/age?birthdate=1993-05-01';
 /** µs between samples: fine enough for a request of ~10 µs over a few seconds. */
 const SAMPLE_INTERVAL_US = 100;
 
-const { values } = parseArgs({ options: { duration: { type: 'string' }, json: { type: 'string' } } });
+const { values } = parseArgs({ options: { duration: { type: 'string' }, ...JSON_OUTPUT_FLAGS } });
 const durationS = Number(values.duration ?? 6);
-const benchRun = beginBenchRun('profile');
+const benchRun = beginBenchRun('profile', values);
 
 const CATEGORIES = ['write(2) + loopback', 'read path', 'write path (JS)', 'parse + serialize', 'connection', 'route + handler', 'GC', 'other native', 'other JS'] as const;
 type Category = (typeof CATEGORIES)[number];

@@ -85,7 +85,7 @@ import {
 } from '../src/report/seed.js';
 import { formatNumber } from '../src/format/numbers.js';
 import { startServeProcess, type ServerProcess } from '../src/labs/serve-process.js';
-import { beginBenchRun, writeBenchJson } from './support/json-output.js';
+import { beginBenchRun, JSON_OUTPUT_FLAGS, writeBenchJson } from './support/json-output.js';
 
 /** socketlab's default pool, passed explicitly so the row says what it ran even if the default moves. */
 const DEFAULT_POOL = POOL_DEFAULTS.SIZE;
@@ -151,7 +151,7 @@ function readOptions(): Options {
     workers: { type: 'string' },
     only: { type: 'string' },
     'pool-batch': { type: 'string' },
-    json: { type: 'string' },
+    ...JSON_OUTPUT_FLAGS,
     reference: { type: 'boolean' },
   });
   if (help) {
@@ -200,7 +200,7 @@ interface Bench {
 }
 
 async function main(): Promise<void> {
-  const benchRun = beginBenchRun('seed');
+  const benchRun = beginBenchRun('seed', { json: stringFlag(values, 'json'), force: booleanFlag(values, 'force') });
   const machine = describeMachine();
   if (booleanFlag(values, 'reference')) {
     const m = POST_MACHINE;

@@ -26,16 +26,16 @@ import { parseArgs } from 'node:util';
 import { renderTable } from '../src/format/table.js';
 import { cpuMsOf, loadAverage } from './support/cpu.js';
 import { startNaive, startNodeHttp, startSocketlab, type ServerProcess } from './support/server-process.js';
-import { beginBenchRun, writeBenchJson } from './support/json-output.js';
+import { beginBenchRun, JSON_OUTPUT_FLAGS, writeBenchJson } from './support/json-output.js';
 import { WRK_MISSING, findWrk, runWrk, wrkVersion } from './support/wrk.js';
 
 const PATH = '/age?birthdate=1993-05-01';
 const TARGET_VS_NAIVE = 0.9;
 
 const { values } = parseArgs({
-  options: { duration: { type: 'string' }, rounds: { type: 'string' }, connections: { type: 'string' }, 'no-close': { type: 'boolean' }, json: { type: 'string' } },
+  options: { duration: { type: 'string' }, rounds: { type: 'string' }, connections: { type: 'string' }, 'no-close': { type: 'boolean' }, ...JSON_OUTPUT_FLAGS },
 });
-const benchRun = beginBenchRun('serve');
+const benchRun = beginBenchRun('serve', values);
 const durationS = Number(values.duration ?? 5);
 const rounds = Number(values.rounds ?? 3);
 const connections = Number(values.connections ?? 100);

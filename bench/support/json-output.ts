@@ -4,7 +4,8 @@
  * it measures, so the start time and load average are the run's, and writeBenchJson() once it
  * has every figure it printed.
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import os from 'node:os';
 import { describeMachine } from '../../src/labs/machine.js';
 import { BENCH_RESULT_SCHEMA, type BenchEnvelope, type BenchVersions } from '../../src/results/bench-result.js';
@@ -16,7 +17,27 @@ export interface BenchRun {
   loadAverageStart: number[];
 }
 
-export function beginBenchRun(bench: string, args: string[] = process.argv.slice(2)): BenchRun {
+/** The flags every bench program takes for its JSON output: spread them into its parseArgs options. */
+export const JSON_OUTPUT_FLAGS = { json: { type: 'string' }, force: { type: 'boolean' } } as const;
+
+/**
+ * Call before measuring. `flags` are the program's parsed --json and --force: a --json file that
+ * exists already is a reference run or a user's result, so it is overwritten only with --force,
+ * and the refusal comes now, not after minutes of measuring (one line, exit 2).
+ */
+export function beginBenchRun(bench: string, flags: { json?: string | undefined; force?: boolean | undefined }, args: string[] = process.argv.slice(2)): BenchRun {
+  const file = flags.json;
+  if (file !== undefined) {
+    const problem = !existsSync(path.dirname(path.resolve(file)))
+      ? `--json ${file}: its folder does not exist`
+      : existsSync(file) && flags.force !== true
+        ? `--json ${file} exists already: add --force to overwrite it, or choose another file`
+        : null;
+    if (problem !== null) {
+      process.stderr.write(`socketlab bench ${bench}: ${problem}\n`);
+      process.exit(2);
+    }
+  }
   return { bench, args, startedAt: new Date().toISOString(), loadAverageStart: loadAverages() };
 }
 

@@ -28,7 +28,8 @@ Each prints its figures as tables; compare ratios measured in one run on one mac
 never against a remembered number. Some need tools (wrk, PostgreSQL) and say so.
 Each takes --json FILE: every figure it printed, every round, with the program, its
 arguments, the machine, the date and the tool versions; socketlab docs rebuilds the
-figure tables in docs/ from those written to docs/results/bench/NAME.json.
+figure tables in docs/ from those written to docs/results/bench/NAME.json. A FILE that exists
+is overwritten only with --force (checked before anything is measured).
 
 Examples:
   socketlab bench
@@ -36,7 +37,7 @@ Examples:
   socketlab bench serve -- --duration 2 --rounds 1
   socketlab bench seed --quick
   socketlab bench seed -- --only uuid-7500-local,uuid-10000-local --json seed.json
-  socketlab bench serve -- --json docs/results/bench/serve.json && socketlab docs
+  socketlab bench serve -- --json docs/results/bench/serve.json --force && socketlab docs
 `;
 
 export interface BenchProgram {

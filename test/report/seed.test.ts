@@ -5,7 +5,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spreadOf } from '../../src/metrics/comparison.js';
 import { POST_RUNS, type PostRun } from '../../src/report/post-figures.js';
@@ -345,4 +347,25 @@ test("socketlab bench seed: --reference prints the post's figures, bad flags are
   const help = await runCli(['bench', 'seed', '--', '--help']);
   assert.equal(help.code, 0);
   for (const run of SEED_RUNS) assert.match(help.stdout, new RegExp(run.id), `--help names ${run.id}`);
+});
+
+test('every bench program refuses to overwrite an existing --json file without --force, before it measures', async (t) => {
+  if (!existsSync(fileURLToPath(new URL('../../bench/seed.js', import.meta.url)))) {
+    t.skip('dist/bench is not built');
+    return;
+  }
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'socketlab-bench-json-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const kept = path.join(dir, 'kept.json');
+  writeFileSync(kept, '{"mine":true}\n');
+  for (const name of ['parser', 'serve', 'load', 'db', 'models', 'metrics-overhead', 'profile', 'seed']) {
+    const refused = await runCli(['bench', name, '--', '--json', kept]);
+    assert.equal(refused.code, 2, `${name}: ${refused.stderr}`);
+    assert.match(refused.stderr, /exists already: add --force/, name);
+    assert.equal(refused.stderr.trim().split('\n').length, 1, `${name}: one line, got ${refused.stderr}`);
+    const missing = await runCli(['bench', name, '--', '--json', path.join(dir, 'no-such-folder', 'x.json')]);
+    assert.equal(missing.code, 2, `${name}: ${missing.stderr}`);
+    assert.match(missing.stderr, /its folder does not exist/, name);
+  }
+  assert.equal(readFileSync(kept, 'utf8'), '{"mine":true}\n', 'the file is untouched');
 });
