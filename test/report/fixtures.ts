@@ -589,9 +589,11 @@ export const ALL_CORES = labResult({
 export const ALL_FIXTURES: readonly LabResult[] = [REQUEST_CYCLE, CONCURRENCY_MODELS, BACKLOG_OVERFLOW, FD_EXHAUSTION, DB_POOL, KNEE, PORTS_AND_KEEPALIVE, SLOW_LINK, ALL_CORES];
 
 /** The fixtures as a lab run writes them, results/<lab>-<timestamp>.json; returns the file names. */
-export function writeFixtureResults(dir: string): string[] {
+/** `startedAt` overrides every fixture's, e.g. to make them newer than the committed reference. */
+export function writeFixtureResults(dir: string, startedAt?: string): string[] {
   mkdirSync(dir, { recursive: true });
-  return ALL_FIXTURES.map((result) => {
+  return ALL_FIXTURES.map((fixture) => {
+    const result = startedAt === undefined ? fixture : { ...fixture, startedAt };
     const name = `${result.lab.id}-${result.startedAt.replace(/[:.]/g, '-')}.json`;
     writeFileSync(path.join(dir, name), `${JSON.stringify(result, null, 2)}\n`);
     return name;

@@ -99,7 +99,8 @@ test('issue 14.9: in a checkout, socketlab report leaves the committed reference
     const committed = snapshot(path.join(root, 'docs'));
     const committedData = readdirSync(path.join(root, 'docs', 'results', 'data'));
     assert.ok(committedData.length >= 9, `${committedData.length} committed data files`);
-    const [kneeFile] = writeFixtureResults(path.join(root, 'results')).filter((n) => n.startsWith('knee'));
+    // Newer than the committed full run of every lab: the reference takes the newest full run.
+    const [kneeFile] = writeFixtureResults(path.join(root, 'results'), new Date().toISOString()).filter((n) => n.startsWith('knee'));
     for (const name of readdirSync(path.join(root, 'results'))) if (name !== kneeFile) rmSync(path.join(root, 'results', name));
 
     const cli = await runCli(['report'], { cwd: root });
